@@ -1,0 +1,1 @@
+"""The scenario grammar, shipped as package data (`scenario.lark`)."""

@@ -1,0 +1,1 @@
+"""gscen's language server: editor features over the front end."""

@@ -1,0 +1,204 @@
+"""The scenario AST: node classes and `Span`, nothing else.
+
+Takes nothing; every other stage builds or reads these values. Nodes are frozen, slotted dataclasses
+holding tuples, each with a `span` (1-based line and column, end-exclusive, counted in code points).
+`iter_children` is the one generic walk; no stage writes its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of one source file: 1-based `line`/`column`, end-exclusive, in code points."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def point(self) -> Span:
+        """The zero-width span at this span's start."""
+        return Span(self.path, self.line, self.column, self.line, self.column)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """Base of every AST node."""
+
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class VarRef(Node):
+    """`$name` (or `${name}`) inside an argument, a peer spec or a loop bound."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Text(Node):
+    """A run of literal characters inside a word, quotes and escapes already removed."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Word(Node):
+    """One shell-like token: `abc`, `'a b'`, `x$i`, `"$key"`; `parts` alternate text and variables.
+
+    `raw` is the token as written (quotes included), which the formatter reproduces.
+    """
+
+    raw: str
+    parts: tuple[Text | VarRef, ...]
+
+    @property
+    def is_literal(self) -> bool:
+        return all(isinstance(p, Text) for p in self.parts)
+
+    @property
+    def literal(self) -> str:
+        """The text with variables left as `$name`: the value when `is_literal`."""
+        return "".join(p.value if isinstance(p, Text) else "$" + p.name for p in self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Argument(Node):
+    """A call argument: positional (`500`) or named (`hops=2`, `key` set)."""
+
+    key: str | None
+    key_span: Span | None
+    value: Word
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSpec(Node):
+    """`@H:M:S.f`, `@M:S`, `@S` (the `@` optional) or `@!` (immediate: `seconds` is None).
+
+    `fields` are the numeric fields as written, leftmost first; `seconds` is their total.
+    """
+
+    text: str
+    fields: tuple[str, ...]
+    seconds: float | None
+
+    @property
+    def immediate(self) -> bool:
+        return self.seconds is None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerBound(Node):
+    """One end of a peer item: a number (`3`) or a variable (`$i`)."""
+
+    value: int | VarRef
+
+
+@dataclass(frozen=True, slots=True)
+class PeerItem(Node):
+    """`3` or `3-6` (a range, both ends inclusive) inside a peer spec."""
+
+    low: PeerBound
+    high: PeerBound | None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSpec(Node):
+    """`{1,3-6}` or `{!2}`: the peers an event is for; no items (`{}`) means every peer."""
+
+    negated: bool
+    items: tuple[PeerItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Name(Node):
+    """An identifier as written: a callback name, a loop variable."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoopClause(Node):
+    """`for i in 2 to 20 call`: the event repeats once per value, both bounds inclusive."""
+
+    var: Name
+    start: Word
+    stop: Word
+
+
+@dataclass(frozen=True, slots=True)
+class Event(Node):
+    """`@0:10 start_queries $key {2-5}`, optionally with a `for ... call` loop before the callback."""
+
+    time: TimeSpec
+    loop: LoopClause | None
+    callback: Name
+    args: tuple[Argument, ...]
+    peers: PeerSpec | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleDirective(Node):
+    """`&module experiments.dht.dht_module.DHTModule`: load an experiment module class."""
+
+    target: str
+    target_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class IncludeDirective(Node):
+    """`&include common.scenario`: insert another scenario file's lines here."""
+
+    target: str
+    target_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Comment(Node):
+    """`# text` on a line of its own (there are no trailing comments)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Blank(Node):
+    """An empty or whitespace-only line (kept so the formatter can keep it)."""
+
+
+Statement = Event | ModuleDirective | IncludeDirective | Comment | Blank
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioFile(Node):
+    """A whole `.scenario` file: one statement per line that parsed, in line order."""
+
+    path: str
+    statements: tuple[Statement, ...]
+
+
+def iter_children(node: Node) -> Iterator[Node]:
+    """Yield the direct child nodes of `node`, in field order (tuples flattened)."""
+    for f in fields(node):
+        if f.name == "span":
+            continue
+        value = getattr(node, f.name)
+        if isinstance(value, Node):
+            yield value
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, Node):
+                    yield item
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node below and including `node`, depth first, without recursion."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(list(iter_children(current))))
