@@ -1,0 +1,1118 @@
+"""The process guard: commands -> supervised process groups, a resource log, per-process results.
+
+gscen's equivalent of Gumby's `process_guard.py` (see docs/gumby-semantics.md, section 11). It takes a
+`GuardConfig` (shell commands, timeout, sampling interval, output folders) and returns a `GuardResult`
+(per command: exit status, peak RSS, CPU seconds, output files).
+
+Library use (as `gscen run` does)::
+
+    config = GuardConfig(commands=("gscen peer ...",) * 4, output_dir=out, resource_dir=out)
+    async with Guard(config) as guard:
+        result = await guard.wait_done()      # every process gone, or the timeout passed
+    # leaving the block (normally, by an exception or by cancellation) terminates what is left
+
+Behaviour:
+
+* Each command starts through `/bin/sh -c` in a new session (so a new process group), stdin from
+  /dev/null, stdout/stderr written by the child straight into `%05d.out` / `%05d.err` (the guard keeps no
+  buffer, so nothing is lost when a process is killed). `.out` begins with `Starting #NNNNN: <cmd>`.
+  Python children get `PYTHONUNBUFFERED=1` unless the environment already says otherwise, so their own
+  output is not lost in a stdio buffer when they are killed either.
+* Every `interval` seconds, on absolute deadlines (the period does not drift with the work done), the
+  guard reads `/proc` once: every process in one of the commands' sessions, or descended from a watched
+  process, is watched. A line per watched process goes to `resource_usage.log` in Gumby's format
+  (first line `{"sc_clk_tck": ..., "pagesize": ...}`, then `"%.1f" % T`, the `/proc/<pid>/stat` line and
+  the seven `/proc/<pid>/io` counters; T is the sample time rounded up to a multiple of the interval).
+  Ticks are phased just after interval boundaries, so T is the same on every node.
+* It is done when every command has exited and no watched process is left, or when the timeout passes.
+* Stopping (timeout, `aclose()`, cancellation, or a signal to `gscen guard`): SIGTERM to every process
+  group and every watched process, up to `grace` seconds for them to go, SIGKILL to what is left, then
+  wait until nothing is running and reap. The guard makes itself a child subreaper (Linux), so
+  grandchildren orphaned by the kill are reparented to it and reaped too instead of lingering as zombies.
+
+Exit code (`GuardResult.exit_code`, as Gumby's HEAD guard): 0 when no command exited non-zero on its own,
+5 when at least one did. A process stopped by the guard (timeout or stop) never counts as a failure, so a
+timeout alone exits 0, as in Gumby; `fail_on_timeout` (`-T`, Gumby before 2020-10) makes it exit 3.
+
+Commands from the command line (`commands_from_options`): a single `-c` runs `-n` copies (Gumby HEAD);
+a repeated `-c` runs each command once (Gumby before 2020-10, which 26 corpus configurations rely on),
+and `-n` is then ignored with a warning. Commands from `-f FILE` (one per line, blank and `#` lines
+skipped) follow, once each.
+
+Linux only for sampling (it reads /proc); elsewhere the log gets Gumby's zero-filled lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import ctypes
+import enum
+import json
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import click
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_TIMEOUT",
+    "Guard",
+    "GuardClosedError",
+    "GuardConfig",
+    "GuardError",
+    "GuardResult",
+    "GuardSpawnError",
+    "ProcessReport",
+    "StopReason",
+    "commands_from_options",
+    "guard_command",
+    "read_command_file",
+    "run_guard",
+]
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 5
+EXIT_TIMEOUT = 3
+
+RESOURCE_LOG_NAME = "resource_usage.log"
+NETWORK_LOG_NAME = "network_usage.log"
+
+_PROC = Path("/proc")
+_PR_SET_CHILD_SUBREAPER = 36
+_DEAD_STATES = frozenset("ZXx")
+# How often the stop sequence looks whether the processes are gone.
+_STOP_POLL = 0.02
+# SIGKILL cannot be ignored; this only bounds a process stuck in uninterruptible sleep.
+_KILL_WAIT = 5.0
+_IO_KEYS = ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes", "cancelled_write_bytes")
+
+
+# --------------------------------------------------------------------------------------------- errors
+class GuardError(Exception):
+    """Base of the guard's errors: something the guard could not do (I/O, spawning, misuse)."""
+
+
+class GuardSpawnError(GuardError):
+    """A command could not be started, or its output files could not be created."""
+
+
+class GuardClosedError(GuardError):
+    """The guard was used after `aclose()`, or started twice."""
+
+
+# --------------------------------------------------------------------------------------------- config
+@dataclass(frozen=True, slots=True)
+class GuardConfig:
+    """What to run and how to watch it.
+
+    Attributes:
+        commands: shell commands, numbered from 0 in this order (`%05d.out`).
+        timeout: seconds after the start at which everything is stopped; None for no timeout.
+        interval: sampling and checking period in seconds (Gumby: 1.0; DAS scripts: 5).
+        grace: seconds between SIGTERM and SIGKILL when stopping (Gumby waits 0.1 s).
+        output_dir: folder for `%05d.out` / `%05d.err` (created); None lets children inherit the
+            guard's stdout/stderr (Gumby's `DEBUG` mode).
+        resource_dir: folder for `resource_usage.log` (created); None writes no log.
+        network: also write `network_usage.log` (from /proc/net/dev) into `resource_dir`.
+        cwd: working folder of the commands; None keeps the current one.
+        env: environment of the commands; None inherits the guard's.
+        reap_orphans: make this process a child subreaper (Linux, process-wide) so orphaned
+            grandchildren are reaped by the guard instead of staying zombies.
+        fail_on_timeout: a timeout gives exit code 3 (Gumby's `-T` before 2020-10) instead of 0.
+    """
+
+    commands: tuple[str, ...]
+    timeout: float | None = None
+    interval: float = 1.0
+    grace: float = 2.0
+    output_dir: Path | None = None
+    resource_dir: Path | None = None
+    network: bool = False
+    cwd: Path | None = None
+    env: Mapping[str, str] | None = None
+    reap_orphans: bool = True
+    fail_on_timeout: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.commands:
+            raise ValueError("the guard needs at least one command")
+        if not self.interval > 0:
+            raise ValueError(f"interval must be positive, got {self.interval}")
+        if self.timeout is not None and not self.timeout >= 0:
+            raise ValueError(f"timeout must be zero or positive, got {self.timeout}")
+        if not self.grace >= 0:
+            raise ValueError(f"grace must be zero or positive, got {self.grace}")
+
+
+# --------------------------------------------------------------------------------------------- results
+class StopReason(enum.Enum):
+    """Why the guard stopped."""
+
+    ALL_EXITED = "all-exited"  # every command exited and no watched process was left
+    TIMEOUT = "timeout"  # the timeout passed; what was left was terminated
+    STOPPED = "stopped"  # aclose(), cancellation or a signal; what was left was terminated
+    ERROR = "error"  # the guard itself failed (e.g. the resource log could not be written)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessReport:
+    """One command's process group, as seen by the guard.
+
+    Attributes:
+        index: start order, from 0 (the `%05d` of its output files).
+        command: the shell command.
+        pid: pid of the shell that runs it; also its process group and session id.
+        returncode: as `subprocess`: the exit status, or minus the signal number that killed it;
+            None while it runs.
+        stopped_by_guard: it was still running when the guard began to stop (timeout or stop), so a
+            non-zero `returncode` is the guard's doing, not a failure.
+        peak_rss_bytes: the largest sum of RSS over its live processes at one sample (0 if it never
+            lived through a sample).
+        cpu_seconds: user + system CPU seconds of the group: the larger of the last-sampled CPU time
+            summed over every process seen in the group and the `wait4` usage of the shell and its
+            waited-for children. A lower bound: a process born and gone between two samples and not
+            waited for by the shell is missed.
+        started_at: wall-clock time (`time.time()`) of the spawn.
+        ended_at: wall-clock time at which its exit was seen; None while it runs.
+        stdout_path, stderr_path: its output files, or None without an output folder.
+    """
+
+    index: int
+    command: str
+    pid: int
+    returncode: int | None
+    stopped_by_guard: bool
+    peak_rss_bytes: int
+    cpu_seconds: float
+    started_at: float
+    ended_at: float | None
+    stdout_path: Path | None
+    stderr_path: Path | None
+
+    @property
+    def failed(self) -> bool:
+        """It exited non-zero on its own (Gumby's criterion for exit code 5)."""
+        return self.returncode is not None and self.returncode != 0 and not self.stopped_by_guard
+
+
+@dataclass(frozen=True, slots=True)
+class GuardResult:
+    """The outcome of a guarded run.
+
+    Attributes:
+        processes: one report per command, in start order.
+        reason: why the guard stopped.
+        started_at, ended_at: wall-clock times of the first spawn and of the end of the stop.
+        samples: sampling rounds done; late_ticks: rounds skipped because one ran late.
+        fail_on_timeout: copied from the config (decides `exit_code`).
+        error: what went wrong when `reason` is ERROR.
+    """
+
+    processes: tuple[ProcessReport, ...]
+    reason: StopReason
+    started_at: float
+    ended_at: float
+    samples: int
+    late_ticks: int
+    fail_on_timeout: bool = False
+    error: str | None = None
+
+    @property
+    def failed(self) -> tuple[ProcessReport, ...]:
+        """Commands that exited non-zero on their own before the guard stopped."""
+        return tuple(p for p in self.processes if p.failed)
+
+    @property
+    def timed_out(self) -> bool:
+        return self.reason is StopReason.TIMEOUT
+
+    @property
+    def exit_code(self) -> int:
+        """Gumby's guard exit code: 5 if a command failed, else 3 on a timeout with
+        `fail_on_timeout`, else 0 (a plain timeout exits 0, as in Gumby)."""
+        if self.failed:
+            return EXIT_FAILED
+        if self.timed_out and self.fail_on_timeout:
+            return EXIT_TIMEOUT
+        return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------- commands
+def read_command_file(path: Path) -> list[str]:
+    """Commands from a `-f` file: one per line; blank lines and lines starting with `#` skipped."""
+    commands: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            commands.append(stripped)
+    return commands
+
+
+def commands_from_options(
+    commands: Sequence[str], instances: int = 1, command_file: Path | None = None
+) -> tuple[str, ...]:
+    """The command list for `-c` (repeatable), `-n` and `-f`, by the rule in the module docstring.
+
+    One `-c`: `instances` copies. Several `-c`: each once, `instances` ignored (a warning is logged when
+    it is above 1). Then the lines of `command_file`, once each. Raises ValueError for `instances < 1`
+    and OSError when the file cannot be read.
+    """
+    if instances < 1:
+        raise ValueError(f"--instances must be at least 1, got {instances}")
+    result: list[str] = []
+    if len(commands) == 1:
+        result.extend([commands[0]] * instances)
+    else:
+        if len(commands) > 1 and instances > 1:
+            logger.warning(
+                "-c was given %d times and -n %d: each -c command runs once (the pre-2020 meaning of a "
+                "repeated -c) and -n is ignored; give a single -c to run %d copies",
+                len(commands),
+                instances,
+                instances,
+            )
+        result.extend(commands)
+    if command_file is not None:
+        result.extend(read_command_file(command_file))
+    return tuple(result)
+
+
+# --------------------------------------------------------------------------------------------- /proc
+@dataclass(frozen=True, slots=True)
+class _Stat:
+    """The fields of one `/proc/<pid>/stat` line that the guard uses, and the line itself."""
+
+    pid: int
+    state: str
+    ppid: int
+    pgrp: int
+    session: int
+    cpu_ticks: int  # utime + stime
+    rss_pages: int
+    starttime: int
+    line: str
+
+
+def _parse_stat(line: str) -> _Stat | None:
+    # The name (field 2) may hold spaces and parentheses: it ends at the last ')'.
+    close = line.rfind(")")
+    if close < 0:
+        return None
+    rest = line[close + 1 :].split()
+    if len(rest) < 22:
+        return None
+    try:
+        # rest[0] is field 3 (state): field n is rest[n - 3].
+        return _Stat(
+            pid=int(line[: line.index("(")]),
+            state=rest[0],
+            ppid=int(rest[1]),
+            pgrp=int(rest[2]),
+            session=int(rest[3]),
+            cpu_ticks=int(rest[11]) + int(rest[12]),
+            rss_pages=int(rest[21]),
+            starttime=int(rest[19]),
+            line=line,
+        )
+    except ValueError:
+        return None
+
+
+def _read_stat(pid: int) -> _Stat | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
+            return _parse_stat(f.read().rstrip("\n"))
+    except OSError:
+        return None
+
+
+def _read_io(pid: int) -> str:
+    values = dict.fromkeys(_IO_KEYS, "0")
+    try:
+        with open(f"/proc/{pid}/io", encoding="ascii") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in values:
+                    values[key] = value.strip()
+    except OSError:
+        pass
+    return " ".join(values[k] for k in _IO_KEYS)
+
+
+def _all_stats() -> dict[int, _Stat]:
+    stats: dict[int, _Stat] = {}
+    try:
+        names = os.listdir(_PROC)
+    except OSError:
+        return stats
+    for name in names:
+        if name.isdigit():
+            stat = _read_stat(int(name))
+            if stat is not None:
+                stats[stat.pid] = stat
+    return stats
+
+
+def _become_subreaper() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _send(pid: int, starttime: int, sig: int) -> None:
+    """Signal one process, unless its pid now belongs to another process."""
+    stat = _read_stat(pid)
+    if stat is None or stat.starttime != starttime or stat.state in _DEAD_STATES:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+# --------------------------------------------------------------------------------------------- state
+@dataclass(slots=True)
+class _Command:
+    index: int
+    command: str
+    popen: subprocess.Popen[bytes]
+    started_at: float
+    stdout_path: Path | None
+    stderr_path: Path | None
+    pidfd: int | None = None
+    returncode: int | None = None
+    ended_at: float | None = None
+    stopped_by_guard: bool = False
+    peak_rss_bytes: int = 0
+    rusage_cpu: float = 0.0
+    # (pid, starttime) -> last sampled utime + stime in clock ticks, for every process seen in the group
+    cpu_ticks: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    """One look at /proc: the watched processes, by command index."""
+
+    members: dict[tuple[int, int], tuple[int, _Stat]]  # (pid, starttime) -> (command index, stat)
+
+
+class _Sampler:
+    """Reads /proc and writes the logs; runs in a worker thread, one call at a time."""
+
+    def __init__(self, resource_log: IO[str] | None, network_log: IO[str] | None, interval: float) -> None:
+        self.resource_log = resource_log
+        self.network_log = network_log
+        self.interval = interval
+
+    def scan(
+        self,
+        sessions: Mapping[int, int],
+        known: Mapping[tuple[int, int], int],
+        stamp: float | None,
+    ) -> _Scan:
+        """Find the watched processes; with `stamp` (a wall-clock time), also write a log round."""
+        stats = _all_stats()
+        members: dict[tuple[int, int], tuple[int, _Stat]] = {}
+        children: dict[int, list[_Stat]] = {}
+        for stat in stats.values():
+            children.setdefault(stat.ppid, []).append(stat)
+            key = (stat.pid, stat.starttime)
+            index = sessions.get(stat.session, known.get(key))
+            if index is not None:
+                members[key] = (index, stat)
+        # Descendants that left the session (setsid, daemons) while their parent is watched.
+        todo = [(index, stat.pid) for index, stat in members.values()]
+        while todo:
+            index, pid = todo.pop()
+            for child in children.get(pid, ()):
+                key = (child.pid, child.starttime)
+                if key not in members:
+                    members[key] = (index, child)
+                    todo.append((index, child.pid))
+        if stamp is not None:
+            self._write(members, stamp)
+        return _Scan(members)
+
+    def _write(self, members: Mapping[tuple[int, int], tuple[int, _Stat]], stamp: float) -> None:
+        t = "%.1f" % (math.ceil(stamp / self.interval) * self.interval)
+        if self.resource_log is not None:
+            parts = []
+            for _index, stat in sorted(members.values(), key=lambda m: m[1].pid):
+                if stat.state in _DEAD_STATES:
+                    continue
+                parts.append(f"{t} {stat.line} {_read_io(stat.pid)}\n")
+            self.resource_log.write("".join(parts))
+            self.resource_log.flush()
+        if self.network_log is not None:
+            self.network_log.write("".join(f"{t} {row}\n" for row in _network_rows()))
+            self.network_log.flush()
+
+
+def _network_rows() -> list[str]:
+    try:
+        with open("/proc/net/dev", encoding="ascii") as f:
+            text = f.read()
+    except OSError:
+        return []
+    rows = []
+    for line in text.splitlines()[2:]:
+        name, _, counters = line.partition(":")
+        values = counters.split()
+        if len(values) == 16:
+            rows.append(f"{name.strip()} {' '.join(values)}")
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- guard
+class Guard:
+    """Runs commands in their own process groups, samples them, and always cleans up.
+
+    `start()` returns once every command is spawned (an async context manager calls it on entry);
+    `wait_done()` waits until they are all gone or the timeout passed; `aclose()` stops what is left
+    (TERM, grace, KILL, reap) and returns the result, even when the caller is being cancelled. A guard
+    runs once: using it after `aclose()` raises GuardClosedError.
+    """
+
+    def __init__(self, config: GuardConfig) -> None:
+        self.config = config
+        self._commands: list[_Command] = []
+        self._sessions: dict[int, int] = {}  # session id (= shell pid) -> command index
+        self._known: dict[tuple[int, int], int] = {}  # (pid, starttime) -> command index
+        self._live: dict[tuple[int, int], _Stat] = {}  # last seen, not dead
+        self._resource_log: IO[str] | None = None
+        self._network_log: IO[str] | None = None
+        self._sampler: _Sampler | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._sampling: concurrent.futures.Future[_Scan] | None = None
+        self._monitor_task: asyncio.Task[StopReason] | None = None
+        self._shutdown_task: asyncio.Task[GuardResult] | None = None
+        self._wake = asyncio.Event()
+        self._done = asyncio.Event()
+        self._result: GuardResult | None = None
+        self._error: BaseException | None = None
+        self._started = False
+        self._started_at = 0.0
+        self._samples = 0
+        self._late_ticks = 0
+        self._subreaper = False
+
+    # -- lifecycle
+    async def __aenter__(self) -> Guard:
+        try:
+            await self.start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Open the logs and spawn every command; return once all are spawned.
+
+        Raises GuardSpawnError when a folder, file or process cannot be created (what was already
+        started keeps running until `aclose()`), GuardClosedError when called twice or after close.
+        """
+        if self._started or self._shutdown_task is not None:
+            raise GuardClosedError("a guard can only be started once")
+        self._started = True
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        if cfg.reap_orphans:
+            self._subreaper = _become_subreaper()
+        for folder in (cfg.output_dir, cfg.resource_dir):
+            if folder is not None:
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise GuardSpawnError(f"cannot create folder {folder}: {exc.strerror or exc}") from exc
+        if cfg.resource_dir is not None:
+            self._resource_log = self._open_log(cfg.resource_dir / RESOURCE_LOG_NAME)
+            header = {"sc_clk_tck": float(_clock_ticks()), "pagesize": _page_size()}
+            self._resource_log.write(json.dumps(header) + "\n")
+            self._resource_log.flush()
+            if cfg.network:
+                self._network_log = self._open_log(cfg.resource_dir / NETWORK_LOG_NAME)
+        self._sampler = _Sampler(self._resource_log, self._network_log, cfg.interval)
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="gscen-guard"
+        )
+        env = dict(os.environ if cfg.env is None else cfg.env)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self._started_at = time.time()
+        for index, command in enumerate(cfg.commands):
+            self._spawn(index, command, env, loop)
+            # Let the loop breathe between spawns (a sync server may be accepting in the same loop),
+            # and let a cancellation land between two spawns rather than after all of them.
+            await asyncio.sleep(0)
+        self._monitor_task = loop.create_task(self._monitor(), name="gscen-guard-monitor")
+        self._monitor_task.add_done_callback(self._on_monitor_done)
+        logger.info("started %d command(s)", len(self._commands))
+
+    async def wait_done(self) -> GuardResult:
+        """Wait until every process is gone or the timeout passed (and what was left is stopped).
+
+        Raises GuardError when the guard failed while watching (after it stopped the processes).
+        """
+        if not self._started:
+            raise GuardClosedError("the guard was not started")
+        await self._done.wait()
+        assert self._result is not None
+        if self._error is not None:
+            raise GuardError(f"the process guard failed: {self._error}") from self._error
+        return self._result
+
+    async def aclose(self) -> GuardResult:
+        """Stop: TERM every group, wait up to `grace`, KILL, wait and reap; return the result.
+
+        Idempotent. Runs to the end even if the calling task is cancelled meanwhile (the cancellation
+        is re-raised afterwards).
+        """
+        task = self._ensure_shutdown(StopReason.STOPPED)
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True
+        result = task.result()
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
+
+    # -- views
+    @property
+    def result(self) -> GuardResult:
+        """The final result; raises GuardError before the guard has stopped."""
+        if self._result is None:
+            raise GuardError("the guard has not stopped yet")
+        return self._result
+
+    def reports(self) -> tuple[ProcessReport, ...]:
+        """A snapshot of every command's state (for progress displays)."""
+        return tuple(self._report(c) for c in self._commands)
+
+    @property
+    def running(self) -> int:
+        """How many commands have not exited yet."""
+        return sum(1 for c in self._commands if c.returncode is None)
+
+    # -- spawning
+    def _open_log(self, path: Path) -> IO[str]:
+        try:
+            return open(path, "w", encoding="utf-8")  # closed in _shutdown
+        except OSError as exc:
+            raise GuardSpawnError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+    def _spawn(
+        self, index: int, command: str, env: Mapping[str, str], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        cfg = self.config
+        out_path = err_path = None
+        out: Any = None
+        err: Any = None
+        try:
+            if cfg.output_dir is not None:
+                out_path = cfg.output_dir / f"{index:05d}.out"
+                err_path = cfg.output_dir / f"{index:05d}.err"
+                # Unbuffered: the child writes into these descriptors directly.
+                out = open(out_path, "wb", buffering=0)  # noqa: SIM115
+                err = open(err_path, "wb", buffering=0)  # noqa: SIM115
+                out.write(f"Starting #{index:05d}: {command}\n".encode())
+            popen = subprocess.Popen(
+                command,
+                shell=True,
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                cwd=cfg.cwd,
+                env=env,
+                close_fds=True,
+            )
+        except (OSError, ValueError) as exc:
+            what = f"#{index:05d} ({command})"
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise GuardSpawnError(f"cannot start command {what}: {reason}") from exc
+        finally:
+            for f in (out, err):
+                if f is not None:
+                    f.close()
+        entry = _Command(index, command, popen, time.time(), out_path, err_path)
+        self._commands.append(entry)
+        self._sessions[popen.pid] = index
+        stat = _read_stat(popen.pid)
+        if stat is not None:
+            self._known[(stat.pid, stat.starttime)] = index
+        try:
+            entry.pidfd = os.pidfd_open(popen.pid)
+            loop.add_reader(entry.pidfd, self._on_exit, entry)
+        except (OSError, AttributeError, NotImplementedError):
+            # No pidfd (old kernel, too many open files): the monitor polls at every tick.
+            entry.pidfd = None
+        logger.debug("started #%05d pid %d: %s", index, popen.pid, command)
+
+    # -- exits and reaping
+    def _on_exit(self, entry: _Command) -> None:
+        self._collect(entry)
+        if entry.returncode is not None and all(c.returncode is not None for c in self._commands):
+            self._wake.set()
+
+    def _collect(self, entry: _Command) -> bool:
+        """Reap the command's shell if it exited; True once it has."""
+        if entry.returncode is not None:
+            return True
+        try:
+            pid, status, usage = os.wait4(entry.pid, os.WNOHANG)
+        except ChildProcessError:
+            # Someone else reaped it (should not happen): the status is lost.
+            pid, status, usage = entry.pid, 255 << 8, None
+        if pid == 0:
+            return False
+        entry.returncode = os.waitstatus_to_exitcode(status)
+        # Tell Popen, so that it never waits for this pid again (it may be reused).
+        entry.popen.returncode = entry.returncode
+        entry.ended_at = time.time()
+        if usage is not None:
+            # ru_maxrss is not used: it counts the guard's own pages the child had before its exec.
+            entry.rusage_cpu = usage.ru_utime + usage.ru_stime
+        self._close_pidfd(entry)
+        level = logging.INFO if entry.returncode == 0 or entry.stopped_by_guard else logging.WARNING
+        logger.log(level, "#%05d (pid %d) exited with %s", entry.index, entry.pid, entry.returncode)
+        return True
+
+    def _close_pidfd(self, entry: _Command) -> None:
+        if entry.pidfd is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(entry.pidfd)
+            with contextlib.suppress(OSError):
+                os.close(entry.pidfd)
+            entry.pidfd = None
+
+    def _apply(self, scan: _Scan) -> None:
+        """Fold a scan into the per-command figures and reap orphaned zombies (loop thread)."""
+        rss: dict[int, int] = {}
+        page = _page_size()
+        live: dict[tuple[int, int], _Stat] = {}
+        me = os.getpid()
+        shells = {c.pid for c in self._commands}
+        for key, (index, stat) in scan.members.items():
+            self._known[key] = index
+            entry = self._commands[index]
+            entry.cpu_ticks[key] = stat.cpu_ticks
+            if stat.state in _DEAD_STATES:
+                # An orphan reparented to us (subreaper): reap it, by pid only, so nobody else's
+                # child status is taken. The shells themselves are reaped by `_collect`.
+                if stat.ppid == me and stat.pid not in shells:
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(stat.pid, os.WNOHANG)
+                continue
+            live[key] = stat
+            rss[index] = rss.get(index, 0) + stat.rss_pages * page
+        for index, total in rss.items():
+            entry = self._commands[index]
+            entry.peak_rss_bytes = max(entry.peak_rss_bytes, total)
+        self._live = live
+
+    async def _scan(self, stamp: float | None) -> _Scan:
+        assert self._sampler is not None and self._executor is not None
+        # Reading /proc is blocking work: it goes to the guard's own worker thread, one scan at a time.
+        self._sampling = self._executor.submit(
+            self._sampler.scan, dict(self._sessions), dict(self._known), stamp
+        )
+        scan = await asyncio.wrap_future(self._sampling)
+        self._apply(scan)
+        return scan
+
+    # -- monitoring
+    async def _monitor(self) -> StopReason:
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        interval = cfg.interval
+        # Phase the ticks just after wall-clock multiples of the interval: every node then stamps
+        # the same T, and up to 0.98 interval of lateness keeps the same T.
+        wall, mono = time.time(), loop.time()
+        phase = 0.02 * interval
+        k = math.floor((wall - phase) / interval) + 1
+        base = mono - wall  # wall time w is monotonic time w + base
+        deadline = None if cfg.timeout in (None, 0) else mono + float(cfg.timeout or 0)
+        while True:
+            tick_at = k * interval + phase + base
+            wake_at = tick_at if deadline is None else min(tick_at, deadline)
+            self._wake.clear()
+            if all(c.returncode is not None for c in self._commands):
+                self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(wake_at):
+                    await self._wake.wait()
+            now = loop.time()
+            if deadline is not None and now >= deadline:
+                logger.warning("timeout of %g s reached: stopping what is left", cfg.timeout)
+                return StopReason.TIMEOUT
+            for entry in self._commands:
+                if entry.pidfd is None:
+                    self._collect(entry)
+            if now >= tick_at:
+                await self._scan(stamp=time.time())
+                self._samples += 1
+                k_next = math.floor((now - base - phase) / interval) + 1
+                if k_next > k + 1:
+                    self._late_ticks += k_next - k - 1
+                    logger.debug("sampling ran late: skipped %d tick(s)", k_next - k - 1)
+                k = max(k + 1, k_next)
+            else:
+                # Woken early because the last command exited: look (without a log round) whether
+                # anything is left in the groups.
+                await self._scan(stamp=None)
+            if all(c.returncode is not None for c in self._commands) and not self._live:
+                return StopReason.ALL_EXITED
+
+    def _on_monitor_done(self, task: asyncio.Task[StopReason]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            logger.error("the process guard failed: %s", exc)
+            self._error = exc
+            self._ensure_shutdown(StopReason.ERROR)
+        else:
+            self._ensure_shutdown(task.result())
+
+    # -- stopping
+    def _ensure_shutdown(self, reason: StopReason) -> asyncio.Task[GuardResult]:
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.get_running_loop().create_task(
+                self._shutdown(reason), name="gscen-guard-stop"
+            )
+        return self._shutdown_task
+
+    async def _shutdown(self, reason: StopReason) -> GuardResult:
+        monitor = self._monitor_task
+        if monitor is not None and not monitor.done():
+            monitor.cancel()
+            with contextlib.suppress(BaseException):
+                await monitor
+        # A scan cancelled by the caller still runs in its thread: let it end before the logs close.
+        while self._sampling is not None and not self._sampling.done():
+            await asyncio.sleep(_STOP_POLL)
+        try:
+            await self._stop_processes()
+        finally:
+            for entry in self._commands:
+                self._close_pidfd(entry)
+            for log in (self._resource_log, self._network_log):
+                if log is not None:
+                    with contextlib.suppress(OSError):
+                        log.close()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
+            self._result = GuardResult(
+                processes=self.reports(),
+                reason=reason,
+                started_at=self._started_at,
+                ended_at=time.time(),
+                samples=self._samples,
+                late_ticks=self._late_ticks,
+                fail_on_timeout=self.config.fail_on_timeout,
+                error=None if self._error is None else str(self._error),
+            )
+            self._done.set()
+        return self._result
+
+    async def _stop_processes(self) -> None:
+        if not self._commands:
+            return
+        for entry in self._commands:
+            if not self._collect(entry):
+                entry.stopped_by_guard = True
+        if not self._sampler:
+            return
+        await self._scan(stamp=None)
+        if self._everything_gone():
+            return
+        stopping = [c for c in self._commands if c.stopped_by_guard]
+        logger.info(
+            "stopping %d command(s): SIGTERM, then SIGKILL after %g s", len(stopping), self.config.grace
+        )
+        self._signal_all(signal.SIGTERM)
+        if await self._wait_gone(self.config.grace):
+            return
+        logger.warning("SIGKILL to what is left after %g s", self.config.grace)
+        self._signal_all(signal.SIGKILL)
+        if not await self._wait_gone(_KILL_WAIT):
+            left = ", ".join(str(pid) for pid, _ in self._live)
+            logger.error("processes still running after SIGKILL (uninterruptible?): %s", left)
+
+    def _signal_all(self, sig: int) -> None:
+        for entry in self._commands:
+            # The whole group, including processes born since the last scan.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(entry.pid, sig)
+        for (pid, starttime), _stat in list(self._live.items()):
+            _send(pid, starttime, sig)
+
+    def _everything_gone(self) -> bool:
+        return all(c.returncode is not None for c in self._commands) and not self._live
+
+    async def _wait_gone(self, seconds: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            for entry in self._commands:
+                self._collect(entry)
+            await self._scan(stamp=None)
+            if self._everything_gone():
+                # One more scan reaps the orphans that turned into zombies during the last one.
+                await self._scan(stamp=None)
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(min(_STOP_POLL, max(0.0, deadline - loop.time())))
+
+    def _report(self, entry: _Command) -> ProcessReport:
+        clk = _clock_ticks()
+        sampled = sum(entry.cpu_ticks.values()) / clk
+        return ProcessReport(
+            index=entry.index,
+            command=entry.command,
+            pid=entry.pid,
+            returncode=entry.returncode,
+            stopped_by_guard=entry.stopped_by_guard,
+            peak_rss_bytes=entry.peak_rss_bytes,
+            cpu_seconds=max(sampled, entry.rusage_cpu),
+            started_at=entry.started_at,
+            ended_at=entry.ended_at,
+            stdout_path=entry.stdout_path,
+            stderr_path=entry.stderr_path,
+        )
+
+
+def _clock_ticks() -> int:
+    return int(os.sysconf("SC_CLK_TCK"))
+
+
+def _page_size() -> int:
+    return int(os.sysconf("SC_PAGESIZE"))
+
+
+# --------------------------------------------------------------------------------------------- entry points
+async def run_guard(config: GuardConfig, stop: asyncio.Event | None = None) -> GuardResult:
+    """Run the guard until it is done, or until `stop` is set; always cleans up."""
+    async with Guard(config) as guard:
+        done = asyncio.ensure_future(guard.wait_done())
+        waiters: set[asyncio.Future[Any]] = {done}
+        stopper: asyncio.Future[Any] | None = None
+        if stop is not None:
+            stopper = asyncio.ensure_future(stop.wait())
+            waiters.add(stopper)
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if stopper is not None:
+                stopper.cancel()
+            if not done.done():
+                done.cancel()
+        return await guard.aclose()
+
+
+async def _run_until_signal(config: GuardConfig) -> tuple[GuardResult, int | None]:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if not received:
+            logger.warning("received %s: stopping", signal.Signals(signum).name)
+        received.append(signum)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        result = await run_guard(config, stop)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return result, (received[0] if received else None)
+
+
+def _build_command() -> click.Command:
+    @click.command(
+        name="guard",
+        help=(
+            "Run commands under the process guard (Gumby's process_guard.py): each in its own process "
+            "group, output to OUTPUT/%05d.out and .err, resources sampled to resource_usage.log.\n\n"
+            "A single -c runs -n copies; a repeated -c runs each command once (the pre-2020 meaning) and "
+            "-n is then ignored. Exit status: 0 when no command exited non-zero, 5 when one did. "
+            "Processes stopped by the guard (timeout, SIGTERM) do not count, so a timeout exits 0 "
+            "(3 with -T). SIGINT stops everything and exits 130."
+        ),
+    )
+    @click.option("-c", "--command", "commands", multiple=True, metavar="CMD", help="A command (repeatable).")
+    @click.option(
+        "-n",
+        "--instances",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Copies of a single -c command.",
+    )
+    @click.option(
+        "-f",
+        "--file",
+        "command_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="More commands, one per line (blank and # lines skipped).",
+    )
+    @click.option(
+        "-t",
+        "--timeout",
+        type=click.FloatRange(min=0),
+        default=0,
+        show_default=True,
+        help="Stop everything after this many seconds (0: no timeout).",
+    )
+    @click.option(
+        "-m",
+        "--monitor-dir",
+        "resource_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Write resource_usage.log (and network_usage.log) here.",
+    )
+    @click.option(
+        "-o",
+        "--output-dir",
+        "output_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Write each command's stdout/stderr to DIR/%05d.out and .err.",
+    )
+    @click.option(
+        "-i",
+        "--interval",
+        type=click.FloatRange(min=0, min_open=True),
+        default=1.0,
+        show_default=True,
+        help="Sampling and checking interval in seconds.",
+    )
+    @click.option("--network", is_flag=True, help="Also sample /proc/net/dev into network_usage.log.")
+    @click.option(
+        "--grace",
+        type=click.FloatRange(min=0),
+        default=2.0,
+        show_default=True,
+        help="Seconds between SIGTERM and SIGKILL when stopping.",
+    )
+    @click.option("-T", "--fail-on-timeout", is_flag=True, help="Exit 3 on a timeout (Gumby before 2020-10).")
+    def guard_command(
+        commands: tuple[str, ...],
+        instances: int,
+        command_file: Path | None,
+        timeout: float,
+        resource_dir: Path | None,
+        output_dir: Path | None,
+        interval: float,
+        network: bool,
+        grace: float,
+        fail_on_timeout: bool,
+    ) -> None:
+        _setup_logging()
+        try:
+            all_commands = commands_from_options(commands, instances, command_file)
+        except OSError as exc:
+            raise click.UsageError(f"cannot read {command_file}: {exc.strerror or exc}") from exc
+        if not all_commands:
+            raise click.UsageError("no command to run: give -c CMD or -f FILE")
+        if output_dir is not None and os.environ.get("DEBUG"):
+            logger.info("DEBUG is set: output is not redirected (as Gumby)")
+            output_dir = None
+        if network and resource_dir is None:
+            logger.warning("--network without -m: no network log is written")
+        config = GuardConfig(
+            commands=all_commands,
+            timeout=timeout or None,
+            interval=interval,
+            grace=grace,
+            output_dir=output_dir,
+            resource_dir=resource_dir,
+            network=network,
+            fail_on_timeout=fail_on_timeout,
+        )
+        try:
+            result, signum = asyncio.run(_run_until_signal(config))
+        except GuardError as exc:
+            raise click.ClickException(str(exc)) from exc
+        _render(result)
+        ctx = click.get_current_context()
+        ctx.exit(130 if signum == signal.SIGINT else result.exit_code)
+
+    return guard_command
+
+
+def _setup_logging() -> None:
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    package = logging.getLogger("scenario_lang")
+    if not package.handlers and not logging.getLogger().handlers:
+        handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        package.addHandler(handler)
+        package.setLevel(logging.INFO)
+
+
+def _render(result: GuardResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"process guard: {result.reason.value}"), title_justify="left")
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("#", "right"),
+        ("pid", "right"),
+        ("exit", "right"),
+        ("CPU s", "right"),
+        ("peak MiB", "right"),
+        ("command", "left"),
+    )
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
+    for p in result.processes:
+        status = "?" if p.returncode is None else str(p.returncode)
+        if p.stopped_by_guard:
+            status += " (stopped)"
+        style = "red" if p.failed else ""
+        table.add_row(
+            f"{p.index:05d}",
+            str(p.pid),
+            Text(status, style=style),
+            f"{p.cpu_seconds:.2f}",
+            f"{p.peak_rss_bytes / 2**20:.1f}",
+            Text(p.command),
+        )
+    console = Console()
+    console.print(table)
+    console.print(Text(f"exit status {result.exit_code}: {len(result.failed)} command(s) failed"))
+
+
+guard_command = _build_command()
