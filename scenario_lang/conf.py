@@ -205,6 +205,12 @@ _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _OVERRIDE_PREFIXES = ("GUMBY_", "GSCEN_")  # later wins
 _PLACEHOLDER = re.compile(r"__\w+__")
+_PARSE_ERRORS = {  # ConfigObj's messages -> ours
+    "Invalid line": "expected `key = value`, a comment or a blank line",
+    "Parse error in value": "the value cannot be read (an unclosed quote?)",
+    "Parse error in multiline value": "unterminated or malformed triple-quoted value",
+    "Duplicate section name": "duplicate section name",
+}
 
 
 # --- Reading the file's lines -------------------------------------------------------------------
@@ -465,6 +471,9 @@ class _Loader:
             )
             return
         reason = re.sub(r"\s*at line \d+\.?$", "", message.splitlines()[0]).strip() or "malformed line"
+        for start, text in _PARSE_ERRORS.items():
+            if reason.startswith(start):
+                reason = text
         self.report(
             "SC604",
             f"cannot read this line: {reason[0].lower()}{reason[1:]}",
@@ -662,8 +671,9 @@ class _Loader:
             return value
         if entry.source is EntrySource.DEFAULT:
             return _parse_typed(spec, value)
-        if spec.kind is _Kind.PORT and value == UNIQUE_PORT:
-            return None  # ports not allocated (find_experiment_config)
+        if _PLACEHOLDER.fullmatch(value):
+            return None  # not allocated (find_experiment_config), or an SC606 already
+
         typed = _parse_typed(spec, value)
         if typed is None:
             expected = spec.kind.value
@@ -840,26 +850,40 @@ def _expand_path(text: str, exported: Mapping[str, str], environ: Mapping[str, s
 
 
 def _expand_all(raw: Mapping[str, str], environ: Mapping[str, str], run: Mapping[str, str]) -> dict[str, str]:
-    """Expand every exported value; references between keys resolve whatever their order."""
+    """Expand every exported value; references between keys resolve whatever their order, and a
+    reference to a key on a cycle (`a = $B`, `b = $A`) stays as written."""
+    refs = {
+        name: {n.strip("{}") for n in _VARIABLE.findall(text)} & raw.keys() - run.keys()
+        for name, text in raw.items()
+    }
+    cyclic = {name for name in raw if name in _reachable(name, refs)}
     done: dict[str, str] = {}
-    active: set[str] = set()
 
     def resolve(name: str) -> str | None:
         if name in run:
             return run[name]
         if name in raw:
-            return None if name in active else expand(name)  # a cycle stays literal
+            return None if name in cyclic else expand(name)
         return environ.get(name)
 
     def expand(name: str) -> str:
         if name not in done:
-            active.add(name)
-            text = _expand_vars(raw[name], resolve)
-            done[name] = _expand_user(text, resolve("HOME"))
-            active.discard(name)
+            done[name] = _expand_user(_expand_vars(raw[name], resolve), resolve("HOME"))
         return done[name]
 
     return {name: expand(name) for name in raw}
+
+
+def _reachable(start: str, refs: Mapping[str, set[str]]) -> set[str]:
+    """The names reachable from `start` in one or more steps (an explicit stack, no recursion)."""
+    seen: set[str] = set()
+    stack = list(refs.get(start, ()))
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(refs.get(name, ()))
+    return seen
 
 
 def _free_ports(host: str, count: int) -> list[int]:
