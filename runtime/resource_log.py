@@ -1,0 +1,318 @@
+"""Reading `resource_usage.log`: the guard's log text -> typed per-process time series.
+
+Takes the file the process guard writes (gscen's or Gumby's: docs/gumby-semantics.md, section 11) and
+returns a `ResourceLog`: per process (keyed by pid and start time, so a reused pid is a new process) its
+samples (CPU seconds, threads, memory, I/O counters), plus derived `TimeSeries` (CPU seconds per second,
+RSS in MiB) per process or per session (= per guarded command: each command is its own session, whose
+id is the pid of the command's shell).
+
+Format: line 1 is JSON `{"sc_clk_tck": ..., "pagesize": ...}`; every other line is `T`, a
+`/proc/<pid>/stat` line, then seven `/proc/<pid>/io` counters (rchar wchar syscr syscw read_bytes
+write_bytes cancelled_write_bytes). Fields are read at Gumby's positions, but counted from the last `)`
+so a process name with spaces or parentheses does not shift them (Gumby's own parser gets those wrong).
+Lines that cannot be read are not fatal: they are skipped and listed in `ResourceLog.problems`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import statistics
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "Grouping",
+    "LogProblem",
+    "ProcessSeries",
+    "ResourceLog",
+    "ResourceSample",
+    "TimeSeries",
+    "parse_resource_log",
+    "read_resource_log",
+]
+
+logger = logging.getLogger(__name__)
+
+Grouping = Literal["process", "session"]
+"""How `ResourceLog` series are grouped: one per process, or one per session (= guarded command)."""
+
+_DEFAULT_CLOCK_TICKS = 100.0
+_DEFAULT_PAGE_SIZE = 4096
+_IO_FIELDS = 7
+# Fields after the name, counted from field 3 (state) as in proc(5): field n is rest[n - 3].
+_STATE, _PPID, _SESSION, _UTIME, _STIME, _THREADS, _STARTTIME, _VSIZE, _RSS = 0, 1, 3, 11, 12, 17, 19, 20, 21
+_MIN_STAT_FIELDS = _RSS + 1
+_MIB = 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSample:
+    """One process at one sample time. CPU times are cumulative seconds; I/O counters cumulative bytes."""
+
+    time: float
+    state: str
+    utime: float
+    stime: float
+    threads: int
+    vsize_bytes: int
+    rss_bytes: int
+    rchar: int
+    wchar: int
+    read_bytes: int
+    write_bytes: int
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.utime + self.stime
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSeries:
+    """A labelled series of (time, value) points, times ascending (epoch seconds, as in the log)."""
+
+    label: str
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSeries:
+    """Every sample of one process (pid + start time), in time order.
+
+    Attributes:
+        pid, name: as in /proc (`name` without the parentheses; may hold spaces).
+        ppid, session: parent pid and session id at the first sample; the guard starts each command
+            in its own session, so `session` says which command a process belongs to.
+        start_ticks: start time in clock ticks after boot (tells two processes with one pid apart).
+    """
+
+    pid: int
+    name: str
+    ppid: int
+    session: int
+    start_ticks: int
+    samples: tuple[ResourceSample, ...]
+
+    @property
+    def label(self) -> str:
+        """`<name>_<pid>`, Gumby's process id (without the node prefix)."""
+        return f"{self.name}_{self.pid}"
+
+    def cpu_rate(self, interval: float) -> TimeSeries:
+        """CPU seconds per second (utime + stime) at each sample.
+
+        The first sample divides the CPU time so far by `interval`: the guard saw the process for the
+        first time at most one interval after it was born.
+        """
+        times: list[float] = []
+        values: list[float] = []
+        previous: ResourceSample | None = None
+        for sample in self.samples:
+            if previous is None:
+                rate = sample.cpu_seconds / interval
+            else:
+                dt = sample.time - previous.time
+                rate = (sample.cpu_seconds - previous.cpu_seconds) / dt if dt > 0 else 0.0
+            times.append(sample.time)
+            values.append(max(rate, 0.0))
+            previous = sample
+        return TimeSeries(self.label, tuple(times), tuple(values))
+
+    def rss_mib(self) -> TimeSeries:
+        """Resident memory in MiB at each sample."""
+        return TimeSeries(
+            self.label,
+            tuple(s.time for s in self.samples),
+            tuple(s.rss_bytes / _MIB for s in self.samples),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LogProblem:
+    """A line that could not be read (1-based line number) and why."""
+
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceLog:
+    """A parsed resource log.
+
+    Attributes:
+        clock_ticks, page_size: from the header (defaults 100 and 4096 when it is missing).
+        processes: one per process, in order of first appearance.
+        problems: lines skipped.
+        path: the file read, if any.
+    """
+
+    clock_ticks: float
+    page_size: int
+    processes: tuple[ProcessSeries, ...]
+    problems: tuple[LogProblem, ...] = ()
+    path: Path | None = None
+
+    @property
+    def times(self) -> tuple[float, ...]:
+        """Every distinct sample time, ascending."""
+        return tuple(sorted({s.time for p in self.processes for s in p.samples}))
+
+    @property
+    def interval(self) -> float:
+        """The sampling interval, inferred as the median gap between sample times (1.0 if unknown)."""
+        times = self.times
+        gaps = [round(b - a, 6) for a, b in itertools.pairwise(times) if b > a]
+        return statistics.median(gaps) if gaps else 1.0
+
+    def sessions(self) -> dict[int, tuple[ProcessSeries, ...]]:
+        """Processes by session id (= the pid of the guarded command's shell), ascending."""
+        groups: dict[int, list[ProcessSeries]] = {}
+        for process in self.processes:
+            groups.setdefault(process.session, []).append(process)
+        return {sid: tuple(groups[sid]) for sid in sorted(groups)}
+
+    def cpu_series(
+        self, by: Grouping = "process", labels: Mapping[int, str] | None = None
+    ) -> list[TimeSeries]:
+        """CPU seconds per second, per process or summed per session.
+
+        `labels` names sessions (session id -> label, e.g. a guarded shell's pid -> "peer 3"); sessions
+        without one are labelled `session <id>`. Ignored when `by="process"`.
+        """
+        interval = self.interval
+        return self._series(by, labels, lambda p: p.cpu_rate(interval))
+
+    def memory_series(
+        self, by: Grouping = "process", labels: Mapping[int, str] | None = None
+    ) -> list[TimeSeries]:
+        """RSS in MiB, per process or summed per session (see `cpu_series` for `labels`)."""
+        return self._series(by, labels, ProcessSeries.rss_mib)
+
+    def _series(
+        self,
+        by: Grouping,
+        labels: Mapping[int, str] | None,
+        per_process: Callable[[ProcessSeries], TimeSeries],
+    ) -> list[TimeSeries]:
+        if by == "process":
+            return [per_process(p) for p in self.processes]
+        result: list[TimeSeries] = []
+        for sid, members in self.sessions().items():
+            totals: dict[float, float] = {}
+            for member in members:
+                series = per_process(member)
+                for t, v in zip(series.times, series.values, strict=True):
+                    totals[t] = totals.get(t, 0.0) + v
+            label = (labels or {}).get(sid, f"session {sid}")
+            times = tuple(sorted(totals))
+            result.append(TimeSeries(label, times, tuple(totals[t] for t in times)))
+        return result
+
+
+def _parse_header(line: str) -> tuple[float, int] | None:
+    try:
+        header = json.loads(line)
+        return float(header["sc_clk_tck"]), int(header["pagesize"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def parse_resource_log(lines: Iterable[str], path: Path | None = None) -> ResourceLog:
+    """Parse the lines of a resource log (with or without their newlines).
+
+    Never raises for bad content: unreadable lines are skipped and reported in `problems`.
+    """
+    clock_ticks, page_size = _DEFAULT_CLOCK_TICKS, _DEFAULT_PAGE_SIZE
+    problems: list[LogProblem] = []
+    series: dict[tuple[int, int], tuple[ProcessSeries, list[ResourceSample]]] = {}
+    line_list = list(lines)
+    for number, raw in enumerate(line_list, start=1):
+        line = raw.rstrip("\n")
+        if not line.strip():
+            continue
+        if number == 1 and line.lstrip().startswith("{"):
+            header = _parse_header(line)
+            if header is None:
+                problems.append(LogProblem(number, 'header is not {"sc_clk_tck": ..., "pagesize": ...}'))
+            else:
+                clock_ticks, page_size = header
+            continue
+        if number == len(line_list) and number > 1 and not raw.endswith("\n"):
+            # The writer was stopped in the middle of this line.
+            problems.append(LogProblem(number, "incomplete last line"))
+            continue
+        parsed = _parse_line(line, clock_ticks, page_size)
+        if isinstance(parsed, str):
+            problems.append(LogProblem(number, parsed))
+            continue
+        key, process, sample = parsed
+        entry = series.get(key)
+        if entry is None:
+            series[key] = (process, [sample])
+        else:
+            entry[1].append(sample)
+    processes = []
+    for process, samples in series.values():
+        samples.sort(key=lambda s: s.time)
+        processes.append(
+            ProcessSeries(
+                process.pid, process.name, process.ppid, process.session, process.start_ticks, tuple(samples)
+            )
+        )
+    if problems:
+        logger.debug("%s: %d line(s) skipped", path or "resource log", len(problems))
+    return ResourceLog(clock_ticks, page_size, tuple(processes), tuple(problems), path)
+
+
+def _parse_line(
+    line: str, clock_ticks: float, page_size: int
+) -> str | tuple[tuple[int, int], ProcessSeries, ResourceSample]:
+    time_text, _, stat = line.partition(" ")
+    open_paren = stat.find("(")
+    close_paren = stat.rfind(")")
+    if open_paren < 0 or close_paren < open_paren:
+        return "no `(name)` field"
+    rest = stat[close_paren + 1 :].split()
+    if len(rest) < _MIN_STAT_FIELDS + _IO_FIELDS:
+        return f"too few fields ({len(rest)} after the name)"
+    io = rest[-_IO_FIELDS:]
+    try:
+        time = float(time_text)
+        pid = int(stat[:open_paren])
+        utime = int(rest[_UTIME]) / clock_ticks
+        stime = int(rest[_STIME]) / clock_ticks
+        sample = ResourceSample(
+            time=time,
+            state=rest[_STATE],
+            utime=utime,
+            stime=stime,
+            threads=int(rest[_THREADS]),
+            vsize_bytes=int(rest[_VSIZE]),
+            rss_bytes=int(rest[_RSS]) * page_size,
+            rchar=int(io[0]),
+            wchar=int(io[1]),
+            read_bytes=int(io[4]),
+            write_bytes=int(io[5]),
+        )
+        start_ticks = int(rest[_STARTTIME])
+        process = ProcessSeries(
+            pid=pid,
+            name=stat[open_paren + 1 : close_paren],
+            ppid=int(rest[_PPID]),
+            session=int(rest[_SESSION]),
+            start_ticks=start_ticks,
+            samples=(),
+        )
+    except ValueError as exc:
+        return f"not a number: {exc}"
+    return (pid, start_ticks), process, sample
+
+
+def read_resource_log(path: Path) -> ResourceLog:
+    """Read and parse a resource log file. Raises OSError when it cannot be read."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return parse_resource_log(f, path)
