@@ -1,0 +1,912 @@
+"""The synchronization server: N peers -> unique ids, one shared all-vars document, one start instant.
+
+Takes a `SyncServerConfig` (how many peers, where to listen, the run's token, the timeouts) and returns,
+through `SyncServer.wait_go()`, the start instant every peer received; or raises one `SyncError`
+naming the peer that broke the handshake and why. `gscen sync-server` runs it alone (the equivalent of
+Gumby's experiment_server.py); `sync_client.SyncClient` is the peer's side.
+
+Wire protocol (Gumby's, section 9 of gumby-semantics.md; a Gumby client can join when no token is
+required). One line per message, ending in CR LF; whitespace around a line is ignored::
+
+    client                                  server
+      [token:<secret>] ------------------->   gscen's addition, see below
+      time:<client epoch, float> --------->   offset = client - server clock; |offset| < 0.5 s -> 0
+                                              (once N peers have joined, all ids go out at once)
+      <----------------------------- id:<n>
+      set:<key>:<value> ------------------>   any number; <value> may contain ':'
+      ready ------------------------------>
+                                              (once all N are ready, the same bytes to everyone)
+      <-- {"server":{"global_random":R},"clients":{"<id>":{"time_offset":..,<set keys>,"port":..,"host":..}}}
+      vars_received ---------------------->
+                                              (once all N acknowledged: start = now + start_delay)
+      <--------------- go:<start + offset>    "%f", the start instant in the peer's own clock
+      msg:<to>:<type>:<payload> ---------->   after go, any number, either way
+      <------------- msg:<from>:<type>:<payload>
+
+The all-vars line is compact JSON (no spaces), encoded once and sent as the same bytes to every peer.
+`port` is 12000 + id and `host` the peer's address as the server sees it, unless the peer `set` them.
+
+Token: every gscen run has a secret (`new_token()`: 32 URL-safe characters from `secrets`). A gscen peer
+sends `token:<secret>` as its first line, before `time:`. With `require_token=True` a connection whose
+first line is not the right token gets `error:<reason>` and is closed; it never becomes a peer, so a
+stray connection cannot break the run. With `require_token=False` (Gumby clients, `--no-token`) the
+token line is optional; if one is sent while the server has a token, it must be right.
+
+Ids: when the N-th peer joins, peers are grouped by address, addresses sorted (IPv4 numerically, then
+IPv6, then anything else by name), and ids 1..N dealt round-robin across addresses, each address's
+peers in accept order; an address with no peers left is skipped (Gumby's skip bug is not repeated).
+
+Failures: before go, a peer (a connection that presented the token, or without a token, sent `time:`)
+that disconnects or sends a line the protocol does not allow at that point aborts the sync, and so
+does a phase that runs out of time (`connect_timeout`: the longest wait for the next peer to join;
+`ready_timeout`: ids sent -> all ready; `go_timeout`: all-vars sent -> all acknowledged). Aborting
+sends every connection `error:sync aborted: <reason>`, closes them, and raises a `SyncError` subclass
+from `wait_go()`/`wait_done()`. After go, a disconnect is a peer that stopped; a bad line, or a `msg`
+to an unknown or gone peer, gets `error:<reason>` back and the connection stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hmac
+import ipaddress
+import json
+import logging
+import math
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final, Self
+
+import click
+
+__all__ = [
+    "PeerDisconnectedError",
+    "PeerError",
+    "PeerProtocolError",
+    "SyncClosedError",
+    "SyncConnectError",
+    "SyncError",
+    "SyncListenError",
+    "SyncRefusedError",
+    "SyncServer",
+    "SyncServerConfig",
+    "SyncServerProtocolError",
+    "SyncTimeoutError",
+    "assign_ids",
+    "new_token",
+    "sync_server_command",
+]
+
+log = logging.getLogger(__name__)
+
+BASE_PORT: Final = 12000
+"""A peer's `port` in the all-vars document is BASE_PORT + its id unless it sets one (as in Gumby)."""
+OFFSET_DEAD_BAND: Final = 0.5
+"""Clock offsets smaller than this (seconds, either sign) count as 0 (as in Gumby)."""
+MAX_LINE: Final = 1 << 22
+"""The longest line the server accepts from a peer (Gumby's limit on both sides, 4 MiB)."""
+TOKEN_BYTES: Final = 24
+"""`new_token()` draws this many random bytes: 32 URL-safe characters."""
+
+
+# --------------------------------------------------------------------------- errors
+class SyncError(Exception):
+    """Base of every error the sync server and client raise."""
+
+
+class SyncClosedError(SyncError, RuntimeError):
+    """The server or client was used after it was closed (or before it was started)."""
+
+
+class SyncListenError(SyncError):
+    """The server could not listen on the configured host and port."""
+
+
+class PeerError(SyncError):
+    """One peer broke the handshake before go; `peer_id` is None if it had no id yet."""
+
+    def __init__(self, peer_id: int | None, address: str, reason: str) -> None:
+        self.peer_id = peer_id
+        self.address = address
+        self.reason = reason
+        who = f"peer {peer_id} ({address})" if peer_id is not None else f"peer at {address} (no id yet)"
+        super().__init__(f"{who} {reason}")
+
+
+class PeerDisconnectedError(PeerError):
+    """A peer closed its connection before go."""
+
+
+class PeerProtocolError(PeerError):
+    """A peer sent a line the protocol does not allow at that point, before go."""
+
+
+class SyncTimeoutError(SyncError):
+    """A phase ran out of time; `phase` names it, `missing` lists the ids that held it up (if known)."""
+
+    def __init__(self, phase: str, message: str, missing: Sequence[int] = ()) -> None:
+        self.phase = phase
+        self.missing = tuple(missing)
+        super().__init__(message)
+
+
+class SyncConnectError(SyncError):
+    """(client) No connection to the server before the connect deadline."""
+
+
+class SyncRefusedError(SyncError):
+    """(client) The server sent `error:<reason>` before go: wrong token, or it aborted the sync."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"sync server: {reason}")
+
+
+class SyncServerProtocolError(SyncError):
+    """(client) The server sent something unexpected, or closed the connection before go."""
+
+
+# --------------------------------------------------------------------------- pure helpers
+def new_token() -> str:
+    """A fresh secret for one run: 32 URL-safe characters (no ':' or whitespace)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def check_token_text(token: str) -> None:
+    """Raise ValueError unless `token` can travel in a protocol line (printable ASCII, no spaces)."""
+    if not token or not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        raise ValueError("a sync token must be non-empty printable ASCII without whitespace")
+
+
+def host_sort_key(host: str) -> tuple[int, int, str]:
+    """Order of addresses for id assignment: IPv4 numerically, then IPv6, then names alphabetically."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return (2, 0, host)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (0 if ip.version == 4 else 1, int(ip), host)
+
+
+def assign_ids(hosts: Sequence[str]) -> list[int]:
+    """Ids 1..N for connections whose addresses are `hosts`, in accept order.
+
+    Round-robin across addresses sorted by `host_sort_key`; within one address, accept order. A host
+    that runs out of connections is skipped, so every connection gets exactly one id.
+    """
+    by_host: dict[str, list[int]] = {}
+    for index, host in enumerate(hosts):
+        by_host.setdefault(host, []).append(index)
+    queues = [by_host[h][::-1] for h in sorted(by_host, key=host_sort_key)]
+    ids = [0] * len(hosts)
+    next_id = 1
+    while queues:
+        for queue in queues:
+            ids[queue.pop()] = next_id
+            next_id += 1
+        queues = [q for q in queues if q]
+    return ids
+
+
+def format_address(host: str, port: int) -> str:
+    """`host:port`, with IPv6 hosts in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _normal_host(host: str) -> str:
+    """The address as JSON and error messages show it: IPv4-mapped IPv6 as plain IPv4."""
+    if host.startswith("::ffff:"):
+        try:
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+        except ValueError:
+            return host
+        if mapped is not None:
+            return str(mapped)
+    return host
+
+
+def _error_line(reason: str) -> bytes:
+    """`error:<reason>` as one protocol line (line breaks in the reason become spaces)."""
+    return b"error:" + " ".join(reason.split()).encode("utf-8", "replace") + b"\r\n"
+
+
+def _shown(line: bytes, limit: int = 60) -> str:
+    """A received line quoted for an error message, shortened."""
+    text = line[:limit].decode("utf-8", "replace")
+    return repr(text + ("..." if len(line) > limit else ""))
+
+
+# --------------------------------------------------------------------------- server
+@dataclass(frozen=True, slots=True)
+class SyncServerConfig:
+    """What the sync server needs for one run.
+
+    `instances`: how many peers must join. `host`/`port`: where to listen (port 0: any free port, see
+    `SyncServer.port`). `start_delay`: seconds from the last `vars_received` to the start instant.
+    `token`/`require_token`: see the module docstring; `require_token=True` needs a `token`.
+    Timeouts, in seconds (None: wait forever): `connect_timeout` is the longest wait for the next
+    peer to join while fewer than `instances` have (armed by `start()`); `ready_timeout` runs from
+    sending the ids to the last `ready`; `go_timeout` from sending the all-vars line to the last
+    `vars_received`. `global_random`: the `server.global_random` value (None: a fresh random draw).
+    """
+
+    instances: int
+    host: str = "127.0.0.1"
+    port: int = 0
+    start_delay: float = 1.0
+    token: str | None = None
+    require_token: bool = True
+    connect_timeout: float | None = 60.0
+    ready_timeout: float | None = 60.0
+    go_timeout: float | None = 60.0
+    backlog: int = 65535
+    global_random: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.instances < 1:
+            raise ValueError(f"instances must be at least 1, got {self.instances}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in 0..65535, got {self.port}")
+        if not math.isfinite(self.start_delay) or self.start_delay < 0:
+            raise ValueError(f"start_delay must be a finite number >= 0, got {self.start_delay}")
+        for name in ("connect_timeout", "ready_timeout", "go_timeout"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0 or None, got {value}")
+        if self.token is not None:
+            check_token_text(self.token)
+        elif self.require_token:
+            raise ValueError("require_token=True needs a token (see new_token())")
+        if self.global_random is not None and not 0 <= self.global_random < 2**32:
+            raise ValueError("global_random must be in 0..2**32-1")
+
+
+class _State(enum.Enum):
+    """A connection's place in the handshake; the value describes it in error messages."""
+
+    AUTH = "before sending its token"
+    TIME = "before sending its time line"
+    JOINED = "while waiting for its id"
+    ID_SENT = "after getting its id, before ready"
+    READY = "after ready, before the all-vars line"
+    VARS_SENT = "after getting the all-vars line, before vars_received"
+    ACKED = "after vars_received, before go"
+    RUNNING = "after go"
+    CLOSED = "after it was closed"
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection: splits lines and applies each to the handshake (callbacks, no task)."""
+
+    def __init__(self, server: SyncServer, seq: int) -> None:
+        self.server = server
+        self.seq = seq  # accept order
+        self.transport: asyncio.Transport | None = None
+        self.host = "?"
+        self.port = 0
+        self.state = _State.TIME
+        self.is_peer = False  # a failure of a peer aborts the sync; of a stray connection, only itself
+        self.peer_id: int | None = None
+        self.offset: float = 0
+        self.vars: dict[str, str] = {}
+        self._buf = bytearray()
+        self._discarding = False  # after go: skipping the rest of an over-long line
+
+    # -- description
+    @property
+    def address(self) -> str:
+        return format_address(self.host, self.port)
+
+    def describe(self) -> str:
+        if self.peer_id is not None:
+            return f"peer {self.peer_id} ({self.address})"
+        return f"connection from {self.address}"
+
+    # -- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.host, self.port = _normal_host(str(peer[0])), int(peer[1])
+        elif peer:
+            self.host = str(peer)
+        self.server._accepted(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        state = self.state
+        self.state = _State.CLOSED
+        self.server._lost(self, state, exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._buf:
+            self._buf += data
+            data = bytes(self._buf)
+            self._buf.clear()
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            if end < 0:
+                break
+            if self._discarding:
+                self._discarding = False
+            elif end - start > MAX_LINE:
+                self.line_too_long()
+            else:
+                line = data[start:end].strip()
+                if line:
+                    self.handle_line(line)
+            start = end + 1
+            if self.state is _State.CLOSED:
+                return
+        if start < len(data) and not self._discarding:
+            if len(data) - start > MAX_LINE:
+                self.line_too_long()
+                if self.state is not _State.CLOSED:
+                    self._discarding = True
+            else:
+                self._buf += data[start:] if start else data
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too; connection_lost follows
+
+    # -- the handshake
+    def handle_line(self, line: bytes) -> None:
+        state = self.state
+        server = self.server
+        if state is _State.RUNNING:
+            if line.startswith(b"msg:"):
+                server._forward(self, line)
+            else:
+                self.notice(f"unexpected line after go: {_shown(line)}")
+            return
+        head, sep, rest = line.partition(b":")
+        if state is _State.TIME:
+            if head == b"time" and sep:
+                try:
+                    client_time = float(rest)
+                except ValueError:
+                    client_time = math.nan
+                if not math.isfinite(client_time):
+                    server._failed(self, PeerProtocolError, f"sent a malformed time line {_shown(line)}")
+                    return
+                server._join(self, client_time)
+            elif head == b"token" and sep and not self.is_peer:
+                server._check_token(self, rest)
+            elif server.config.require_token and not self.is_peer:
+                server._refuse(self, "this sync server requires a token: send token:<secret> before time:")
+            else:
+                server._failed(self, PeerProtocolError, f"sent {_shown(line)} instead of time:<seconds>")
+        elif state is _State.ID_SENT or state is _State.JOINED:
+            if head == b"set" and sep:
+                key, sep2, value = rest.partition(b":")
+                if not sep2 or not key:
+                    server._failed(self, PeerProtocolError, f"sent a malformed set line {_shown(line)}")
+                    return
+                self.vars[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+            elif line == b"ready":
+                server._ready(self)
+            else:
+                server._failed(self, PeerProtocolError, f"sent {_shown(line)} {state.value}")
+        elif state is _State.VARS_SENT and line == b"vars_received":
+            server._acknowledged(self)
+        elif state is _State.AUTH:
+            if head == b"token" and sep:
+                server._check_token(self, rest)
+            else:
+                server._refuse(self, "this sync server requires a token: send token:<secret> before time:")
+        else:
+            server._failed(self, PeerProtocolError, f"sent {_shown(line)} {state.value}")
+
+    def line_too_long(self) -> None:
+        if self.state is _State.RUNNING:
+            self.notice(f"line longer than {MAX_LINE} bytes ignored")
+        else:
+            self.server._failed(self, PeerProtocolError, f"sent a line longer than {MAX_LINE} bytes")
+
+    # -- output
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def notice(self, reason: str) -> None:
+        """A non-fatal complaint after go: tell the peer, log it, keep the connection."""
+        log.warning("%s: %s", self.describe(), reason)
+        self.write(_error_line(reason))
+
+    def close_with(self, line: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(line)
+            transport.close()
+
+
+class SyncServer:
+    """The sync server for one run; an async context manager.
+
+    Use::
+
+        config = SyncServerConfig(instances=4, token=token)
+        async with SyncServer(config) as server:      # listening once inside
+            port = server.port                        # give it to the peers
+            start = await server.wait_go()            # all peers got go (server clock), or SyncError
+            await server.wait_done()                  # all peers disconnected after go
+
+    `start()` / `aclose()` do what `async with` does, and must be called from the same task.
+    Leaving the block closes every connection (peers read that as "stop"). After `aclose()` the
+    waiters and `start()` raise `SyncClosedError`.
+    """
+
+    def __init__(self, config: SyncServerConfig) -> None:
+        self.config = config
+        self._listener: asyncio.Server | None = None
+        self._group: asyncio.TaskGroup | None = None
+        self._closed = False
+        self._coordinator: asyncio.Task[None] | None = None
+        self._conns: set[_Connection] = set()
+        self._accept_count = 0
+        self._joined: list[_Connection] = []
+        self._by_id: dict[int, _Connection] = {}
+        self._ids_sent = False
+        self._ready_count = 0
+        self._ack_count = 0
+        self._running = 0
+        self._refused: list[str] = []
+        self._refused_count = 0
+        self._last_activity = 0.0
+        self._failure: SyncError | None = None
+        self._wakeup = asyncio.Event()
+        self._go = asyncio.Event()
+        self._done = asyncio.Event()
+        self._start_time: float | None = None
+        self._all_vars_line: bytes | None = None
+        self._finished = False  # every peer disconnected after go
+        self._global_random = (
+            config.global_random if config.global_random is not None else secrets.randbelow(2**32)
+        )
+
+    # -- lifecycle
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose(exc_type, exc, tb)
+
+    async def start(self) -> None:
+        """Listen; return once connections are accepted. Raises SyncListenError if binding fails."""
+        if self._closed:
+            raise SyncClosedError("the sync server is closed")
+        if self._listener is not None:
+            raise RuntimeError("the sync server is already started")
+        loop = asyncio.get_running_loop()
+        self._last_activity = loop.time()
+        try:
+            self._listener = await loop.create_server(
+                self._new_connection, self.config.host, self.config.port, backlog=self.config.backlog
+            )
+        except OSError as exc:
+            where = format_address(self.config.host, self.config.port)
+            raise SyncListenError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+        group = asyncio.TaskGroup()
+        await group.__aenter__()
+        self._group = group
+        self._coordinator = group.create_task(self._coordinate(), name="sync-server")
+        host, port = self.address
+        log.info(
+            "sync server listening on %s for %d peers", format_address(host, port), self.config.instances
+        )
+
+    async def aclose(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        """Stop listening and close every connection; before go this aborts the sync."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._failure is None and not self._go.is_set():
+            self._abort(SyncClosedError("the sync server was closed before go"))
+        self._close_all(b"")
+        if self._listener is not None:
+            self._listener.close()
+        self._wakeup.set()
+        self._go.set()
+        self._done.set()
+        if self._coordinator is not None:
+            self._coordinator.cancel()
+        group, self._group = self._group, None
+        if group is not None:
+            # Only a cancellation goes to the group (it may be its own); any other exception of the
+            # caller's block propagates by itself instead of being wrapped in an ExceptionGroup.
+            if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+                await group.__aexit__(exc_type, exc, tb)
+            else:
+                await group.__aexit__(None, None, None)
+        if self._listener is not None:
+            await self._listener.wait_closed()
+
+    # -- public state
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) the server listens on (the first socket's, if it has several)."""
+        if self._listener is None or not self._listener.sockets:
+            raise SyncClosedError("the sync server is not listening")
+        name = self._listener.sockets[0].getsockname()
+        return str(name[0]), int(name[1])
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with `port=0`)."""
+        return self.address[1]
+
+    @property
+    def joined(self) -> int:
+        """How many peers have joined so far."""
+        return len(self._joined)
+
+    @property
+    def all_vars_line(self) -> bytes | None:
+        """The all-vars JSON line (without CR LF) every peer got, once sent."""
+        return self._all_vars_line
+
+    async def wait_go(self) -> float:
+        """Wait until every peer got go; return the start instant (server clock, `time.time()`)."""
+        await self._go.wait()
+        self._raise_failure()
+        assert self._start_time is not None
+        return self._start_time
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    async def wait_done(self) -> None:
+        """Wait until every peer got go and then disconnected."""
+        await self._done.wait()
+        self._raise_failure()
+        if not self._finished:
+            raise SyncClosedError("the sync server was closed before every peer disconnected")
+
+    # -- the coordinator: one task walking the phases, each under its deadline
+    async def _coordinate(self) -> None:
+        n = self.config.instances
+        try:
+            await self._wait_joined()
+            self._hand_out_ids()
+            await self._wait_phase(
+                lambda: self._ready_count >= n, self.config.ready_timeout, "ready", _State.READY
+            )
+            self._send_all_vars()
+            await self._wait_phase(lambda: self._ack_count >= n, self.config.go_timeout, "go", _State.ACKED)
+            self._send_go()
+            self._go.set()
+            await self._wait_phase(lambda: self._running <= 0, None, "done", _State.CLOSED)
+            self._finished = True
+            self._done.set()
+            log.info("sync server: all %d peers disconnected after go", n)
+        except SyncError as exc:
+            self._abort(exc)
+
+    def _check(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    async def _wait_joined(self) -> None:
+        loop = asyncio.get_running_loop()
+        limit = self.config.connect_timeout
+        while len(self._joined) < self.config.instances:
+            self._check()
+            self._wakeup.clear()
+            try:
+                deadline = None if limit is None else self._last_activity + limit
+                async with asyncio.timeout_at(deadline):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                if limit is not None and loop.time() >= self._last_activity + limit:
+                    raise self._connect_timeout(limit) from None
+        self._check()
+
+    async def _wait_phase(
+        self, done: Callable[[], bool], limit: float | None, phase: str, state: _State
+    ) -> None:
+        try:
+            async with asyncio.timeout(limit):
+                while not done():
+                    self._check()
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+        except TimeoutError:
+            behind = sorted(i for i, c in self._by_id.items() if c.state is not state)
+            what = {"ready": "sent ready", "go": "sent vars_received"}.get(phase, phase)
+            shown = ", ".join(f"{i} ({self._by_id[i].address})" for i in behind[:10])
+            more = f" and {len(behind) - 10} more" if len(behind) > 10 else ""
+            raise SyncTimeoutError(
+                phase,
+                f"{len(behind)} of {self.config.instances} peers never {what} within {limit} s:"
+                f" peers {shown}{more}",
+                behind,
+            ) from None
+        self._check()
+
+    def _connect_timeout(self, limit: float) -> SyncTimeoutError:
+        n, joined = self.config.instances, len(self._joined)
+        message = f"only {joined} of {n} peers joined; none joined in the last {limit:g} s"
+        if self._refused_count:
+            shown = "; ".join(self._refused[:5])
+            more = self._refused_count - min(5, len(self._refused))
+            message += (
+                f"; {self._refused_count} connections refused ({shown}{f'; {more} more' if more else ''})"
+            )
+        return SyncTimeoutError("connect", message)
+
+    # -- phase actions
+    def _hand_out_ids(self) -> None:
+        joined = sorted(self._joined, key=lambda c: c.seq)
+        ids = assign_ids([c.host for c in joined])
+        for conn, peer_id in zip(joined, ids, strict=True):
+            conn.peer_id = peer_id
+            self._by_id[peer_id] = conn
+            if conn.state is _State.JOINED:
+                conn.state = _State.ID_SENT
+        self._ids_sent = True
+        for conn, peer_id in zip(joined, ids, strict=True):
+            conn.write(b"id:%d\r\n" % peer_id)
+        log.info("sync server: ids sent to %d peers", len(joined))
+
+    def _build_all_vars(self) -> bytes:
+        clients: dict[str, dict[str, object]] = {}
+        for peer_id in sorted(self._by_id):
+            conn = self._by_id[peer_id]
+            entry: dict[str, object] = {"time_offset": conn.offset}
+            entry.update(conn.vars)
+            entry.setdefault("port", BASE_PORT + peer_id)
+            entry.setdefault("host", conn.host)
+            clients[str(peer_id)] = entry
+        document = {"server": {"global_random": self._global_random}, "clients": clients}
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def _send_all_vars(self) -> None:
+        line = self._build_all_vars()
+        self._all_vars_line = line
+        data = line + b"\r\n"
+        for conn in self._by_id.values():
+            conn.state = _State.VARS_SENT
+            conn.write(data)
+        log.info("sync server: all-vars line of %d bytes sent to %d peers", len(data), len(self._by_id))
+
+    def _send_go(self) -> None:
+        start = time.time() + self.config.start_delay
+        self._start_time = start
+        lines: dict[float, bytes] = {}
+        for conn in self._by_id.values():
+            line = lines.get(conn.offset)
+            if line is None:
+                line = lines[conn.offset] = b"go:%f\r\n" % (start + conn.offset)
+            conn.state = _State.RUNNING
+            conn.write(line)
+        self._running = sum(1 for c in self._by_id.values() if c.transport and not c.transport.is_closing())
+        log.info("sync server: go sent, start at %f", start)
+
+    # -- connection callbacks
+    def _new_connection(self) -> _Connection:
+        self._accept_count += 1
+        return _Connection(self, self._accept_count)
+
+    def _accepted(self, conn: _Connection) -> None:
+        if self._failure is not None or self._closed:
+            conn.close_with(_error_line("the sync server is closed"))
+            return
+        self._conns.add(conn)
+        if self.config.require_token:
+            conn.state = _State.AUTH
+        self._last_activity = asyncio.get_running_loop().time()
+
+    def _check_token(self, conn: _Connection, presented: bytes) -> None:
+        expected = self.config.token
+        if expected is not None and not hmac.compare_digest(presented, expected.encode("ascii")):
+            self._refuse(conn, "wrong token")
+            return
+        conn.is_peer = True
+        conn.state = _State.TIME
+
+    def _join(self, conn: _Connection, client_time: float) -> None:
+        if self._ids_sent:
+            self._refuse(conn, f"all {self.config.instances} peers have already joined")
+            return
+        offset = client_time - time.time()
+        conn.offset = 0 if abs(offset) < OFFSET_DEAD_BAND else offset
+        conn.is_peer = True
+        conn.state = _State.JOINED
+        self._joined.append(conn)
+        self._last_activity = asyncio.get_running_loop().time()
+        if len(self._joined) >= self.config.instances:
+            self._wakeup.set()
+
+    def _ready(self, conn: _Connection) -> None:
+        conn.state = _State.READY
+        self._ready_count += 1
+        if self._ready_count >= self.config.instances:
+            self._wakeup.set()
+
+    def _acknowledged(self, conn: _Connection) -> None:
+        conn.state = _State.ACKED
+        self._ack_count += 1
+        if self._ack_count >= self.config.instances:
+            self._wakeup.set()
+
+    def _forward(self, sender: _Connection, line: bytes) -> None:
+        parts = line.split(b":", 3)
+        if len(parts) != 4:
+            sender.notice(f"malformed msg line {_shown(line)}: expected msg:<to>:<type>:<payload>")
+            return
+        try:
+            target_id = int(parts[1])
+        except ValueError:
+            sender.notice(f"malformed msg line {_shown(line)}: <to> must be a peer id")
+            return
+        target = self._by_id.get(target_id)
+        if target is None or target.state is not _State.RUNNING:
+            why = "no such peer" if target is None else "it has disconnected"
+            sender.notice(f"cannot deliver msg to peer {target_id}: {why}")
+            return
+        target.write(b"msg:%d:%s:%s\r\n" % (sender.peer_id or 0, parts[2], parts[3]))
+
+    def _refuse(self, conn: _Connection, reason: str) -> None:
+        """Turn away a connection that is not (yet) a peer; the sync goes on without it."""
+        log.warning("sync server: refused %s: %s", conn.describe(), reason)
+        self._refused_count += 1
+        if len(self._refused) < 20:
+            self._refused.append(f"{conn.address}: {reason}")
+        self._conns.discard(conn)
+        conn.state = _State.CLOSED
+        conn.close_with(_error_line(reason))
+
+    def _failed(self, conn: _Connection, kind: type[PeerError], reason: str) -> None:
+        if not conn.is_peer:
+            self._refuse(conn, reason)
+        elif self._failure is None and not self._go.is_set():
+            self._abort(kind(conn.peer_id, conn.address, reason))
+        else:
+            conn.close_with(_error_line(reason))
+
+    def _lost(self, conn: _Connection, state: _State, exc: Exception | None) -> None:
+        self._conns.discard(conn)
+        if state is _State.CLOSED or self._failure is not None or self._closed:
+            return
+        if state is _State.RUNNING:
+            self._running -= 1
+            log.info("sync server: %s disconnected after go", conn.describe())
+            if self._running <= 0:
+                self._wakeup.set()
+            return
+        if not conn.is_peer:
+            log.info("sync server: %s went away before joining", conn.describe())
+            return
+        why = f": {exc}" if exc is not None else ""
+        self._abort(PeerDisconnectedError(conn.peer_id, conn.address, f"disconnected {state.value}{why}"))
+
+    # -- failure
+    def _abort(self, error: SyncError) -> None:
+        """Record the first failure, tell every connection, close them all, wake every waiter."""
+        if self._failure is not None:
+            return
+        self._failure = error
+        log.info("sync aborted: %s", error)
+        self._close_all(_error_line(f"sync aborted: {error}"))
+        if self._listener is not None:
+            self._listener.close()
+        self._wakeup.set()
+        self._go.set()
+        self._done.set()
+
+    def _close_all(self, line: bytes) -> None:
+        conns, self._conns = self._conns, set()
+        for conn in conns:
+            conn.state = _State.CLOSED
+            conn.close_with(line)
+
+
+# --------------------------------------------------------------------------- command
+async def serve(config: SyncServerConfig, on_listening: Callable[[str, int], None]) -> float:
+    """Run one sync to its end: listen, report the address, wait for go and for every peer to leave.
+
+    Returns the start instant; raises a SyncError subclass on failure.
+    """
+    async with SyncServer(config) as server:
+        on_listening(*server.address)
+        start = await server.wait_go()
+        await server.wait_done()
+    return start
+
+
+@click.command(
+    "sync-server",
+    help="Run the synchronization server alone (as Gumby's experiment_server.py).\n\n"
+    "Prints `listening on HOST:PORT` once it accepts connections, then (unless --no-token) "
+    "`token: SECRET`, the token gscen peers must present. Exits 0 when every peer got go and "
+    "disconnected, 1 with a one-line error when the sync fails.",
+)
+@click.option("--instances", "-n", type=click.IntRange(min=1), required=True, help="Number of peers.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
+@click.option(
+    "--start-delay", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Seconds to go."
+)
+@click.option(
+    "--token",
+    envvar="GSCEN_SYNC_TOKEN",
+    help="The secret peers must present (default: a fresh one; env GSCEN_SYNC_TOKEN).",
+)
+@click.option("--no-token", is_flag=True, help="Admit peers without a token (Gumby clients).")
+@click.option("--connect-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Longest wait for the next peer to join (0: forever).")  # fmt: skip
+@click.option("--ready-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Ids sent -> every peer ready (0: forever).")  # fmt: skip
+@click.option("--go-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="All-vars sent -> every peer acknowledged (0: forever).")  # fmt: skip
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+)
+def sync_server_command(
+    instances: int,
+    host: str,
+    port: int,
+    start_delay: float,
+    token: str | None,
+    no_token: bool,
+    connect_timeout: float,
+    ready_timeout: float,
+    go_timeout: float,
+    log_level: str,
+) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s:%(levelname)s:%(name)s: %(message)s")
+    ctx = click.get_current_context()
+    if no_token and ctx.get_parameter_source("token") is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("use either --token or --no-token")
+    if no_token:
+        token = None
+    elif token is None:
+        token = new_token()
+    try:
+        config = SyncServerConfig(
+            instances=instances,
+            host=host,
+            port=port,
+            start_delay=start_delay,
+            token=token,
+            require_token=not no_token,
+            connect_timeout=connect_timeout or None,
+            ready_timeout=ready_timeout or None,
+            go_timeout=go_timeout or None,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    def announce(bound_host: str, bound_port: int) -> None:
+        text = f"listening on {format_address(bound_host, bound_port)}\n"
+        if token is not None and not no_token:
+            text += f"token: {token}\n"
+        click.echo(text, nl=False)
+        click.get_text_stream("stdout").flush()
+
+    try:
+        asyncio.run(serve(config, announce))
+    except SyncError as exc:
+        raise click.ClickException(str(exc)) from None
