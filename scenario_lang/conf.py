@@ -84,10 +84,16 @@ class ExperimentConfig:
     `entries` holds one entry per key compared case-insensitively (the later spelling wins), in file
     order, then keys only the environment sets, then Gumby's defaults for the spec keys the file does
     not set. Relative paths in values are relative to `experiment_dir` (the `.conf`'s folder).
+
+    The typed fields hold the value of their key (None or the default when unset or of the wrong type,
+    which is an SC602); strings are as written, unexpanded (commands are expanded when run).
+    `fail_on_callback_error` (gscen's own key, default True): an exception in a callback fails the
+    run; False lets it go on (the failures are still counted). `sync_require_token` (gscen's own, default
+    True): the sync server refuses connections without the run's token; False admits Gumby clients.
     """
 
-    path: Path
-    experiment_dir: Path
+    path: Path  # absolute
+    experiment_dir: Path  # absolute: the `.conf`'s folder
     entries: tuple[ConfigEntry, ...]
     experiment_name: str | None = None
     workspace_dir: str = "./"
@@ -106,9 +112,9 @@ class ExperimentConfig:
     fail_on_callback_error: bool = True
     use_local_venv: bool = True
     virtualenv_dir: str = "$HOME/venv"
-    workspace_path: Path = field(default_factory=Path)
-    scenario_path: Path | None = None
-    ports: Mapping[str, int] = field(default_factory=dict)
+    workspace_path: Path = field(default_factory=Path)  # workspace_dir, relative to experiment_dir
+    scenario_path: Path | None = None  # the scenario file found for scenario_file
+    ports: Mapping[str, int] = field(default_factory=dict, hash=False)  # key -> port for __unique_port__
 
     def get(self, key: str) -> ConfigEntry | None:
         """The entry for `key`, compared case-insensitively."""
@@ -143,10 +149,18 @@ class ExperimentConfig:
         env.update(run)
         return env
 
-    def scenario_variables(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    def scenario_variables(
+        self, environ: Mapping[str, str] | None = None, run_variables: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
         """The `$NAME` table the scenario checker consults after the scenario's own `set` variables:
-        upper-cased key -> exported value (`community_type = x` answers `$COMMUNITY_TYPE`)."""
-        return self.exported_variables(environ or {})
+        upper-cased key -> the value a peer sees (`community_type = x` answers `$COMMUNITY_TYPE`).
+
+        Pass the runner's `run_variables` to get the values peers really see: where one names the
+        same variable as a key (OUTPUT_DIR), it wins, as it does in `environment`.
+        """
+        run = dict(run_variables or {})
+        exported = self.exported_variables(environ or {}, run)
+        return {name: run.get(name, value) for name, value in exported.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,13 @@ def test_scenario_variables_are_the_upper_cased_keys() -> None:
     assert "community_type" not in table
 
 
+def test_scenario_variables_take_the_runners_values_where_given() -> None:
+    table = config_of("export.conf").scenario_variables({}, {"OUTPUT_DIR": "/abs/out"})
+    assert table["OUTPUT_DIR"] == "/abs/out"
+    assert table["LOCAL_INSTANCE_CMD"].startswith("run -n 07 -o /abs/out ")
+    assert "EXPERIMENT_DIR" not in table  # run variables that are not keys stay the checker's layer
+
+
 # --- __unique_port__ -----------------------------------------------------------------------------
 
 
