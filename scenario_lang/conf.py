@@ -464,7 +464,8 @@ class _Loader:
         except configobj.ConfigObjError as error:
             for problem in getattr(error, "errors", None) or [error]:
                 self.report_parse_error(problem)
-            return getattr(error, "config", None) or configobj.ConfigObj([])
+            partial = getattr(error, "config", None)  # what ConfigObj read around the bad lines
+            return configobj.ConfigObj([]) if partial is None else partial
 
     def report_parse_error(self, problem: Any) -> None:
         line = int(getattr(problem, "line_number", 0) or 0)
