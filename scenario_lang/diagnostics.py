@@ -35,7 +35,7 @@ def _table(*codes: Code) -> dict[str, Code]:
     return table
 
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+E, W = Severity.ERROR, Severity.WARNING
 
 CODES: Mapping[str, Code] = _table(
     # SC1xx: syntax and input
@@ -77,6 +77,7 @@ CODES: Mapping[str, Code] = _table(
     Code("SC402", W, "timed `set` does not change substitution"),
     Code("SC403", W, "loop variable hides a variable of the same name"),
     Code("SC404", E, "invalid variable name in `set`"),
+    Code("SC405", E, "`set` with a peer spec"),
     # SC5xx: peers and time
     Code("SC501", E, "peer number out of range"),
     Code("SC502", E, "reversed peer range"),

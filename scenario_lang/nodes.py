@@ -7,11 +7,35 @@ holding tuples, each with a `span` (1-based line and column, end-exclusive, coun
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
+from typing import Any, TypeVar, dataclass_transform
+
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass_transform(frozen_default=True)
+def frozen(cls: type[T]) -> type[T]:
+    """`@dataclass(frozen=True, slots=True)` with a faster `__init__`.
+
+    The generated frozen `__init__` goes through `object.__setattr__` per field; parsing a 118k-line
+    file builds about a million nodes, so this one writes the slots through their descriptors
+    instead (about 1.7x faster). Equality, hashing, repr and immutability stay the dataclass's.
+    """
+    made: Any = dataclass(frozen=True, slots=True)(cls)
+    names = [f.name for f in fields(made)]
+    setters = {f"_set_{n}": getattr(made, n).__set__ for n in names}
+    source = f"def __init__(self, {', '.join(names)}):\n" + "\n".join(
+        f"    _set_{n}(self, {n})" for n in names
+    )
+    namespace: dict[str, Callable[..., None]] = {}
+    exec(source, setters, namespace)
+    namespace["__init__"].__qualname__ = f"{made.__qualname__}.__init__"
+    made.__init__ = namespace["__init__"]
+    return made  # type: ignore[no-any-return]
+
+
+@frozen
 class Span:
     """A region of one source file: 1-based `line`/`column`, end-exclusive, in code points."""
 
@@ -26,48 +50,42 @@ class Span:
         return Span(self.path, self.line, self.column, self.line, self.column)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Node:
     """Base of every AST node."""
 
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VarRef(Node):
     """`$name` (or `${name}`) inside an argument, a peer spec or a loop bound."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class Text(Node):
-    """A run of literal characters inside a word, quotes and escapes already removed."""
-
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
+@frozen
 class Word(Node):
-    """One shell-like token: `abc`, `'a b'`, `x$i`, `"$key"`; `parts` alternate text and variables.
+    """One shell-like token: `abc`, `'a b'`, `x$i`, `"$key"`.
 
-    `raw` is the token as written (quotes included), which the formatter reproduces.
+    `parts` alternate literal text (quotes and escapes already removed) and variables; `raw` is the
+    token as written, quotes included, which the formatter reproduces.
     """
 
     raw: str
-    parts: tuple[Text | VarRef, ...]
+    parts: tuple[str | VarRef, ...]
 
     @property
     def is_literal(self) -> bool:
-        return all(isinstance(p, Text) for p in self.parts)
+        return all(type(p) is str for p in self.parts)
 
     @property
     def literal(self) -> str:
         """The text with variables left as `$name`: the value when `is_literal`."""
-        return "".join(p.value if isinstance(p, Text) else "$" + p.name for p in self.parts)
+        return "".join(p if type(p) is str else "$" + p.name for p in self.parts)  # type: ignore[union-attr]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Argument(Node):
     """A call argument: positional (`500`) or named (`hops=2`, `key` set)."""
 
@@ -76,7 +94,7 @@ class Argument(Node):
     value: Word
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TimeSpec(Node):
     """`@H:M:S.f`, `@M:S`, `@S` (the `@` optional) or `@!` (immediate: `seconds` is None).
 
@@ -92,22 +110,19 @@ class TimeSpec(Node):
         return self.seconds is None
 
 
-@dataclass(frozen=True, slots=True)
-class PeerBound(Node):
-    """One end of a peer item: a number (`3`) or a variable (`$i`)."""
-
-    value: int | VarRef
+Bound = int | VarRef
+"""A peer number or loop bound: a literal integer or a variable (`$i`)."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PeerItem(Node):
     """`3` or `3-6` (a range, both ends inclusive) inside a peer spec."""
 
-    low: PeerBound
-    high: PeerBound | None
+    low: Bound
+    high: Bound | None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PeerSpec(Node):
     """`{1,3-6}` or `{!2}`: the peers an event is for; no items (`{}`) means every peer."""
 
@@ -115,23 +130,23 @@ class PeerSpec(Node):
     items: tuple[PeerItem, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Name(Node):
     """An identifier as written: a callback name, a loop variable."""
 
     value: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class LoopClause(Node):
     """`for i in 2 to 20 call`: the event repeats once per value, both bounds inclusive."""
 
     var: Name
-    start: Word
-    stop: Word
+    start: Bound
+    stop: Bound
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Event(Node):
     """`@0:10 start_queries $key {2-5}`, optionally with a `for ... call` loop before the callback."""
 
@@ -142,7 +157,7 @@ class Event(Node):
     peers: PeerSpec | None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ModuleDirective(Node):
     """`&module experiments.dht.dht_module.DHTModule`: load an experiment module class."""
 
@@ -150,7 +165,7 @@ class ModuleDirective(Node):
     target_span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class IncludeDirective(Node):
     """`&include common.scenario`: insert another scenario file's lines here."""
 
@@ -158,14 +173,14 @@ class IncludeDirective(Node):
     target_span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Comment(Node):
     """`# text` on a line of its own (there are no trailing comments)."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Blank(Node):
     """An empty or whitespace-only line (kept so the formatter can keep it)."""
 
@@ -173,7 +188,7 @@ class Blank(Node):
 Statement = Event | ModuleDirective | IncludeDirective | Comment | Blank
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ScenarioFile(Node):
     """A whole `.scenario` file: one statement per line that parsed, in line order."""
 

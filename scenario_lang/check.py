@@ -1,0 +1,380 @@
+"""Checking: a resolved `Program` -> every diagnostic about it, sorted and deduplicated.
+
+Calls are checked against the callback signatures read from the `&module` classes (and the
+built-ins `echo`, `annotate`, `stop`, `set`): unknown callbacks, arity, named arguments, and literal
+values converted as the parameter's annotation says (`int()` and `float()` semantics, `bool` as
+yes/no/true/false/1/0, Optional/Union, Literal, Enum member names, Path). Times and stops are
+checked per event. Checks append diagnostics and never raise for user mistakes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from difflib import get_close_matches
+
+from .diagnostics import Diagnostic, diag, sort_unique
+from .nodes import Argument, Event, Span
+from .resolve import Call, Program
+from .signatures import CallbackSig, Param, ParamKind, TypeSpec, convert
+
+
+def _type_phrase(t: TypeSpec) -> str:
+    if t.kind == "literal":
+        return "one of " + ", ".join(f"`{v}`" for v in t.values)
+    if t.kind == "enum":
+        return f"a member of `{t.text}` (" + ", ".join(f"`{v}`" for v in t.values) + ")"
+    if t.kind == "bool":
+        return "a boolean (true/false, yes/no, 1/0)"
+    if t.kind == "int":
+        return "an integer"
+    if t.kind == "float":
+        return "a number"
+    return f"`{t.text}`"
+
+
+@dataclass(frozen=True, slots=True)
+class _Binder:
+    """A signature prepared for binding many calls quickly."""
+
+    sig: CallbackSig
+    positional: tuple[Param, ...]
+    by_name: dict[str, Param]
+    required: tuple[Param, ...]
+
+    @staticmethod
+    def of(sig: CallbackSig) -> _Binder:
+        positional = tuple(p for p in sig.params if p.kind is not ParamKind.KEYWORD_ONLY)
+        by_name = {p.name: p for p in sig.params if p.kind is not ParamKind.POSITIONAL_ONLY}
+        required = tuple(p for p in sig.params if not p.has_default)
+        return _Binder(sig, positional, by_name, required)
+
+
+class _Checker:
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.out: list[Diagnostic] = list(program.diagnostics)
+        self.binders: dict[str, list[_Binder]] = {
+            name: [_Binder.of(s) for s in sigs] for name, sigs in program.callbacks.by_name.items()
+        }
+        self._seen_events: set[int] = set()
+        self._convert_cache: dict[tuple[TypeSpec, str], bool] = {}
+
+    def run(self) -> list[Diagnostic]:
+        self.check_times()
+        self.check_modules()
+        self.check_calls()
+        self.check_stops()
+        return sort_unique(self.out)
+
+    # ---- per event node (once, also for loops)
+    def check_times(self) -> None:
+        limit = self.program.config.experiment_time
+        for tree in self.program.files.values():
+            for stmt in tree.statements:
+                if type(stmt) is not Event:
+                    continue
+                ev: Event = stmt  # type: ignore[assignment]
+                t = ev.time
+                if t.seconds is None:
+                    continue
+                if len(t.fields) > 3:
+                    self.out.append(
+                        diag(
+                            "SC507",
+                            f"time `{t.text}` has {len(t.fields)} fields; the most is three, `H:M:S`",
+                            t.span,
+                            notes=("Gumby silently drops the leftmost fields",),
+                        )
+                    )
+                    continue
+                bad = [f for f in t.fields[:-1] if not f.lstrip("-").isdigit()]
+                if bad:
+                    self.out.append(
+                        diag(
+                            "SC108",
+                            f"invalid time spec `{t.text}`: hours and minutes must be whole numbers",
+                            t.span,
+                            suggestion=f"write the fraction in seconds, e.g. `@{_as_seconds(t.seconds)}`",
+                        )
+                    )
+                    continue
+                if math.isnan(t.seconds) or math.isinf(t.seconds):
+                    self.out.append(diag("SC505", f"time `{t.text}` is not a finite number", t.span))
+                elif t.seconds < 0 or any(f.startswith("-") for f in t.fields):
+                    self.out.append(
+                        diag(
+                            "SC504",
+                            f"negative time `{t.text}`",
+                            t.span,
+                            notes=("Gumby runs negative times immediately; gscen refuses them",),
+                            suggestion="use `@!` for an immediate event",
+                        )
+                    )
+                elif limit is not None and t.seconds > limit:
+                    self.out.append(
+                        diag(
+                            "SC509",
+                            f"event at {t.seconds:g} s is after the experiment ends ({limit:g} s)",
+                            t.span,
+                            notes=("peers are stopped at `experiment_time`",),
+                        )
+                    )
+                self.check_trailing_comment(ev)
+
+    def check_trailing_comment(self, ev: Event) -> None:
+        for arg in ev.args:
+            if arg.value.raw.startswith("#"):
+                self.out.append(
+                    diag(
+                        "SC113",
+                        "`#` here is not a comment: the rest of the line is passed as arguments",
+                        Span(
+                            arg.span.path, arg.span.line, arg.span.column, arg.span.line, ev.span.end_column
+                        ),
+                        notes=("scenario files have comments on lines of their own only",),
+                        suggestion="move the comment to its own line",
+                    )
+                )
+                return
+
+    def check_modules(self) -> None:
+        owners: dict[str, str] = {}
+        for directive, info in self.program.module_directives:
+            if info is None:
+                continue
+            for sig in info.callbacks:
+                other = owners.get(sig.name)
+                if other is not None and other != info.dotted:
+                    self.out.append(
+                        diag(
+                            "SC308",
+                            f"callback `{sig.name}` is also defined by `{other}`: both are called",
+                            directive.target_span,
+                            notes=("every module defining a name is called, in `&module` order",),
+                        )
+                    )
+                owners.setdefault(sig.name, info.dotted)
+
+    # ---- per call
+    def check_calls(self) -> None:
+        binders = self.binders
+        unchecked = self.program.unchecked_callbacks
+        known_names = list(binders)
+        missing_reported: set[tuple[str, int]] = set()
+        for call in self.program.calls:
+            found = binders.get(call.callback)
+            if found is None:
+                if unchecked:
+                    continue
+                ev = call.event
+                key = (ev.span.path, ev.span.line)
+                if key in missing_reported:
+                    continue
+                missing_reported.add(key)
+                self.unknown_callback(call, known_names)
+                continue
+            for binder in found:
+                self.bind(call, binder)
+
+    def unknown_callback(self, call: Call, known: list[str]) -> None:
+        name = call.callback
+        close = get_close_matches(name, known, n=1, cutoff=0.6)
+        modules = [d.target for d, info in self.program.module_directives if info is not None]
+        note = (
+            "loaded modules: " + ", ".join(f"`{m}`" for m in modules)
+            if modules
+            else "no `&module` is loaded: only the built-ins echo, annotate, stop and set exist"
+        )
+        self.out.append(
+            diag(
+                "SC301",
+                f"unknown callback `{name}`",
+                call.event.callback.span,
+                notes=(note,),
+                suggestion=f"did you mean `{close[0]}`?" if close else None,
+                replacement=close[0] if close else None,
+            )
+        )
+
+    def bind(self, call: Call, b: _Binder) -> None:
+        sig = b.sig
+        ev = call.event
+        nargs = len(call.args)
+        positional = b.positional
+        if nargs > len(positional) and not sig.varargs:
+            extra: Argument = call.arg_nodes[len(positional)]
+            self.report_once(
+                call,
+                diag(
+                    "SC303",
+                    f"`{sig.name}` takes {len(positional)} positional argument"
+                    f"{'s' if len(positional) != 1 else ''}, got {nargs}",
+                    Span(
+                        extra.span.path,
+                        extra.span.line,
+                        extra.span.column,
+                        ev.span.line,
+                        call.arg_nodes[-1].span.end_column,
+                    ),
+                    notes=(f"signature: {sig.signature_text()}", *self.owner_note(sig)),
+                    suggestion="remove the extra arguments, or quote an argument that contains spaces",
+                ),
+            )
+        bound: set[str] = set()
+        type_checks: list[tuple[Param, str, Argument]] = []
+        for i in range(min(nargs, len(positional))):
+            p = positional[i]
+            bound.add(p.name)
+            if p.type is not None and p.type.kind not in ("str", "any", "path"):
+                type_checks.append((p, call.args[i], call.arg_nodes[i]))
+        seen_keys: dict[str, Argument] = {}
+        for (key, value), node in zip(call.kwargs, call.kwarg_nodes, strict=True):
+            if node.value.raw == "":
+                self.report_once(
+                    call,
+                    diag(
+                        "SC307",
+                        f"named argument `{key}` has an empty value",
+                        node.span,
+                        notes=("Gumby reads every `word=...` token as a named argument, base64 padding too",),
+                        suggestion=f"if this is data, escape the sign: `{key}\\=`",
+                        replacement=f"{key}\\=",
+                    ),
+                )
+            if key in seen_keys:
+                self.report_once(
+                    call,
+                    diag(
+                        "SC305",
+                        f"argument `{key}` given twice",
+                        node.key_span or node.span,
+                        notes=(f"first given at column {seen_keys[key].span.column}",),
+                    ),
+                )
+                continue
+            seen_keys[key] = node
+            p_named = b.by_name.get(key)
+            if p_named is None:
+                if sig.varkw:
+                    continue
+                close = get_close_matches(key, list(b.by_name), n=1)
+                self.report_once(
+                    call,
+                    diag(
+                        "SC304",
+                        f"`{sig.name}` has no parameter `{key}`",
+                        node.key_span or node.span,
+                        notes=(f"signature: {sig.signature_text()}", *self.owner_note(sig)),
+                        suggestion=f"did you mean `{close[0]}`?" if close else None,
+                        replacement=close[0] if close else None,
+                    ),
+                )
+                continue
+            if key in bound:
+                self.report_once(
+                    call,
+                    diag(
+                        "SC305",
+                        f"argument `{key}` of `{sig.name}` is given both by position and by name",
+                        node.key_span or node.span,
+                    ),
+                )
+                continue
+            bound.add(key)
+            if p_named.type is not None and p_named.type.kind not in ("str", "any", "path"):
+                type_checks.append((p_named, value, node))
+        missing = [p.name for p in b.required if p.name not in bound]
+        if missing:
+            names = ", ".join(f"`{m}`" for m in missing)
+            self.report_once(
+                call,
+                diag(
+                    "SC302",
+                    f"`{sig.name}` is missing argument{'s' if len(missing) > 1 else ''} {names}",
+                    ev.callback.span,
+                    notes=(f"signature: {sig.signature_text()}", *self.owner_note(sig)),
+                ),
+            )
+        for p, value, node in type_checks:
+            assert p.type is not None
+            key = (p.type, value)
+            ok = self._convert_cache.get(key)
+            if ok is None:
+                try:
+                    convert(value, p.type)
+                    ok = True
+                except (ValueError, OverflowError):
+                    ok = False
+                self._convert_cache[key] = ok
+            if ok:
+                continue
+            if not node.value.is_literal and "$" in value:
+                continue  # an undefined variable, reported already
+            self.report_once(
+                call,
+                diag(
+                    "SC306",
+                    f"`{value}` is not {_type_phrase(p.type)} (parameter `{p.name}` of `{sig.name}`)",
+                    node.value.span,
+                    notes=(
+                        *((f"with the loop value {call.loop_value}",) if call.loop_value is not None else ()),
+                        f"signature: {sig.signature_text()}",
+                    ),
+                ),
+            )
+
+    def owner_note(self, sig: CallbackSig) -> tuple[str, ...]:
+        if sig.owner == "builtin":
+            return ("a built-in callback",)
+        return (f"defined in `{sig.owner}`",)
+
+    def report_once(self, call: Call, d: Diagnostic) -> None:
+        self.out.append(d)
+
+    def check_stops(self) -> None:
+        stops = [c for c in self.program.calls if c.callback == "stop" and c.time is not None and c.time >= 0]
+        if not stops:
+            return
+        instances = self.program.config.instances
+        first = min(s.time for s in stops if s.time is not None)
+        warned: set[int] = set()
+        for call in self.program.calls:
+            t = call.time
+            if t is None or t <= first or call.callback == "stop":
+                continue
+            for s in stops:
+                assert s.time is not None
+                if t > s.time and call.peers.intersects(s.peers, instances):
+                    key = id(call.event)
+                    if key not in warned:
+                        warned.add(key)
+                        self.out.append(
+                            diag(
+                                "SC506",
+                                f"event at {t:g} s comes after `stop` at {s.time:g} s "
+                                f"(line {s.event.span.line}) for some of its peers",
+                                call.event.time.span,
+                                notes=("a stopped peer runs no further events",),
+                            )
+                        )
+                    break
+
+
+def _as_seconds(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "S"
+    return f"{seconds:g}"
+
+
+def check(program: Program) -> list[Diagnostic]:
+    """Every diagnostic of a resolved program (parse and resolution ones included), sorted."""
+    return _Checker(program).run()
+
+
+def check_all(programs: Iterable[Program]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for p in programs:
+        out.extend(check(p))
+    return sort_unique(out)

@@ -1,0 +1,349 @@
+"""The compiled plan: a checked `Program` -> an immutable, serializable `Plan` of timed events.
+
+Each event is held once with the `PeerSet` it applies to; a peer's own timeline is derived on demand
+(`Plan.for_peer`), never stored as copies. Events are in execution order: immediate (`@!`) events
+first in program order, then timed events by time, ties in program order (a loop's events in loop
+order).
+
+Two serialized forms:
+- JSON (`Plan.to_json` / `Plan.from_json`), the documented `gscen plan --format json` shape;
+- the plan file (`write_plan_file` / `PlanFile`), which the runtime ships to peers: a small JSON
+  header, then columns (times, peer-set ids, payload offsets) and per-event JSON payloads. A peer maps
+  the file, selects its events through the peer-set ids, and decodes each event only when it is due.
+This module imports no parser: the runtime loads plans without lark.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+import struct
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .peers import PeerSet, format_ranges, merge_ranges
+from .signatures import CallbackSig, ParamKind, convert
+
+if TYPE_CHECKING:
+    from .resolve import Call, Program
+
+PLAN_VERSION = 1
+JsonValue = Any
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedEvent:
+    """One event of the plan: `time` None is immediate; `args`/`kwargs` hold converted values."""
+
+    time: float | None
+    callback: str
+    args: tuple[JsonValue, ...]
+    kwargs: tuple[tuple[str, JsonValue], ...]
+    peers: PeerSet
+    path: str
+    line: int
+
+    def to_json(self, instances: int, with_peers: bool = True) -> dict[str, JsonValue]:
+        out: dict[str, JsonValue] = {
+            "time": self.time,
+            "callback": self.callback,
+            "args": list(self.args),
+            "kwargs": dict(self.kwargs),
+        }
+        if with_peers:
+            out["peers"] = format_ranges(self.peers.concrete(instances))
+        out["source"] = {"path": self.path, "line": self.line}
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleRef:
+    """A module class the peers instantiate: `dotted` as written, found in `path` as `class_name`."""
+
+    dotted: str
+    path: str
+    class_name: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    instances: int
+    events: tuple[PlannedEvent, ...]
+    modules: tuple[ModuleRef, ...] = ()
+    source: str = ""
+    version: int = PLAN_VERSION
+
+    def for_peer(self, peer: int) -> Iterator[PlannedEvent]:
+        """This peer's events, in execution order (derived: nothing is copied)."""
+        relevant: dict[PeerSet, bool] = {}
+        for ev in self.events:
+            hit = relevant.get(ev.peers)
+            if hit is None:
+                hit = relevant[ev.peers] = peer in ev.peers
+            if hit:
+                yield ev
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "version": self.version,
+            "instances": self.instances,
+            "source": self.source,
+            "modules": [{"dotted": m.dotted, "path": m.path, "class": m.class_name} for m in self.modules],
+            "events": [e.to_json(self.instances) for e in self.events],
+        }
+
+    def peers_to_json(self, peers: Sequence[int]) -> dict[str, JsonValue]:
+        """The per-peer form: `{"peers": {"1": [event without "peers", ...], ...}}`."""
+        return {
+            "version": self.version,
+            "instances": self.instances,
+            "peers": {
+                str(p): [e.to_json(self.instances, with_peers=False) for e in self.for_peer(p)] for p in peers
+            },
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, JsonValue]) -> Plan:
+        instances = int(data["instances"])
+        sets: dict[str, PeerSet] = {}
+        events = []
+        for e in data["events"]:
+            text = e["peers"]
+            peers = sets.get(text)
+            if peers is None:
+                peers = sets[text] = _peers_from_text(text)
+            events.append(
+                PlannedEvent(
+                    e["time"],
+                    e["callback"],
+                    tuple(e["args"]),
+                    tuple((k, v) for k, v in e["kwargs"].items()),
+                    peers,
+                    e["source"]["path"],
+                    int(e["source"]["line"]),
+                )
+            )
+        modules = tuple(ModuleRef(m["dotted"], m["path"], m["class"]) for m in data.get("modules", ()))
+        return Plan(instances, tuple(events), modules, data.get("source", ""), int(data.get("version", 1)))
+
+
+def _peers_from_text(text: str) -> PeerSet:
+    if not text or text == "none":
+        return PeerSet.of(())
+    ranges = []
+    for item in text.split(","):
+        lo, _, hi = item.partition("-")
+        ranges.append((int(lo), int(hi or lo)))
+    return PeerSet.of(ranges)
+
+
+# --------------------------------------------------------------------------- compiling
+
+
+def infer_instances(program: Program) -> int:
+    """The highest peer number the program names (at least 1)."""
+    highest = 1
+    for call in program.calls:
+        ps = call.peers
+        for ranges in (ps.include, ps.exclude):
+            if ranges:
+                highest = max(highest, ranges[-1][1])
+    return highest
+
+
+def _convert_args(
+    call: Call, sig: CallbackSig | None
+) -> tuple[tuple[JsonValue, ...], tuple[tuple[str, JsonValue], ...]]:
+    if sig is None:
+        return call.args, call.kwargs
+    positional = [p for p in sig.params if p.kind is not ParamKind.KEYWORD_ONLY]
+    by_name = {p.name: p for p in sig.params}
+    args: list[JsonValue] = []
+    for i, value in enumerate(call.args):
+        p = positional[i] if i < len(positional) else None
+        args.append(_value(value, p.type if p else None))
+    kwargs = tuple((k, _value(v, by_name[k].type if k in by_name else None)) for k, v in call.kwargs)
+    return tuple(args), kwargs
+
+
+def _value(value: str, t: Any) -> JsonValue:
+    if t is None or t.kind in ("str", "any", "path", "enum", "literal"):
+        return value
+    try:
+        out = convert(value, t)
+    except (ValueError, OverflowError):
+        return value
+    if isinstance(out, float) and not math.isfinite(out):
+        return value
+    return out
+
+
+class PlanError(Exception):
+    """compile_plan was given a program with errors."""
+
+
+def compile_plan(program: Program, instances: int | None = None, *, allow_errors: bool = False) -> Plan:
+    """Compile a checked program. Refuses (PlanError) when `check` reports errors, unless told not to."""
+    if not allow_errors:
+        from .check import check
+        from .diagnostics import has_errors
+
+        if has_errors(check(program)):
+            raise PlanError("the scenario has errors; run `gscen check` to see them")
+    n = instances or program.config.instances or infer_instances(program)
+    concrete: dict[PeerSet, PeerSet] = {}
+    first_sig: dict[str, CallbackSig | None] = {}
+    immediate: list[tuple[int, PlannedEvent]] = []
+    timed: list[tuple[float, int, PlannedEvent]] = []
+    for call in program.calls:
+        peers = concrete.get(call.peers)
+        if peers is None:
+            peers = concrete[call.peers] = PeerSet.of(call.peers.concrete(n))
+        name = call.callback
+        if name not in first_sig:
+            sigs = program.callbacks.get(name)
+            first_sig[name] = sigs[0] if sigs else None
+        args, kwargs = _convert_args(call, first_sig[name])
+        span = call.event.span
+        ev = PlannedEvent(call.time, name, args, kwargs, peers, span.path, span.line)
+        if call.time is None:
+            immediate.append((call.order, ev))
+        else:
+            timed.append((call.time, call.order, ev))
+    immediate.sort(key=lambda t: t[0])
+    timed.sort(key=lambda t: (t[0], t[1]))
+    events = tuple(e for _, e in immediate) + tuple(e for _, _, e in timed)
+    modules = tuple(ModuleRef(m.dotted, m.path, m.class_name) for m in program.modules)
+    return Plan(n, events, modules, program.root)
+
+
+# --------------------------------------------------------------------------- the plan file
+
+MAGIC = b"GSCENPLAN\n"
+
+
+def write_plan_file(plan: Plan, path: str | os.PathLike[str]) -> None:
+    """Write the plan in the peer-loadable file form (atomically: a temporary file, then rename)."""
+    sets: dict[PeerSet, int] = {}
+    paths: dict[str, int] = {}
+    set_ids: list[int] = []
+    times: list[float] = []
+    payloads: list[bytes] = []
+    for ev in plan.events:
+        sid = sets.setdefault(ev.peers, len(sets))
+        pid = paths.setdefault(ev.path, len(paths))
+        set_ids.append(sid)
+        times.append(math.nan if ev.time is None else ev.time)
+        payloads.append(
+            json.dumps(
+                [ev.callback, list(ev.args), dict(ev.kwargs), pid, ev.line], separators=(",", ":")
+            ).encode()
+        )
+    header = {
+        "version": plan.version,
+        "instances": plan.instances,
+        "source": plan.source,
+        "count": len(plan.events),
+        "modules": [{"dotted": m.dotted, "path": m.path, "class": m.class_name} for m in plan.modules],
+        "peer_sets": [[list(map(list, ps.include or ())), list(map(list, ps.exclude))] for ps in sets],
+        "paths": list(paths),
+    }
+    head = MAGIC + json.dumps(header, separators=(",", ":")).encode() + b"\n"
+    head += b" " * (-len(head) % 8)
+    offsets = [0]
+    for p in payloads:
+        offsets.append(offsets[-1] + len(p))
+    n = len(plan.events)
+    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(head)
+        f.write(struct.pack(f"<{n}d", *times))
+        f.write(struct.pack(f"<{n + 1}Q", *offsets))
+        ids = struct.pack(f"<{n}I", *set_ids)
+        f.write(ids + b"\0" * (-len(ids) % 8))
+        f.write(b"".join(payloads))
+    os.replace(tmp, path)
+
+
+class PlanFile:
+    """A plan file opened for reading: memory-mapped, each event decoded only when asked for."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        with open(path, "rb") as f:
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        buf = memoryview(self._map)
+        if bytes(buf[: len(MAGIC)]) != MAGIC:
+            raise ValueError(f"{os.fspath(path)} is not a gscen plan file")
+        end = self._map.find(b"\n", len(MAGIC))
+        header = json.loads(bytes(buf[len(MAGIC) : end]))
+        if header["version"] != PLAN_VERSION:
+            raise ValueError(f"plan file version {header['version']} is not supported (need {PLAN_VERSION})")
+        pos = end + 1
+        pos += -pos % 8
+        n = self.count = int(header["count"])
+        self.instances: int = int(header["instances"])
+        self.source: str = header["source"]
+        self.paths: list[str] = header["paths"]
+        self.modules = tuple(ModuleRef(m["dotted"], m["path"], m["class"]) for m in header["modules"])
+        self.peer_sets = [
+            PeerSet(merge_ranges(map(tuple, inc)) if inc else None, merge_ranges(map(tuple, exc)))
+            for inc, exc in header["peer_sets"]
+        ]
+        # A plan only holds concrete sets: an empty include list means "no peer".
+        self.peer_sets = [
+            PeerSet(ps.include if ps.include is not None else (), ps.exclude) for ps in self.peer_sets
+        ]
+        self.times = buf[pos : pos + 8 * n].cast("d")
+        pos += 8 * n
+        self.offsets = buf[pos : pos + 8 * (n + 1)].cast("Q")
+        pos += 8 * (n + 1)
+        self.set_ids = buf[pos : pos + 4 * n].cast("I")
+        pos += 4 * n
+        pos += -pos % 8
+        self._payload_start = pos
+        self._buf = buf
+
+    def indices_for(self, peer: int) -> list[int]:
+        """The positions of this peer's events, in execution order."""
+        relevant = {i for i, ps in enumerate(self.peer_sets) if peer in ps}
+        if len(relevant) == len(self.peer_sets):
+            return list(range(self.count))
+        ids = self.set_ids
+        return [i for i in range(self.count) if ids[i] in relevant]
+
+    def time(self, i: int) -> float | None:
+        t = self.times[i]
+        return None if t != t else t
+
+    def event(self, i: int) -> PlannedEvent:
+        start = self._payload_start + self.offsets[i]
+        end = self._payload_start + self.offsets[i + 1]
+        callback, args, kwargs, pid, line = json.loads(bytes(self._buf[start:end]))
+        return PlannedEvent(
+            self.time(i),
+            callback,
+            tuple(args),
+            tuple(kwargs.items()),
+            self.peer_sets[self.set_ids[i]],
+            self.paths[pid],
+            line,
+        )
+
+    def to_plan(self) -> Plan:
+        return Plan(
+            self.instances, tuple(self.event(i) for i in range(self.count)), self.modules, self.source
+        )
+
+    def close(self) -> None:
+        for view in (self.times, self.offsets, self.set_ids, self._buf):
+            view.release()
+        self._map.close()
+
+    def __enter__(self) -> PlanFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
