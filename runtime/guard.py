@@ -22,7 +22,8 @@ Behaviour:
   guard reads `/proc` once: every process in one of the commands' sessions, or descended from a watched
   process, is watched. A line per watched process goes to `resource_usage.log` in Gumby's format
   (first line `{"sc_clk_tck": ..., "pagesize": ...}`, then `"%.1f" % T`, the `/proc/<pid>/stat` line and
-  the seven `/proc/<pid>/io` counters; T is the sample time rounded up to a multiple of the interval).
+  the seven `/proc/<pid>/io` counters; T is the sample time rounded up to a multiple of the interval,
+  with more decimals only when the interval needs them, e.g. 0.05).
   Ticks are phased just after interval boundaries, so T is the same on every node.
 * It is done when every command has exited and no watched process is left, or when the timeout passes.
 * Stopping (timeout, `aclose()`, cancellation, or a signal to `gscen guard`): SIGTERM to every process
@@ -423,6 +424,7 @@ class _Sampler:
         self.resource_log = resource_log
         self.network_log = network_log
         self.interval = interval
+        self.decimals = _time_decimals(interval)
 
     def scan(
         self,
@@ -454,7 +456,7 @@ class _Sampler:
         return _Scan(members)
 
     def _write(self, members: Mapping[tuple[int, int], tuple[int, _Stat]], stamp: float) -> None:
-        t = "%.1f" % (math.ceil(stamp / self.interval) * self.interval)
+        t = f"{math.ceil(stamp / self.interval) * self.interval:.{self.decimals}f}"
         if self.resource_log is not None:
             parts = []
             for _index, stat in sorted(members.values(), key=lambda m: m[1].pid):
@@ -466,6 +468,14 @@ class _Sampler:
         if self.network_log is not None:
             self.network_log.write("".join(f"{t} {row}\n" for row in _network_rows()))
             self.network_log.flush()
+
+
+def _time_decimals(interval: float) -> int:
+    """Gumby writes T with one decimal; a finer interval (0.05) needs more to keep rounds apart."""
+    for decimals in range(1, 7):
+        if abs(round(interval, decimals) - interval) < 1e-9:
+            return decimals
+    return 6
 
 
 def _network_rows() -> list[str]:
