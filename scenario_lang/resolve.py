@@ -140,6 +140,9 @@ class Program:
     includes: tuple[tuple[IncludeDirective, str | None], ...]
     diagnostics: tuple[Diagnostic, ...]
     config: ResolveConfig
+    environment_names: frozenset[str] = frozenset()
+    files_read: frozenset[str] = frozenset()
+    missed_files: bool = False
 
     def line_of(self, path: str, line: int) -> str | None:
         lines = self.lines.get(path)
@@ -168,6 +171,8 @@ class _Resolver:
         self.order = 0
         self._peer_cache: dict[tuple[bool, tuple[tuple[int, int | None], ...]], PeerSet] = {}
         self._seen_modules: dict[str, Span] = {}
+        self.environment_names: set[str] = set()
+        self.missed = False  # a module or include that was not found: the answer may change
 
     # ---- variables
     def lookup(self, name: str, loop: tuple[str, int] | None) -> str | None:
@@ -176,11 +181,12 @@ class _Resolver:
         var = self.variables.get(name)
         if var is not None:
             return var.value
-        for table in (self.config.conf_variables, self.config.run_variables, self.config.environment):
+        for table in (self.config.conf_variables, self.config.run_variables):
             value = table.get(name)
             if value is not None:
                 return value
-        return None
+        self.environment_names.add(name)
+        return self.config.environment.get(name)
 
     def undefined(self, ref: VarRef) -> None:
         known = [
@@ -482,6 +488,7 @@ class _Resolver:
             return
         self.module_directives.append((directive, None))
         self.unchecked = True
+        self.missed = True
         self.module_miss(target, span, result)
 
     def module_miss(self, target: str, span: Span, miss: ModuleMiss) -> None:
@@ -562,6 +569,7 @@ class _Resolver:
                 break
         span = directive.target_span
         if found is None:
+            self.missed = True
             self.diagnostics.append(
                 diag(
                     "SC210",
@@ -612,6 +620,9 @@ def resolve(tree: ScenarioFile, lines: tuple[str, ...], config: ResolveConfig | 
         includes=tuple(r.includes),
         diagnostics=tuple(r.diagnostics),
         config=config,
+        environment_names=frozenset(r.environment_names),
+        files_read=frozenset([*r.files, *r.reader.files_read]),
+        missed_files=r.missed,
     )
 
 

@@ -1,0 +1,142 @@
+"""The inputs of a check: a scenario, its experiment file, the peer count, the environment.
+
+Takes a scenario path and `CheckOptions`; returns the `ResolveConfig` the resolver needs (variables
+from the `.conf` given with `--conf` or found beside the scenario, the variables `gscen run` defines,
+the environment, the module search path) and the `.conf`'s own diagnostics. `analyze` runs the whole
+front end on one file. The CLI, the language server and the runtime all go through here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .check import check
+from .conf import ExperimentConfig, find_experiment_config, load_experiment_config
+from .diagnostics import Diagnostic, sort_unique
+from .resolve import LoadedFile, Program, ResolveConfig, load_file, resolve_file
+from .signatures import ModuleReader, default_search_path
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """How to check: `conf` (a `.conf` path, else one is looked for beside the scenario), the peer
+    count `instances` (else the `.conf`'s `instances_to_run`), the environment, extra run variables."""
+
+    conf: str | None = None
+    instances: int | None = None
+    environment: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    run_variables: Mapping[str, str] = field(default_factory=dict)
+    find_conf: bool = True
+    cwd: str | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The front end's whole answer for one scenario file."""
+
+    program: Program
+    diagnostics: tuple[Diagnostic, ...]
+    experiment: ExperimentConfig | None
+    conf_path: str | None
+    conf_lines: tuple[str, ...]
+
+
+def project_root(start: Path) -> Path:
+    """The nearest folder at or above `start` holding `.git` or `pyproject.toml` (else `start`)."""
+    for d in (start, *start.parents):
+        if (d / ".git").exists() or (d / "pyproject.toml").exists():
+            return d
+    return start
+
+
+def default_run_variables(
+    scenario: Path, experiment: ExperimentConfig | None, instances: int | None
+) -> dict[str, str]:
+    """The values `gscen run` would define, as far as they are known before a run."""
+    experiment_dir = experiment.experiment_dir if experiment is not None else scenario.parent
+    output = Path(experiment_dir) / (experiment.output_dir if experiment is not None else "output")
+    out = {
+        "EXPERIMENT_DIR": str(experiment_dir),
+        "PROJECT_DIR": str(project_root(scenario.parent)),
+        "SCENARIO_FILE": str(scenario),
+        "OUTPUT_DIR": str(output),
+        "SYNC_HOST": (
+            experiment.sync_host if experiment is not None and experiment.sync_host else "127.0.0.1"
+        ),
+        "SYNC_PORT": str(experiment.sync_port) if experiment is not None and experiment.sync_port else "0",
+        "LOCAL_RUN": "True",
+    }
+    if instances is not None:
+        out["INSTANCES_TO_RUN"] = str(instances)
+    return out
+
+
+def configure(
+    scenario_path: str,
+    options: CheckOptions,
+    loader: object = None,
+    module_reader: ModuleReader | None = None,
+) -> tuple[ResolveConfig, list[Diagnostic], ExperimentConfig | None, str | None]:
+    scenario = Path(scenario_path).resolve()
+    diagnostics: list[Diagnostic] = []
+    experiment: ExperimentConfig | None = None
+    conf_path = options.conf
+    if conf_path is None and options.find_conf:
+        found = find_experiment_config(scenario)
+        conf_path = str(found) if found is not None else None
+    if conf_path is not None:
+        loaded = load_experiment_config(conf_path, options.environment)
+        diagnostics.extend(loaded.diagnostics)
+        experiment = loaded.config
+    instances = options.instances
+    if instances is None and experiment is not None:
+        instances = experiment.instances_to_run
+    run_variables = default_run_variables(scenario, experiment, instances)
+    run_variables.update(options.run_variables)
+    conf_variables: dict[str, str] = {}
+    if experiment is not None:
+        exported = experiment.scenario_variables(options.environment, {})
+        conf_variables = {k: v for k, v in exported.items() if k not in run_variables}
+    search = default_search_path(
+        str(scenario),
+        str(experiment.workspace_path) if experiment is not None else None,
+        options.cwd,
+        dict(options.environment),
+    )
+    if experiment is not None:
+        search = (str(experiment.experiment_dir), *search)
+    include_dirs = (run_variables["PROJECT_DIR"], run_variables["EXPERIMENT_DIR"])
+    config = ResolveConfig(
+        conf_variables=conf_variables,
+        conf_path=conf_path,
+        run_variables=run_variables,
+        environment=options.environment,
+        module_search=search,
+        include_dirs=include_dirs,
+        instances=instances,
+        experiment_time=experiment.experiment_time if experiment is not None else None,
+        loader=loader if callable(loader) else load_file,  # type: ignore[arg-type]
+        module_reader=module_reader,
+    )
+    return config, diagnostics, experiment, conf_path
+
+
+def analyze(scenario_path: str, options: CheckOptions | None = None) -> Analysis:
+    """Read, parse, resolve and check one scenario file with its experiment file."""
+    options = options or CheckOptions()
+    config, conf_diags, experiment, conf_path = configure(scenario_path, options)
+    program = resolve_file(scenario_path, config)
+    diagnostics = sort_unique([*check(program), *conf_diags])
+    conf_lines: tuple[str, ...] = ()
+    if conf_path is not None:
+        try:
+            conf_lines = tuple(Path(conf_path).read_text(encoding="utf-8", errors="replace").splitlines())
+        except OSError:
+            conf_lines = ()
+    return Analysis(program, tuple(diagnostics), experiment, conf_path, conf_lines)
+
+
+__all__ = ["Analysis", "CheckOptions", "LoadedFile", "analyze", "configure", "default_run_variables"]
