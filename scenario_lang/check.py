@@ -73,9 +73,9 @@ class _Checker:
         limit = self.program.config.experiment_time
         for tree in self.program.files.values():
             for stmt in tree.statements:
-                if type(stmt) is not Event:
+                if not isinstance(stmt, Event):
                     continue
-                ev: Event = stmt  # type: ignore[assignment]
+                ev = stmt
                 t = ev.time
                 if t.seconds is None:
                     continue
@@ -299,15 +299,15 @@ class _Checker:
             )
         for p, value, node in type_checks:
             assert p.type is not None
-            key = (p.type, value)
-            ok = self._convert_cache.get(key)
+            cache_key = (p.type, value)
+            ok = self._convert_cache.get(cache_key)
             if ok is None:
                 try:
                     convert(value, p.type)
                     ok = True
                 except (ValueError, OverflowError):
                     ok = False
-                self._convert_cache[key] = ok
+                self._convert_cache[cache_key] = ok
             if ok:
                 continue
             if not node.value.is_literal and "$" in value:

@@ -151,7 +151,7 @@ def check_command(
 ) -> None:
     """Check scenario files and report every problem, with its place and a fix where one fits."""
     selection = _peer_option(peer)
-    out, err = _consoles()
+    _, err = _consoles()
     lines = _Lines()
     everything: list[Diagnostic] = []
     for path in files:
@@ -216,7 +216,8 @@ def plan_command(
         n = infer_instances(analysis.program)
         err.print(
             Text(
-                f"note: the peer count is not given (--instances or a .conf): using {n}, the highest peer number the file names",
+                f"note: the peer count is not given (--instances or a .conf): using {n}, "
+                "the highest peer number the file names",
                 style="dim",
             )
         )
@@ -235,8 +236,8 @@ def plan_command(
     from .plan_render import PlanView
 
     if selection is not None:
-        for p in selection.peers(plan.instances):
-            out.print(PlanView(plan, peer=p))
+        for peer_id in selection.peers(plan.instances):
+            out.print(PlanView(plan, peer=peer_id))
     else:
         out.print(PlanView(plan))
 

@@ -648,7 +648,7 @@ def parse_with_lark_only(text: str, path: str, line: int) -> tuple[Statement | N
     builder.path, builder.lineno, builder.text = path, line, text
     builder.diagnostics = []
     try:
-        stmt = parser.lark.parse(text)
+        stmt: Statement | None = parser.lark.parse(text)  # type: ignore[assignment]
     except UnexpectedInput as exc:
         return None, [_syntax_error(exc, text, path, line)]
     diagnostics = builder.diagnostics

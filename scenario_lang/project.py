@@ -9,7 +9,7 @@ front end on one file. The CLI, the language server and the runtime all go throu
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +77,7 @@ def default_run_variables(
 def configure(
     scenario_path: str,
     options: CheckOptions,
-    loader: object = None,
+    loader: Callable[[str], LoadedFile] | None = None,
     module_reader: ModuleReader | None = None,
 ) -> tuple[ResolveConfig, list[Diagnostic], ExperimentConfig | None, str | None]:
     scenario = Path(scenario_path).resolve()
@@ -118,7 +118,7 @@ def configure(
         include_dirs=include_dirs,
         instances=instances,
         experiment_time=experiment.experiment_time if experiment is not None else None,
-        loader=loader if callable(loader) else load_file,  # type: ignore[arg-type]
+        loader=loader or load_file,
         module_reader=module_reader,
     )
     return config, diagnostics, experiment, conf_path

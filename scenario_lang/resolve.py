@@ -169,7 +169,7 @@ class _Resolver:
         self.variables: dict[str, VariableDef] = {}
         self.variable_defs: list[VariableDef] = []
         self.order = 0
-        self._peer_cache: dict[tuple[bool, tuple[tuple[int, int | None], ...]], PeerSet] = {}
+        self._peer_cache: dict[object, PeerSet] = {}
         self._seen_modules: dict[str, Span] = {}
         self.environment_names: set[str] = set()
         self.missed = False  # a module or include that was not found: the answer may change
@@ -262,10 +262,10 @@ class _Resolver:
         if not spec.items:
             return PeerSet.everyone()
         simple = all(isinstance(it.low, int) and not isinstance(it.high, VarRef) for it in spec.items)
-        key = None
+        key: object = None
         if simple:
-            key = (spec.negated, tuple((it.low, it.high) for it in spec.items))  # type: ignore[misc]
-            cached = self._peer_cache.get(key)  # type: ignore[arg-type]
+            key = (spec.negated, tuple((it.low, it.high) for it in spec.items))
+            cached = self._peer_cache.get(key)
             if cached is not None:
                 return cached
         ranges: list[tuple[int, int]] = []
@@ -315,7 +315,7 @@ class _Resolver:
                 diag("SC503", f"peer spec selects none of the {instances} peers", spec.span)
             )
         if key is not None:
-            self._peer_cache[key] = result  # type: ignore[index]
+            self._peer_cache[key] = result
         return result
 
     # ---- statements

@@ -343,7 +343,7 @@ def _module_enums(tree: ast.Module) -> dict[str, tuple[str, ...]]:
     enums: dict[str, tuple[str, ...]] = {}
     for cls in _module_classes(tree).values():
         if any(_expr_name(b).split(".")[-1].endswith("Enum") for b in cls.bases):
-            members = []
+            members: list[str] = []
             for s in cls.body:
                 if isinstance(s, ast.Assign):
                     members.extend(t.id for t in s.targets if isinstance(t, ast.Name))
