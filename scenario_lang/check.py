@@ -58,7 +58,7 @@ class _Checker:
         self.binders: dict[str, list[_Binder]] = {
             name: [_Binder.of(s) for s in sigs] for name, sigs in program.callbacks.by_name.items()
         }
-        self._seen_events: set[int] = set()
+        self._bad_times: set[int] = set()  # ids of events whose time is in error
         self._convert_cache: dict[tuple[TypeSpec, str], bool] = {}
 
     def run(self) -> list[Diagnostic]:
@@ -79,6 +79,8 @@ class _Checker:
                 t = ev.time
                 if t.seconds is None:
                     continue
+                if len(t.fields) > 3 or not math.isfinite(t.seconds) or t.seconds < 0:
+                    self._bad_times.add(id(ev))
                 if len(t.fields) > 3:
                     self.out.append(
                         diag(
@@ -342,7 +344,7 @@ class _Checker:
         warned: set[int] = set()
         for call in self.program.calls:
             t = call.time
-            if t is None or t <= first or call.callback == "stop":
+            if t is None or t <= first or call.callback == "stop" or id(call.event) in self._bad_times:
                 continue
             for s in stops:
                 assert s.time is not None
