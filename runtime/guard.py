@@ -19,12 +19,15 @@ Behaviour:
   Python children get `PYTHONUNBUFFERED=1` unless the environment already says otherwise, so their own
   output is not lost in a stdio buffer when they are killed either.
 * Every `interval` seconds, on absolute deadlines (the period does not drift with the work done), the
-  guard reads `/proc` once: every process in one of the commands' sessions, or descended from a watched
-  process, is watched. A line per watched process goes to `resource_usage.log` in Gumby's format
+  guard samples the watched processes: every process in one of the commands' sessions, or descended
+  from a watched process (so `setsid` does not escape). New ones are found by a look through all of
+  /proc at most once a second (Gumby: once a second, for the first 60 s only); in between only the
+  known ones are read. A line per watched process goes to `resource_usage.log` in Gumby's format
   (first line `{"sc_clk_tck": ..., "pagesize": ...}`, then `"%.1f" % T`, the `/proc/<pid>/stat` line and
   the seven `/proc/<pid>/io` counters; T is the sample time rounded up to a multiple of the interval,
-  with more decimals only when the interval needs them, e.g. 0.05).
-  Ticks are phased just after interval boundaries, so T is the same on every node.
+  with more decimals only when the interval needs them, e.g. 0.05). Ticks are phased just after
+  interval boundaries, so T is the same on every node. The raw /proc files are read (not psutil): the
+  log needs the raw stat line, and reading the files once is half the cost.
 * It is done when every command has exited and no watched process is left, or when the timeout passes.
 * Stopping (timeout, `aclose()`, cancellation, or a signal to `gscen guard`): SIGTERM to every process
   group and every watched process, up to `grace` seconds for them to go, SIGKILL to what is left, then
@@ -40,7 +43,8 @@ a repeated `-c` runs each command once (Gumby before 2020-10, which 26 corpus co
 and `-n` is then ignored with a warning. Commands from `-f FILE` (one per line, blank and `#` lines
 skipped) follow, once each.
 
-Linux only for sampling (it reads /proc); elsewhere the log gets Gumby's zero-filled lines.
+Sampling and the tracking of grandchildren are Linux only (they read /proc). Elsewhere the log holds
+only its header, while spawning, exit codes, the timeout and the stop of each process group still work.
 """
 
 from __future__ import annotations
@@ -96,7 +100,7 @@ _PROC = Path("/proc")
 _PR_SET_CHILD_SUBREAPER = 36
 _DEAD_STATES = frozenset((b"Z", b"X", b"x"))
 # How often the stop sequence looks whether the processes are gone.
-_STOP_POLL = 0.02
+_STOP_POLL = 0.05
 # SIGKILL cannot be ignored; this only bounds a process stuck in uninterruptible sleep.
 _KILL_WAIT = 5.0
 _IO_KEYS = ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes", "cancelled_write_bytes")
@@ -126,7 +130,7 @@ class GuardConfig:
 
     Attributes:
         commands: shell commands, numbered from 0 in this order (`%05d.out`).
-        timeout: seconds after the start at which everything is stopped; None for no timeout.
+        timeout: seconds after the start at which everything is stopped; None (or 0) for no timeout.
         interval: sampling and checking period in seconds (Gumby: 1.0; DAS scripts: 5).
         grace: seconds between SIGTERM and SIGKILL when stopping (Gumby waits 0.1 s).
         output_dir: folder for `%05d.out` / `%05d.err` (created); None lets children inherit the
