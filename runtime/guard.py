@@ -965,22 +965,33 @@ def _page_size() -> int:
 
 # --------------------------------------------------------------------------------------------- entry points
 async def run_guard(config: GuardConfig, stop: asyncio.Event | None = None) -> GuardResult:
-    """Run the guard until it is done, or until `stop` is set; always cleans up."""
-    async with Guard(config) as guard:
-        done = asyncio.ensure_future(guard.wait_done())
-        waiters: set[asyncio.Future[Any]] = {done}
-        stopper: asyncio.Future[Any] | None = None
-        if stop is not None:
-            stopper = asyncio.ensure_future(stop.wait())
-            waiters.add(stopper)
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if stopper is not None:
-                stopper.cancel()
-            if not done.done():
-                done.cancel()
-        return await guard.aclose()
+    """Run the guard until it is done, or until `stop` is set; always cleans up.
+
+    `stop` is heeded while the commands are still being spawned, too: no more are started. Raises
+    GuardError as `Guard.start()` and `Guard.wait_done()` do, after cleaning up.
+    """
+    guard = Guard(config)
+    stopper = None if stop is None else asyncio.ensure_future(stop.wait())
+    try:
+        for step in (guard.start, guard.wait_done):
+            task: asyncio.Future[Any] = asyncio.ensure_future(step())
+            try:
+                await asyncio.wait(
+                    {task} if stopper is None else {task, stopper}, return_when="FIRST_COMPLETED"
+                )
+            finally:
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if task.cancelled():
+                break  # stop was set
+            task.result()  # raises what start() / wait_done() raised
+    finally:
+        if stopper is not None:
+            stopper.cancel()
+        await guard.aclose()
+    return guard.result
 
 
 async def _run_until_signal(config: GuardConfig) -> tuple[GuardResult, int | None]:

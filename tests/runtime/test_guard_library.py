@@ -222,3 +222,26 @@ def test_config_rejects_nonsense() -> None:
         GuardConfig(commands=())
     with pytest.raises(ValueError, match="interval"):
         GuardConfig(commands=("true",), interval=0)
+
+
+async def test_run_guard_stops_everything_when_stop_is_set() -> None:
+    stop = asyncio.Event()
+    config = GuardConfig(commands=("sleep 100",) * 3, interval=0.1, grace=1.0)
+    task = asyncio.create_task(run_guard(config, stop))
+    me = psutil.Process()
+    await wait_until(lambda: sum(p.name() == "sleep" for p in me.children(recursive=True)) >= 3, "3 sleeps")
+    pids = [p.pid for p in me.children(recursive=True)]
+    stop.set()
+    result = await asyncio.wait_for(task, DEADLINE)
+    assert result.reason is StopReason.STOPPED
+    assert all(p.stopped_by_guard for p in result.processes)
+    assert result.exit_code == EXIT_OK
+    assert [pid for pid in pids if is_running(pid)] == []
+
+
+async def test_run_guard_with_stop_already_set_does_not_start_every_command() -> None:
+    stop = asyncio.Event()
+    stop.set()
+    result = await asyncio.wait_for(run_guard(GuardConfig(commands=("sleep 100",) * 50), stop), DEADLINE)
+    assert len(result.processes) <= 5
+    assert all(not is_running(p.pid) for p in result.processes)
