@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -191,6 +192,8 @@ async def test_resource_log_is_gumby_format_and_sampling_does_not_drift(tmp_path
     # Absolute deadlines: about one round per interval over the run, none doubled.
     rounds = [s.time for s in log.processes[0].samples]
     assert len(rounds) == len(set(rounds))
+    gaps = [round((b - a) / interval) for a, b in itertools.pairwise(rounds)]
+    assert sum(gap != 1 for gap in gaps) <= 2, gaps  # a loaded machine may skip a round, never drift
     duration = result.ended_at - result.started_at
     assert result.samples >= 0.8 * duration / interval - 2
     assert result.samples <= duration / interval + 2
