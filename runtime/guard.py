@@ -544,6 +544,7 @@ class Guard:
         self._resource_log: IO[bytes] | None = None
         self._network_log: IO[bytes] | None = None
         self._last_full_scan = -math.inf
+        self._last_scan_full = False
         self._sampler: _Sampler | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._sampling: concurrent.futures.Future[_Scan] | None = None
@@ -605,10 +606,14 @@ class Guard:
         env.setdefault("PYTHONUNBUFFERED", "1")
         self._started_at = time.time()
         for index, command in enumerate(cfg.commands):
+            if self._shutdown_task is not None:
+                raise GuardClosedError("the guard was closed while it was starting")
             self._spawn(index, command, env, loop)
             # Let the loop breathe between spawns (a sync server may be accepting in the same loop),
             # and let a cancellation land between two spawns rather than after all of them.
             await asyncio.sleep(0)
+        if self._shutdown_task is not None:
+            raise GuardClosedError("the guard was closed while it was starting")
         self._monitor_task = loop.create_task(self._monitor(), name="gscen-guard-monitor")
         self._monitor_task.add_done_callback(self._on_monitor_done)
         logger.info("started %d command(s)", len(self._commands))
@@ -785,6 +790,7 @@ class Guard:
             full = True
         if full:
             self._last_full_scan = now
+        self._last_scan_full = full
         known = dict(self._known) if full else {key: self._known[key] for key in self._live}
         # Reading /proc is blocking work: it goes to the guard's own worker thread, one scan at a time.
         self._sampling = self._executor.submit(self._sampler.scan, dict(self._sessions), known, stamp, full)
@@ -807,12 +813,11 @@ class Guard:
         while True:
             tick_at = k * interval + phase + base
             wake_at = tick_at if deadline is None else min(tick_at, deadline)
-            self._wake.clear()
-            if all(c.returncode is not None for c in self._commands):
-                self._wake.set()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(wake_at):
                     await self._wake.wait()
+            # Cleared only here, once seen: a wake set during a scan is not lost.
+            self._wake.clear()
             now = loop.time()
             if deadline is not None and now >= deadline:
                 logger.warning("timeout of %g s reached: stopping what is left", cfg.timeout)
@@ -832,8 +837,12 @@ class Guard:
                 # Woken early because the last command exited: look (without a log round) whether
                 # anything is left in the groups.
                 await self._scan(stamp=None)
-            if all(c.returncode is not None for c in self._commands) and not self._live:
-                return StopReason.ALL_EXITED
+            if self._everything_gone():
+                if not self._last_scan_full:
+                    # A sampling round reads only known processes: look for unknown ones first.
+                    await self._scan(stamp=None)
+                if self._everything_gone():
+                    return StopReason.ALL_EXITED
 
     def _on_monitor_done(self, task: asyncio.Task[StopReason]) -> None:
         if task.cancelled():
@@ -912,10 +921,15 @@ class Guard:
             logger.error("processes still running after SIGKILL (uninterruptible?): %s", left)
 
     def _signal_all(self, sig: int) -> None:
+        # Every watched process by pid (checked against its start time), and every process group
+        # whole, which also reaches processes born since the last scan. A group id is only used
+        # while it is certainly still ours: its shell is not reaped yet, or a member of its session
+        # is alive (the kernel does not reuse a pid that is still a session id).
+        sessions_alive = {stat.session for stat in self._live.values()}
         for entry in self._commands:
-            # The whole group, including processes born since the last scan.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(entry.pid, sig)
+            if entry.returncode is None or entry.pid in sessions_alive:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(entry.pid, sig)
         for (pid, starttime), _stat in list(self._live.items()):
             _send(pid, starttime, sig)
 

@@ -84,10 +84,12 @@ async def test_done_comes_at_last_exit_not_at_next_tick() -> None:
 async def test_guard_waits_for_background_children_of_an_exited_shell() -> None:
     # The shell exits at once; its background sleep keeps the command's group alive (as Gumby).
     started = time.monotonic()
-    result = await asyncio.wait_for(run_guard(GuardConfig(commands=("sleep 0.6 &",), interval=0.1)), DEADLINE)
+    cpu_before = time.process_time()
+    result = await asyncio.wait_for(run_guard(GuardConfig(commands=("sleep 1 &",), interval=0.1)), DEADLINE)
     assert result.reason is StopReason.ALL_EXITED
-    assert time.monotonic() - started >= 0.5
+    assert time.monotonic() - started >= 0.9
     assert result.processes[0].returncode == 0
+    assert time.process_time() - cpu_before < 0.5  # waited on ticks, did not spin
 
 
 async def test_timeout_stops_commands_and_exits_0_unless_fail_on_timeout(tmp_path: Path) -> None:
