@@ -1,0 +1,37 @@
+"""Shared test configuration: the corpus location and the golden-file update flag."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Test helper modules (scenario_strategies) live beside this file; --import-mode=importlib does not
+# put this folder on sys.path by itself.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("GSCEN_CORPUS", REPO.parent / "shared" / "corpus" / "gumby"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        default=False,
+        help="rewrite golden files (rendered diagnostics, plans, fmt output) instead of comparing",
+    )
+
+
+@pytest.fixture
+def update_goldens(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-goldens"))
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"the Gumby corpus is not at {CORPUS} (set GSCEN_CORPUS)")
+    return CORPUS
