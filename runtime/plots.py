@@ -270,12 +270,18 @@ def plot_event_timeline(
     path: Path,
     *,
     annotations: Sequence[Annotation] = (),
+    planned_only: bool = False,
     max_rows: int = 60,
-    title: str = "Events",
+    title: str | None = None,
 ) -> Path:
-    """One row per peer with a mark per event (coloured by callback; red x: failed; grey o: never ran),
-    and the lateness of the events over time below. Above `max_rows` peers the rows become a heat map
-    of events per time bin. Times are seconds since the experiment start."""
+    """One row per peer with a mark per event, and the lateness of the events over time below.
+
+    Marks are coloured by callback (the 9 most used; the rest grey); a red x is a failed callback, a
+    hollow grey o an event that never ran (drawn at its planned time). Above `max_rows` peers the rows
+    become a heat map of events per peer and time bin. Times are seconds since the experiment start.
+    `planned_only=True` draws a plan before any run (`gscen plan --png`): every event at its planned
+    time, no lateness panel, `actual` and `failed` ignored.
+    """
     import numpy as np
 
     ordered = sorted(peers, key=lambda p: _natural_key(p.peer))
@@ -283,8 +289,13 @@ def plot_event_timeline(
     detailed = rows <= max_rows
     top_height = 1.2 + 0.22 * rows if detailed else 6.0
     top_height = min(max(top_height, 2.5), 14.0)
-    fig = _figure(_WIDTH, top_height + 3.0)
-    ax, ax_late = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [top_height, 3.0]})
+    if planned_only:
+        fig = _figure(_WIDTH, top_height + 0.8)
+        ax = fig.subplots()
+        ax_late = None
+    else:
+        fig = _figure(_WIDTH, top_height + 3.0)
+        ax, ax_late = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [top_height, 3.0]})
     row_of: list[int] = []
     planned: list[float] = []
     actual: list[float] = []
@@ -294,9 +305,13 @@ def plot_event_timeline(
         for event in peer.events:
             row_of.append(row)
             planned.append(event.planned)
-            actual.append(math.nan if event.actual is None else event.actual)
+            if planned_only:
+                actual.append(event.planned)
+                failed.append(False)
+            else:
+                actual.append(math.nan if event.actual is None else event.actual)
+                failed.append(event.failed)
             names.append(event.callback)
-            failed.append(event.failed)
     rows_a = np.asarray(row_of, dtype=float)
     planned_a = np.asarray(planned, dtype=float)
     actual_a = np.asarray(actual, dtype=float)
@@ -322,14 +337,27 @@ def plot_event_timeline(
         ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=8)
     ax.set_ylim(rows - 0.5, -0.5)
     ax.set_ylabel("peer")
-    fired = int(ran.sum())
-    ax.set_title(
-        f"{title}: {fired} of {total} fired, {int(failed_a.sum())} failed, {rows} peer{'s' * (rows != 1)}"
-    )
+    peers_text = f"{rows} peer{'s' * (rows != 1)}"
+    if planned_only:
+        ax.set_title(f"{title or 'Planned events'}: {total} events, {peers_text}")
+    else:
+        fired = int(ran.sum())
+        ax.set_title(
+            f"{title or 'Events'}: {fired} of {total} fired, {int(failed_a.sum())} failed, {peers_text}"
+        )
     ax.grid(True, axis="x", alpha=0.3)
-    _draw_lateness(ax_late, planned_a[ran], (actual_a[ran] - planned_a[ran]) * 1000.0)
-    ax_late.set_xlabel("time since start (s)")
-    _draw_annotations([ax, ax_late], annotations, text_axes=ax)
+    if total:
+        # From the start (0) on, with a margin so that marks at 0 are not hidden by the frame.
+        lo, hi = min(0.0, float(np.nanmin(shown_at))), float(np.nanmax(shown_at))
+        margin = 0.02 * (hi - lo) if hi > lo else 1.0
+        ax.set_xlim(lo - margin, hi + margin)
+    if ax_late is None:
+        ax.set_xlabel("time since start (s)")
+        _draw_annotations([ax], annotations)
+    else:
+        _draw_lateness(ax_late, planned_a[ran], (actual_a[ran] - planned_a[ran]) * 1000.0)
+        ax_late.set_xlabel("time since start (s)")
+        _draw_annotations([ax, ax_late], annotations, text_axes=ax)
     fig.savefig(path)
     return path
 
@@ -404,15 +432,12 @@ def _draw_lateness(ax: Axes, planned: Any, late_ms: Any) -> None:
         ax.plot(centres, top, color="tab:red", linewidth=1, label="max")
         ax.plot(centres, high, color="tab:orange", linewidth=1, label="p99")
         ax.plot(centres, med, color="tab:blue", linewidth=1.5, label="p50")
-    ax.text(
-        0.01,
-        0.95,
-        f"p50 {p50:.2f} ms   p99 {p99:.2f} ms   max {worst:.2f} ms",
-        transform=ax.transAxes,
-        va="top",
-        fontsize=9,
-        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+    ax.set_title(
+        f"lateness (actual - planned): p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {worst:.2f} ms",
+        loc="left",
+        fontsize=10,
     )
+    ax.set_ylim(bottom=min(0.0, float(np.min(late_ms))))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
 
 

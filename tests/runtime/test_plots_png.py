@@ -123,3 +123,13 @@ def test_plots_load_matplotlib_lazily_and_never_pyplot(tmp_path: Path) -> None:
         "assert 'matplotlib' in sys.modules and 'matplotlib.pyplot' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_planned_only_timeline_has_no_lateness_panel(tmp_path: Path) -> None:
+    plan = [
+        PeerEvents(p, [FiredEvent(float(t), None, "start" if t == 0 else "tick") for t in range(10)])
+        for p in (1, 2)
+    ]
+    planned = plot_event_timeline(plan, tmp_path / "plan.png", planned_only=True)
+    run = plot_event_timeline(plan, tmp_path / "run.png")
+    assert png_size(planned)[1] < png_size(run)[1]
