@@ -18,7 +18,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +165,7 @@ class ResourceLog:
         """The sampling interval, inferred as the median gap between sample times (1.0 if unknown)."""
         times = self.times
         gaps = [round(b - a, 6) for a, b in itertools.pairwise(times) if b > a]
-        return statistics.median(gaps) if gaps else 1.0
+        return sorted(gaps)[len(gaps) // 2] if gaps else 1.0
 
     def sessions(self) -> dict[int, tuple[ProcessSeries, ...]]:
         """Processes by session id (= the pid of the guarded command's shell), ascending."""
