@@ -1,0 +1,166 @@
+"""`gscen run EXP.conf`: parse options, call the pipeline (`run.py`), render.
+
+Diagnostics, progress and notes go to one stderr Console; the plan (`--dry-run`) and the end-of-run
+table go to one stdout Console. Exit status: 0 when the run succeeded (warnings allowed), 1 when the
+input has errors or the run failed, 2 on usage errors, 130 after SIGINT and 143 after SIGTERM (every
+process is stopped first; results written so far are kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from scenario_lang.diagnostics import Diagnostic
+
+__all__ = ["run_command"]
+
+
+def _consoles() -> tuple[Console, Console]:
+    return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _print_diagnostics(
+    err: Console, diagnostics: Sequence[Diagnostic], lines: Mapping[str, Sequence[str]]
+) -> None:
+    from scenario_lang.commands import diagnostic_text
+
+    for d in diagnostics:
+        source = lines.get(d.span.path, ())
+        line = source[d.span.line - 1] if 1 <= d.span.line <= len(source) else None
+        err.print(diagnostic_text(d, line))
+        err.print()
+
+
+def _setup_logging(err: Console) -> None:
+    from rich.logging import RichHandler
+
+    package = logging.getLogger("scenario_lang")
+    if not package.handlers:
+        handler = RichHandler(console=err, show_path=False, markup=False, show_time=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        package.addHandler(handler)
+        package.setLevel(logging.WARNING)
+        package.propagate = False
+
+
+@click.command("run")
+@click.argument("conf", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder (default: a fresh <output_dir>/<date-time> beside the .conf).",
+)
+@click.option("--instances", "-n", type=click.IntRange(min=1), help="Number of peers (overrides instances_to_run).")
+@click.option("--dry-run", is_flag=True, help="Check, print the plan and the commands, start nothing.")
+@click.option("--force", is_flag=True, help="Accept a non-empty --output folder (nothing in it is deleted).")
+@click.option("--no-token", is_flag=True, help="Admit peers without the run's token (Gumby clients).")
+@click.option("--no-plots", is_flag=True, help="Do not draw the PNG plots.")
+@click.option(
+    "--sync-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds each sync phase (connect, ready, go) may take before the run fails.",
+)
+def run_command(
+    conf: Path,
+    output: Path | None,
+    instances: int | None,
+    dry_run: bool,
+    force: bool,
+    no_token: bool,
+    no_plots: bool,
+    sync_timeout: float,
+) -> None:
+    """Run an experiment: check the .conf and its scenario, then setup, sync server, peers, post-processing.
+
+    Every run writes into a fresh output folder unless --output is given; nothing is ever deleted.
+    Commands run in the experiment's folder, with OUTPUT_DIR, EXPERIMENT_DIR, SCENARIO_FILE and every
+    .conf key (upper-cased) in their environment, as in Gumby.
+    """
+    from .run import RunOptions, dry_run_lines, prepare_run
+
+    out, err = _consoles()
+    _setup_logging(err)
+    options = RunOptions(
+        conf=conf,
+        output=output,
+        instances=instances,
+        force=force,
+        no_token=no_token,
+        plots=not no_plots,
+        sync_timeout=sync_timeout,
+    )
+    preparation = prepare_run(options)
+    _print_diagnostics(err, preparation.diagnostics, preparation.lines)
+    run = preparation.run
+    if run is None:
+        err.print(Text(f"gscen run: not started: {preparation.refusal or 'errors above'}", style="bold red"))
+        sys.exit(1)
+    if dry_run:
+        if run.plan is not None:
+            from scenario_lang.plan_render import PlanView
+
+            out.print(PlanView(run.plan))
+        for line in dry_run_lines(run):
+            out.print(Text(line))
+        err.print(Text("dry run: nothing was started", style="bold"))
+        return
+    exit_code = _execute(run, out, err)
+    sys.exit(exit_code)
+
+
+def _execute(run: object, out: Console, err: Console) -> int:
+    from .progress import make_progress
+    from .run import PreparedRun, execute_run
+    from .summary import summary_table
+
+    assert isinstance(run, PreparedRun)
+    received: list[int] = []
+
+    async def main() -> object:
+        loop = asyncio.get_running_loop()
+        interrupt = asyncio.Event()
+
+        def on_signal(signum: int) -> None:
+            received.append(signum)
+            interrupt.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            with make_progress(err) as progress:
+                return await execute_run(run, progress, interrupt)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    err.print(Text(f"output folder: {run.output_dir}", style="bold"))
+    try:
+        outcome = asyncio.run(main())
+    except OSError as exc:
+        err.print(Text(f"gscen run: cannot prepare the output folder: {exc}", style="bold red"))
+        return 1
+    from .run import RunOutcome
+
+    assert isinstance(outcome, RunOutcome)
+    out.print(summary_table(outcome.summary))
+    style = "bold green" if outcome.status == "ok" else "bold red"
+    text = Text(f"run {outcome.status}", style=style)
+    if outcome.message:
+        text.append(f": {outcome.message}")
+    err.print(text)
+    err.print(Text(f"results: {run.output_dir}"))
+    if outcome.status == "interrupted":
+        return 143 if received and received[0] == signal.SIGTERM else 130
+    return 0 if outcome.status == "ok" else 1

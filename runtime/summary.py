@@ -1,0 +1,398 @@
+"""A run's outcome: the output folder and the pipeline's results -> `summary.json` and a rich table.
+
+Takes what `run.py` knows at the end (the steps and their outcomes, the guard's per-process reports,
+which guarded process was which peer, the start instant) and what the peers wrote into their folders
+(`OUTPUT_DIR/<id>/`: the events they fired with planned and actual times, failures with
+`scenario:line`); returns a `RunSummary`, written as `summary.json` and rendered as a table per peer
+(exit status, events fired/failed, lateness p50/p99/max, peak memory), then the errors.
+
+Reading a peer's folder is tolerant: a peer that died early has no files, and the summary says so
+instead of failing. Also merges the peers' `annotations.csv` into one file with a `peer` column.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .statistics import iter_peer_dirs
+
+__all__ = [
+    "EVENTS_FILE_NAMES",
+    "PeerEvent",
+    "PeerSummary",
+    "ProcessSummary",
+    "RunError",
+    "RunSummary",
+    "StepSummary",
+    "lateness_stats",
+    "merge_annotations",
+    "read_peer_events",
+    "summary_table",
+    "write_summary",
+]
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_VERSION = 1
+EVENTS_FILE_NAMES = ("events.jsonl", "events.csv")
+"""The per-peer events log, in the forms this module reads (the first one found wins)."""
+RESULT_FILE_NAME = "result.json"
+MERGED_ANNOTATIONS = "annotations.csv"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerEvent:
+    """One event of one peer: planned/actual seconds since the start (`actual` None: it never ran)."""
+
+    planned: float | None
+    actual: float | None
+    callback: str
+    failed: bool = False
+    path: str | None = None
+    line: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunError:
+    """An error worth showing after the table: where (`path:line` of the scenario, if known), what."""
+
+    message: str
+    peer: int | None = None
+    path: str | None = None
+    line: int | None = None
+    callback: str | None = None
+
+    @property
+    def where(self) -> str:
+        if self.path and self.line:
+            return f"{self.path}:{self.line}"
+        return self.path or ""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSummary:
+    """One peer: its process's exit status, its events, its lateness (ms) and peak memory (MiB)."""
+
+    peer: int
+    exit_code: int | None
+    stopped_by_guard: bool
+    events_planned: int | None
+    events_fired: int
+    events_failed: int
+    lateness_ms: Mapping[str, float | None]
+    peak_rss_mib: float | None
+    cpu_seconds: float | None
+    stdout: str | None = None
+    stderr: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSummary:
+    """A guarded command that is not a gscen peer (e.g. Gumby's first tutorial's busy loops)."""
+
+    index: int
+    command: str
+    exit_code: int | None
+    stopped_by_guard: bool
+    peak_rss_mib: float
+    cpu_seconds: float
+    stdout: str | None = None
+    stderr: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepSummary:
+    """One step of the pipeline: `status` is ok, failed, skipped, interrupted or not-run."""
+
+    name: str
+    command: str
+    status: str
+    exit_code: int | None = None
+    seconds: float | None = None
+    log: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """Everything `summary.json` holds."""
+
+    experiment: str | None
+    conf: str
+    scenario: str | None
+    output_dir: str
+    status: str
+    exit_code: int
+    message: str | None
+    started_at: float
+    ended_at: float
+    start_instant: float | None
+    instances: int | None
+    steps: tuple[StepSummary, ...] = ()
+    peers: tuple[PeerSummary, ...] = ()
+    processes: tuple[ProcessSummary, ...] = ()
+    errors: tuple[RunError, ...] = ()
+    plots: tuple[str, ...] = ()
+    version: int = field(default=SUMMARY_VERSION)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------- reading
+def _float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def _event_from_mapping(row: Mapping[str, Any]) -> PeerEvent | None:
+    callback = row.get("callback") or row.get("name")
+    if not callback:
+        return None
+    line = row.get("line")
+    error = row.get("error")
+    return PeerEvent(
+        planned=_float(row.get("planned", row.get("time"))),
+        actual=_float(row.get("actual", row.get("fired"))),
+        callback=str(callback),
+        failed=_bool(row.get("failed", False)) or bool(error),
+        path=str(row["path"]) if row.get("path") else None,
+        line=int(line) if isinstance(line, int | str) and str(line).isdigit() else None,
+        error=str(error) if error else None,
+    )
+
+
+def read_peer_events(peer_dir: Path) -> list[PeerEvent] | None:
+    """The events a peer logged, or None when it wrote no events log.
+
+    Reads `events.jsonl` (one JSON object per event) or `events.csv` (a header line naming the columns),
+    with the fields `planned`, `actual` (seconds since the start; empty/null: never ran), `callback`,
+    `failed`, `path`, `line`, `error`. Lines that cannot be read are skipped.
+    """
+    for name in EVENTS_FILE_NAMES:
+        path = peer_dir / name
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        events: list[PeerEvent] = []
+        if name.endswith(".jsonl"):
+            for raw in text.splitlines():
+                try:
+                    row = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(row, dict):
+                    event = _event_from_mapping(row)
+                    if event is not None:
+                        events.append(event)
+        else:
+            for row in csv.DictReader(text.splitlines()):
+                event = _event_from_mapping(row)
+                if event is not None:
+                    events.append(event)
+        return events
+    return None
+
+
+def read_peer_result(peer_dir: Path) -> dict[str, Any]:
+    """The peer's `result.json` as a dict (empty when missing or unreadable)."""
+    try:
+        data = json.loads((peer_dir / RESULT_FILE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def lateness_stats(lateness_ms: Sequence[float]) -> dict[str, float | None]:
+    """p50, p99 and max of lateness values in ms (None when there are none); nearest-rank percentiles."""
+    if not lateness_ms:
+        return {"p50": None, "p99": None, "max": None}
+    ordered = sorted(lateness_ms)
+
+    def rank(p: float) -> float:
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+    return {"p50": rank(50), "p99": rank(99), "max": ordered[-1]}
+
+
+def peer_errors(peer: int, events: Iterable[PeerEvent], result: Mapping[str, Any]) -> list[RunError]:
+    """The failures a peer reported: failed events (with `scenario:line`), and `errors` in result.json."""
+    out: list[RunError] = []
+    for event in events:
+        if event.failed:
+            out.append(
+                RunError(
+                    event.error or f"`{event.callback}` failed", peer, event.path, event.line, event.callback
+                )
+            )
+    for item in result.get("errors", ()) or ():
+        if isinstance(item, Mapping):
+            line = item.get("line")
+            out.append(
+                RunError(
+                    str(item.get("message", item.get("error", "error"))),
+                    peer,
+                    str(item["path"]) if item.get("path") else None,
+                    int(line) if isinstance(line, int) else None,
+                    str(item["callback"]) if item.get("callback") else None,
+                )
+            )
+        elif isinstance(item, str):
+            out.append(RunError(item, peer))
+    unique: list[RunError] = []
+    for error in out:
+        if error not in unique:
+            unique.append(error)
+    return unique
+
+
+def merge_annotations(output_dir: Path) -> Path | None:
+    """Merge every peer's `annotations.csv` into `OUTPUT_DIR/annotations.csv` (`peer,time,message`).
+
+    A peer's file has `<seconds>,<message>` lines; other lines are skipped. Returns the merged file, or
+    None when no peer annotated anything (then no file is written).
+    """
+    rows: list[tuple[int, float, str]] = []
+    for peer in iter_peer_dirs(output_dir):
+        path = peer.path / MERGED_ANNOTATIONS
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            seconds, sep, message = line.partition(",")
+            value = _float(seconds.strip())
+            if sep and value is not None:
+                rows.append((peer.peer_id, value, message))
+    if not rows:
+        return None
+    rows.sort(key=lambda r: (r[1], r[0]))
+    target = output_dir / MERGED_ANNOTATIONS
+    with open(target, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["peer", "time", "message"])
+        for peer_id, when, message in rows:
+            writer.writerow([peer_id, f"{when:.6f}".rstrip("0").rstrip("."), message])
+    return target
+
+
+def write_summary(summary: RunSummary, path: Path) -> Path:
+    """Write `summary.json` (atomically)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------- rendering
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
+    """The end-of-run report as rich renderables: a table per peer (or per process), then the errors.
+
+    Above `max_rows` peers, the table shows the peers that failed or were slowest first, then a line
+    saying how many were left out. Every user string is rich `Text`, never markup.
+    """
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[Any] = []
+    if summary.peers:
+        table = Table(title=Text(f"peers of {summary.experiment or 'the experiment'}"), title_justify="left")
+        for name in ("peer", "exit", "fired", "failed", "late p50 ms", "p99 ms", "max ms", "peak MiB"):
+            table.add_column(name, justify="right")
+        peers = list(summary.peers)
+        hidden = 0
+        if len(peers) > max_rows:
+            peers.sort(
+                key=lambda p: (
+                    not (p.events_failed or (p.exit_code not in (0, None) and not p.stopped_by_guard)),
+                    -(p.lateness_ms.get("max") or 0.0),
+                )
+            )
+            hidden = len(peers) - max_rows
+            peers = sorted(peers[:max_rows], key=lambda p: p.peer)
+        for p in peers:
+            bad_exit = p.exit_code not in (0, None) and not p.stopped_by_guard
+            status = "?" if p.exit_code is None else str(p.exit_code)
+            if p.stopped_by_guard:
+                status += " (stopped)"
+            fired = str(p.events_fired)
+            if p.events_planned is not None:
+                fired += f"/{p.events_planned}"
+            table.add_row(
+                str(p.peer),
+                Text(status, style="red" if bad_exit else ""),
+                fired,
+                Text(str(p.events_failed), style="red" if p.events_failed else ""),
+                _ms(p.lateness_ms.get("p50")),
+                _ms(p.lateness_ms.get("p99")),
+                _ms(p.lateness_ms.get("max")),
+                "-" if p.peak_rss_mib is None else f"{p.peak_rss_mib:.1f}",
+            )
+        parts.append(table)
+        if hidden:
+            parts.append(Text(f"... and {hidden} more peers (all in summary.json)", style="dim"))
+    if summary.processes:
+        table = Table(title=Text("guarded processes"), title_justify="left")
+        for name, justify in (
+            ("#", "right"),
+            ("exit", "right"),
+            ("CPU s", "right"),
+            ("peak MiB", "right"),
+            ("command", "left"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for proc in summary.processes[:max_rows]:
+            status = "?" if proc.exit_code is None else str(proc.exit_code)
+            if proc.stopped_by_guard:
+                status += " (stopped)"
+            bad = proc.exit_code not in (0, None) and not proc.stopped_by_guard
+            table.add_row(
+                f"{proc.index:05d}",
+                Text(status, style="red" if bad else ""),
+                f"{proc.cpu_seconds:.2f}",
+                f"{proc.peak_rss_mib:.1f}",
+                Text(proc.command),
+            )
+        parts.append(table)
+    if summary.errors:
+        errors = Text()
+        errors.append(
+            f"{len(summary.errors)} error{'s' if len(summary.errors) != 1 else ''}:\n", style="bold red"
+        )
+        for error in summary.errors[:50]:
+            if error.where:
+                errors.append(error.where, style="bold")
+                errors.append(": ")
+            if error.peer is not None:
+                errors.append(f"peer {error.peer}: ")
+            errors.append(error.message)
+            errors.append("\n")
+        if len(summary.errors) > 50:
+            errors.append(f"... and {len(summary.errors) - 50} more in summary.json\n", style="dim")
+        parts.append(errors)
+    return Group(*parts)
