@@ -3,11 +3,11 @@
 For post-processing scripts, like Gumby's `StatisticsParser.yield_files` (docs/gumby-semantics.md,
 13.1), but deterministic: peers come in ascending id order, and the files of one peer in path order.
 
-    from pathlib import Path
+    import os
     from scenario_lang.runtime.statistics import iter_peer_files
 
     total = 0
-    for peer_id, path, peer_dir in iter_peer_files(Path(os.environ["OUTPUT_DIR"]), "id.txt"):
+    for peer_id, path, peer_dir in iter_peer_files(os.environ["OUTPUT_DIR"], "id.txt"):
         total += int(path.read_text())
 
 Two layouts are searched, both at once:
