@@ -1,0 +1,110 @@
+"""Helpers for the editor tests: a scenario project on disk, the `gscen lsp` command, what `gscen
+check` reports for it (the diagnostics every editor should show), and an isolated editor home."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EDITORS = REPO / "editors"
+
+# Generous: the first start of the server compiles the grammar and may fill the check cache.
+DIAGNOSTICS_TIMEOUT_S = 60.0
+
+MODULE_SOURCE = '''\
+from scenario_lang import ExperimentModule, experiment_callback
+
+
+class MyModule(ExperimentModule):
+    @experiment_callback
+    def write_peer_id(self) -> None:
+        """Write the id."""
+'''
+
+SCENARIO_SOURCE = """\
+# one good event, then a misspelled callback (SC301 on line 4)
+&module mymod.MyModule
+@0:1 write_peer_id {1}
+@0:2 write_peer_idd {1}
+"""
+
+
+@dataclass(frozen=True)
+class ScenarioProject:
+    """A folder with a module and a scenario whose line `error_line` (1-based) has `error_code`."""
+
+    root: Path
+    scenario: Path
+    error_code: str
+    error_line: int
+
+
+@dataclass(frozen=True)
+class EditorDiagnostic:
+    """A diagnostic as an editor shows it, reduced to what `gscen check` also reports (1-based line)."""
+
+    code: str
+    line: int
+
+
+def write_scenario_project(root: Path) -> ScenarioProject:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "editor-test"\nversion = "0"\n')
+    (root / "mymod.py").write_text(MODULE_SOURCE)
+    scenario = root / "t.scenario"
+    scenario.write_text(SCENARIO_SOURCE)
+    return ScenarioProject(root=root, scenario=scenario, error_code="SC301", error_line=4)
+
+
+def gscen_executable() -> str:
+    """The `gscen` installed with the Python running the tests (else the one on PATH)."""
+    beside_python = Path(sys.executable).parent / "gscen"
+    if beside_python.is_file():
+        return str(beside_python)
+    found = shutil.which("gscen")
+    if found is None:
+        pytest.fail("the gscen executable is not installed (pip install .)")
+    return found
+
+
+def gscen_lsp_command() -> list[str]:
+    """How the editors start the server: `gscen lsp`, unless GSCEN_TEST_LSP_COMMAND names another
+    command line (to try the editor setups against a server build elsewhere)."""
+    override = os.environ.get("GSCEN_TEST_LSP_COMMAND")
+    if override:
+        return shlex.split(override)
+    return [gscen_executable(), "lsp"]
+
+
+def gscen_check_diagnostics(scenario: Path) -> set[EditorDiagnostic]:
+    """What `gscen check --format json` reports for `scenario`, as (code, line) pairs."""
+    completed = subprocess.run(
+        [gscen_executable(), "check", "--format", "json", scenario.name],
+        cwd=scenario.parent,
+        capture_output=True,
+        text=True,
+        timeout=DIAGNOSTICS_TIMEOUT_S,
+        check=False,
+    )
+    report = json.loads(completed.stdout)
+    return {EditorDiagnostic(code=d["code"], line=d["line"]) for d in report["diagnostics"]}
+
+
+def isolated_editor_environment(home: Path) -> dict[str, str]:
+    """The test's environment with HOME and XDG folders in `home`: no user config, no shared state."""
+    env = dict(os.environ)
+    for name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        folder = home / name.lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        env[name] = str(folder)
+    env["PATH"] = os.pathsep.join([str(Path(gscen_executable()).parent), env.get("PATH", "")])
+    return env

@@ -1,0 +1,94 @@
+"""Neovim (Debian's 0.7) with editors/neovim/gscen.lua, driven headless, shows gscen's diagnostics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from editor_harness import (
+    DIAGNOSTICS_TIMEOUT_S,
+    EDITORS,
+    EditorDiagnostic,
+    ScenarioProject,
+    gscen_check_diagnostics,
+    gscen_lsp_command,
+    isolated_editor_environment,
+)
+
+NVIM = shutil.which("nvim")
+DRIVER = Path(__file__).with_name("nvim_diagnostics.lua")
+
+pytestmark = pytest.mark.skipif(
+    NVIM is None, reason="nvim is not installed (.ci/editors.sh installs Debian's neovim)"
+)
+
+
+def run_neovim_on(project: ScenarioProject, home: Path) -> dict[str, Any]:
+    """Open the project's scenario in headless Neovim and return what the driver saw."""
+    assert NVIM is not None
+    out = home / "nvim-result.json"
+    env = isolated_editor_environment(home)
+    env.update(
+        GSCEN_TEST_CONFIG=str(EDITORS / "neovim" / "gscen.lua"),
+        GSCEN_TEST_LSP_CMD=json.dumps(gscen_lsp_command()),
+        GSCEN_TEST_FILE=str(project.scenario),
+        GSCEN_TEST_EXPECT_CODE=project.error_code,
+        GSCEN_TEST_TIMEOUT_MS=str(int(DIAGNOSTICS_TIMEOUT_S * 1000)),
+        GSCEN_TEST_OUT=str(out),
+    )
+    completed = subprocess.run(
+        [NVIM, "--headless", "--noplugin", "-n", "-i", "NONE", "-u", str(DRIVER)],
+        cwd=project.root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=DIAGNOSTICS_TIMEOUT_S + 30,
+        check=False,
+    )
+    assert out.is_file(), f"nvim wrote no result (exit {completed.returncode}): {completed.stderr}"
+    result: dict[str, Any] = json.loads(out.read_text())
+    assert "error" not in result, result["error"]
+    return result
+
+
+@pytest.fixture(scope="module")
+def neovim_result(
+    scenario_project: ScenarioProject, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    return run_neovim_on(scenario_project, tmp_path_factory.mktemp("nvim-home"))
+
+
+def lsp_log_tail(result: dict[str, Any]) -> str:
+    log = Path(result.get("lsp_log", ""))
+    return log.read_text()[-3000:] if log.is_file() else "(no LSP log)"
+
+
+def test_neovim_sets_the_scenario_filetype_with_hash_comments(neovim_result: dict[str, Any]) -> None:
+    assert neovim_result["filetype"] == "scenario"
+    assert neovim_result["commentstring"] == "# %s"
+
+
+def test_neovim_attaches_the_gscen_language_server(neovim_result: dict[str, Any]) -> None:
+    assert neovim_result["clients"] == ["gscen"]
+
+
+def test_neovim_shows_the_unknown_callback_error_on_its_line(
+    neovim_result: dict[str, Any], scenario_project: ScenarioProject
+) -> None:
+    code = scenario_project.error_code
+    assert neovim_result["arrived"], f"no {code} in time; {lsp_log_tail(neovim_result)}"
+    shown = {(d["code"], d["lnum"] + 1, d["severity"]) for d in neovim_result["diagnostics"]}
+    error = 1  # vim.diagnostic.severity.ERROR
+    assert (scenario_project.error_code, scenario_project.error_line, error) in shown
+
+
+def test_neovim_shows_the_same_diagnostics_as_gscen_check(
+    neovim_result: dict[str, Any], scenario_project: ScenarioProject
+) -> None:
+    shown = {EditorDiagnostic(code=d["code"], line=d["lnum"] + 1) for d in neovim_result["diagnostics"]}
+    assert shown == gscen_check_diagnostics(scenario_project.scenario)
