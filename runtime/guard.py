@@ -285,8 +285,10 @@ def commands_from_options(
     result: list[str] = []
     if len(commands) == 1:
         result.extend([commands[0]] * instances)
+    elif not commands and instances > 1:
+        logger.warning("-n %d without -c is ignored: the commands of -f run once each", instances)
     else:
-        if len(commands) > 1 and instances > 1:
+        if instances > 1:
             logger.warning(
                 "-c was given %d times and -n %d: each -c command runs once (the pre-2020 meaning of a "
                 "repeated -c) and -n is ignored; give a single -c to run %d copies",
