@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import enum
 import logging
 import os
@@ -894,7 +895,8 @@ async def _run_command(
                 if problem is not None:
                     raise StepFailure(step.key, f"sync failed: {problem}", None, err_log)
                 state.start_instant = go.result()
-            obs.update(_snapshot(run, state, step, server, None))
+            if server is not None:
+                obs.update(_snapshot(run, state, step, server, None))
         code = waiter.result()
     finally:
         for future in (waiter, go):
@@ -1006,12 +1008,13 @@ def _probe_peers(run: PreparedRun, state: _State, reports: Sequence[ProcessRepor
 
 
 def _count_events(run: PreparedRun, state: _State) -> tuple[int, int]:
-    """Events fired and failed so far, over every peer folder (reading only what was appended)."""
+    """Scenario calls done and failed so far, over every peer's events.csv (reading only what was
+    appended since the last look; a row is one finished call)."""
     from .statistics import iter_peer_dirs
 
     fired = failed = 0
     for peer in iter_peer_dirs(run.output_dir):
-        path = peer.path / "events.jsonl"
+        path = peer.path / "events.csv"
         offset, n_fired, n_failed = state.event_offsets.get(path, (0, 0, 0))
         try:
             with open(path, "rb") as f:
@@ -1020,11 +1023,13 @@ def _count_events(run: PreparedRun, state: _State) -> tuple[int, int]:
         except OSError:
             chunk = b""
         complete = chunk.rfind(b"\n") + 1
-        for line in chunk[:complete].splitlines():
-            if b'"actual": null' in line or b'"actual":null' in line:
+        rows = chunk[:complete].decode("utf-8", "replace").splitlines()
+        for row in csv.reader(rows):
+            # planned,actual,lateness,duration,callback,target,source,status,error (header skipped)
+            if len(row) < 8 or row[0] == "planned" or not row[6]:
                 continue
             n_fired += 1
-            if b'"failed": true' in line or b'"failed":true' in line:
+            if row[7] == "failed":
                 n_failed += 1
         state.event_offsets[path] = (offset + complete, n_fired, n_failed)
         fired += n_fired
@@ -1235,22 +1240,42 @@ def _collect(
                 for e in events
                 if e.actual is not None and e.planned is not None
             ]
-            planned = sum(1 for _ in run.plan.for_peer(peer)) if run.plan is not None else None
+            lateness = lateness_stats(late)
+            reported = result.get("lateness_seconds")
+            if isinstance(reported, dict) and any(isinstance(v, int | float) for v in reported.values()):
+                lateness = {
+                    k: (float(reported[k]) * 1000.0 if isinstance(reported.get(k), int | float) else None)
+                    for k in ("p50", "p99", "max")
+                }
+            planned = result.get("events_planned")
+            if not isinstance(planned, int):
+                planned = sum(1 for _ in run.plan.for_peer(peer)) if run.plan is not None else None
+            fired = result.get("events_fired")
+            if not isinstance(fired, int):
+                fired = len({(e.path, e.line, e.planned) for e in events if e.actual is not None})
+            failed = result.get("events_failed")
+            if not isinstance(failed, int):
+                failed = len({(e.path, e.line, e.planned) for e in events if e.failed})
             exit_code = report.returncode if report is not None else result.get("exit_code")
-            peak = report.peak_rss_bytes / _MIB if report is not None and report.peak_rss_bytes else None
-            if peak is None and isinstance(result.get("peak_rss_bytes"), int | float):
+            peak = None
+            if isinstance(result.get("peak_rss_bytes"), int | float) and result["peak_rss_bytes"] > 0:
                 peak = float(result["peak_rss_bytes"]) / _MIB
+            elif report is not None and report.peak_rss_bytes:
+                peak = report.peak_rss_bytes / _MIB
+            cpu = result.get("cpu_seconds")
+            if not isinstance(cpu, int | float):
+                cpu = report.cpu_seconds if report is not None else None
             peers.append(
                 PeerSummary(
                     peer=peer,
                     exit_code=exit_code if isinstance(exit_code, int) else None,
                     stopped_by_guard=report.stopped_by_guard if report is not None else False,
                     events_planned=planned,
-                    events_fired=sum(1 for e in events if e.actual is not None),
-                    events_failed=sum(1 for e in events if e.failed),
-                    lateness_ms=lateness_stats(late),
+                    events_fired=fired,
+                    events_failed=failed,
+                    lateness_ms=lateness,
                     peak_rss_mib=peak,
-                    cpu_seconds=report.cpu_seconds if report is not None else None,
+                    cpu_seconds=float(cpu) if cpu is not None else None,
                     stdout=_rel(report.stdout_path, out) if report is not None else None,
                     stderr=_rel(report.stderr_path, out) if report is not None else None,
                 )

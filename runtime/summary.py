@@ -41,7 +41,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SUMMARY_VERSION = 1
-EVENTS_FILE_NAMES = ("events.jsonl", "events.csv")
+EVENTS_FILE_NAMES = ("events.csv", "events.jsonl")
 """The per-peer events log, in the forms this module reads (the first one found wins)."""
 RESULT_FILE_NAME = "result.json"
 MERGED_ANNOTATIONS = "annotations.csv"
@@ -164,29 +164,45 @@ def _bool(value: Any) -> bool:
     return bool(value)
 
 
+def _source(text: Any) -> tuple[str | None, int | None]:
+    """`scenario:line` -> (path, line); anything else -> (text or None, None)."""
+    if not text:
+        return None, None
+    path, sep, line = str(text).rpartition(":")
+    if sep and line.isdigit():
+        return path, int(line)
+    return str(text), None
+
+
 def _event_from_mapping(row: Mapping[str, Any]) -> PeerEvent | None:
     callback = row.get("callback") or row.get("name")
     if not callback:
         return None
-    line = row.get("line")
-    error = row.get("error")
+    path, line = _source(row.get("source"))
+    if path is None and row.get("path"):
+        path = str(row["path"])
+        raw_line = row.get("line")
+        line = int(raw_line) if isinstance(raw_line, int | str) and str(raw_line).isdigit() else None
+    error = row.get("error") or None
+    status = str(row.get("status") or "")
     return PeerEvent(
-        planned=_float(row.get("planned", row.get("time"))),
-        actual=_float(row.get("actual", row.get("fired"))),
+        planned=_float(row.get("planned")),
+        actual=_float(row.get("actual")),
         callback=str(callback),
-        failed=_bool(row.get("failed", False)) or bool(error),
-        path=str(row["path"]) if row.get("path") else None,
-        line=int(line) if isinstance(line, int | str) and str(line).isdigit() else None,
+        failed=status == "failed" or _bool(row.get("failed", False)),
+        path=path,
+        line=line,
         error=str(error) if error else None,
     )
 
 
 def read_peer_events(peer_dir: Path) -> list[PeerEvent] | None:
-    """The events a peer logged, or None when it wrote no events log.
+    """The scenario events a peer logged (one row per callback call), or None without an events log.
 
-    Reads `events.jsonl` (one JSON object per event) or `events.csv` (a header line naming the columns),
-    with the fields `planned`, `actual` (seconds since the start; empty/null: never ran), `callback`,
-    `failed`, `path`, `line`, `error`. Lines that cannot be read are skipped.
+    Reads the peer's `events.csv` (header `planned,actual,lateness,duration,callback,target,source,
+    status,error`; see `scheduler.EventLog`): times in seconds after the start, `source` is
+    `scenario:line`, `status` ok/failed/cancelled. Rows without a source (lifecycle hooks, messages)
+    are not scenario events and are left out. `events.jsonl` with the same fields is read too.
     """
     for name in EVENTS_FILE_NAMES:
         path = peer_dir / name
@@ -194,7 +210,7 @@ def read_peer_events(peer_dir: Path) -> list[PeerEvent] | None:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        events: list[PeerEvent] = []
+        rows: list[Mapping[str, Any]] = []
         if name.endswith(".jsonl"):
             for raw in text.splitlines():
                 try:
@@ -202,14 +218,16 @@ def read_peer_events(peer_dir: Path) -> list[PeerEvent] | None:
                 except ValueError:
                     continue
                 if isinstance(row, dict):
-                    event = _event_from_mapping(row)
-                    if event is not None:
-                        events.append(event)
+                    rows.append(row)
         else:
-            for row in csv.DictReader(text.splitlines()):
-                event = _event_from_mapping(row)
-                if event is not None:
-                    events.append(event)
+            rows.extend(csv.DictReader(text.splitlines()))
+        events = []
+        for row in rows:
+            if not (row.get("source") or row.get("path")):
+                continue
+            event = _event_from_mapping(row)
+            if event is not None:
+                events.append(event)
         return events
     return None
 
@@ -236,29 +254,30 @@ def lateness_stats(lateness_ms: Sequence[float]) -> dict[str, float | None]:
 
 
 def peer_errors(peer: int, events: Iterable[PeerEvent], result: Mapping[str, Any]) -> list[RunError]:
-    """The failures a peer reported: failed events (with `scenario:line`), and `errors` in result.json."""
+    """What went wrong in a peer: its fatal error, then its failed calls with `scenario:line`.
+
+    The failures come from `result.json`'s `errors` (`{source, callback, target, error}`) when the peer
+    wrote them, else from the failed rows of its events log.
+    """
     out: list[RunError] = []
-    for event in events:
-        if event.failed:
-            out.append(
-                RunError(
-                    event.error or f"`{event.callback}` failed", peer, event.path, event.line, event.callback
-                )
-            )
-    for item in result.get("errors", ()) or ():
-        if isinstance(item, Mapping):
-            line = item.get("line")
-            out.append(
-                RunError(
-                    str(item.get("message", item.get("error", "error"))),
-                    peer,
-                    str(item["path"]) if item.get("path") else None,
-                    int(line) if isinstance(line, int) else None,
-                    str(item["callback"]) if item.get("callback") else None,
-                )
-            )
-        elif isinstance(item, str):
-            out.append(RunError(item, peer))
+    fatal = result.get("error")
+    if fatal:
+        out.append(RunError(str(fatal), peer))
+    listed = result.get("errors")
+    if isinstance(listed, list) and listed:
+        for item in listed:
+            if isinstance(item, Mapping):
+                path, line = _source(item.get("source"))
+                callback = item.get("callback")
+                out.append(RunError(str(item.get("error") or "failed"), peer, path, line,
+                                    str(callback) if callback else None))  # fmt: skip
+            elif isinstance(item, str):
+                out.append(RunError(item, peer))
+    else:
+        for event in events:
+            if event.failed:
+                message = event.error or f"`{event.callback}` failed"
+                out.append(RunError(message, peer, event.path, event.line, event.callback))
     unique: list[RunError] = []
     for error in out:
         if error not in unique:
