@@ -818,6 +818,8 @@ async def _run_step(
         else:
             code, log = await _run_command(run, step, server, state, obs)
             detail = None
+            for line in _tail(log, 20):
+                obs.note(f"{step.key}: {line}")
     except StepFailure as failure:
         raise _record(state, obs, step, failure, began) from None
     except asyncio.CancelledError:
@@ -832,6 +834,19 @@ async def _run_step(
         )
     )
     obs.step_finished(step, "ok", detail)
+
+
+def _tail(path: Path | None, count: int) -> list[str]:
+    """The last `count` lines of a (small) log file, for showing a command's output."""
+    if path is None:
+        return []
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    return [line for line in lines[-count:] if line.strip()]
 
 
 async def _spawn(run: PreparedRun, step: Step) -> asyncio.subprocess.Process:

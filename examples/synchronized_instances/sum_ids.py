@@ -8,7 +8,9 @@ from scenario_lang.runtime.statistics import iter_peer_files
 
 def main() -> None:
     output = Path(os.environ["OUTPUT_DIR"])
-    total = sum(int(path.read_text(encoding="utf-8")) for _peer, path, _folder in iter_peer_files(output, "id.txt"))
+    total = 0
+    for _peer, path, _folder in iter_peer_files(output, "id.txt"):
+        total += int(path.read_text(encoding="utf-8"))
     (output / "sum_id.txt").write_text(f"{total}\n", encoding="utf-8")
     print(f"sum of the peer ids: {total}")
 
