@@ -28,13 +28,21 @@ class MyModule(ExperimentModule):
     @experiment_callback
     def write_peer_id(self) -> None:
         """Write the id."""
+
+    @experiment_callback
+    def query(self, text: str, count: int = 1) -> None:
+        """Query `text` `count` times."""
 '''
 
+# Every line kind the editors highlight; only the last line is wrong.
 SCENARIO_SOURCE = """\
-# one good event, then a misspelled callback (SC301 on line 4)
+# one good event of each kind, then a misspelled callback (SC301 on line 7)
 &module mymod.MyModule
+@! set key abc
 @0:1 write_peer_id {1}
-@0:2 write_peer_idd {1}
+@0:2 query "hello $key" count=2 {1-2}
+@0:3 for i in 1 to 2 call query a#b {$i}
+@0:4 write_peer_idd {1}
 """
 
 
@@ -62,7 +70,7 @@ def write_scenario_project(root: Path) -> ScenarioProject:
     (root / "mymod.py").write_text(MODULE_SOURCE)
     scenario = root / "t.scenario"
     scenario.write_text(SCENARIO_SOURCE)
-    return ScenarioProject(root=root, scenario=scenario, error_code="SC301", error_line=4)
+    return ScenarioProject(root=root, scenario=scenario, error_code="SC301", error_line=7)
 
 
 def gscen_executable() -> str:
