@@ -1,0 +1,616 @@
+"""One peer process (`gscen peer`, Gumby's launch_scenario.py): a plan + a sync server -> a peer folder.
+
+Takes a `PeerConfig` (from flags or Gumby's environment variables, see `peer_command`); returns a
+`PeerOutcome` (exit code and why it ended) after writing the peer's files.
+
+Sequence:
+ 1. Open the plan file (header only; `--plan`/GSCEN_PLAN_FILE). Without one, compile SCENARIO_FILE
+    (relative: as given, then under EXPERIMENT_DIR) for INSTANCES_TO_RUN peers, as launch_scenario.py
+    did (slow: this loads the whole front end; `gscen run` ships a compiled plan instead).
+ 2. EXPERIMENT_DIR first on sys.path; import each `&module` class from the file the checker resolved
+    (`loader`), instantiate it with this peer's `PeerContext`, register its callbacks after the
+    built-ins (`builtin_callbacks`). A failure here is one clear error line and exit 1, before the
+    peer ever connects.
+ 3. Connect to the sync server (SYNC_HOST:SYNC_PORT, the run token GSCEN_SYNC_TOKEN), get the id;
+    select this peer's events from the plan (`peer_plan`).
+ 4. mkdir + chdir OUTPUT_DIR/<id>/ (the one chdir, at entry), open events.csv.
+ 5. `on_id_received` hooks, in a worker thread (`asyncio.to_thread`), in `&module` order (an `async
+    def` hook runs on the loop instead); modules fill `self.vars` here.
+ 6. Send vars + ready; receive the all-vars document; write it to all_vars.txt.
+ 7. `on_all_vars_received` hooks (on the loop; awaited if async); acknowledge; wait for go.
+ 8. Sleep until the start instant; `on_experiment_start` hooks (plain ones inline, async ones as
+    tasks beside the events); then the scheduler fires the events (`scheduler`).
+ 9. It ends at the built-in `stop`, at `experiment_time` seconds after the start (EXPERIMENT_TIME),
+    on SIGTERM/SIGINT, or, only with `--exit-when-done`, when the last event ran and no callback is
+    running. Without that flag a peer whose events are all done keeps running (modules may still be
+    working, as in Gumby) until stop, experiment_time or a signal.
+10. `on_stop` hooks, awaited, in `&module` order (the modules' `stop` callbacks already ran to
+    completion); close the sync connection; write result.json; exit.
+
+A failed lifecycle hook before go is fatal (the peer leaves, so the sync server aborts the whole run
+fast); after go, hook failures are counted like callback failures.
+
+Messages: `send_message(peer_id, msg_type, payload)` goes through the sync server (after go only);
+every module's `on_message(from_id, msg_type, payload)` is called for each message received, in
+`&module` order (not Gumby's single `message_callback`: each module decides what is for it; async
+ones run as tasks). Their failures are counted too.
+
+Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
+- `events.csv`: one row per callback call (see `scheduler.EventLog`): planned, actual, lateness,
+  duration (seconds after the start, 6 decimals), callback, target, source (`scenario:line`), status
+  (ok/failed/cancelled), error. Hook and message calls after go have rows with an empty source.
+- `all_vars.txt`: the all-vars JSON line, as received.
+- `annotations.csv`: `<seconds since start, 6 decimals>,<message>` per `annotate` (Gumby's format).
+- `result.json` (written at the end, atomically): `{"peer_id", "exit_reason"` (stop, experiment_time,
+  done, signal, error), `"exit_code", "signal"` (name or null), `"events_planned", "events_fired",
+  "events_failed", "calls", "calls_failed", "calls_cancelled", "lateness_seconds": {"p50", "p99",
+  "max"}, "peak_rss_bytes", "cpu_seconds", "start_time"` (go instant, epoch seconds), `"end_time",
+  "plan_load_seconds"` (plan header + this peer's selection), `"error"` (the fatal error, or null),
+  `"errors"` (up to 100 `{source, callback, target, error}`).
+The log (stderr, which the launcher captures) has lines `<time> peer <id> <LEVEL> <logger>: <message>`.
+
+Exit codes: 0 done; 1 a fatal error (plan, module, sync, hook), or callback failures unless
+fail_on_callback_error is false; 128+N after signal N (SIGTERM: 143, SIGINT: 130) once the peer
+has shut down cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import os
+import resource
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .builtin_callbacks import BuiltinCallbacks
+from .loader import LoadedModules, ModuleLoadError, load_modules
+from .peer_plan import PeerPlan, PlanFileError
+from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
+from .sync import SyncError
+from .sync_client import AllVars, SyncClient, SyncClientConfig
+
+log = logging.getLogger(__name__)
+
+RESULT_FILE = "result.json"
+ALL_VARS_FILE = "all_vars.txt"
+
+
+class PeerError(Exception):
+    """A fatal problem before or around the experiment (plan, modules, sync, lifecycle hooks)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerConfig:
+    """Everything one peer needs. `plan` or `scenario` (compiled here, for `instances` peers) is required."""
+
+    sync_host: str
+    sync_port: int
+    output_dir: Path
+    plan: Path | None = None
+    scenario: Path | None = None
+    instances: int | None = None
+    token: str | None = None
+    experiment_dir: Path | None = None
+    experiment_time: float | None = None
+    fail_on_callback_error: bool = True
+    exit_when_done: bool = False
+    connect_timeout: float = 30.0
+    sync_timeout: float | None = 300.0
+
+
+@dataclass
+class PeerOutcome:
+    exit_code: int
+    reason: str
+    error: str | None = None
+    signal: str | None = None
+
+
+@dataclass
+class PeerState:
+    """This peer as modules (`PeerContext`) and the built-ins (`BuiltinHost`) see it."""
+
+    output_root: Path
+    my_id: int | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    all_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
+    peer_ids: list[int] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    client: SyncClient | None = None
+    scheduler: Scheduler | None = None
+    server_vars: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_dir(self) -> Path:
+        """This peer's folder, OUTPUT_DIR/<id> (the output root before the id is known)."""
+        return self.output_root / str(self.my_id) if self.my_id is not None else self.output_root
+
+    def send_message(self, peer_id: int, msg_type: bytes, payload: bytes) -> None:
+        if self.client is None or self.scheduler is None:
+            raise RuntimeError("messages can be sent only after the experiment started (go)")
+        self.client.send_message(peer_id, msg_type, payload)
+
+    def elapsed(self) -> float:
+        return self.scheduler.elapsed() if self.scheduler is not None else 0.0
+
+    def request_stop(self, reason: str) -> None:
+        if self.scheduler is not None:
+            self.scheduler.request_stop(reason)
+
+
+# --------------------------------------------------------------------------- logging
+class _PeerIdFilter(logging.Filter):
+    def __init__(self, state: PeerState | None = None) -> None:
+        super().__init__()
+        self.state = state
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        peer_id = self.state.my_id if self.state is not None else None
+        record.peer = "?" if peer_id is None else str(peer_id)
+        return True
+
+
+def configure_logging(level: str) -> _PeerIdFilter:
+    """Log lines `<time> peer <id> <LEVEL> <logger>: <message>` to stderr (the entry point calls this)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s peer %(peer)s %(levelname)s %(name)s: %(message)s"))
+    peer_filter = _PeerIdFilter()
+    handler.addFilter(peer_filter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    return peer_filter
+
+
+# --------------------------------------------------------------------------- the peer
+def _compile_scenario(config: PeerConfig) -> Path:
+    """Compile SCENARIO_FILE to a temporary plan file (launch_scenario.py compatibility)."""
+    assert config.scenario is not None
+    scenario = config.scenario
+    if not scenario.is_file() and config.experiment_dir is not None and not scenario.is_absolute():
+        scenario = config.experiment_dir / scenario
+    if not scenario.is_file():
+        raise PeerError(f"scenario file {config.scenario} not found")
+    from scenario_lang.diagnostics import has_errors
+    from scenario_lang.plan import compile_plan, write_plan_file
+    from scenario_lang.project import CheckOptions, analyze
+
+    analysis = analyze(str(scenario), CheckOptions(instances=config.instances))
+    if has_errors(analysis.diagnostics):
+        for d in analysis.diagnostics:
+            log.error("%s:%d:%d: %s", d.span.path, d.span.line, d.span.column, d.message)
+        raise PeerError(f"{scenario} has errors; run `gscen check {scenario}`")
+    plan = compile_plan(analysis.program, config.instances)
+    fd, name = tempfile.mkstemp(prefix="gscen-peer-", suffix=".plan")
+    os.close(fd)
+    write_plan_file(plan, name)
+    return Path(name)
+
+
+def _source_namer(plan: PeerPlan) -> Callable[[str, int], str]:
+    """`scenario:line` with the path relative to the main scenario's folder when it lies inside it."""
+    base = os.path.dirname(plan.source) if plan.source else ""
+    cache: dict[str, str] = {}
+
+    def name(path: str, line: int) -> str:
+        short = cache.get(path)
+        if short is None:
+            short = path
+            if base and path.startswith(base + os.sep):
+                short = path[len(base) + 1 :]
+            cache[path] = short
+        return f"{short}:{line}"
+
+    return name
+
+
+async def _call_hook(hook: Callable[..., Any], *args: Any) -> None:
+    result = hook(*args)
+    if inspect.isawaitable(result):
+        await result
+
+
+class Peer:
+    """One run of one peer (see the module docstring); `await Peer(config).run()` -> PeerOutcome."""
+
+    def __init__(self, config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> None:
+        self.config = config
+        self.state = PeerState(output_root=config.output_dir.resolve())
+        if log_filter is not None:
+            log_filter.state = self.state
+        self.plan: PeerPlan | None = None
+        self.modules: LoadedModules | None = None
+        self.events: EventLog | None = None
+        self._events_file: Any = None
+        self._signal: int | None = None
+        self._main: asyncio.Task[Any] | None = None
+        self._start_time: float | None = None
+        self._load_seconds = 0.0
+        self._events_planned = 0
+        self._folder_ready = False
+
+    # -- entry
+    async def run(self) -> PeerOutcome:
+        self._main = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self._on_signal, signum)
+        try:
+            outcome = await self._run()
+        except asyncio.CancelledError:
+            if self._signal is None:
+                raise
+            outcome = PeerOutcome(128 + self._signal, "signal")
+        except (PeerError, ModuleLoadError, PlanFileError, SyncError) as exc:
+            log.error("%s", exc)
+            outcome = PeerOutcome(1, "error", str(exc))
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signum)
+            if self.state.client is not None:
+                with contextlib.suppress(Exception):
+                    await self.state.client.aclose()
+        if self._signal is not None:
+            outcome.signal = signal.Signals(self._signal).name
+        self._write_result(outcome)
+        if self._events_file is not None:
+            self._events_file.close()
+        if self.plan is not None:
+            self.plan.close()
+        return outcome
+
+    def _on_signal(self, signum: int) -> None:
+        log.warning("received %s: stopping", signal.Signals(signum).name)
+        first = self._signal is None
+        self._signal = signum
+        if self.state.scheduler is not None and self._start_time is not None:
+            self.state.scheduler.request_stop("signal")
+        elif first and self._main is not None:
+            self._main.cancel()
+
+    async def _run(self) -> PeerOutcome:
+        cfg = self.config
+        state = self.state
+        # 1-2. plan header, modules
+        plan_path = cfg.plan
+        if plan_path is None:
+            if cfg.scenario is None:
+                raise PeerError("no plan: give --plan (GSCEN_PLAN_FILE) or a scenario (SCENARIO_FILE)")
+            plan_path = await asyncio.to_thread(_compile_scenario, cfg)
+            self.plan = PeerPlan(plan_path)
+            plan_path.unlink()
+        else:
+            t0 = time.perf_counter()
+            self.plan = PeerPlan(plan_path)
+            self._load_seconds += time.perf_counter() - t0
+        plan = self.plan
+        if cfg.experiment_dir is not None:
+            sys.path.insert(0, str(cfg.experiment_dir))
+        self.modules = load_modules(plan.modules, state, BuiltinCallbacks(state))
+        log.debug("loaded %d module(s) from %s", len(self.modules.instances), plan_path)
+
+        # 3. sync: id
+        client_config = SyncClientConfig(
+            cfg.sync_host,
+            cfg.sync_port,
+            token=cfg.token,
+            connect_timeout=cfg.connect_timeout,
+            id_timeout=cfg.sync_timeout,
+            vars_timeout=cfg.sync_timeout,
+            go_timeout=cfg.sync_timeout,
+        )
+        async with SyncClient(client_config) as client:
+            state.client = client
+            my_id = await client.connect()
+            t0 = time.perf_counter()
+            timeline = plan.timeline(my_id)
+            self._load_seconds += time.perf_counter() - t0
+            self._events_planned = len(timeline)
+            # 4. the peer's folder
+            state.my_id = my_id
+            state.output_dir.mkdir(parents=True, exist_ok=True)
+            os.chdir(state.output_dir)
+            self._folder_ready = True
+            self._events_file = open(EVENTS_FILE, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            self.events = EventLog(self._events_file)
+            log.info("peer %d: %d events, %d module(s)", my_id, len(timeline), len(self.modules.instances))
+            # 5. on_id_received (worker thread), then vars + ready
+            await self._pre_go_hooks("on_id_received", in_thread=True)
+            published = {str(k): str(v) for k, v in state.vars.items()}
+            all_vars = await client.ready(published)
+            self._take_all_vars(all_vars)
+            # 7. on_all_vars_received, ack, go
+            await self._pre_go_hooks("on_all_vars_received", in_thread=False)
+            start_wall = await client.wait_go()
+            self._start_time = start_wall
+            clock = LoopClock()
+            start = clock.now() + (start_wall - time.time())
+            scheduler = Scheduler(
+                timeline,
+                self.modules.registry,
+                clock,
+                self.events,
+                end_after=cfg.experiment_time,
+                exit_when_done=cfg.exit_when_done,
+                describe_source=_source_namer(plan),
+            )
+            state.scheduler = scheduler
+            client.set_message_handler(self._on_message)
+            log.info("go: start in %.3f s", start - clock.now())
+            if self._signal is not None:
+                scheduler.request_stop("signal")
+            # 8. wait for the start instant (a signal cuts it short), hooks, events
+            modules = self.modules.instances
+
+            def experiment_start() -> None:
+                for module in modules:
+                    self._hook_after_go(module, "on_experiment_start", scheduler)
+
+            reason = await scheduler.run(start, experiment_start)
+            log.info("stopping (%s) after %d events", reason, self.events.events_fired)
+            # 10. on_stop hooks
+            for module in self.modules.instances:
+                hook = getattr(module, "on_stop", None)
+                if hook is None:
+                    continue
+                began = scheduler.elapsed()
+                label = f"{type(module).__name__}.on_stop"
+                try:
+                    await _call_hook(hook)
+                except Exception as exc:
+                    log.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
+                    self.events.call(
+                        None, began, scheduler.elapsed() - began, "on_stop", label, "", "failed", str(exc)
+                    )
+                else:
+                    self.events.call(None, began, scheduler.elapsed() - began, "on_stop", label, "", "ok")
+        if self._signal is not None:
+            return PeerOutcome(128 + self._signal, "signal")
+        failed = self.events.calls_failed > 0
+        if failed and cfg.fail_on_callback_error:
+            return PeerOutcome(1, reason, f"{self.events.calls_failed} callback call(s) failed")
+        return PeerOutcome(0, reason)
+
+    # -- hooks and messages
+    async def _pre_go_hooks(self, name: str, *, in_thread: bool) -> None:
+        assert self.modules is not None
+        for module in self.modules.instances:
+            hook = getattr(module, name, None)
+            if hook is None:
+                continue
+            label = f"{type(module).__name__}.{name}"
+            try:
+                if in_thread and not inspect.iscoroutinefunction(hook):
+                    result = await asyncio.to_thread(hook)
+                    if inspect.isawaitable(result):
+                        await result
+                else:
+                    await _call_hook(hook)
+            except Exception as exc:
+                log.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
+                raise PeerError(f"{label} failed: {type(exc).__name__}: {exc}") from exc
+
+    def _hook_after_go(self, module: object, name: str, scheduler: Scheduler, *args: Any) -> None:
+        hook = getattr(module, name, None)
+        if hook is None:
+            return
+        label = f"{type(module).__name__}.{name}"
+        assert self.events is not None
+        began = scheduler.elapsed()
+        try:
+            result = hook(*args)
+        except Exception as exc:
+            log.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
+            self.events.call(None, began, scheduler.elapsed() - began, name, label, "", "failed", str(exc))
+            return
+        if inspect.isawaitable(result):
+            scheduler.spawn(result, name, label)
+
+    def _on_message(self, from_id: int, msg_type: bytes, payload: bytes) -> None:
+        scheduler = self.state.scheduler
+        if self.modules is None or scheduler is None or scheduler.stop_reason is not None:
+            return
+        for module in self.modules.instances:
+            self._hook_after_go(module, "on_message", scheduler, from_id, msg_type, payload)
+
+    def _take_all_vars(self, all_vars: AllVars) -> None:
+        state = self.state
+        state.all_vars = {str(k): dict(v) for k, v in all_vars.clients.items()}
+        state.peer_ids = list(all_vars.peer_ids)
+        state.server_vars = dict(all_vars.server)
+        with open(ALL_VARS_FILE, "wb") as f:
+            f.write(all_vars.raw + b"\n")
+
+    # -- result.json
+    def _write_result(self, outcome: PeerOutcome) -> None:
+        if not self._folder_ready:
+            return
+        events = self.events
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        result = {
+            "peer_id": self.state.my_id,
+            "exit_reason": outcome.reason,
+            "exit_code": outcome.exit_code,
+            "signal": outcome.signal,
+            "events_planned": self._events_planned,
+            "events_fired": events.events_fired if events else 0,
+            "events_failed": events.events_failed if events else 0,
+            "calls": events.calls if events else 0,
+            "calls_failed": events.calls_failed if events else 0,
+            "calls_cancelled": events.calls_cancelled if events else 0,
+            "lateness_seconds": events.lateness_summary()
+            if events
+            else {"p50": None, "p99": None, "max": None},
+            "peak_rss_bytes": usage.ru_maxrss * 1024,
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 6),
+            "start_time": self._start_time,
+            "end_time": time.time(),
+            "plan_load_seconds": round(self._load_seconds, 6),
+            "error": outcome.error,
+            "errors": events.errors if events else [],
+        }
+        path = self.state.output_dir / RESULT_FILE
+        tmp = path.with_name(RESULT_FILE + ".tmp")
+        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def run_peer(config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> PeerOutcome:
+    """Run one peer to its end (the entry point: `asyncio.run` happens here)."""
+    return asyncio.run(Peer(config, log_filter).run())
+
+
+# --------------------------------------------------------------------------- command line
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on", "t", "y"})
+
+
+def _env_bool(value: str | None, default: bool) -> bool:
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() in _TRUE_WORDS
+
+
+@click.command(name="peer")
+@click.option(
+    "--plan",
+    "plan",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="GSCEN_PLAN_FILE",
+    help="The compiled plan file [env GSCEN_PLAN_FILE].",
+)
+@click.option(
+    "--scenario",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SCENARIO_FILE",
+    help="Without --plan: compile this scenario here [env SCENARIO_FILE].",
+)
+@click.option(
+    "--instances",
+    type=click.IntRange(min=1),
+    envvar="INSTANCES_TO_RUN",
+    help="Peers, when compiling the scenario [env INSTANCES_TO_RUN].",
+)
+@click.option(
+    "--sync-host", envvar="SYNC_HOST", default="127.0.0.1", show_default=True, help="[env SYNC_HOST]"
+)
+@click.option(
+    "--sync-port", type=click.IntRange(1, 65535), envvar="SYNC_PORT", required=True, help="[env SYNC_PORT]"
+)
+@click.option(
+    "--token",
+    envvar="GSCEN_SYNC_TOKEN",
+    default=None,
+    help="The run's sync token; none for a server that admits Gumby clients [env GSCEN_SYNC_TOKEN].",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="OUTPUT_DIR",
+    default="output",
+    show_default=True,
+    help="The peer writes into OUTPUT_DIR/<id>/ [env OUTPUT_DIR].",
+)
+@click.option(
+    "--experiment-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="EXPERIMENT_DIR",
+    help="Put first on sys.path [env EXPERIMENT_DIR].",
+)
+@click.option(
+    "--experiment-time",
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="EXPERIMENT_TIME",
+    help="Stop this many seconds after the start [env EXPERIMENT_TIME].",
+)
+@click.option(
+    "--fail-on-callback-error/--continue-on-callback-error",
+    default=None,
+    help="Exit 1 if a callback failed (default; env FAIL_ON_CALLBACK_ERROR).",
+)
+@click.option(
+    "--exit-when-done/--keep-running",
+    default=None,
+    help="End once the last event ran and no callback runs (default: keep running until stop "
+    "or experiment time, as Gumby; env GSCEN_EXIT_WHEN_DONE).",
+)
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to keep trying to reach the sync server.",
+)
+@click.option(
+    "--sync-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds each sync step (id, all vars, go) may take.",
+)
+@click.option(
+    "--log-level", envvar="GUMBY_LOG_LEVEL", default="INFO", show_default=True, help="[env GUMBY_LOG_LEVEL]"
+)
+def peer_command(
+    plan: Path | None,
+    scenario: Path | None,
+    instances: int | None,
+    sync_host: str,
+    sync_port: int,
+    token: str | None,
+    output_dir: Path,
+    experiment_dir: Path | None,
+    experiment_time: float | None,
+    fail_on_callback_error: bool | None,
+    exit_when_done: bool | None,
+    connect_timeout: float,
+    sync_timeout: float,
+    log_level: str,
+) -> None:
+    """Run one peer of an experiment (started by `gscen run`; Gumby's launch_scenario.py)."""
+    if fail_on_callback_error is None:
+        fail_on_callback_error = _env_bool(os.environ.get("FAIL_ON_CALLBACK_ERROR"), True)
+    if exit_when_done is None:
+        exit_when_done = _env_bool(os.environ.get("GSCEN_EXIT_WHEN_DONE"), False)
+    if plan is None and scenario is None:
+        raise click.UsageError("give --plan (GSCEN_PLAN_FILE) or --scenario (SCENARIO_FILE)")
+    if experiment_dir is None and scenario is not None:
+        experiment_dir = scenario.resolve().parent
+    try:
+        log_filter = configure_logging(log_level)
+    except ValueError:
+        raise click.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level") from None
+    config = PeerConfig(
+        sync_host=sync_host,
+        sync_port=sync_port,
+        output_dir=output_dir,
+        plan=plan,
+        scenario=scenario,
+        instances=instances,
+        token=token or None,
+        experiment_dir=experiment_dir.resolve() if experiment_dir is not None else None,
+        experiment_time=experiment_time,
+        fail_on_callback_error=fail_on_callback_error,
+        exit_when_done=exit_when_done,
+        connect_timeout=connect_timeout,
+        sync_timeout=sync_timeout,
+    )
+    outcome = run_peer(config, log_filter)
+    sys.exit(outcome.exit_code)
+
+
+if __name__ == "__main__":
+    peer_command()

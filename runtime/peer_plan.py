@@ -1,0 +1,160 @@
+"""One peer's part of a plan file: plan file path + peer id -> its event times and lazily decoded events.
+
+Reads the file `scenario_lang.plan.write_plan_file` writes (the same format `PlanFile` reads), with
+only the standard library (json, mmap, struct): the peer's import graph stays small, and no
+`PeerSet`/`PlannedEvent` objects are built for the events of other peers. `PeerPlan.open(path)` reads
+the header (modules, source paths, peer sets); `timeline(peer)` selects this peer's events in
+execution order (immediate first, then by time, ties in program order, as the plan stores them) and
+returns a `PeerTimeline`: `time(k)` (seconds after the start, None for `@!`) and `event(k)`, decoded
+from its JSON payload only when the scheduler reaches it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+from array import array
+from dataclasses import dataclass
+from itertools import compress
+from typing import Any
+
+MAGIC = b"GSCENPLAN\n"
+SUPPORTED_VERSION = 1
+
+
+class PlanFileError(Exception):
+    """The file is not a plan file this reader understands."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleSpec:
+    """A module class the peer instantiates: `dotted` as written, defined in `path` as `class_name`."""
+
+    dotted: str
+    path: str
+    class_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One decoded event: `time` None is immediate; args/kwargs are the plan's (JSON) values."""
+
+    time: float | None
+    callback: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    path: str
+    line: int
+
+
+def _in_ranges(ranges: list[list[int]], peer: int) -> bool:
+    return any(lo <= peer <= hi for lo, hi in ranges)
+
+
+class PeerTimeline:
+    """A peer's events in execution order: `time(k)` (None: immediate) and `event(k)` decoded on demand."""
+
+    def __init__(self, plan: PeerPlan, indices: array[int] | range) -> None:
+        self._plan = plan
+        self._indices = indices
+        self._times = plan._times
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def time(self, k: int) -> float | None:
+        """The k-th event's time in seconds after the start; None for an immediate (`@!`) event."""
+        t = self._times[self._indices[k]]
+        return None if t != t else t
+
+    def offset(self, k: int) -> float:
+        """The k-th event's time in seconds after the start; immediate events count as 0."""
+        t = self._times[self._indices[k]]
+        return 0.0 if t != t else t
+
+    def event(self, k: int) -> EventRecord:
+        return self._plan.event(self._indices[k])
+
+    def callback_names(self) -> set[str]:
+        """The distinct callback names of these events (decodes every event: for checks, not the hot path)."""
+        return {self.event(k).callback for k in range(len(self))}
+
+
+class PeerPlan:
+    """A plan file opened by a peer: the header now, the events when asked (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        try:
+            with open(self.path, "rb") as f:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise PlanFileError(f"cannot read the plan file {self.path}: {exc}") from None
+        if self._map[: len(MAGIC)] != MAGIC:
+            self._map.close()
+            raise PlanFileError(f"{self.path} is not a gscen plan file")
+        end = self._map.find(b"\n", len(MAGIC))
+        try:
+            header = json.loads(self._map[len(MAGIC) : end])
+            version = int(header["version"])
+            n = self.count = int(header["count"])
+            self.instances = int(header["instances"])
+            self.source = str(header["source"])
+            self.paths: list[str] = list(header["paths"])
+            self.modules = tuple(ModuleSpec(m["dotted"], m["path"], m["class"]) for m in header["modules"])
+            self._peer_sets: list[list[list[list[int]]]] = header["peer_sets"]
+        except (ValueError, KeyError, TypeError) as exc:
+            self._map.close()
+            raise PlanFileError(f"{self.path}: the plan header is damaged ({exc})") from None
+        if version != SUPPORTED_VERSION:
+            self._map.close()
+            raise PlanFileError(
+                f"{self.path}: plan file version {version} is not supported (need {SUPPORTED_VERSION})"
+            )
+        pos = end + 1
+        pos += -pos % 8
+        buf = self._view = memoryview(self._map)
+        self._times = buf[pos : pos + 8 * n].cast("d")
+        pos += 8 * n
+        self._offsets = buf[pos : pos + 8 * (n + 1)].cast("Q")
+        pos += 8 * (n + 1)
+        self._set_ids = buf[pos : pos + 4 * n].cast("I")
+        pos += 4 * n
+        pos += -pos % 8
+        self._payload_start = pos
+
+    def includes(self, set_id: int, peer: int) -> bool:
+        """Whether peer set `set_id` holds `peer` (an empty include list holds nobody)."""
+        include, exclude = self._peer_sets[set_id]
+        return _in_ranges(include, peer) and not _in_ranges(exclude, peer)
+
+    def timeline(self, peer: int) -> PeerTimeline:
+        """This peer's events, in execution order."""
+        wanted = [self.includes(i, peer) for i in range(len(self._peer_sets))]
+        if all(wanted):
+            return PeerTimeline(self, range(self.count))
+        # One C-level pass: the set id of each event -> wanted?, then keep the positions that are.
+        mask = map(wanted.__getitem__, self._set_ids)
+        return PeerTimeline(self, array("I", compress(range(self.count), mask)))
+
+    def event(self, i: int) -> EventRecord:
+        base = self._payload_start
+        raw = self._map[base + self._offsets[i] : base + self._offsets[i + 1]]
+        callback, args, kwargs, path_id, line = json.loads(raw)
+        t = self._times[i]
+        return EventRecord(
+            None if math.isnan(t) else t, callback, tuple(args), kwargs, self.paths[path_id], line
+        )
+
+    def close(self) -> None:
+        for view in (self._times, self._offsets, self._set_ids, self._view):
+            view.release()
+        self._map.close()
+
+    def __enter__(self) -> PeerPlan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

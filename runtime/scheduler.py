@@ -1,0 +1,462 @@
+"""The peer's scheduler: a peer's timeline + its callback targets + a clock -> events fired on time.
+
+One timer walks the peer's part of the plan in order (not one task per event: Gumby creates 86,778
+pending tasks for the largest corpus file). It sleeps until the next event is due, then fires every
+event that is due, in plan order: immediate (`@!`) events at the start instant, in program order,
+then timed events at start + t, ties in program order (a loop's events in loop order).
+
+Firing an event calls every target registered under its name, in registration order (built-ins, then
+modules in `&module` order):
+- a plain function is called inline, on the scheduler's task (keep them fast: a slow one delays the
+  events after it, and its lateness shows in events.csv);
+- a coroutine function runs as its own task in the scheduler's `asyncio.TaskGroup`, so it runs
+  concurrently with later events, as every timed event did in Gumby. A plain function that returns
+  an awaitable gets the same treatment. Such a task starts when the walker next yields: after the
+  plain callbacks due at the same instant, and in plan order among the async ones.
+Arguments are converted per target (`loader.ArgumentPlan`). An exception (or an argument that does
+not fit) is logged with the event's `scenario:line`, recorded as `failed` and counted; it never stops
+other events or targets.
+
+The walk ends (`run()` returns the reason):
+- `stop`: the built-in `stop` asked for it. The rest of that event's targets still run, and its
+  async ones (modules' `stop` handlers) run to completion; other callbacks still running are then
+  cancelled.
+- `experiment_time`: `end_after` seconds after the start; running callbacks are cancelled.
+- `signal` (or any other reason given to `request_stop()` from outside): running callbacks are
+  cancelled. A second request while the `stop` handlers finish cancels them too.
+- `done`: only with `exit_when_done`: the last event was fired and no callback is running. Without
+  it (the default, as Gumby) the peer keeps running after its last event, until one of the above.
+
+Time comes from one injected `Clock`: `LoopClock` (the event loop's monotonic clock) in a real peer,
+`VirtualClock` (jumps to each deadline at once) for tests and dry runs.
+
+Every call is written to the `EventLog` as it finishes (see its docstring for events.csv).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import inspect
+import logging
+import math
+import time
+from array import array
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import IO, Any, Protocol
+
+from .loader import ArgumentError, Target
+
+log = logging.getLogger(__name__)
+
+EVENTS_FILE = "events.csv"
+EVENTS_HEADER = (
+    "planned",
+    "actual",
+    "lateness",
+    "duration",
+    "callback",
+    "target",
+    "source",
+    "status",
+    "error",
+)
+
+
+# --------------------------------------------------------------------------- clocks
+class Clock(Protocol):
+    """Monotonic seconds, and a wait that an event can cut short."""
+
+    def now(self) -> float: ...
+
+    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> bool:
+        """Wait until `deadline` (None: no deadline) or until `wake` is set; True if `wake` is set."""
+        ...
+
+
+class LoopClock:
+    """The running event loop's clock (`loop.time()`, monotonic), with sub-millisecond wake-ups.
+
+    asyncio's selector rounds its timeout up to whole milliseconds, so a plain loop timer fires up to
+    1 ms late (0.7 ms at the median here). `wait_until` therefore sets the loop timer `finish` seconds
+    early and sleeps the rest in `time.sleep` (a precise nanosleep), blocking the loop for at most
+    that long per wake-up. `finish=0` gives the plain loop timer.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, finish: float = 0.0015) -> None:
+        self._loop = loop or asyncio.get_running_loop()
+        self.finish = finish
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> bool:
+        if wake.is_set():
+            return True
+        loop = self._loop
+        try:
+            async with asyncio.timeout_at(None if deadline is None else deadline - self.finish):
+                await wake.wait()
+        except TimeoutError:
+            pass
+        if wake.is_set():
+            return True
+        assert deadline is not None
+        rest = deadline - loop.time()
+        if rest > 0:
+            time.sleep(rest)
+        return wake.is_set()
+
+
+class VirtualClock:
+    """A clock that jumps: `wait_until` lets ready tasks run once, then moves time to the deadline."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> bool:
+        await asyncio.sleep(0)
+        if wake.is_set():
+            return True
+        if deadline is None:
+            await wake.wait()
+            return True
+        self._now = max(self._now, deadline)
+        return False
+
+
+# --------------------------------------------------------------------------- the event log
+class EventLog:
+    """Writes events.csv, one row per target call, as each call finishes; keeps the run's statistics.
+
+    Columns: `planned` (seconds after the start, 6 decimals; empty for `@!` events), `actual` (when
+    the call began), `lateness` (actual - planned; for `@!` events, actual - 0), `duration` (until the
+    call returned or its task ended), `callback` (scenario name), `target` (`builtin.stop`,
+    `MyModule.method`), `source` (`scenario:line`), `status` (`ok`, `failed`, `cancelled`), `error`
+    (`ExceptionType: message`, empty when ok). Rows are written when a call ends, so async calls may
+    appear out of plan order. Each row is flushed at once: a killed peer loses no finished row.
+    """
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        self._stream = stream
+        self._writer = csv.writer(stream, lineterminator="\n") if stream is not None else None
+        if self._writer is not None:
+            self._writer.writerow(EVENTS_HEADER)
+        self.events_fired = 0
+        self._failed_events: set[int] = set()
+        self.calls = 0
+        self.calls_failed = 0
+        self.calls_cancelled = 0
+        self.lateness = array("d")
+        self.errors: list[dict[str, str]] = []
+        self.max_errors_kept = 100
+
+    @property
+    def events_failed(self) -> int:
+        """Fired events with at least one failed call."""
+        return len(self._failed_events)
+
+    def fired(self, lateness: float) -> None:
+        self.events_fired += 1
+        self.lateness.append(lateness)
+
+    def call(
+        self,
+        planned: float | None,
+        actual: float,
+        duration: float,
+        callback: str,
+        target: str,
+        source: str,
+        status: str,
+        error: str = "",
+        event_index: int | None = None,
+    ) -> None:
+        """Record one finished call; `event_index`: the timeline position (None: a hook or a message)."""
+        self.calls += 1
+        if status == "failed":
+            self.calls_failed += 1
+            if event_index is not None:
+                self._failed_events.add(event_index)
+            if len(self.errors) < self.max_errors_kept:
+                self.errors.append({"source": source, "callback": callback, "target": target, "error": error})
+        elif status == "cancelled":
+            self.calls_cancelled += 1
+        if self._writer is not None and self._stream is not None:
+            self._writer.writerow(
+                (
+                    "" if planned is None else f"{planned:.6f}",
+                    f"{actual:.6f}",
+                    f"{actual - (planned or 0.0):.6f}",
+                    f"{duration:.6f}",
+                    callback,
+                    target,
+                    source,
+                    status,
+                    error,
+                )
+            )
+            self._stream.flush()
+
+    def lateness_summary(self) -> dict[str, float | None]:
+        """p50, p99 and max lateness in seconds (None when nothing fired)."""
+        values = sorted(self.lateness)
+        if not values:
+            return {"p50": None, "p99": None, "max": None}
+
+        def pick(q: float) -> float:
+            return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+
+        return {"p50": pick(0.50), "p99": pick(0.99), "max": values[-1]}
+
+
+# --------------------------------------------------------------------------- the scheduler
+class EventLike(Protocol):
+    @property
+    def callback(self) -> str: ...
+    @property
+    def args(self) -> Sequence[Any]: ...
+    @property
+    def kwargs(self) -> Mapping[str, Any]: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def line(self) -> int: ...
+
+
+class Timeline(Protocol):
+    """A peer's events in execution order (`peer_plan.PeerTimeline`)."""
+
+    def __len__(self) -> int: ...
+    def time(self, k: int) -> float | None: ...
+    def event(self, k: int) -> EventLike: ...
+
+
+class TargetLookup(Protocol):
+    def get(self, name: str) -> Sequence[Target]: ...
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Scheduler:
+    """Fires one peer's timeline (see the module docstring). Use once: `reason = await run(start)`."""
+
+    def __init__(
+        self,
+        timeline: Timeline,
+        targets: TargetLookup,
+        clock: Clock,
+        events: EventLog,
+        *,
+        end_after: float | None = None,
+        exit_when_done: bool = False,
+        describe_source: Callable[[str, int], str] | None = None,
+    ) -> None:
+        self.timeline = timeline
+        self.targets = targets
+        self.clock = clock
+        self.events = events
+        self.end_after = end_after
+        self.exit_when_done = exit_when_done
+        self._source = describe_source or (lambda path, line: f"{path}:{line}")
+        self._start = 0.0
+        self._wake = asyncio.Event()
+        self._stop_reason: str | None = None
+        self._stop_event_tasks: list[asyncio.Task[None]] = []
+        self._firing_stop = False
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._group: asyncio.TaskGroup | None = None
+        self._early: list[tuple[Awaitable[Any], str, str]] = []
+        self.next_index = 0
+
+    # -- control
+    @property
+    def stop_reason(self) -> str | None:
+        return self._stop_reason
+
+    def request_stop(self, reason: str) -> None:
+        """Stop the walk (after the current event, if called from inside one); see the module docstring."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        elif reason != "stop":
+            for task in list(self._inflight):
+                task.cancel()
+        self._wake.set()
+
+    def elapsed(self) -> float:
+        """Seconds since the start instant."""
+        return self.clock.now() - self._start
+
+    def spawn(self, awaitable: Awaitable[Any], name: str, label: str) -> None:
+        """Run an awaitable outside any event (a hook or message handler `label`, for `name`) as a task
+        in the scheduler's group; its failure is logged and counted. Before `run()`, it waits for it."""
+        if self._group is None:
+            self._early.append((awaitable, name, label))
+            return
+        task = self._group.create_task(self._await(awaitable, None, self.elapsed(), name, label, "", None))
+        self._track(task)
+
+    # -- running
+    async def run(self, start: float, on_start: Callable[[], None] | None = None) -> str:
+        """Wait for start instant `start` (clock seconds), call `on_start`, fire the timeline; return
+        why it ended. A stop requested before the start ends it at once (`on_start` is not called)."""
+        self._start = start
+        end = None if self.end_after is None else start + self.end_after
+        async with asyncio.TaskGroup() as group:
+            try:
+                while self._stop_reason is None and self.clock.now() < start:
+                    await self.clock.wait_until(start, self._wake)
+                    if self._stop_reason is None:
+                        self._wake.clear()
+                self._group = group
+                if self._stop_reason is None and on_start is not None:
+                    on_start()
+                for awaitable, name, label in self._early:
+                    self.spawn(awaitable, name, label)
+                self._early.clear()
+                reason = await self._walk(start, end)
+                await self._finish(reason)
+            finally:
+                for task in list(self._inflight):
+                    task.cancel()
+            self._group = None
+        return reason
+
+    async def _walk(self, start: float, end: float | None) -> str:
+        timeline, clock = self.timeline, self.clock
+        n = len(timeline)
+        k = self.next_index
+        while k < n:
+            if self._stop_reason is not None:
+                break
+            t = timeline.time(k)
+            due = start if t is None else start + t
+            if end is not None and due >= end:
+                break
+            now = clock.now()
+            if due > now:
+                woke = await clock.wait_until(due, self._wake)
+                if self._stop_reason is not None:
+                    break
+                if woke:  # a callback task ended (exit_when_done): nothing to do yet
+                    self._wake.clear()
+                    continue
+                now = clock.now()
+            while k < n:
+                t = timeline.time(k)
+                due = start if t is None else start + t
+                if due > now or (end is not None and due >= end):
+                    break
+                self.next_index = k = k + 1
+                self._fire(k - 1, t)
+                if self._stop_reason is not None:
+                    break
+        if self._stop_reason is not None:
+            return self._stop_reason
+        if self.exit_when_done:
+            while self._inflight and self._stop_reason is None:
+                self._wake.clear()
+                if await clock.wait_until(end, self._wake) is False:
+                    return "experiment_time"
+            return self._stop_reason or "done"
+        if await clock.wait_until(end, self._wake):
+            return self._stop_reason or "stop"
+        return "experiment_time"
+
+    async def _finish(self, reason: str) -> None:
+        if reason == "stop" and self._stop_event_tasks:
+            pending = [t for t in self._stop_event_tasks if not t.done()]
+            if pending:
+                await asyncio.wait(pending)
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        if self.exit_when_done:
+            task.add_done_callback(lambda _: self._wake.set())
+
+    def _fire(self, k: int, planned: float | None) -> None:
+        event = self.timeline.event(k)
+        clock = self.clock
+        name = event.callback
+        source = self._source(event.path, event.line)
+        fired_at = clock.now() - self._start
+        self.events.fired(fired_at - (planned or 0.0))
+        targets = self.targets.get(name)
+        if not targets:
+            log.error("%s: no callback `%s` is registered on this peer", source, name)
+            self.events.call(planned, fired_at, 0.0, name, "", source, "failed", f"no callback `{name}`", k)
+            return
+        stopping_before = self._stop_reason is not None
+        for target in targets:
+            actual = clock.now() - self._start
+            try:
+                args, kwargs = target.arguments.convert(event.args, event.kwargs)
+                result = target.func(*args, **kwargs)
+            except Exception as exc:
+                self._failed(planned, actual, name, target, source, exc, k)
+                continue
+            if inspect.isawaitable(result):
+                task = self._create(self._await(result, planned, actual, name, target.label, source, k))
+                if self._stop_reason is not None and not stopping_before:
+                    self._stop_event_tasks.append(task)
+            else:
+                duration = clock.now() - self._start - actual
+                self.events.call(planned, actual, duration, name, target.label, source, "ok", "", k)
+
+    def _create(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        assert self._group is not None
+        task = self._group.create_task(coro)
+        self._track(task)
+        return task
+
+    def _failed(
+        self,
+        planned: float | None,
+        actual: float,
+        name: str,
+        target: Target,
+        source: str,
+        exc: Exception,
+        k: int,
+    ) -> None:
+        duration = self.clock.now() - self._start - actual
+        if isinstance(exc, ArgumentError):
+            log.error("%s: `%s` (%s): %s", source, name, target.label, exc)
+        else:
+            log.error("%s: `%s` (%s) raised %s", source, name, target.label, _error_text(exc), exc_info=exc)
+        self.events.call(planned, actual, duration, name, target.label, source, "failed", _error_text(exc), k)
+
+    async def _await(
+        self,
+        awaitable: Awaitable[Any],
+        planned: float | None,
+        actual: float,
+        name: str,
+        label: str,
+        source: str,
+        k: int | None,
+    ) -> None:
+        try:
+            await awaitable
+        except asyncio.CancelledError:
+            duration = self.clock.now() - self._start - actual
+            self.events.call(planned, actual, duration, name, label, source, "cancelled", "", k)
+            raise
+        except Exception as exc:
+            duration = self.clock.now() - self._start - actual
+            where = f"{source}: " if source else ""
+            log.error("%s`%s` (%s) raised %s", where, name, label, _error_text(exc), exc_info=exc)
+            self.events.call(planned, actual, duration, name, label, source, "failed", _error_text(exc), k)
+        else:
+            duration = self.clock.now() - self._start - actual
+            self.events.call(planned, actual, duration, name, label, source, "ok", "", k)

@@ -1,0 +1,272 @@
+"""`gscen peer` as real processes against the real sync server (in this process) on 127.0.0.1.
+
+Each test compiles a scenario and a module file into a plan file, starts a `SyncServer`, starts the
+peers as `gscen peer` subprocesses with Gumby's environment variables, and reads what they wrote.
+Readiness is awaited (the server's `wait_go`, the processes' exit), never slept for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from scenario_lang.runtime.sync import SyncServer, SyncServerConfig, new_token
+
+from scenario_lang.plan import compile_plan, write_plan_file
+from scenario_lang.project import CheckOptions, analyze
+
+DEADLINE = 60.0
+_names = itertools.count()
+
+MODULE = '''
+from __future__ import annotations
+import asyncio
+import json
+import os
+import time
+from scenario_lang import ExperimentModule, experiment_callback
+
+
+class Probe(ExperimentModule):
+    """Writes what happens to it into files in the peer's folder."""
+
+    def on_id_received(self) -> None:
+        self.vars["probe"] = f"peer-{self.my_id}"
+        with open("id_hook.txt", "w") as f:
+            f.write(f"{self.my_id} {os.getcwd()}")
+
+    def on_all_vars_received(self) -> None:
+        with open("seen_vars.json", "w") as f:
+            json.dump({k: v.get("probe") for k, v in self.all_vars.items()}, f)
+
+    def on_experiment_start(self) -> None:
+        with open("started.txt", "w") as f:
+            f.write(repr(time.time()))
+
+    def on_message(self, from_id: int, msg_type: bytes, payload: bytes) -> None:
+        with open("messages.txt", "a") as f:
+            f.write(f"{from_id} {msg_type.decode()} {payload.decode()}\\n")
+
+    async def on_stop(self) -> None:
+        await asyncio.sleep(0.05)
+        with open("on_stop.txt", "w") as f:
+            f.write("done")
+
+    @experiment_callback
+    def greet(self, to: int) -> None:
+        self.send_message(to, b"hello", f"from {self.my_id}".encode())
+
+    @experiment_callback
+    def fail(self, n: int) -> None:
+        raise RuntimeError(f"failing on purpose {n}")
+
+    @experiment_callback
+    async def stop(self) -> None:
+        await asyncio.sleep(0.2)
+        with open("module_stop.txt", "w") as f:
+            f.write("finished")
+
+    @experiment_callback
+    def hang(self) -> None:
+        with open("hanging.txt", "w") as f:
+            f.write("yes")
+'''
+
+
+def compile_experiment(tmp_path: Path, scenario: str, instances: int) -> Path:
+    name = f"peer_mod_{os.getpid()}_{next(_names)}"
+    (tmp_path / f"{name}.py").write_text(MODULE)
+    path = tmp_path / "exp.scenario"
+    path.write_text(f"&module {name}.Probe\n" + textwrap.dedent(scenario))
+    analysis = analyze(str(path), CheckOptions(instances=instances, find_conf=False, environment={}))
+    errors = [d for d in analysis.diagnostics if d.severity.name == "ERROR"]
+    assert not errors, errors
+    plan = tmp_path / "exp.plan"
+    write_plan_file(compile_plan(analysis.program, instances), plan)
+    return plan
+
+
+def gscen() -> list[str]:
+    found = shutil.which("gscen")
+    return [found] if found else [sys.executable, "-m", "scenario_lang.cli"]
+
+
+async def start_peer(
+    plan: Path | None, port: int, token: str | None, out: Path, *extra: str, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    environment = dict(os.environ)
+    environment.update({"SYNC_PORT": str(port), "OUTPUT_DIR": str(out), "SYNC_HOST": "127.0.0.1"})
+    if plan is not None:
+        environment["GSCEN_PLAN_FILE"] = str(plan)
+    if token is not None:
+        environment["GSCEN_SYNC_TOKEN"] = token
+    environment.update(env or {})
+    return await asyncio.create_subprocess_exec(
+        *gscen(),
+        "peer",
+        *extra,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def finish(proc: asyncio.subprocess.Process) -> tuple[int, str]:
+    async with asyncio.timeout(DEADLINE):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, (out + err).decode()
+
+
+async def run_peers(
+    tmp_path: Path, plan: Path, n: int, *extra: str, env: dict[str, str] | None = None
+) -> tuple[list[tuple[int, str]], Path]:
+    token = new_token()
+    out = tmp_path / "out"
+    config = SyncServerConfig(instances=n, token=token, start_delay=0.5)
+    async with SyncServer(config) as server:
+        procs = [await start_peer(plan, server.port, token, out, *extra, env=env) for _ in range(n)]
+        results = await asyncio.gather(*(finish(p) for p in procs))
+    return list(results), out
+
+
+def result_of(out: Path, peer: int) -> dict[str, object]:
+    data: dict[str, object] = json.loads((out / str(peer) / "result.json").read_text())
+    return data
+
+
+def rows_of(out: Path, peer: int) -> list[dict[str, str]]:
+    with (out / str(peer) / "events.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+async def test_three_peers_get_ids_share_vars_start_together_and_fire_on_time(tmp_path: Path) -> None:
+    plan = compile_experiment(
+        tmp_path,
+        """\
+        @! annotate ready
+        @0:0.3 greet 2 {1}
+        @0:0.5 annotate middle
+        @0:1 echo hello world
+        @0:1.2 stop
+        """,
+        instances=3,
+    )
+    results, out = await run_peers(tmp_path, plan, 3)
+    for code, log in results:
+        assert code == 0, log
+        assert re.search(r" peer [123] INFO ", log), log
+    assert sorted(p.name for p in out.iterdir()) == ["1", "2", "3"]
+    all_vars = {(out / str(i) / "all_vars.txt").read_text() for i in (1, 2, 3)}
+    assert len(all_vars) == 1
+    clients = json.loads(all_vars.pop())["clients"]
+    assert {k: v["probe"] for k, v in clients.items()} == {"1": "peer-1", "2": "peer-2", "3": "peer-3"}
+    for i in (1, 2, 3):
+        folder = out / str(i)
+        my_id, cwd = (folder / "id_hook.txt").read_text().split(" ", 1)
+        assert my_id == str(i) and Path(cwd) == folder
+        assert json.loads((folder / "seen_vars.json").read_text())["3"] == "peer-3"
+        assert (folder / "on_stop.txt").read_text() == "done"
+        assert (folder / "module_stop.txt").read_text() == "finished"
+        result = result_of(out, i)
+        assert result["exit_reason"] == "stop" and result["exit_code"] == 0
+        assert result["events_fired"] == result["events_planned"] == (5 if i == 1 else 4)
+        lines = (folder / "annotations.csv").read_text().splitlines()
+        assert [line.split(",", 1)[1] for line in lines] == ["ready", "middle"]
+        assert all(re.fullmatch(r"\d+\.\d{6},\w+", line) for line in lines)
+        for row in rows_of(out, i):
+            if row["planned"]:
+                assert 0 <= float(row["lateness"]) < 0.1, row
+    starts = [float((out / str(i) / "started.txt").read_text()) for i in (1, 2, 3)]
+    assert max(starts) - min(starts) < 0.02
+    assert (out / "2" / "messages.txt").read_text() == "1 hello from 1\n"
+    assert not (out / "3" / "messages.txt").exists()
+
+
+async def test_experiment_time_stops_a_peer_whose_scenario_never_stops(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:0.1 hang\n@0:600 echo never\n", instances=1)
+    results, out = await run_peers(tmp_path, plan, 1, env={"EXPERIMENT_TIME": "0.6"})
+    code, log = results[0]
+    assert code == 0, log
+    result = result_of(out, 1)
+    assert result["exit_reason"] == "experiment_time"
+    assert result["events_fired"] == 1 and result["events_planned"] == 2
+    assert (out / "1" / "on_stop.txt").exists()
+
+
+async def test_a_failing_callback_fails_the_peer_and_names_its_scenario_line(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:0.1 fail 7\n@0:0.2 annotate after\n@0:0.3 stop\n", instances=1)
+    results, out = await run_peers(tmp_path, plan, 1)
+    code, log = results[0]
+    assert code == 1
+    assert "exp.scenario:2" in log and "failing on purpose 7" in log
+    result = result_of(out, 1)
+    assert result["events_failed"] == 1 and result["events_fired"] == 3
+    assert result["errors"][0]["source"] == "exp.scenario:2"  # type: ignore[index]
+    assert (out / "1" / "annotations.csv").read_text().endswith(",after\n")
+
+
+async def test_continue_on_callback_error_counts_failures_but_exits_zero(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:0.1 fail 1\n@0:0.2 stop\n", instances=1)
+    results, out = await run_peers(tmp_path, plan, 1, env={"FAIL_ON_CALLBACK_ERROR": "False"})
+    assert results[0][0] == 0, results[0][1]
+    assert result_of(out, 1)["calls_failed"] == 1
+
+
+async def test_exit_when_done_ends_the_peer_after_its_last_event(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:0.2 echo last\n", instances=1)
+    results, out = await run_peers(tmp_path, plan, 1, "--exit-when-done")
+    assert results[0][0] == 0, results[0][1]
+    assert result_of(out, 1)["exit_reason"] == "done"
+
+
+async def test_sigterm_shuts_the_peer_down_cleanly(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:0.1 hang\n@0:600 echo never\n", instances=1)
+    token = new_token()
+    out = tmp_path / "out"
+    async with SyncServer(SyncServerConfig(instances=1, token=token, start_delay=0.1)) as server:
+        proc = await start_peer(plan, server.port, token, out)
+        await server.wait_go()
+        async with asyncio.timeout(DEADLINE):
+            while not (out / "1" / "hanging.txt").exists():
+                await asyncio.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        code, log = await finish(proc)
+    assert code == 128 + signal.SIGTERM, log
+    result = result_of(out, 1)
+    assert result["exit_reason"] == "signal" and result["signal"] == "SIGTERM"
+    assert (out / "1" / "on_stop.txt").read_text() == "done"
+
+
+async def test_a_module_that_cannot_be_imported_is_one_clear_error_before_connecting(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:1 stop\n", instances=1)
+    module = next(tmp_path.glob("peer_mod_*.py"))
+    module.write_text(module.read_text() + "\nimport no_such_module_anywhere\n")
+    proc = await start_peer(plan, 9, None, tmp_path / "out", "--connect-timeout", "1")
+    code, log = await finish(proc)
+    assert code == 1
+    assert "&module" in log and "no_such_module_anywhere" in log
+    assert "Traceback" not in log
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("missing", ["plan", "server"])
+async def test_missing_inputs_give_an_error_line_not_a_traceback(tmp_path: Path, missing: str) -> None:
+    plan = compile_experiment(tmp_path, "@0:1 stop\n", instances=1)
+    if missing == "plan":
+        plan = tmp_path / "nothing.plan"
+    proc = await start_peer(plan, 9, None, tmp_path / "out", "--connect-timeout", "0.3")
+    code, log = await finish(proc)
+    assert code == 1, log
+    assert "Traceback" not in log
+    assert ("nothing.plan" in log) if missing == "plan" else ("cannot connect" in log)
