@@ -1,0 +1,225 @@
+"""Language-server benchmark on the corpus' largest scenario (118,770 lines), over real stdio.
+
+Builds, in a temporary folder, a copy of experiments/dispersy/social_act_processed.scenario with one
+`&module` line on top, the typed bench module (bench/lsp_bench_module.py) and a `.conf` giving
+COMMUNITY_TYPE and 4,000 instances, so that the check is complete and clean. Starts `python -m
+scenario_lang.lsp` (its check cache in a fresh folder) and measures, as an editor sees them:
+
+- the first diagnostics after didOpen (cold: no check cache; warm: reopened, cache written),
+- updated diagnostics after a one-line edit in the middle of the file (incremental), after an edit
+  that introduces an error, and after inserting a line,
+- completion and hover answers.
+
+Run: `python bench/lsp_bench.py [--edits N]`. Prints one line per figure (milliseconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE.parent.parent / "shared" / "corpus" / "gumby"
+SCENARIO = "experiments/dispersy/social_act_processed.scenario"
+
+
+def corpus_file() -> Path:
+    for base in (CORPUS, Path("/work/shared/corpus/gumby")):
+        if (base / SCENARIO).is_file():
+            return base / SCENARIO
+    raise SystemExit(f"cannot find {SCENARIO} in the corpus")
+
+
+def build(folder: Path) -> Path:
+    (folder / "pyproject.toml").write_text("[project]\nname = 'bench'\n")
+    shutil.copy(HERE / "lsp_bench_module.py", folder / "social_module.py")
+    (folder / "social.conf").write_text(
+        "scenario_file = social.scenario\ncommunity_type = SocialCommunity\ninstances_to_run = 4000\n"
+    )
+    scenario = folder / "social.scenario"
+    scenario.write_text("&module social_module.SocialModule\n" + corpus_file().read_text())
+    return scenario
+
+
+class Bench:
+    def __init__(self, client: LanguageClient) -> None:
+        self.client = client
+        self.waiters: list[tuple[str, int | None, asyncio.Future[types.PublishDiagnosticsParams]]] = []
+
+        @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def published(params: types.PublishDiagnosticsParams) -> None:
+            for item in list(self.waiters):
+                uri, version, fut = item
+                if params.uri == uri and (version is None or params.version == version) and not fut.done():
+                    fut.set_result(params)
+                    self.waiters.remove(item)
+
+        @client.feature(types.WINDOW_LOG_MESSAGE)
+        def log(params: types.LogMessageParams) -> None:
+            if params.type == types.MessageType.Error:
+                print("server error:", params.message, file=sys.stderr)
+
+        @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+        def register(params: types.RegistrationParams) -> None:
+            return None
+
+    def expect(self, uri: str, version: int | None) -> asyncio.Future[types.PublishDiagnosticsParams]:
+        fut: asyncio.Future[types.PublishDiagnosticsParams] = asyncio.get_running_loop().create_future()
+        self.waiters.append((uri, version, fut))
+        return fut
+
+
+def edit(client: LanguageClient, uri: str, version: int, line: int, start: int, end: int, text: str) -> None:
+    rng = types.Range(
+        start=types.Position(line=line, character=start), end=types.Position(line=line, character=end)
+    )
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(range=rng, text=text)],
+        )
+    )
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+async def run(edits: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="gscen-lsp-bench-") as tmp:
+        folder = Path(tmp)
+        scenario = build(folder)
+        text = scenario.read_text()
+        lines = text.splitlines()
+        uri = scenario.as_uri()
+        env = dict(os.environ, XDG_CACHE_HOME=str(folder / "cache"))
+        client = LanguageClient("gscen-bench", "1")
+        bench = Bench(client)
+        await client.start_io(sys.executable, "-m", "scenario_lang.lsp", env=env, cwd=str(folder))
+        await client.initialize_async(
+            types.InitializeParams(
+                capabilities=types.ClientCapabilities(), root_uri=folder.as_uri(), process_id=os.getpid()
+            )
+        )
+        client.initialized(types.InitializedParams())
+        print(f"file: {len(lines):,} lines")
+
+        # ---- first diagnostics, cold then warm
+        for label in ("cold", "warm (check cache)"):
+            fut = bench.expect(uri, 1)
+            t0 = time.perf_counter()
+            client.text_document_did_open(
+                types.DidOpenTextDocumentParams(
+                    text_document=types.TextDocumentItem(
+                        uri=uri, language_id="scenario", version=1, text=text
+                    )
+                )
+            )
+            first = await fut
+            t1 = time.perf_counter()
+            print(
+                f"didOpen -> first diagnostics, {label}: {ms(t1 - t0)} ({len(first.diagnostics)} diagnostics)"
+            )
+            if label == "cold":
+                # cold diagnostics come from the full check, which then writes the cache: reopen
+                client.text_document_did_close(
+                    types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+                )
+                await asyncio.sleep(1.0)  # let the cache write finish before reopening
+
+        # make sure the full analysis (not only cached diagnostics) is in: a no-op edit round trip
+        version = 1
+        middle = len(lines) // 2
+        while not lines[middle].startswith("@0:") or " send_post " not in lines[middle]:
+            middle += 1
+        target = lines[middle]
+        number_at = (
+            target.rindex(" ") + 1 if not target.rstrip().endswith("}") else target.index("send_post") + 10
+        )
+        version += 1
+        fut = bench.expect(uri, version)
+        t0 = time.perf_counter()
+        edit(client, uri, version, middle, number_at, number_at, "1")
+        await fut
+        print(f"first edit after open (waits for the full analysis): {ms(time.perf_counter() - t0)}")
+
+        # ---- one-line edits (incremental)
+        durations = []
+        for i in range(edits):
+            version += 1
+            fut = bench.expect(uri, version)
+            t0 = time.perf_counter()
+            edit(client, uri, version, middle, number_at, number_at + 1, str((i + 2) % 10))
+            await fut
+            durations.append(time.perf_counter() - t0)
+        print(
+            f"one-line edit -> diagnostics: median {ms(statistics.median(durations))}, "
+            f"max {ms(max(durations))} over {edits} edits"
+        )
+
+        version += 1
+        fut = bench.expect(uri, version)
+        t0 = time.perf_counter()
+        edit(client, uri, version, middle, number_at, number_at + 1, "x")
+        got = await fut
+        codes = sorted({str(d.code) for d in got.diagnostics})
+        print(f"edit introducing an error -> diagnostics: {ms(time.perf_counter() - t0)} {codes}")
+
+        version += 1
+        fut = bench.expect(uri, version)
+        t0 = time.perf_counter()
+        edit(client, uri, version, middle, 0, 0, "@0:5 send_post 12\n")
+        got = await fut
+        print(
+            f"inserting a line -> diagnostics: {ms(time.perf_counter() - t0)} "
+            f"({len(got.diagnostics)} diagnostics)"
+        )
+
+        # ---- completion and hover
+        comp, hov = [], []
+        for i in range(20):
+            line = middle + 5 + i
+            t0 = time.perf_counter()
+            result = await client.text_document_completion_async(
+                types.CompletionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=types.Position(line=line, character=lines[line - 1].index(" ") + 1),
+                )
+            )
+            comp.append(time.perf_counter() - t0)
+            items = result.items if isinstance(result, types.CompletionList) else result or []
+            t0 = time.perf_counter()
+            hover = await client.text_document_hover_async(
+                types.HoverParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=types.Position(line=line, character=lines[line - 1].index(" ") + 2),
+                )
+            )
+            hov.append(time.perf_counter() - t0)
+        print(f"completion: median {ms(statistics.median(comp))}, max {ms(max(comp))} ({len(items)} items)")
+        print(f"hover: median {ms(statistics.median(hov))}, max {ms(max(hov))} ({'ok' if hover else 'none'})")
+
+        await client.shutdown_async(None)
+        client.exit(None)
+        await client.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edits", type=int, default=20)
+    args = parser.parse_args()
+    asyncio.run(run(args.edits))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""The language server: pygls wiring, the `gscen lsp` command, and nothing else.
+
+Takes LSP messages on stdio (or TCP) and answers them from one `DocumentStore`. Every LSP method
+is wired here, once, to the feature module that answers it (`lsp/features/<name>.py`). The
+protocol keeps no text documents of its own: pygls' `TextDocument` re-splits the whole text on
+every edit, the store applies edits to its own line list. A handler that fails logs the error to
+the client (`window/logMessage`) and answers nothing; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Generator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import click
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from scenario_lang.diagnostics import Diagnostic
+from scenario_lang.parse import split_lines
+from scenario_lang.project import CheckOptions
+
+from .context import Context, path_to_uri
+from .features import (
+    code_actions,
+    completion,
+    definition,
+    diagnostics,
+    folding,
+    formatting,
+    hover,
+    inlay_hints,
+    references,
+    semantic_tokens,
+    symbols,
+)
+from .handler import Handler
+from .positions import PositionCodec
+from .store import Document, DocumentStore
+
+logger = logging.getLogger(__name__)
+
+# notifications are handled synchronously, in the order they arrive
+NOTIFICATIONS = frozenset(
+    {
+        types.TEXT_DOCUMENT_DID_OPEN,
+        types.TEXT_DOCUMENT_DID_CHANGE,
+        types.TEXT_DOCUMENT_DID_SAVE,
+        types.TEXT_DOCUMENT_DID_CLOSE,
+        types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+    }
+)
+
+FEATURE_MODULES = (
+    diagnostics,
+    completion,
+    hover,
+    definition,
+    references,
+    symbols,
+    folding,
+    semantic_tokens,
+    formatting,
+    code_actions,
+    inlay_hints,
+)
+
+
+def _version() -> str:
+    try:
+        return version("gscen")
+    except PackageNotFoundError:
+        return "dev"
+
+
+class GscenProtocol(LanguageServerProtocol):
+    """pygls' protocol without its text documents: the store keeps the text, edited in place."""
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(
+        self, params: types.DidOpenTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(
+        self, params: types.DidChangeTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(
+        self, params: types.DidCloseTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
+
+
+class GscenServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__(
+            "gscen",
+            _version(),
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=GscenProtocol,
+        )
+        self.store = DocumentStore(
+            publish=self._publish,
+            publish_other=self._publish_other,
+            report=lambda message: self.log(message, types.MessageType.Error),
+        )
+        self.context = Context(self.store, self.codec, self.log)
+        self._codec: PositionCodec | None = None
+        self._wire()
+
+    # ---- plumbing shared by features
+    def codec(self) -> PositionCodec:
+        if self._codec is None:
+            try:
+                encoding = self.workspace.position_encoding
+            except RuntimeError:
+                encoding = None
+            self._codec = PositionCodec(str(encoding) if encoding else None)
+        return self._codec
+
+    def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
+        try:
+            self.window_log_message(types.LogMessageParams(type=kind, message=message))
+        except Exception:  # no client yet (or gone): the log file still has it
+            logger.warning("could not send to the client: %s", message)
+
+    def _publish(self, doc: Document) -> None:
+        items = diagnostics.document_diagnostics(doc, self.codec())
+        doc.published_version = doc.version
+        doc.first_published.set()
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=doc.uri, diagnostics=items, version=doc.version)
+        )
+
+    def _publish_other(self, path: str, found: list[Diagnostic]) -> None:
+        lines: tuple[str, ...] = ()
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines = split_lines(f.read())
+        except OSError:
+            pass
+
+        def line_text(n: int) -> str:
+            return lines[n - 1] if 1 <= n <= len(lines) else ""
+
+        items = diagnostics.file_diagnostics(found, line_text, self.codec())
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=path_to_uri(path), diagnostics=items)
+        )
+
+    # ---- wiring
+    def _wire(self) -> None:
+        for module in FEATURE_MODULES:
+            for handler in module.handlers(self.context):
+                self.feature(handler.method, handler.options)(self._guard(handler))
+
+        @self.feature(types.INITIALIZE)
+        def initialize(params: types.InitializeParams) -> None:
+            self._codec = None
+            opts = params.initialization_options
+            if isinstance(opts, dict):
+                conf = opts.get("conf")
+                instances = opts.get("instances")
+                self.store.options = CheckOptions(
+                    conf=str(conf) if conf else None,
+                    instances=int(instances) if isinstance(instances, int | str) and instances else None,
+                )
+
+        @self.feature(types.INITIALIZED)
+        def initialized(params: types.InitializedParams) -> None:
+            caps = self.client_capabilities
+            dynamic = (
+                caps.workspace is not None
+                and caps.workspace.did_change_watched_files is not None
+                and caps.workspace.did_change_watched_files.dynamic_registration
+            )
+            if dynamic:
+                self.client_register_capability(diagnostics.watcher_registration())
+
+        @self.feature(types.SHUTDOWN)
+        def shutdown(params: None) -> None:
+            self.store.shutdown()
+
+    def _guard(self, handler: Handler) -> Any:
+        """Run a handler; on an exception, log it to the client and answer nothing."""
+        function = handler.function
+        method = handler.method
+
+        def report(exc: BaseException) -> None:
+            logger.exception("%s failed", method)
+            detail = "".join(traceback.format_exception(exc)[-3:])
+            self.log(
+                f"gscen: {method} failed: {type(exc).__name__}: {exc}\n{detail}", types.MessageType.Error
+            )
+
+        if method not in NOTIFICATIONS:
+            # a request: answer once the document has been parsed and checked once
+            store = self.store
+
+            @functools.wraps(function)
+            async def guarded_request(params: Any) -> Any:
+                try:
+                    document = getattr(params, "text_document", None)
+                    if document is not None:
+                        await store.wait_ready(document.uri)
+                    result = function(params)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    return result
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    report(exc)
+                    return None
+
+            return guarded_request
+
+        @functools.wraps(function)
+        def guarded(params: Any) -> Any:
+            try:
+                return function(params)
+            except Exception as exc:
+                report(exc)
+                return None
+
+        return guarded
+
+
+def _configure_logging(verbose: int, log_file: str | None) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler: logging.Handler = (
+        logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # pygls logs every message at INFO; keep it quiet unless asked twice
+    logging.getLogger("pygls").setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise click.BadParameter("expected HOST:PORT, e.g. 127.0.0.1:2087", param_hint="--tcp")
+    return host or "127.0.0.1", int(port)
+
+
+@click.command("lsp")
+@click.option("--stdio", "stdio", is_flag=True, help="Talk LSP on stdin/stdout (the default).")
+@click.option("--tcp", "tcp", metavar="HOST:PORT", help="Listen for one client on a TCP address instead.")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=str), help="Write the log here.")
+@click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug, pygls included).")
+def lsp_command(stdio: bool, tcp: str | None, log_file: str | None, verbose: int) -> None:
+    """Start the language server (stdio, or --tcp HOST:PORT)."""
+    _configure_logging(verbose, log_file or os.environ.get("GSCEN_LSP_LOG"))
+    server = GscenServer()
+    if tcp and not stdio:
+        host, port = _host_port(tcp)
+        server.start_tcp(host, port)
+    else:
+        server.start_io()
+
+
+def main() -> None:
+    lsp_command.main(prog_name="gscen lsp")

@@ -1,0 +1,788 @@
+"""The document store: open scenario documents, their per-line parse results and their last check.
+
+Takes text edits from the editor and returns, for every feature, a `Document`: its lines, one
+`LineEntry` per line (the statement `parse_line` made of it and its parse diagnostics), the last
+`Analysis` (the resolved program of the last full check and what the incremental check needs), and
+the diagnostics per line. Edits re-parse only the lines they touch; checking runs off the event
+loop in one worker thread, debounced, and publishes diagnostics that carry the document version.
+
+Incremental checking: a line's diagnostics depend on the line, the variables set before it, the
+callbacks of the loaded modules, the configuration and the `stop` events. So an edit that touches
+no structural line (`set`, `stop`, `&module`, `&include`) is checked alone: the changed lines are
+resolved with the variables in scope replayed before them and checked against the last program's
+callbacks and stops, and every other line keeps its diagnostics. Any other edit, a change of an
+included document, a module source or a `.conf`, runs the whole front end again (`configure`,
+`resolve`, `check`: what `gscen check` runs).
+
+Lines inserted or deleted above an entry leave its spans with an old line number (re-parsing the
+rest of a 118k-line file on every Enter would cost seconds): an entry records the line it was
+parsed at, features read spans through `Document.line_of`, and a full check re-parses stale
+entries first so that what it resolves is exactly what `gscen check` would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from scenario_lang import cache
+from scenario_lang.check import check
+from scenario_lang.diagnostics import Diagnostic, sort_unique
+from scenario_lang.nodes import (
+    Argument,
+    Event,
+    IncludeDirective,
+    ModuleDirective,
+    Name,
+    ScenarioFile,
+    Span,
+    Statement,
+    TimeSpec,
+    Word,
+)
+from scenario_lang.parse import bulk_allocation, parse_line, parse_lines, read_source
+from scenario_lang.project import CheckOptions, configure
+from scenario_lang.resolve import Call, LoadedFile, Program, ResolveConfig, VariableDef, resolve
+from scenario_lang.signatures import ModuleReader
+
+logger = logging.getLogger(__name__)
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+STRUCTURAL_CALLBACKS = frozenset({"set", "stop"})
+
+
+# --------------------------------------------------------------------------- lines
+
+
+class LineEntry:
+    """One line of a document: its text, the statement parsed from it (spans at `parsed_line`),
+    its parse diagnostics, and its check diagnostics once checked (None until then)."""
+
+    __slots__ = ("check_diags", "parse_diags", "parsed_line", "stmt", "text")
+
+    def __init__(
+        self, text: str, stmt: Statement | None, parse_diags: tuple[Diagnostic, ...], parsed_line: int
+    ) -> None:
+        self.text = text
+        self.stmt = stmt
+        self.parse_diags = parse_diags
+        self.parsed_line = parsed_line
+        self.check_diags: tuple[Diagnostic, ...] | None = None
+
+
+def parse_entry(text: str, path: str, line: int) -> LineEntry:
+    stmt, diags = parse_line(text, path, line)
+    return LineEntry(text, stmt, tuple(diags), line)
+
+
+def parse_entries(lines: Sequence[str], path: str) -> list[LineEntry]:
+    """Entries for a whole text, through the front end's bulk parser."""
+    tree, diags = parse_lines(list(lines), path)
+    by_line: dict[int, list[Diagnostic]] = {}
+    for d in diags:
+        by_line.setdefault(d.span.line, []).append(d)
+    stmts = {s.span.line: s for s in tree.statements}
+    empty: tuple[Diagnostic, ...] = ()
+    return [
+        LineEntry(text, stmts.get(n), tuple(by_line[n]) if n in by_line else empty, n)
+        for n, text in enumerate(lines, 1)
+    ]
+
+
+def is_structural(stmt: Statement | None) -> bool:
+    """Whether a statement can change other lines' diagnostics."""
+    if stmt is None:
+        return False
+    t = type(stmt)
+    if t is Event:
+        return stmt.callback.value in STRUCTURAL_CALLBACKS  # type: ignore[union-attr]
+    return t is ModuleDirective or t is IncludeDirective
+
+
+def split_text(text: str) -> list[str]:
+    """The editor's lines of `text` (a final newline leaves an empty last line, as in the LSP)."""
+    return _NEWLINE.split(text)
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+@dataclass
+class Analysis:
+    """The last full check of a document, and what the incremental check reuses from it."""
+
+    version: int | None
+    program: Program
+    config: ResolveConfig
+    conf_path: str | None
+    # root entries that bind variables, in line order: `@! set` lines and `&include` lines
+    scope_entries: list[tuple[LineEntry, tuple[VariableDef, ...]]]
+    stops: list[tuple[LineEntry | None, Call]]
+    other: dict[str, list[Diagnostic]]
+    loose: list[Diagnostic]
+    deps: frozenset[str]
+    incremental_ok: bool
+    duration: float
+    _calls_by_event: dict[int, list[Call]] | None = None
+
+    def calls_of(self, event: Event) -> list[Call]:
+        """The calls the last full check made of an event node (loops give several)."""
+        if self._calls_by_event is None:
+            table: dict[int, list[Call]] = {}
+            for c in self.program.calls:
+                table.setdefault(id(c.event), []).append(c)
+            self._calls_by_event = table
+        return [c for c in self._calls_by_event.get(id(event), []) if c.event is event]
+
+
+@dataclass
+class Document:
+    uri: str
+    path: str
+    version: int | None
+    entries: list[LineEntry]
+    analysis: Analysis | None = None
+    dirty: list[LineEntry] = field(default_factory=list)
+    full_needed: bool = True
+    needs_check: bool = False
+    task: asyncio.Task[None] | None = None
+    matches_disk: bool = False
+    published_version: int | None = None
+    first_published: asyncio.Event = field(default_factory=asyncio.Event)
+    checked: asyncio.Event = field(default_factory=asyncio.Event)
+    _index: dict[int, int] | None = None
+
+    # ---- reading
+    def line_count(self) -> int:
+        return len(self.entries)
+
+    def line_text(self, line: int) -> str:
+        """The text of 1-based `line` ("" outside the document)."""
+        if 1 <= line <= len(self.entries):
+            return self.entries[line - 1].text
+        return ""
+
+    def entry(self, line: int) -> LineEntry | None:
+        if 1 <= line <= len(self.entries):
+            return self.entries[line - 1]
+        return None
+
+    def line_of(self, entry: LineEntry) -> int | None:
+        """The current 1-based line of an entry, None once it is gone."""
+        if self._index is None:
+            self._index = {id(e): i for i, e in enumerate(self.entries, 1)}
+        n = self._index.get(id(entry))
+        if n is None or self.entries[n - 1] is not entry:
+            return None
+        return n
+
+    def text(self) -> str:
+        return "\n".join(e.text for e in self.entries)
+
+    def front_end_lines(self) -> int:
+        """How many lines the front end sees (`split_lines` drops the empty line after a final newline)."""
+        n = len(self.entries)
+        if n > 1 and self.entries[-1].text == "":
+            return n - 1
+        return n
+
+    # ---- editing
+    def replace_all(self, text: str) -> None:
+        """New text: the lines are kept unparsed (parsed_line 0) for the worker's full check to parse,
+        so that opening a 118k-line file does not hold the event loop for seconds."""
+        self.entries = [LineEntry(t, None, (), 0) for t in split_text(text)]
+        self.dirty = []
+        self.full_needed = True
+        self._index = None
+
+    @property
+    def parsed(self) -> bool:
+        """Whether the lines have been parsed since the text was replaced (features need statements)."""
+        return not self.entries or self.entries[0].parsed_line != 0 or self.analysis is not None
+
+    def apply_edit(self, start: tuple[int, int], end: tuple[int, int], new_text: str) -> None:
+        """Replace the text between two (0-based line, code-point column) points."""
+        n = len(self.entries)
+        sl, sc = start
+        el, ec = end
+        if (el, ec) < (sl, sc):
+            sl, sc, el, ec = el, ec, sl, sc
+        if sl >= n:
+            sl, sc = n - 1, len(self.entries[n - 1].text)
+        if el >= n:
+            el, ec = n - 1, len(self.entries[n - 1].text)
+        sl, el = max(sl, 0), max(el, 0)
+        prefix = self.entries[sl].text[: max(sc, 0)]
+        suffix = self.entries[el].text[max(ec, 0) :]
+        texts = split_text(prefix + new_text + suffix)
+        old = self.entries[sl : el + 1]
+        if len(texts) == len(old) and all(o.text == t for o, t in zip(old, texts, strict=True)):
+            return
+        new = [parse_entry(t, self.path, sl + 1 + i) for i, t in enumerate(texts)]
+        self.entries[sl : el + 1] = new
+        if len(new) != len(old):
+            self._index = None
+        elif self._index is not None:
+            for i, e in enumerate(new, sl + 1):
+                self._index[id(e)] = i
+        if any(is_structural(e.stmt) for e in old) or any(is_structural(e.stmt) for e in new):
+            self.full_needed = True
+        self.dirty.extend(new)
+
+
+# --------------------------------------------------------------------------- checking
+
+
+@dataclass
+class FullResult:
+    entries: list[LineEntry]  # the snapshot's entries, stale ones re-parsed at their line
+    snapshot: list[LineEntry]
+    diags: dict[int, tuple[Diagnostic, ...]]  # 1-based line -> diagnostics
+    analysis: Analysis
+    cacheable: bool
+
+
+def _set_event(var: VariableDef, span: Span) -> Event:
+    """An `@! set NAME VALUE` event replaying a variable's value literally (for incremental checks)."""
+    name = Argument(span, None, None, Word(span, var.name, (var.name,)))
+    value = Argument(span, None, None, Word(span, var.value, (var.value,)))
+    return Event(span, TimeSpec(span, "@!", (), None), None, Name(span, "set"), (name, value), None)
+
+
+class DocumentStore:
+    """Every open document, the worker thread that checks them, and the module readers."""
+
+    def __init__(
+        self,
+        publish: Callable[[Document], None],
+        publish_other: Callable[[str, list[Diagnostic]], None],
+        report: Callable[[str], None],
+        options: CheckOptions | None = None,
+        debounce: float = 0.015,
+    ) -> None:
+        self.docs: dict[str, Document] = {}
+        self.publish = publish
+        self.publish_other = publish_other
+        self.report = report
+        self.options = options or CheckOptions()
+        self.debounce = debounce
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gscen-check")
+        self._readers: dict[tuple[str, ...], ModuleReader] = {}
+        self._feature_readers: dict[tuple[str, ...], ModuleReader] = {}
+        self._files: dict[str, tuple[tuple[float, int], LoadedFile]] = {}
+        self._others: dict[str, tuple[Diagnostic, ...]] = {}
+        self.timings: dict[str, float] = {}
+
+    # ---- documents
+    def open(self, uri: str, path: str, version: int | None, text: str) -> Document:
+        doc = Document(uri, path, version, [])
+        doc.replace_all(text)
+        doc.matches_disk = _disk_text(path) == text
+        self.docs[uri] = doc
+        self._dependents_changed(path)
+        if doc.matches_disk:
+            self._publish_cached(doc)
+        self.schedule(doc)
+        return doc
+
+    def close(self, uri: str) -> None:
+        doc = self.docs.pop(uri, None)
+        if doc is None:
+            return
+        if doc.task is not None:
+            doc.task.cancel()
+        self._dependents_changed(doc.path)
+
+    def get(self, uri: str) -> Document | None:
+        return self.docs.get(uri)
+
+    def changed(self, doc: Document, version: int | None) -> None:
+        doc.version = version
+        doc.matches_disk = False
+        self._dependents_changed(doc.path)
+        self.schedule(doc)
+
+    def saved(self, doc: Document) -> None:
+        self._dependents_changed(doc.path)
+        if doc.analysis is not None and doc.analysis.program.missed_files:
+            doc.full_needed = True
+            self.schedule(doc)
+
+    def files_changed(self, paths: Iterable[str]) -> None:
+        """Files changed on disk (a module source, an included scenario, a `.conf`)."""
+        changed = {os.path.normpath(p) for p in paths}
+        for p in changed:
+            self._files.pop(p, None)
+        any_conf = any(p.endswith(".conf") for p in changed)
+        for doc in self.docs.values():
+            a = doc.analysis
+            if (
+                any_conf
+                or a is None
+                or a.program.missed_files
+                or not changed.isdisjoint(a.deps)
+                or any(p.endswith(".py") for p in changed)
+            ):
+                doc.full_needed = True
+                self.schedule(doc)
+
+    def _dependents_changed(self, path: str) -> None:
+        norm = os.path.normpath(path)
+        for other in self.docs.values():
+            if other.path == path or other.analysis is None:
+                continue
+            if norm in other.analysis.deps or other.analysis.program.missed_files:
+                other.full_needed = True
+                self.schedule(other)
+
+    # ---- scheduling
+    def schedule(self, doc: Document) -> None:
+        doc.needs_check = True
+        doc.checked.clear()
+        if doc.task is None or doc.task.done():
+            doc.task = asyncio.get_running_loop().create_task(self._run(doc))
+
+    async def _run(self, doc: Document) -> None:
+        while doc.needs_check and self.docs.get(doc.uri) is doc:
+            await asyncio.sleep(self.debounce)
+            doc.needs_check = False
+            try:
+                if (
+                    doc.analysis is None
+                    or doc.full_needed
+                    or not doc.analysis.incremental_ok
+                    or any(is_structural(e.stmt) for e in doc.dirty)
+                ):
+                    await self._full(doc)
+                else:
+                    await self._incremental(doc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug: tell the client, keep serving
+                logger.exception("checking %s failed", doc.uri)
+                self.report(f"gscen: checking {doc.path} failed: {type(exc).__name__}: {exc}")
+        if not doc.needs_check:
+            doc.checked.set()
+
+    async def wait_ready(self, uri: str, timeout: float = 30.0) -> None:
+        """Wait until an open document has been parsed and checked once (right after didOpen of a
+        large file, the worker is still at it)."""
+        doc = self.docs.get(uri)
+        if doc is None or doc.analysis is not None:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                while doc.analysis is None and self.docs.get(uri) is doc:
+                    doc.checked.clear()
+                    await doc.checked.wait()
+        except TimeoutError:
+            return
+
+    async def wait_checked(self, doc: Document, timeout: float = 30.0) -> None:
+        """Wait until the document's latest edits are checked (for features that need the program)."""
+        if doc.checked.is_set() and doc.analysis is not None:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await doc.checked.wait()
+        except TimeoutError:
+            return
+
+    # ---- the full check
+    async def _full(self, doc: Document) -> None:
+        snapshot = list(doc.entries)
+        dirty, doc.dirty = doc.dirty, []
+        doc.full_needed = False
+        version = doc.version
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(
+                self.executor, self._full_work, doc.path, snapshot, doc.matches_disk
+            )
+        except BaseException:
+            doc.dirty = dirty + doc.dirty
+            doc.full_needed = True
+            raise
+        for i, e in enumerate(result.entries):
+            e.check_diags = result.diags.get(i + 1, e.parse_diags)
+        if doc.entries == snapshot:
+            doc.entries[: len(result.entries)] = result.entries
+        else:
+            # edited meanwhile: install the parsed entries that are still there (maybe moved)
+            where = {id(e): i for i, e in enumerate(doc.entries)}
+            for old, new in zip(snapshot, result.entries, strict=False):
+                j = where.get(id(old))
+                if j is not None and old is not new:
+                    doc.entries[j] = new
+        doc._index = None
+        # entries past the front end's lines (the empty line after a final newline)
+        for e in snapshot[len(result.entries) :]:
+            e.check_diags = e.parse_diags
+        doc.analysis = result.analysis
+        self._set_others(doc, result.analysis.other)
+        if doc.version == version and not doc.dirty:
+            self.publish(doc)
+        if result.cacheable and doc.matches_disk:
+            self.executor.submit(self._store_cache, doc.path, result.analysis, result.diags)
+
+    def _configure(self, path: str) -> tuple[ResolveConfig, list[Diagnostic], str | None]:
+        config, conf_diags, _experiment, conf_path = configure(path, self.options, loader=self._load)
+        search = config.module_search or ()
+        reader = self._readers.get(search)
+        if reader is None:
+            reader = self._readers[search] = ModuleReader(search)
+        return replace(config, module_reader=reader), conf_diags, conf_path
+
+    def feature_reader(self, config: ResolveConfig) -> ModuleReader:
+        """A module reader for features on the event loop (the worker's is not shared across threads)."""
+        search = config.module_search or ()
+        reader = self._feature_readers.get(search)
+        if reader is None:
+            reader = self._feature_readers[search] = ModuleReader(search)
+        return reader
+
+    def _load(self, path: str) -> LoadedFile:
+        """The resolver's loader: open documents from the editor buffer, others from disk (cached)."""
+        norm = os.path.normpath(path)
+        for doc in list(self.docs.values()):
+            if os.path.normpath(doc.path) == norm:
+                entries = _normalized(list(doc.entries)[: doc.front_end_lines()], path)
+                lines = tuple(e.text for e in entries)
+                tree = _tree(path, entries)
+                diags = tuple(d for e in entries for d in e.parse_diags)
+                return LoadedFile(tree, lines, diags)
+        try:
+            st = os.stat(path)
+            key = (st.st_mtime, st.st_size)
+        except OSError:
+            key = (0.0, -1)
+        cached = self._files.get(norm)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        source, read_diags = read_source(path)
+        if source is None:
+            loaded = LoadedFile(None, (), tuple(read_diags))
+        else:
+            tree, parse_diags = parse_lines(source.lines, path)
+            loaded = LoadedFile(tree, source.lines, tuple(read_diags + parse_diags))
+        self._files[norm] = (key, loaded)
+        return loaded
+
+    def _full_work(self, path: str, snapshot: list[LineEntry], matches_disk: bool) -> FullResult:
+        started = time.perf_counter()
+        n = len(snapshot)
+        if n > 1 and snapshot[-1].text == "":
+            n -= 1
+        with bulk_allocation():
+            entries = _normalized(snapshot[:n], path)
+            tree = _tree(path, entries)
+            lines = tuple(e.text for e in entries)
+            config, conf_diags, conf_path = self._configure(path)
+            program = resolve(tree, lines, config)
+            parse_diags = [d for e in entries for d in e.parse_diags]
+            everything = sort_unique([*parse_diags, *check(program), *conf_diags])
+        by_line: dict[int, list[Diagnostic]] = {}
+        other: dict[str, list[Diagnostic]] = {}
+        loose: list[Diagnostic] = []
+        for d in everything:
+            if d.span.path == path:
+                if 1 <= d.span.line <= n:
+                    by_line.setdefault(d.span.line, []).append(d)
+                else:
+                    loose.append(d)
+            else:
+                other.setdefault(d.span.path, []).append(d)
+        analysis = _analysis(path, entries, program, config, conf_path, other, loose)
+        analysis.duration = time.perf_counter() - started
+        self.timings["full"] = analysis.duration
+        # the nodes just built live as long as the document: keep the cyclic GC from rescanning them
+        gc.collect(0)
+        gc.freeze()
+        return FullResult(
+            entries,
+            snapshot,
+            {k: tuple(v) for k, v in by_line.items()},
+            analysis,
+            cacheable=not program.missed_files and matches_disk,
+        )
+
+    # ---- the incremental check
+    async def _incremental(self, doc: Document) -> None:
+        analysis = doc.analysis
+        assert analysis is not None
+        targets: list[tuple[int, LineEntry]] = []
+        fe_lines = doc.front_end_lines()
+        live = [e for e in doc.dirty if doc.line_of(e) is not None]
+        doc.dirty = []
+        seen: set[int] = set()
+        for e in live:
+            if id(e) in seen:
+                continue
+            seen.add(id(e))
+            n = doc.line_of(e)
+            assert n is not None
+            if n > fe_lines:
+                e.check_diags = e.parse_diags
+                continue
+            if e.parsed_line != n:
+                fresh = parse_entry(e.text, doc.path, n)
+                doc.entries[n - 1] = fresh
+                if doc._index is not None:
+                    doc._index[id(fresh)] = n
+                e = fresh
+            targets.append((n, e))
+        version = doc.version
+        if targets:
+            snapshot = list(doc.entries)
+            loop = asyncio.get_running_loop()
+            started = time.perf_counter()
+            results = await loop.run_in_executor(
+                self.executor, self._incremental_work, doc.path, snapshot, analysis, targets
+            )
+            self.timings["incremental"] = time.perf_counter() - started
+            for e, diags in results:
+                e.check_diags = diags
+        if doc.version == version and not doc.dirty:
+            self.publish(doc)
+
+    def _incremental_work(
+        self,
+        path: str,
+        snapshot: list[LineEntry],
+        analysis: Analysis,
+        targets: list[tuple[int, LineEntry]],
+    ) -> list[tuple[LineEntry, tuple[Diagnostic, ...]]]:
+        index = (
+            {id(e): i for i, e in enumerate(snapshot, 1)} if analysis.scope_entries or analysis.stops else {}
+        )
+        scope_lines = [(index.get(id(e)), defs) for e, defs in analysis.scope_entries]
+        out: list[tuple[LineEntry, tuple[Diagnostic, ...]]] = []
+        # targets with the same variables in scope are resolved together
+        groups: dict[int, list[tuple[int, LineEntry]]] = {}
+        for n, e in sorted(targets, key=lambda t: t[0]):
+            before = sum(1 for line, _ in scope_lines if line is not None and line < n)
+            groups.setdefault(before, []).append((n, e))
+        stops: list[Call] = []
+        for entry, call in analysis.stops:
+            line = index.get(id(entry)) if entry is not None else None
+            if line is not None and line != call.event.span.line:
+                ev = call.event
+                call = replace(call, event=replace(ev, span=replace(ev.span, line=line, end_line=line)))
+            stops.append(call)
+        for count, group in groups.items():
+            replay: list[Statement] = []
+            for line, defs in scope_lines[:count]:
+                for var in defs:
+                    span = var.span
+                    if line is not None and span.path == path:
+                        span = Span(path, line, span.column, line, span.end_column)
+                    replay.append(_set_event(var, span))
+            stmts = [e.stmt for _, e in group if e.stmt is not None]
+            tree = ScenarioFile(Span(path, 1, 1, 1, 1), path, (*replay, *stmts))
+            mini = resolve(tree, (), analysis.config)
+            wanted = {id(s) for s in stmts}
+            lines = {n for n, _ in group}
+            calls = tuple(c for c in mini.calls if id(c.event) in wanted)
+            resolved = tuple(d for d in mini.diagnostics if d.span.path == path and d.span.line in lines)
+            program = replace(
+                analysis.program,
+                calls=calls + tuple(stops),
+                files={path: ScenarioFile(tree.span, path, tuple(stmts))},
+                module_directives=(),
+                diagnostics=resolved,
+            )
+            by_line: dict[int, list[Diagnostic]] = {}
+            for d in check(program):
+                if d.span.path == path and d.span.line in lines:
+                    by_line.setdefault(d.span.line, []).append(d)
+            for n, e in group:
+                out.append((e, tuple(sort_unique([*e.parse_diags, *by_line.get(n, [])]))))
+        return out
+
+    # ---- diagnostics of other files, and the check cache
+    def _set_others(self, doc: Document, other: dict[str, list[Diagnostic]]) -> None:
+        merged: dict[str, list[Diagnostic]] = {}
+        for d in self.docs.values():
+            if d.analysis is None:
+                continue
+            for p, ds in d.analysis.other.items():
+                merged.setdefault(p, []).extend(ds)
+        open_paths = {os.path.normpath(d.path) for d in self.docs.values()}
+        for p in set(merged) | set(self._others):
+            if os.path.normpath(p) in open_paths:
+                continue
+            found = tuple(sort_unique(merged.get(p, [])))
+            if self._others.get(p, ()) != found:
+                self._others[p] = found
+                self.publish_other(p, list(found))
+
+    def _cache_options(self) -> list[str]:
+        conf = self.options.conf
+        return [f"conf={os.path.abspath(conf) if conf else ''}", f"instances={self.options.instances}"]
+
+    def _publish_cached(self, doc: Document) -> None:
+        """Diagnostics from `gscen check`'s cache for an unchanged file, before the first check ends."""
+        try:
+            cached = cache.lookup(doc.path, self._cache_options(), self.options.environment)
+        except Exception:  # the cache is only an accelerator
+            logger.exception("reading the check cache failed")
+            return
+        if cached is None:
+            return
+        root = os.path.normpath(doc.path)
+        folder = os.path.dirname(doc.path)
+        lines: dict[int, list[Diagnostic]] = {}
+        for d in cached:
+            p = d.span.path if os.path.isabs(d.span.path) else os.path.join(folder, d.span.path)
+            if os.path.normpath(p) != root:
+                continue
+            lines.setdefault(d.span.line, []).append(d)
+        for n, ds in lines.items():
+            e = doc.entry(n)
+            if e is not None:
+                e.check_diags = tuple(ds)
+        for e in doc.entries:
+            if e.check_diags is None:
+                e.check_diags = ()
+        self.publish(doc)
+        for e in doc.entries:
+            e.check_diags = None
+
+    def _store_cache(self, path: str, analysis: Analysis, diags: dict[int, tuple[Diagnostic, ...]]) -> None:
+        try:
+            program = analysis.program
+            files = set(program.files_read)
+            if analysis.conf_path:
+                files.add(os.path.abspath(analysis.conf_path))
+            else:
+                files.add(os.path.abspath(path))
+            env = {n: self.options.environment.get(n) for n in program.environment_names}
+            everything = [d for ds in diags.values() for d in ds]
+            everything += analysis.loose + [d for ds in analysis.other.values() for d in ds]
+            cache.store(path, self._cache_options(), files, env, sort_unique(everything))
+        except Exception:
+            logger.exception("writing the check cache failed")
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _disk_text(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _normalized(entries: list[LineEntry], path: str) -> list[LineEntry]:
+    """The entries with every stale one re-parsed at its current line."""
+    if entries and all(e.parsed_line == 0 for e in entries[:1]) and all(e.parsed_line == 0 for e in entries):
+        return parse_entries([e.text for e in entries], path)  # a new text: the bulk parser
+    out = entries
+    for i, e in enumerate(entries):
+        if e.parsed_line != i + 1:
+            if out is entries:
+                out = list(entries)
+            fresh = parse_entry(e.text, path, i + 1)
+            out[i] = fresh
+    return out
+
+
+def _tree(path: str, entries: list[LineEntry]) -> ScenarioFile:
+    last = len(entries) or 1
+    span = Span(path, 1, 1, last, len(entries[-1].text) + 1 if entries else 1)
+    return ScenarioFile(span, path, tuple(e.stmt for e in entries if e.stmt is not None))
+
+
+def _analysis(
+    path: str,
+    entries: list[LineEntry],
+    program: Program,
+    config: ResolveConfig,
+    conf_path: str | None,
+    other: dict[str, list[Diagnostic]],
+    loose: list[Diagnostic],
+) -> Analysis:
+    def entry_at(line: int) -> LineEntry | None:
+        return entries[line - 1] if 1 <= line <= len(entries) else None
+
+    # which root `&include` line each included file's variables come in through
+    anchor: dict[str, int] = {}
+    incremental_ok = True
+    for directive, target in program.includes:
+        if target is None:
+            continue
+        parent = directive.span.path
+        at = directive.span.line if parent == path else anchor.get(os.path.normpath(parent))
+        if at is None:
+            continue
+        key = os.path.normpath(target)
+        if key in anchor and anchor[key] != at:
+            incremental_ok = False  # included twice: the scope of a line is not one anchor
+        anchor[key] = at
+    by_line: dict[int, list[VariableDef]] = {}
+    for var in program.variables:
+        where = var.span.line if var.span.path == path else anchor.get(os.path.normpath(var.span.path))
+        if where is None:
+            incremental_ok = False
+            continue
+        by_line.setdefault(where, []).append(var)
+    for directive, _target in program.includes:
+        if directive.span.path == path:
+            by_line.setdefault(directive.span.line, [])
+    scope_entries: list[tuple[LineEntry, tuple[VariableDef, ...]]] = []
+    for line in sorted(by_line):
+        e = entry_at(line)
+        if e is None:
+            incremental_ok = False
+            continue
+        scope_entries.append((e, tuple(sorted(by_line[line], key=lambda v: v.order))))
+    stops: list[tuple[LineEntry | None, Call]] = []
+    for call in program.calls:
+        if call.callback == "stop":
+            span = call.event.span
+            stops.append((entry_at(span.line) if span.path == path else None, call))
+    deps = {os.path.normpath(p) for p in (*program.files, *program.files_read)}
+    if conf_path:
+        deps.add(os.path.normpath(os.path.abspath(conf_path)))
+    deps.discard(os.path.normpath(path))
+    return Analysis(
+        version=None,
+        program=program,
+        config=config,
+        conf_path=conf_path,
+        scope_entries=scope_entries,
+        stops=stops,
+        other=other,
+        loose=loose,
+        deps=frozenset(deps),
+        incremental_ok=incremental_ok,
+        duration=0.0,
+    )
+
+
+def scope_at(doc: Document, line: int) -> dict[str, tuple[VariableDef, int | None]]:
+    """The `@! set` variables visible on a line, from the last check: name -> (definition, the
+    definition's current line in this document, or None when it is in an included file)."""
+    a = doc.analysis
+    if a is None:
+        return {}
+    out: dict[str, tuple[VariableDef, int | None]] = {}
+    for e, defs in a.scope_entries:
+        n = doc.line_of(e)
+        if n is None or n >= line:
+            continue
+        for var in defs:
+            out[var.name] = (var, n if var.span.path == doc.path else None)
+    return out
