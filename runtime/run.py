@@ -937,7 +937,7 @@ async def _run_guard(
         await guard.aclose()
         raise StepFailure(step.key, str(exc)) from None
     done = asyncio.ensure_future(guard.wait_done())
-    go = asyncio.ensure_future(server.wait_go()) if server is not None and step.runs_peers else None
+    go = asyncio.ensure_future(server.wait_go()) if server is not None else None
     try:
         pending: set[asyncio.Future[Any]] = {done} | ({go} if go is not None else set())
         while not done.done():
