@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 
 from .diagnostics import Diagnostic, diag, sort_unique
-from .nodes import Argument, Event, Span
+from .nodes import Argument, Event, Span, TimeSpec
+from .parse import bulk_allocation
 from .resolve import Call, Program
 from .signatures import CallbackSig, Param, ParamKind, TypeSpec, convert
 
@@ -62,22 +63,32 @@ class _Checker:
         self._convert_cache: dict[tuple[TypeSpec, str], bool] = {}
 
     def run(self) -> list[Diagnostic]:
-        self.check_times()
-        self.check_modules()
-        self.check_calls()
-        self.check_stops()
+        with bulk_allocation():
+            self.check_times()
+            self.check_modules()
+            self.check_calls()
+            self.check_stops()
         return sort_unique(self.out)
 
     # ---- per event node (once, also for loops)
     def check_times(self) -> None:
         limit = self.program.config.experiment_time
+        valid: set[str] = set()  # time texts known to be fine
         for tree in self.program.files.values():
             for stmt in tree.statements:
-                if not isinstance(stmt, Event):
+                if type(stmt) is not Event:
                     continue
-                ev = stmt
+                ev: Event = stmt  # type: ignore[assignment]
                 t = ev.time
                 if t.seconds is None:
+                    continue
+                for arg in ev.args:
+                    if arg.value.raw[:1] == "#":
+                        self.check_trailing_comment(ev)
+                        break
+                if t.text in valid:
+                    if limit is not None and t.seconds > limit:
+                        self.beyond_limit(t, limit)
                     continue
                 if len(t.fields) > 3 or not math.isfinite(t.seconds) or t.seconds < 0:
                     self._bad_times.add(id(ev))
@@ -114,16 +125,21 @@ class _Checker:
                             suggestion="use `@!` for an immediate event",
                         )
                     )
-                elif limit is not None and t.seconds > limit:
-                    self.out.append(
-                        diag(
-                            "SC509",
-                            f"event at {t.seconds:g} s is after the experiment ends ({limit:g} s)",
-                            t.span,
-                            notes=("peers are stopped at `experiment_time`",),
-                        )
-                    )
-                self.check_trailing_comment(ev)
+                else:
+                    valid.add(t.text)
+                    if limit is not None and t.seconds > limit:
+                        self.beyond_limit(t, limit)
+
+    def beyond_limit(self, t: TimeSpec, limit: float) -> None:
+        assert t.seconds is not None
+        self.out.append(
+            diag(
+                "SC509",
+                f"event at {t.seconds:g} s is after the experiment ends ({limit:g} s)",
+                t.span,
+                notes=("peers are stopped at `experiment_time`",),
+            )
+        )
 
     def check_trailing_comment(self, ev: Event) -> None:
         for arg in ev.args:
@@ -165,6 +181,8 @@ class _Checker:
         unchecked = self.program.unchecked_callbacks
         known_names = list(binders)
         missing_reported: set[tuple[str, int]] = set()
+        # Calls with the same callback and values get the same verdict: check each shape once.
+        clean: set[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]] = set()
         for call in self.program.calls:
             found = binders.get(call.callback)
             if found is None:
@@ -177,8 +195,14 @@ class _Checker:
                 missing_reported.add(key)
                 self.unknown_callback(call, known_names)
                 continue
+            key = (call.callback, call.args, call.kwargs)
+            if key in clean:
+                continue
+            before = len(self.out)
             for binder in found:
                 self.bind(call, binder)
+            if len(self.out) == before:
+                clean.add(key)
 
     def unknown_callback(self, call: Call, known: list[str]) -> None:
         name = call.callback

@@ -8,6 +8,7 @@ as rich `Text`, never as markup. Exit codes: 0 fine or warnings only, 1 errors, 
 from __future__ import annotations
 
 import difflib
+import gc
 import json
 import os
 import sys
@@ -23,6 +24,13 @@ from .diagnostics import Diagnostic, Severity, has_errors, sort_unique, summary_
 from .peers import PeerSet, parse_peer_selection
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold blue"}
+
+
+def _batch_mode() -> None:
+    """A one-shot command builds about a million acyclic nodes for a large file and then exits: the
+    cyclic garbage collector would traverse them again and again (0.8 s on the 118k-line corpus file)
+    and can free nothing, so it is switched off for the life of the process."""
+    gc.disable()
 
 
 def _consoles() -> tuple[Console, Console]:
@@ -150,6 +158,7 @@ def check_command(
     no_cache: bool,
 ) -> None:
     """Check scenario files and report every problem, with its place and a fix where one fits."""
+    _batch_mode()
     selection = _peer_option(peer)
     _, err = _consoles()
     lines = _Lines()
@@ -193,6 +202,7 @@ def plan_command(
     file: str, conf: str | None, instances: int | None, peer: str | None, fmt: str, png: str | None
 ) -> None:
     """Show the compiled timeline of a scenario: what each peer will do, and when."""
+    _batch_mode()
     from .plan import compile_plan, infer_instances
     from .project import CheckOptions, analyze
 

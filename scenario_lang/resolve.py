@@ -58,6 +58,7 @@ GUMBY_EQUIVALENTS: Mapping[str, str] = {
 }
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_EVERYONE = PeerSet.everyone()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,16 +259,24 @@ class _Resolver:
     # ---- peers
     def peer_set(self, spec: PeerSpec | None, loop: tuple[str, int] | None) -> PeerSet | None:
         if spec is None:
-            return PeerSet.everyone()
-        if not spec.items:
-            return PeerSet.everyone()
-        simple = all(isinstance(it.low, int) and not isinstance(it.high, VarRef) for it in spec.items)
+            return _EVERYONE
+        items = spec.items
+        if not items:
+            return _EVERYONE
         key: object = None
+        if len(items) == 1:
+            low, high = items[0].low, items[0].high
+            simple = type(low) is int and (high is None or type(high) is int)
+            key = (spec.negated, low, high)
+        else:
+            simple = all(type(it.low) is int and (it.high is None or type(it.high) is int) for it in items)
+            key = (spec.negated, tuple((it.low, it.high) for it in items))
         if simple:
-            key = (spec.negated, tuple((it.low, it.high) for it in spec.items))
             cached = self._peer_cache.get(key)
             if cached is not None:
                 return cached
+        else:
+            key = None
         ranges: list[tuple[int, int]] = []
         ok = True
         for item in spec.items:
@@ -360,38 +369,44 @@ class _Resolver:
             self.call(ev, (name, value))
 
     def call(self, ev: Event, loop: tuple[str, int] | None) -> None:
-        peers = self.peer_set(ev.peers, loop)
-        args: list[str] = []
-        arg_nodes: list[Argument] = []
-        kwargs: list[tuple[str, str]] = []
-        kwarg_nodes: list[Argument] = []
+        spec = ev.peers
+        peers = _EVERYONE if spec is None else self.peer_set(spec, loop)
+        if peers is None:
+            peers = _EVERYONE  # the peer spec is in error; the call is still checked
+        values: list[str] = []
+        named = False
         word_value = self.word_value
         for arg in ev.args:
-            value = word_value(arg.value, loop)
-            if arg.key is None:
-                args.append(value)
-                arg_nodes.append(arg)
+            if arg.key is not None:
+                named = True
+            parts = arg.value.parts
+            if len(parts) == 1 and type(parts[0]) is str:
+                values.append(parts[0])  # type: ignore[arg-type]
             else:
-                kwargs.append((arg.key, value))
-                kwarg_nodes.append(arg)
+                values.append(word_value(arg.value, loop))
+        if named:
+            args = tuple(v for v, a in zip(values, ev.args, strict=True) if a.key is None)
+            arg_nodes = tuple(a for a in ev.args if a.key is None)
+            kwargs = tuple((a.key, v) for v, a in zip(values, ev.args, strict=True) if a.key is not None)
+            kwarg_nodes = tuple(a for a in ev.args if a.key is not None)
+        else:
+            args, arg_nodes, kwargs, kwarg_nodes = tuple(values), ev.args, (), ()
         order = self.order
         self.order += 1
         callback = ev.callback.value
         time = ev.time.seconds
         if callback == "set":
-            self.set_variable(ev, args, time, loop)
-        if peers is None:
-            peers = PeerSet.everyone()  # the peer spec is in error; the call is still checked
+            self.set_variable(ev, list(args), time, loop)
         self.calls.append(
             Call(
                 ev,
                 order,
                 time,
                 callback,
-                tuple(args),
-                ev.args if not kwarg_nodes else tuple(arg_nodes),
-                tuple(kwargs),
-                tuple(kwarg_nodes),
+                args,
+                arg_nodes,
+                kwargs,  # type: ignore[arg-type]
+                kwarg_nodes,
                 peers,
                 loop[1] if loop is not None else None,
             )

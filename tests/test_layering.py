@@ -12,9 +12,11 @@ REPO = Path(__file__).resolve().parent.parent
 def imports_of(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
-    package = {"scenario_lang": "scenario_lang", "runtime": "scenario_lang.runtime", "lsp": "scenario_lang.lsp"}[
-        path.relative_to(REPO).parts[0]
-    ]
+    package = {
+        "scenario_lang": "scenario_lang",
+        "runtime": "scenario_lang.runtime",
+        "lsp": "scenario_lang.lsp",
+    }[path.relative_to(REPO).parts[0]]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)

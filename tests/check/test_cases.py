@@ -56,4 +56,6 @@ def test_every_case_expectation_names_a_known_code() -> None:
     for case in (p for p in CASES.glob("*.scenario") if p.is_file()):
         for m in EXPECT.finditer(case.read_text(encoding="utf-8")):
             assert m[2] in CODES, f"{case.name}: {m[2]}"
-            assert CODES[m[2]].severity.value == m[1], f"{case.name}: {m[2]} is a {CODES[m[2]].severity.value}"
+            assert CODES[m[2]].severity.value == m[1], (
+                f"{case.name}: {m[2]} is a {CODES[m[2]].severity.value}"
+            )

@@ -23,7 +23,9 @@ def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
     try:
         if cwd is not None:
             os.chdir(cwd)
-        result = runner.invoke(cli, list(args), catch_exceptions=False, env={"NO_COLOR": "1", "COLUMNS": "200"})
+        result = runner.invoke(
+            cli, list(args), catch_exceptions=False, env={"NO_COLOR": "1", "COLUMNS": "200"}
+        )
     finally:
         os.chdir(old)
     return result.exit_code, result.stdout, result.stderr
@@ -48,11 +50,23 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_check_json_is_one_object_with_the_documented_fields() -> None:
-    code, out, _ = run("check", "--no-cache", "--format", "json", "--instances", "4", str(CASES / "peers_time.scenario"))
+    code, out, _ = run(
+        "check", "--no-cache", "--format", "json", "--instances", "4", str(CASES / "peers_time.scenario")
+    )
     data = json.loads(out)
     assert code == 1 and data["files"] == [str(CASES / "peers_time.scenario")]
     first = data["diagnostics"][0]
-    assert {"path", "line", "column", "end_line", "end_column", "severity", "code", "message", "suggestion"} <= set(first)
+    assert {
+        "path",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "severity",
+        "code",
+        "message",
+        "suggestion",
+    } <= set(first)
     assert first["severity"] in ("error", "warning", "info")
 
 
@@ -60,7 +74,9 @@ def test_check_json_is_one_object_with_the_documented_fields() -> None:
     ("content", "message"),
     [(b"\x00\x01binary", "binary"), (b"@0 echo caf\xe9\n", "not valid UTF-8")],
 )
-def test_unreadable_input_is_an_sc105_error_not_a_traceback(tmp_path: Path, content: bytes, message: str) -> None:
+def test_unreadable_input_is_an_sc105_error_not_a_traceback(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
     path = tmp_path / "x.scenario"
     path.write_bytes(content)
     code, _, err = run("check", "--no-cache", str(path))
@@ -81,7 +97,9 @@ def test_rendered_diagnostics_match_the_golden_file(update_goldens: bool) -> Non
 
 
 def test_plan_json_per_peer_form_lists_each_peer_in_execution_order() -> None:
-    code, out, _ = run("plan", "--format", "json", "--instances", "6", "--peer", "1-2", str(CASES / "clean.scenario"))
+    code, out, _ = run(
+        "plan", "--format", "json", "--instances", "6", "--peer", "1-2", str(CASES / "clean.scenario")
+    )
     data = json.loads(out)
     assert code == 0 and set(data["peers"]) == {"1", "2"}
     times = [e["time"] for e in data["peers"]["2"]]
@@ -121,7 +139,17 @@ def test_fmt_check_and_diff_report_without_writing(tmp_path: Path) -> None:
 
 def test_warm_cache_gives_the_same_diagnostics(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "NO_COLOR": "1"}
-    cmd = [sys.executable, "-m", "scenario_lang.cli", "check", "--format", "json", "--instances", "4", str(CASES / "callbacks.scenario")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scenario_lang.cli",
+        "check",
+        "--format",
+        "json",
+        "--instances",
+        "4",
+        str(CASES / "callbacks.scenario"),
+    ]
     cold = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     warm = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     assert cold.returncode == warm.returncode == 1
@@ -137,7 +165,15 @@ def test_cache_is_invalidated_when_a_module_source_changes(tmp_path: Path) -> No
         encoding="utf-8",
     )
     (tmp_path / "s.scenario").write_text("&module m.M\n@0:1 go 5\n", encoding="utf-8")
-    cmd = [sys.executable, "-m", "scenario_lang.cli", "check", "--format", "json", str(tmp_path / "s.scenario")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scenario_lang.cli",
+        "check",
+        "--format",
+        "json",
+        str(tmp_path / "s.scenario"),
+    ]
     assert subprocess.run(cmd, capture_output=True, env=env, check=False).returncode == 0
     (tmp_path / "m.py").write_text((tmp_path / "m.py").read_text().replace("n: int", "n: int, m: int"))
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)

@@ -31,7 +31,11 @@ def test_corpus_has_no_syntax_errors_but_the_pinned_typos(corpus: Path) -> None:
         assert source is not None, diags
         _, diags = parse_lines(source.lines, str(path))
         rel = str(path.relative_to(corpus))
-        found |= {(rel, d.span.line, d.code) for d in diags if d.code.startswith("SC1") and d.severity.value == "error"}
+        found |= {
+            (rel, d.span.line, d.code)
+            for d in diags
+            if d.code.startswith("SC1") and d.severity.value == "error"
+        }
     assert found == PINNED
 
 

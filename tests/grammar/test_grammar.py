@@ -25,7 +25,9 @@ def test_event_nodes_carry_one_based_end_exclusive_spans() -> None:
     assert stmt.time.span == Span("f.scenario", 7, 1, 7, 6)
     assert stmt.callback.span == Span("f.scenario", 7, 7, 7, 20)
     key, named = stmt.args
-    assert isinstance(key.value.parts[0], VarRef) and key.value.parts[0].span == Span("f.scenario", 7, 21, 7, 25)
+    assert isinstance(key.value.parts[0], VarRef) and key.value.parts[0].span == Span(
+        "f.scenario", 7, 21, 7, 25
+    )
     assert named.key == "n" and named.key_span == Span("f.scenario", 7, 26, 7, 27)
     assert named.value.span == Span("f.scenario", 7, 28, 7, 29)
     assert isinstance(stmt.peers, PeerSpec) and stmt.peers.span == Span("f.scenario", 7, 30, 7, 35)

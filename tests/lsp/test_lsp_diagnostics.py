@@ -5,16 +5,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from scenario_lang.project import CheckOptions, analyze
 
-from .conftest import Session
+from .conftest import Session, codes
+
+ERRORS = """\
+&module mymod.MyModule
+@! set key abc
+@0:1 write_peer_idd {1}
+@0:2 start_queries $key 5 rate=1e-3 {2-3}
+@0:2 start_queries $key five rat=2 {5-3}
+@0:3 alias_name maybe GREEN c 4 extra
+@0:4 for i in 1 to 3 call start_queries k$i $i {$i}
+@0:5 set x y
+@1:2:3:4 echo $undefined_var
+@0:9 stop
+@0:10 echo late {7}
+"""
 
 
 def check_codes(path: Path) -> list[tuple[str, int, int, int]]:
-    """What `gscen check` reports, as (code, 0-based line, start, end) (ASCII files)."""
-    analysis = analyze(str(path), CheckOptions(environment={}))
+    """What `gscen check` reports for `path`, as (code, 0-based line, start, end) (ASCII files)."""
+    analysis = analyze(str(path), CheckOptions())
     return [
         (d.code, d.span.line - 1, d.span.column - 1, d.span.end_column - 1)
         for d in analysis.diagnostics
@@ -25,5 +40,209 @@ def check_codes(path: Path) -> list[tuple[str, int, int, int]]:
 async def test_open_clean_file_publishes_no_diagnostics(client: LanguageClient, project: Path) -> None:
     s = Session(client)
     uri = s.open(project / "exp.scenario")
+    assert await s.diagnostics(uri, version=1) == []
+
+
+async def test_open_file_with_errors_reports_what_gscen_check_reports(
+    client: LanguageClient, project: Path
+) -> None:
+    path = project / "exp.scenario"
+    path.write_text(ERRORS)
+    s = Session(client)
+    uri = s.open(path)
     found = await s.diagnostics(uri, version=1)
-    assert found == []
+    assert codes(found) == check_codes(path)
+    assert {d.source for d in found} == {"gscen"}
+    first = found[0]
+    assert first.code == "SC301" and first.severity == types.DiagnosticSeverity.Error
+    assert "did you mean `write_peer_id`?" in first.message
+
+
+async def test_typo_typed_into_a_line_is_reported_with_the_new_version(
+    client: LanguageClient, project: Path
+) -> None:
+    s = Session(client)
+    uri = s.open(project / "exp.scenario")
+    await s.diagnostics(uri, version=1)
+    version = s.edit(uri, 2, 18, 18, "d")  # write_peer_id -> write_peer_idd
+    found = await s.diagnostics(uri, version=version)
+    assert codes(found) == [("SC301", 2, 5, 19)]
+    version = s.edit(uri, 2, 18, 19, "")
+    assert await s.diagnostics(uri, version=version) == []
+
+
+async def test_inserting_lines_moves_later_diagnostics_down(client: LanguageClient, project: Path) -> None:
+    path = project / "exp.scenario"
+    path.write_text(ERRORS)
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    s.edit(uri, 3, 0, 0, "# a comment\n@0:1 echo hi\n")
+    version = s.edit(uri, 0, 0, 0, "# top\n")
+    found = await s.diagnostics(uri, version=version)
+    lines = ERRORS.splitlines()
+    path.write_text("\n".join(["# top", *lines[:3], "# a comment", "@0:1 echo hi", *lines[3:]]) + "\n")
+    assert codes(found) == check_codes(path)
+
+
+async def test_deleting_lines_moves_later_diagnostics_up(client: LanguageClient, project: Path) -> None:
+    path = project / "exp.scenario"
+    path.write_text(ERRORS)
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    version = s.edit(uri, 3, 0, 0, "", end_line=5)  # delete lines 4 and 5
+    found = await s.diagnostics(uri, version=version)
+    lines = ERRORS.splitlines()
+    path.write_text("\n".join([*lines[:3], *lines[5:]]) + "\n")
+    assert codes(found) == check_codes(path)
+
+
+async def test_editing_a_set_line_rechecks_the_lines_that_use_the_variable(
+    client: LanguageClient, project: Path
+) -> None:
+    s = Session(client)
+    uri = s.open(project / "exp.scenario")
+    await s.diagnostics(uri, version=1)
+    version = s.edit(uri, 1, 7, 10, "kee")  # @! set kee abc: $key is now undefined
+    found = await s.diagnostics(uri, version=version)
+    assert [c for c, *_ in codes(found)] == ["SC401"]
+    assert found[0].range.start.line == 3
+
+
+async def test_edit_after_a_set_line_sees_the_variable(client: LanguageClient, project: Path) -> None:
+    s = Session(client)
+    uri = s.open(project / "exp.scenario")
+    await s.diagnostics(uri, version=1)
+    version = s.edit(uri, 5, 0, 0, "@0:6 start_queries $key $kez\n")
+    found = await s.diagnostics(uri, version=version)
+    assert codes(found) == [("SC401", 5, 24, 28)]
+    assert "did you mean `$key`?" in found[0].message
+
+
+async def test_event_typed_after_stop_is_warned_about(client: LanguageClient, project: Path) -> None:
+    s = Session(client)
+    uri = s.open(project / "exp.scenario")
+    await s.diagnostics(uri, version=1)
+    version = s.edit(uri, 7, 0, 0, "@0:20 write_peer_id\n")
+    found = await s.diagnostics(uri, version=version)
+    assert [c for c, *_ in codes(found)] == ["SC506"]
+    assert "(line 7)" in found[0].message
+
+
+async def test_module_source_change_on_disk_rechecks_the_scenario(
+    client: LanguageClient, project: Path
+) -> None:
+    path = project / "exp.scenario"
+    path.write_text(path.read_text() + "@0:5 brand_new 3\n")
+    s = Session(client)
+    uri = s.open(path)
+    found = await s.diagnostics(uri, version=1)
+    assert [c for c, *_ in codes(found)] == ["SC301"]
+    module = project / "mymod.py"
+    module.write_text(
+        module.read_text()
+        + "\n    @experiment_callback\n    def brand_new(self, n: int) -> None:\n        pass\n"
+    )
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            changes=[types.FileEvent(uri=module.as_uri(), type=types.FileChangeType.Changed)]
+        )
+    )
+    assert await s.diagnostics(uri, version=1, until=lambda d: not d) == []
+
+
+async def test_included_file_changing_on_disk_rechecks_the_includer(
+    client: LanguageClient, project: Path
+) -> None:
+    common = project / "common.scenario"
+    common.write_text("@! set peer_count 3\n")
+    path = project / "exp.scenario"
+    path.write_text("&include common.scenario\n@0:1 echo $peer_count\n")
+    s = Session(client)
+    uri = s.open(path)
+    assert await s.diagnostics(uri, version=1) == []
+    common.write_text("@! set other 3\n")
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            changes=[types.FileEvent(uri=common.as_uri(), type=types.FileChangeType.Changed)]
+        )
+    )
+    found = await s.diagnostics(uri, version=1, until=bool)
+    assert codes(found) == [("SC401", 1, 10, 21)]
+
+
+async def test_editing_an_open_included_file_rechecks_the_includer_from_the_buffer(
+    client: LanguageClient, project: Path
+) -> None:
+    common = project / "common.scenario"
+    common.write_text("@! set peer_count 3\n")
+    path = project / "exp.scenario"
+    path.write_text("&include common.scenario\n@0:1 echo $peer_count\n")
+    s = Session(client)
+    uri = s.open(path)
+    assert await s.diagnostics(uri, version=1) == []
+    common_uri = s.open(common)
+    await s.diagnostics(common_uri, version=1)
+    s.edit(common_uri, 0, 7, 17, "renamed")  # not saved: the includer reads the buffer
+    found = await s.diagnostics(uri, version=1, until=bool)
+    assert [c for c, *_ in codes(found)] == ["SC401"]
+
+
+async def test_errors_inside_an_included_file_are_published_for_that_file(
+    client: LanguageClient, project: Path
+) -> None:
+    common = project / "common.scenario"
+    common.write_text("@0:1 no_such_callback\n")
+    path = project / "exp.scenario"
+    path.write_text("&module mymod.MyModule\n&include common.scenario\n")
+    s = Session(client)
+    uri = s.open(path)
+    found = await s.diagnostics(common.as_uri())
+    assert codes(found) == [("SC301", 0, 5, 21)]
+    assert uri != common.as_uri()
+
+
+async def test_missing_include_is_reported_and_creating_it_clears_the_error(
+    client: LanguageClient, project: Path
+) -> None:
+    path = project / "exp.scenario"
+    path.write_text("&include later.scenario\n")
+    s = Session(client)
+    uri = s.open(path)
+    found = await s.diagnostics(uri, version=1)
+    assert codes(found) == [("SC210", 0, 9, 23)]
+    later = project / "later.scenario"
+    later.write_text("@0:1 echo fine\n")
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            changes=[types.FileEvent(uri=later.as_uri(), type=types.FileChangeType.Created)]
+        )
+    )
+    assert await s.diagnostics(uri, version=1, until=lambda d: not d) == []
+
+
+async def test_server_asks_the_client_to_watch_module_and_scenario_files(
+    client: LanguageClient, project: Path
+) -> None:
+    s = Session(client)
+    uri = s.open(project / "exp.scenario")
+    await s.diagnostics(uri, version=1)
+    registrations = client.registrations  # type: ignore[attr-defined]
+    assert [r.method for r in registrations] == [types.WORKSPACE_DID_CHANGE_WATCHED_FILES]
+
+
+async def test_whole_document_change_is_checked_like_an_open(client: LanguageClient, project: Path) -> None:
+    path = project / "exp.scenario"
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=ERRORS)],
+        )
+    )
+    found = await s.diagnostics(uri, version=2)
+    path.write_text(ERRORS)
+    assert codes(found) == check_codes(path)

@@ -99,7 +99,8 @@ def plans(draw: st.DrawFn) -> Plan:
                 draw(st.from_regex(r"[a-z_]{1,8}", fullmatch=True)),
                 tuple(draw(st.lists(json_values, max_size=3))),
                 tuple(
-                    (k, draw(json_values)) for k in draw(st.lists(st.sampled_from("abcde"), unique=True, max_size=3))
+                    (k, draw(json_values))
+                    for k in draw(st.lists(st.sampled_from("abcde"), unique=True, max_size=3))
                 ),
                 PeerSet.of([(lo, hi)]),
                 draw(st.sampled_from(["a.scenario", "dir/b.scenario"])),
