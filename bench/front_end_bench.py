@@ -112,14 +112,16 @@ def main() -> None:
     print(f"check cold (no cache), end to end:   {cold:6.2f} s   (target 1.5 s, aim 1.0 s)")
     print(f"check warm (cache), end to end:      {warm:6.2f} s   (target 0.3 s)")
     print(
-        f"plan --peer 17 --format json:        {plan_peer:6.2f} s   (target 2.5 s; {peer17} events for peer 17)"
+        f"plan --peer 17 --format json:        {plan_peer:6.2f} s   (target 2.5 s; "
+        f"{peer17} events for peer 17)"
     )
     print(f"compile plan, 4000 peers:            {stats['plan_s']:6.2f} s   (target 3 s)")
     print(f"peak RSS, parse+check+compile:       {stats['peak_rss_mb']:6.0f} MB  (target 500 MB)")
     print(
         f"in-process: parse {stats['parse_lines_per_s']:,.0f} lines/s ({stats['parse_s']:.2f} s), "
         f"resolve+check {stats['check_lines_per_s']:,.0f} lines/s ({stats['check_s']:.2f} s), "
-        f"plan {stats['plan_lines_per_s']:,.0f} lines/s; {stats['events']} events, {stats['diagnostics']} diagnostics"
+        f"plan {stats['plan_lines_per_s']:,.0f} lines/s; {stats['events']} events, "
+        f"{stats['diagnostics']} diagnostics"
     )
 
 

@@ -36,7 +36,7 @@ def test_formatting_refuses_a_file_with_syntax_errors() -> None:
 @settings(max_examples=150, deadline=None)
 @given(scenario_texts)
 def test_formatting_is_idempotent_and_keeps_the_plan(text: str) -> None:
-    tree, diags = parse(text, "g.scenario")
+    _, diags = parse(text, "g.scenario")
     if any(d.severity is Severity.ERROR for d in diags):
         return
     once = format_text(text, "g.scenario")

@@ -43,7 +43,7 @@ def test_each_peer_sees_only_its_events_and_events_are_held_once() -> None:
     plan = compiled("ordering.scenario")
     peer1 = [(e.callback, e.args) for e in plan.for_peer(1) if e.time is not None]
     assert peer1 == [("count", (1,)), ("count", (1,)), ("count", (2,)), ("name", ("abc",)), ("stop", ())]
-    everyone = [e for e in plan.events if e.callback == "stop"][0].peers
+    everyone = next(e for e in plan.events if e.callback == "stop").peers
     assert all(e.peers is everyone for e in plan.events if e.peers.concrete(3) == ((1, 3),))
 
 
