@@ -60,7 +60,9 @@ def _setup_logging(err: Console) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Output folder (default: a fresh <output_dir>/<date-time> beside the .conf).",
 )
-@click.option("--instances", "-n", type=click.IntRange(min=1), help="Number of peers (overrides instances_to_run).")
+@click.option(
+    "--instances", "-n", type=click.IntRange(min=1), help="Number of peers (overrides instances_to_run)."
+)
 @click.option("--dry-run", is_flag=True, help="Check, print the plan and the commands, start nothing.")
 @click.option("--force", is_flag=True, help="Accept a non-empty --output folder (nothing in it is deleted).")
 @click.option("--no-token", is_flag=True, help="Admit peers without the run's token (Gumby clients).")
