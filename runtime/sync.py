@@ -410,7 +410,7 @@ class _Connection(asyncio.Protocol):
             self.server._failed(self, PeerProtocolError, f"sent a line longer than {MAX_LINE} bytes")
 
     # -- output
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
@@ -644,7 +644,10 @@ class SyncServer:
 
     def _connect_timeout(self, limit: float) -> SyncTimeoutError:
         n, joined = self.config.instances, len(self._joined)
-        message = f"only {joined} of {n} peers joined; none joined in the last {limit:g} s"
+        if joined == 0:
+            message = f"no peer joined within {limit:g} s (expected {n})"
+        else:
+            message = f"only {joined} of {n} peers joined; none joined in the last {limit:g} s"
         if self._refused_count:
             shown = "; ".join(self._refused[:5])
             more = self._refused_count - min(5, len(self._refused))
@@ -682,7 +685,8 @@ class SyncServer:
     def _send_all_vars(self) -> None:
         line = self._build_all_vars()
         self._all_vars_line = line
-        data = line + b"\r\n"
+        # One buffer for everyone; a view, so a partial send keeps no sliced copy per connection.
+        data = memoryview(line + b"\r\n")
         for conn in self._by_id.values():
             conn.state = _State.VARS_SENT
             conn.write(data)
