@@ -9,8 +9,9 @@ Sequence:
     did (slow: this loads the whole front end; `gscen run` ships a compiled plan instead).
  2. EXPERIMENT_DIR first on sys.path; import each `&module` class from the file the checker resolved
     (`loader`), instantiate it with this peer's `PeerContext`, register its callbacks after the
-    built-ins (`builtin_callbacks`). A failure here is one clear error line and exit 1, before the
-    peer ever connects.
+    built-ins (`builtin_callbacks`); if the plan header lists its callback names, check that each has
+    a target. A failure here is one clear error line and exit 1, before the peer ever connects.
+    (Without that list, an event whose name has no target fails when it is due.)
  3. Connect to the sync server (SYNC_HOST:SYNC_PORT, the run token GSCEN_SYNC_TOKEN), get the id;
     select this peer's events from the plan (`peer_plan`).
  4. mkdir + chdir OUTPUT_DIR/<id>/ (the one chdir, at entry), open events.csv.
@@ -45,7 +46,8 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
   done, signal, error), `"exit_code", "signal"` (name or null), `"events_planned", "events_fired",
   "events_failed", "calls", "calls_failed", "calls_cancelled", "lateness_seconds": {"p50", "p99",
   "max"}, "peak_rss_bytes", "cpu_seconds", "start_time"` (go instant, epoch seconds), `"end_time",
-  "plan_load_seconds"` (plan header + this peer's selection), `"error"` (the fatal error, or null),
+  "plan_load_seconds", "plan_load_cpu_seconds"` (wall and CPU time to read the plan header and select
+  this peer's events; not the module imports), `"error"` (the fatal error, or null),
   `"errors"` (up to 100 `{source, callback, target, error}`).
 The log (stderr, which the launcher captures) has lines `<time> peer <id> <LEVEL> <logger>: <message>`.
 
@@ -65,7 +67,6 @@ import os
 import resource
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -193,6 +194,8 @@ def _compile_scenario(config: PeerConfig) -> Path:
             log.error("%s:%d:%d: %s", d.span.path, d.span.line, d.span.column, d.message)
         raise PeerError(f"{scenario} has errors; run `gscen check {scenario}`")
     plan = compile_plan(analysis.program, config.instances)
+    import tempfile
+
     fd, name = tempfile.mkstemp(prefix="gscen-peer-", suffix=".plan")
     os.close(fd)
     write_plan_file(plan, name)
@@ -238,6 +241,7 @@ class Peer:
         self._main: asyncio.Task[Any] | None = None
         self._start_time: float | None = None
         self._load_seconds = 0.0
+        self._load_cpu = 0.0
         self._events_planned = 0
         self._folder_ready = False
 
@@ -294,13 +298,23 @@ class Peer:
             self.plan = PeerPlan(plan_path)
             plan_path.unlink()
         else:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             self.plan = PeerPlan(plan_path)
-            self._load_seconds += time.perf_counter() - t0
+            self._load_seconds = time.perf_counter() - t0
+            self._load_cpu = time.process_time() - c0
         plan = self.plan
         if cfg.experiment_dir is not None:
             sys.path.insert(0, str(cfg.experiment_dir))
         self.modules = load_modules(plan.modules, state, BuiltinCallbacks(state))
+        if plan.callbacks is not None:
+            registry = self.modules.registry
+            missing = sorted(name for name in plan.callbacks if not registry.get(name))
+            if missing:
+                raise PeerError(
+                    "no module answers the callback(s) "
+                    + ", ".join(f"`{name}`" for name in missing)
+                    + " that the plan calls (the modules changed since the plan was compiled?)"
+                )
         log.debug("loaded %d module(s) from %s", len(self.modules.instances), plan_path)
 
         # 3. sync: id
@@ -316,9 +330,10 @@ class Peer:
         async with SyncClient(client_config) as client:
             state.client = client
             my_id = await client.connect()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             timeline = plan.timeline(my_id)
             self._load_seconds += time.perf_counter() - t0
+            self._load_cpu += time.process_time() - c0
             self._events_planned = len(timeline)
             # 4. the peer's folder
             state.my_id = my_id
@@ -460,6 +475,7 @@ class Peer:
             "start_time": self._start_time,
             "end_time": time.time(),
             "plan_load_seconds": round(self._load_seconds, 6),
+            "plan_load_cpu_seconds": round(self._load_cpu, 6),
             "error": outcome.error,
             "errors": events.errors if events else [],
         }

@@ -2,11 +2,12 @@
 
 Reads the file `scenario_lang.plan.write_plan_file` writes (the same format `PlanFile` reads), with
 only the standard library (json, mmap, struct): the peer's import graph stays small, and no
-`PeerSet`/`PlannedEvent` objects are built for the events of other peers. `PeerPlan.open(path)` reads
-the header (modules, source paths, peer sets); `timeline(peer)` selects this peer's events in
-execution order (immediate first, then by time, ties in program order, as the plan stores them) and
-returns a `PeerTimeline`: `time(k)` (seconds after the start, None for `@!`) and `event(k)`, decoded
-from its JSON payload only when the scheduler reaches it.
+`PeerSet`/`PlannedEvent` objects are built for the events of other peers. `PeerPlan(path)` reads the
+header: modules, source paths, peer sets, and the distinct callback names if the writer recorded them
+as `callbacks` (so a peer can check them before it connects). `timeline(peer)` selects this peer's
+events in execution order (immediate first, then by time, ties in program order, as the plan stores
+them) and returns a `PeerTimeline`: `time(k)` (seconds after the start, None for `@!`) and
+`event(k)`, decoded from its JSON payload only when the scheduler reaches it.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class PeerPlan:
             self.paths: list[str] = list(header["paths"])
             self.modules = tuple(ModuleSpec(m["dotted"], m["path"], m["class"]) for m in header["modules"])
             self._peer_sets: list[list[list[list[int]]]] = header["peer_sets"]
+            names = header.get("callbacks")
+            self.callbacks: tuple[str, ...] | None = None if names is None else tuple(map(str, names))
         except (ValueError, KeyError, TypeError) as exc:
             self._map.close()
             raise PlanFileError(f"{self.path}: the plan header is damaged ({exc})") from None

@@ -41,6 +41,8 @@ class Probe(ExperimentModule):
     """Writes what happens to it into files in the peer's folder."""
 
     def on_id_received(self) -> None:
+        if os.environ.get("PROBE_FAIL_ID") == str(self.my_id):
+            raise RuntimeError("hook failed on purpose")
         self.vars["probe"] = f"peer-{self.my_id}"
         with open("id_hook.txt", "w") as f:
             f.write(f"{self.my_id} {os.getcwd()}")
@@ -270,3 +272,55 @@ async def test_missing_inputs_give_an_error_line_not_a_traceback(tmp_path: Path,
     assert code == 1, log
     assert "Traceback" not in log
     assert ("nothing.plan" in log) if missing == "plan" else ("cannot connect" in log)
+
+
+async def test_without_a_plan_the_peer_compiles_scenario_file_as_launch_scenario_did(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:0.1 annotate compiled\n@0:0.2 stop\n", instances=2)
+    plan.unlink()
+    token = new_token()
+    out = tmp_path / "out"
+    env = {"SCENARIO_FILE": "exp.scenario", "EXPERIMENT_DIR": str(tmp_path), "INSTANCES_TO_RUN": "2"}
+    async with SyncServer(SyncServerConfig(instances=2, token=token, start_delay=0.2)) as server:
+        procs = [await start_peer(None, server.port, token, out, env=env) for _ in range(2)]
+        results = await asyncio.gather(*(finish(p) for p in procs))
+    for code, log in results:
+        assert code == 0, log
+    for i in (1, 2):
+        assert (out / str(i) / "annotations.csv").read_text().endswith(",compiled\n")
+
+
+async def test_a_failing_id_hook_ends_that_peer_and_the_sync_fails_fast_for_the_others(
+    tmp_path: Path,
+) -> None:
+    plan = compile_experiment(tmp_path, "@0:1 stop\n", instances=2)
+    results, out = await run_peers(tmp_path, plan, 2, env={"PROBE_FAIL_ID": "2"})
+    (code_a, log_a), (code_b, log_b) = results
+    assert code_a == code_b == 1, (log_a, log_b)
+    logs = log_a + log_b
+    assert "Probe.on_id_received failed: RuntimeError: hook failed on purpose" in logs
+    assert "sync aborted" in logs
+    assert result_of(out, 2)["exit_reason"] == "error"
+
+
+def _add_callback_names(plan: Path, names: list[str]) -> None:
+    """Rewrite the plan header with a `callbacks` list (the field a plan writer may record)."""
+    data = plan.read_bytes()
+    magic = b"GSCENPLAN\n"
+    end = data.index(b"\n", len(magic))
+    rest = data[end + 1 + (-(end + 1) % 8) :]
+    header = json.loads(data[len(magic) : end])
+    header["callbacks"] = names
+    head = magic + json.dumps(header).encode() + b"\n"
+    plan.write_bytes(head + b" " * (-len(head) % 8) + rest)
+
+
+async def test_callback_names_no_module_answers_are_refused_before_connecting(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:0.1 greet 1\n@0:1 stop\n", instances=1)
+    _add_callback_names(plan, ["greet", "stop", "vanished"])
+    proc = await start_peer(plan, 9, None, tmp_path / "out", "--connect-timeout", "1")
+    code, log = await finish(proc)
+    assert code == 1 and "`vanished`" in log and "Traceback" not in log
+    _add_callback_names(plan, ["greet", "stop"])
+    results, out = await run_peers(tmp_path, plan, 1)
+    assert results[0][0] == 0, results[0][1]
+    assert result_of(out, 1)["exit_reason"] == "stop"
