@@ -97,6 +97,7 @@ if TYPE_CHECKING:
     from scenario_lang.plan import Plan
 
 __all__ = [
+    "LaunchedPeers",
     "Launcher",
     "LocalLauncher",
     "PeerLaunch",
@@ -150,6 +151,7 @@ class RunOptions:
     python: str = sys.executable
     sync_timeout: float = 60.0
     grace: float = 2.0
+    launcher: Launcher | None = None
 
 
 class StepKind(enum.Enum):
@@ -330,16 +332,28 @@ class PeerLaunch:
     config: GuardConfig
 
 
-class Launcher(Protocol):
-    """Starts guarded peer processes somewhere; `open` returns a started guard-like handle.
+class LaunchedPeers(Protocol):
+    """Started peer processes, as the pipeline watches them (`guard.Guard` is one)."""
 
-    The handle offers `wait_done()` -> GuardResult, `aclose()`, `reports()` and `running`, as
-    `guard.Guard` does. `LocalLauncher` runs them on this machine; a SLURM launcher would submit them.
+    async def start(self) -> None: ...
+    async def wait_done(self) -> GuardResult: ...
+    async def aclose(self) -> GuardResult: ...
+    def reports(self) -> tuple[ProcessReport, ...]: ...
+    @property
+    def running(self) -> int: ...
+
+
+class Launcher(Protocol):
+    """Where peers run: `open` returns their not-yet-started handle.
+
+    `LocalLauncher` runs them on this machine under the process guard. A SLURM launcher would submit
+    the same commands (`PeerLaunch.config.commands`) as job steps and report them through the same
+    handle, so the pipeline, the summary and the plots do not change.
     """
 
     name: str
 
-    def open(self, launch: PeerLaunch) -> Guard: ...
+    def open(self, launch: PeerLaunch) -> LaunchedPeers: ...
 
 
 class LocalLauncher:
@@ -347,7 +361,7 @@ class LocalLauncher:
 
     name = "local"
 
-    def open(self, launch: PeerLaunch) -> Guard:
+    def open(self, launch: PeerLaunch) -> LaunchedPeers:
         return Guard(launch.config)
 
 
@@ -929,7 +943,7 @@ async def _run_guard(
 ) -> str:
     assert step.guard is not None
     state.guard_runs_peers = step.runs_peers
-    launcher: Launcher = LocalLauncher()
+    launcher: Launcher = run.options.launcher or LocalLauncher()
     guard = launcher.open(PeerLaunch(step.guard))
     try:
         await guard.start()
@@ -1053,7 +1067,7 @@ def _count_events(run: PreparedRun, state: _State) -> tuple[int, int]:
 
 
 def _snapshot(
-    run: PreparedRun, state: _State, step: Step, server: SyncServer | None, guard: Guard | None
+    run: PreparedRun, state: _State, step: Step, server: SyncServer | None, guard: LaunchedPeers | None
 ) -> RunSnapshot:
     fired = failed = 0
     if step.runs_peers:

@@ -71,3 +71,20 @@ def test_synchronized_instances_sum_their_ids(tmp_path: Path, instances: int | N
     for name in ("cpu.png", "memory.png", "events.png"):
         assert is_png(out / name)
     assert "sum of the peer ids" in result.stderr
+
+
+def test_the_tutorial_confs_are_gumbys_apart_from_comments(corpus: Path) -> None:
+    from configobj import ConfigObj
+
+    for name in ("local_processguard.conf", "synchronized_instances.conf"):
+        ours = ConfigObj(str(EXAMPLES / Path(name).stem / name), interpolation=False)
+        gumbys = ConfigObj(str(corpus / "docs" / "tutorials" / name), interpolation=False)
+        assert dict(ours) == dict(gumbys), name
+
+
+def test_gumbys_own_first_tutorial_runs_unchanged_from_the_corpus(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = gscen_run(corpus / "docs" / "tutorials" / "local_processguard.conf", out)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "summary.json").read_text())["status"] == "ok"
+    assert is_png(out / "cpu.png")

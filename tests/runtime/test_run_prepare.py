@@ -241,3 +241,14 @@ def test_refused_run_exits_1_with_rendered_diagnostics(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "error[SC301]" in result.output
     assert "not started" in result.output
+
+
+def test_no_token_admits_gumby_clients(tmp_path: Path) -> None:
+    conf = experiment(tmp_path / "x", CONF, SCENARIO)
+    run = prepare_run(options(conf, no_token=True)).run
+    assert run is not None and run.sync is not None
+    assert not run.sync.require_token and run.token is None
+    assert "GSCEN_SYNC_TOKEN" not in run.environment
+    conf2 = experiment(tmp_path / "y", CONF + "sync_require_token = false\n", SCENARIO)
+    run2 = prepare_run(options(conf2)).run
+    assert run2 is not None and run2.sync is not None and not run2.sync.require_token

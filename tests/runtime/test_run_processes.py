@@ -239,3 +239,37 @@ def test_signal_mid_run_stops_every_process_and_keeps_results(
         assert (out / str(i) / "work.txt").read_text() == "7"
         assert (out / str(i) / "events.csv").exists()
     assert (out / "plan.gscenplan").exists() and (out / "resource_usage.log").exists()
+
+
+def test_another_server_command_runs_in_the_background_and_is_stopped(tmp_path: Path) -> None:
+    conf = experiment(
+        tmp_path / "x",
+        "experiment_name = e\ninstances_to_run = 1\n"
+        "experiment_server_cmd = sh -c 'echo $$ > $OUTPUT_DIR/server.pid; exec sleep 100'\n"
+        'local_instance_cmd = process_guard.py -c "sleep 0.5" -o $OUTPUT_DIR\n',
+    )
+    out = tmp_path / "out"
+    began = time.monotonic()
+    result = run(conf, out)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - began < 20
+    pid = int((out / "server.pid").read_text())
+    assert not psutil.pid_exists(pid) or not is_running(psutil.Process(pid))
+
+
+def test_scripts_calling_gumby_programs_reach_gscen(tmp_path: Path) -> None:
+    folder = tmp_path / "x"
+    conf = experiment(
+        folder,
+        "experiment_name = e\nexperiment_server_cmd = ''\n"
+        'local_instance_cmd = process_guard.py -c "sleep 1.5" -n 2 -i 0.2 -m $OUTPUT_DIR -o $OUTPUT_DIR\n'
+        "post_process_cmd = post.sh\n",
+    )
+    script = folder / "post.sh"
+    script.write_text("#!/bin/sh\nset -e\ncd $OUTPUT_DIR\ngraph_process_guard_data.sh\n")
+    script.chmod(0o755)
+    out = tmp_path / "out"
+    result = run(conf, out)
+    assert result.returncode == 0, result.stderr
+    assert (out / "cpu.png").is_file() and (out / "memory.png").is_file()
+    assert "wrote" in (out / "logs" / "post_process_cmd.out").read_text()
