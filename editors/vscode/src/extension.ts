@@ -20,20 +20,14 @@ function serverOptions(): ServerOptions {
   return { run: executable, debug: executable };
 }
 
-async function startClient(context: vscode.ExtensionContext): Promise<void> {
+async function startClient(): Promise<void> {
   const clientOptions: LanguageClientOptions = {
     documentSelector: [
       { scheme: "file", language: LANGUAGE_ID },
       { scheme: "untitled", language: LANGUAGE_ID },
     ],
-    synchronize: {
-      // The server re-checks a scenario when a `&module` Python file or an `&include`d file changes.
-      fileEvents: [
-        vscode.workspace.createFileSystemWatcher("**/*.py"),
-        vscode.workspace.createFileSystemWatcher("**/*.scenario"),
-        vscode.workspace.createFileSystemWatcher("**/*.conf"),
-      ],
-    },
+    // No `synchronize.fileEvents`: the server registers its own watchers (`&module` Python files,
+    // `&include`d scenarios, `.conf` files) through dynamic registration, which this client supports.
   };
   client = new LanguageClient("gscen", "gscen language server", serverOptions(), clientOptions);
   try {
@@ -45,28 +39,27 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
         "Install gscen in the environment VS Code sees, or set `gscen.server.command`.",
     );
   }
-  context.subscriptions.push({ dispose: () => void client?.stop() });
 }
 
-async function restartClient(context: vscode.ExtensionContext): Promise<void> {
+async function restartClient(): Promise<void> {
   const old = client;
   client = undefined;
   if (old !== undefined) {
     await old.stop().catch(() => undefined);
   }
-  await startClient(context);
+  await startClient();
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   context.subscriptions.push(
-    vscode.commands.registerCommand("gscen.restartServer", () => restartClient(context)),
+    vscode.commands.registerCommand("gscen.restartServer", () => restartClient()),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration("gscen.server")) {
-        void restartClient(context);
+        void restartClient();
       }
     }),
   );
-  await startClient(context);
+  await startClient();
 }
 
 export async function deactivate(): Promise<void> {
