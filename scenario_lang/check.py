@@ -10,7 +10,7 @@ checked per event. Checks append diagnostics and never raise for user mistakes.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
 
@@ -53,8 +53,10 @@ class _Binder:
 
 
 class _Checker:
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, stops: Sequence[Call] | None = None, modules: bool = True) -> None:
         self.program = program
+        self.stops = stops
+        self.with_modules = modules
         self.out: list[Diagnostic] = list(program.diagnostics)
         self.binders: dict[str, list[_Binder]] = {
             name: [_Binder.of(s) for s in sigs] for name, sigs in program.callbacks.by_name.items()
@@ -65,7 +67,8 @@ class _Checker:
     def run(self) -> list[Diagnostic]:
         with bulk_allocation():
             self.check_times()
-            self.check_modules()
+            if self.with_modules:
+                self.check_modules()
             self.check_calls()
             self.check_stops()
         return sort_unique(self.out)
@@ -78,7 +81,7 @@ class _Checker:
             for stmt in tree.statements:
                 if type(stmt) is not Event:
                     continue
-                ev: Event = stmt  # type: ignore[assignment]
+                ev: Event = stmt
                 t = ev.time
                 if t.seconds is None:
                     continue
@@ -189,10 +192,10 @@ class _Checker:
                 if unchecked:
                     continue
                 ev = call.event
-                key = (ev.span.path, ev.span.line)
-                if key in missing_reported:
+                where = (ev.span.path, ev.span.line)
+                if where in missing_reported:
                     continue
-                missing_reported.add(key)
+                missing_reported.add(where)
                 self.unknown_callback(call, known_names)
                 continue
             key = (call.callback, call.args, call.kwargs)
@@ -360,7 +363,8 @@ class _Checker:
         self.out.append(d)
 
     def check_stops(self) -> None:
-        stops = [c for c in self.program.calls if c.callback == "stop" and c.time is not None and c.time >= 0]
+        candidates = self.program.calls if self.stops is None else self.stops
+        stops = [c for c in candidates if c.callback == "stop" and c.time is not None and c.time >= 0]
         if not stops:
             return
         instances = self.program.config.instances
@@ -394,9 +398,21 @@ def _as_seconds(seconds: float | None) -> str:
     return f"{seconds:g}"
 
 
-def check(program: Program) -> list[Diagnostic]:
-    """Every diagnostic of a resolved program (parse and resolution ones included), sorted."""
-    return _Checker(program).run()
+def check(program: Program, *, stops: Sequence[Call] | None = None, modules: bool = True) -> list[Diagnostic]:
+    """Every diagnostic of a resolved program (parse and resolution ones included), sorted.
+
+    For a chunk of a file checked apart (see `project.analyze`): `stops` are the file's `stop` calls
+    (events after them are warned about) and `modules=False` leaves the module checks to the caller.
+    """
+    return _Checker(program, stops, modules).run()
+
+
+def check_modules(program: Program) -> list[Diagnostic]:
+    """Only the checks about the `&module` lines (callbacks that several modules define)."""
+    checker = _Checker(program)
+    checker.out = []
+    checker.check_modules()
+    return checker.out
 
 
 def check_all(programs: Iterable[Program]) -> list[Diagnostic]:

@@ -103,7 +103,12 @@ def _print_diagnostics(err: Console, diagnostics: Iterable[Diagnostic], lines: _
 
 
 def _check_one(
-    path: str, conf: str | None, instances: int | None, use_cache: bool, lines: _Lines
+    path: str,
+    conf: str | None,
+    instances: int | None,
+    use_cache: bool,
+    lines: _Lines,
+    need_calls: bool = False,
 ) -> tuple[list[Diagnostic], Any]:
     """Diagnostics for one root file (from the cache when valid) and the analysis (None if cached)."""
     from . import cache
@@ -116,7 +121,9 @@ def _check_one(
             return cached, None
     from .project import CheckOptions, analyze
 
-    analysis = analyze(path, CheckOptions(conf=conf, instances=instances, environment=environment))
+    analysis = analyze(
+        path, CheckOptions(conf=conf, instances=instances, environment=environment, parallel=not need_calls)
+    )
     for p, ls in analysis.program.lines.items():
         lines.add(p, ls)
     if analysis.conf_path:
@@ -164,7 +171,7 @@ def check_command(
     lines = _Lines()
     everything: list[Diagnostic] = []
     for path in files:
-        diagnostics, analysis = _check_one(path, conf, instances, not no_cache, lines)
+        diagnostics, analysis = _check_one(path, conf, instances, not no_cache, lines, selection is not None)
         if selection is not None and analysis is not None:
             diagnostics = _for_peers(diagnostics, analysis, selection)
         everything.extend(diagnostics)

@@ -17,7 +17,7 @@ import gc
 import math
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from difflib import get_close_matches
@@ -637,15 +637,17 @@ def parse(text: str, path: str = "<input>") -> tuple[ScenarioFile, list[Diagnost
 
 
 def parse_lines(
-    lines: tuple[str, ...] | list[str],
+    lines: Sequence[str],
     path: str,
     line_parser: Callable[[str, str, int], tuple[Statement | None, list[Diagnostic]]] = parse_line,
+    first_line: int = 1,
 ) -> tuple[ScenarioFile, list[Diagnostic]]:
+    """Parse a file's lines (or a run of them starting at `first_line`)."""
     statements: list[Statement] = []
     diagnostics: list[Diagnostic] = []
     fast = _FAST.fullmatch
     with bulk_allocation():
-        for number, text in enumerate(lines, 1):
+        for number, text in enumerate(lines, first_line):
             m = fast(text)
             if m is not None:
                 statements.append(_fast_event(m, path, number))
@@ -654,8 +656,8 @@ def parse_lines(
             if stmt is not None:
                 statements.append(stmt)
             diagnostics.extend(diags)
-    last = len(lines) or 1
-    span = Span(path, 1, 1, last, len(lines[-1]) + 1 if lines else 1)
+    last = first_line + max(len(lines), 1) - 1
+    span = Span(path, first_line, 1, last, len(lines[-1]) + 1 if lines else 1)
     return ScenarioFile(span, path, tuple(statements)), diagnostics
 
 

@@ -9,14 +9,17 @@ front end on one file. The CLI, the language server and the runtime all go throu
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .check import check
+from .check import check, check_modules
 from .conf import ExperimentConfig, find_experiment_config, load_experiment_config
 from .diagnostics import Diagnostic, sort_unique
-from .resolve import LoadedFile, Program, ResolveConfig, load_file, resolve_file
+from .nodes import IncludeDirective, ScenarioFile, Span
+from .parse import parse_line, parse_lines, read_source
+from .resolve import LoadedFile, Program, ResolveConfig, Seed, load_file, resolve, resolve_file
 from .signatures import ModuleReader, default_search_path
 
 
@@ -31,6 +34,7 @@ class CheckOptions:
     run_variables: Mapping[str, str] = field(default_factory=dict)
     find_conf: bool = True
     cwd: str | None = None
+    parallel: bool = False  # check large files in two processes (only diagnostics are returned)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Analysis:
     experiment: ExperimentConfig | None
     conf_path: str | None
     conf_lines: tuple[str, ...]
+    complete: bool = True  # False: checked in chunks; `program` holds no calls, only what rendering needs
 
 
 def project_root(start: Path) -> Path:
@@ -128,15 +133,115 @@ def analyze(scenario_path: str, options: CheckOptions | None = None) -> Analysis
     """Read, parse, resolve and check one scenario file with its experiment file."""
     options = options or CheckOptions()
     config, conf_diags, experiment, conf_path = configure(scenario_path, options)
-    program = resolve_file(scenario_path, config)
-    diagnostics = sort_unique([*check(program), *conf_diags])
+    program: Program | None = None
+    if options.parallel and (os.cpu_count() or 1) > 1:
+        program = _check_in_chunks(scenario_path, config)
+    complete = program is None
+    if program is None:
+        program = resolve_file(scenario_path, config)
+        diagnostics = sort_unique([*check(program), *conf_diags])
+    else:
+        diagnostics = sort_unique([*program.diagnostics, *conf_diags])
     conf_lines: tuple[str, ...] = ()
     if conf_path is not None:
         try:
             conf_lines = tuple(Path(conf_path).read_text(encoding="utf-8", errors="replace").splitlines())
         except OSError:
             conf_lines = ()
-    return Analysis(program, tuple(diagnostics), experiment, conf_path, conf_lines)
+    return Analysis(program, tuple(diagnostics), experiment, conf_path, conf_lines, complete)
+
+
+# --------------------------------------------------------------------------- large files, in chunks
+
+CHUNKED_MIN_LINES = 20_000
+_GLOBAL_WORDS = ("&", "set", "stop")
+
+
+@dataclass(frozen=True)
+class _ChunkResult:
+    diagnostics: tuple[Diagnostic, ...]
+    environment_names: frozenset[str]
+    files_read: frozenset[str]
+    missed: bool
+
+
+def _check_chunk(
+    path: str, lines: tuple[str, ...], start: int, stop: int, config: ResolveConfig, globals_: Program
+) -> _ChunkResult:
+    tree, parse_diags = parse_lines(lines[start:stop], path, first_line=start + 1)
+    seed = Seed(
+        globals_.modules,
+        globals_.module_directives,
+        globals_.unchecked_callbacks,
+        tuple(v for v in globals_.variables if v.span.line <= start),
+    )
+    program = resolve(tree, lines, config, seed)
+    stops = [c for c in globals_.calls if c.callback == "stop"]
+    diagnostics = [*parse_diags, *check(program, stops=stops, modules=False)]
+    return _ChunkResult(
+        tuple(diagnostics), program.environment_names, program.files_read, program.missed_files
+    )
+
+
+def _check_in_chunks(path: str, config: ResolveConfig) -> Program | None:
+    """Check a large file in two halves at once, one in a forked process.
+
+    Lines are independent except directives, `set` and `stop`: every line that could be one (it
+    contains `&`, `set` or `stop`) is parsed first, through the grammar, and resolved on its own; each
+    half then starts from those modules and the variables set before it, and warns about events after
+    any `stop` of the file. Returns None (check normally) for small files, files with `&include`,
+    or when the file cannot be read.
+    """
+    source, _ = read_source(path)
+    if source is None or len(source.lines) < CHUNKED_MIN_LINES:
+        return None
+    lines = source.lines
+    statements = []
+    for number, text in enumerate(lines, 1):
+        if any(word in text for word in _GLOBAL_WORDS):
+            stmt, _ = parse_line(text, path, number)
+            if stmt is not None:
+                if isinstance(stmt, IncludeDirective):
+                    return None
+                statements.append(stmt)
+    globals_tree = ScenarioFile(Span(path, 1, 1, len(lines), 1), path, tuple(statements))
+    globals_ = resolve(globals_tree, lines, config)
+    middle = len(lines) // 2
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child checks the second half and sends back its diagnostics
+        os.close(read_end)
+        try:
+            payload = pickle.dumps(_check_chunk(path, lines, middle, len(lines), config, globals_))
+        except BaseException:
+            payload = pickle.dumps(None)
+        with os.fdopen(write_end, "wb") as out:
+            out.write(payload)
+        os._exit(0)
+    os.close(write_end)
+    try:
+        first = _check_chunk(path, lines, 0, middle, config, globals_)
+    finally:
+        with os.fdopen(read_end, "rb") as inp:
+            payload = inp.read()
+        os.waitpid(pid, 0)
+    second = pickle.loads(payload) if payload else None
+    if not isinstance(second, _ChunkResult):
+        second = _check_chunk(path, lines, middle, len(lines), config, globals_)
+    diagnostics = [
+        *globals_.diagnostics,
+        *check_modules(globals_),
+        *first.diagnostics,
+        *second.diagnostics,
+    ]
+    return replace(
+        globals_,
+        calls=(),
+        diagnostics=tuple(diagnostics),
+        environment_names=globals_.environment_names | first.environment_names | second.environment_names,
+        files_read=globals_.files_read | first.files_read | second.files_read,
+        missed_files=globals_.missed_files or first.missed or second.missed,
+    )
 
 
 __all__ = ["Analysis", "CheckOptions", "LoadedFile", "analyze", "configure", "default_run_variables"]

@@ -152,6 +152,18 @@ class Program:
         return lines[line - 1]
 
 
+@dataclass(frozen=True)
+class Seed:
+    """The state a chunk of a file starts from when its lines are resolved apart from the rest
+    (`project.analyze` checks large files in parallel chunks): the modules and the variables set
+    before the chunk. Directives in the chunk are skipped; they were resolved with the seed."""
+
+    modules: tuple[ModuleInfo, ...]
+    module_directives: tuple[tuple[ModuleDirective, ModuleInfo | None], ...]
+    unchecked: bool
+    variables: tuple[VariableDef, ...]
+
+
 class _Resolver:
     def __init__(self, config: ResolveConfig, root_path: str) -> None:
         self.config = config
@@ -174,6 +186,15 @@ class _Resolver:
         self._seen_modules: dict[str, Span] = {}
         self.environment_names: set[str] = set()
         self.missed = False  # a module or include that was not found: the answer may change
+        self.skip_directives = False
+
+    def seed(self, seed: Seed) -> None:
+        self.modules = list(seed.modules)
+        self.module_directives = list(seed.module_directives)
+        self.unchecked = seed.unchecked
+        for var in seed.variables:
+            self.variables[var.name] = var
+        self.skip_directives = True
 
     # ---- variables
     def lookup(self, name: str, loop: tuple[str, int] | None) -> str | None:
@@ -265,9 +286,9 @@ class _Resolver:
             return _EVERYONE
         key: object = None
         if len(items) == 1:
-            low, high = items[0].low, items[0].high
-            simple = type(low) is int and (high is None or type(high) is int)
-            key = (spec.negated, low, high)
+            first = items[0]
+            simple = type(first.low) is int and (first.high is None or type(first.high) is int)
+            key = (spec.negated, first.low, first.high)
         else:
             simple = all(type(it.low) is int and (it.high is None or type(it.high) is int) for it in items)
             key = (spec.negated, tuple((it.low, it.high) for it in items))
@@ -338,6 +359,8 @@ class _Resolver:
             t = type(stmt)
             if t is Event:
                 self.event(stmt)  # type: ignore[arg-type]
+            elif self.skip_directives:
+                continue
             elif t is ModuleDirective:
                 self.module(stmt)  # type: ignore[arg-type]
             elif t is IncludeDirective:
@@ -381,7 +404,7 @@ class _Resolver:
                 named = True
             parts = arg.value.parts
             if len(parts) == 1 and type(parts[0]) is str:
-                values.append(parts[0])  # type: ignore[arg-type]
+                values.append(parts[0])
             else:
                 values.append(word_value(arg.value, loop))
         if named:
@@ -405,7 +428,7 @@ class _Resolver:
                 callback,
                 args,
                 arg_nodes,
-                kwargs,  # type: ignore[arg-type]
+                kwargs,
                 kwarg_nodes,
                 peers,
                 loop[1] if loop is not None else None,
@@ -610,10 +633,14 @@ class _Resolver:
         self.file(self.config.loader(target), target, (*stack, os.path.normpath(path)))
 
 
-def resolve(tree: ScenarioFile, lines: tuple[str, ...], config: ResolveConfig | None = None) -> Program:
+def resolve(
+    tree: ScenarioFile, lines: tuple[str, ...], config: ResolveConfig | None = None, seed: Seed | None = None
+) -> Program:
     """Resolve a parsed root file (and everything it includes) into a `Program`."""
     config = config or ResolveConfig()
     r = _Resolver(config, tree.path)
+    if seed is not None:
+        r.seed(seed)
     with bulk_allocation():
         r.file(LoadedFile(tree, lines, ()), tree.path, ())
     callbacks = CallbackTable()

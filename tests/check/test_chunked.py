@@ -1,0 +1,41 @@
+"""Checking a large file in parallel chunks gives exactly the diagnostics of checking it whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenario_lang import project
+from scenario_lang.project import CheckOptions, analyze
+
+CASES = Path(__file__).parent / "cases"
+
+
+@pytest.mark.parametrize("case", ["callbacks", "variables", "peers_time", "clean", "syntax"])
+def test_chunked_check_equals_whole_check(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(project, "CHUNKED_MIN_LINES", 1)
+    path = str(CASES / f"{case}.scenario")
+    whole = analyze(path, CheckOptions(instances=4, environment={}))
+    chunked = analyze(path, CheckOptions(instances=4, environment={}, parallel=True))
+    assert chunked.diagnostics == whole.diagnostics
+
+
+def test_chunks_see_variables_and_stops_of_the_other_half(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(project, "CHUNKED_MIN_LINES", 1)
+    (tmp_path / "m.py").write_text(
+        "from scenario_lang import ExperimentModule, experiment_callback\n"
+        "class M(ExperimentModule):\n    @experiment_callback\n    def go(self, n: int) -> None: ...\n",
+        encoding="utf-8",
+    )
+    first = ["&module m.M", "@! set n 5", "@0:5 stop {1}"] + ["@0:1 go $n"] * 20
+    second = ["@0:2 go $n", "@0:6 go 1 {1}", "@0:2 go $missing", "@! set n x", "@0:3 go $n"] * 5
+    (tmp_path / "s.scenario").write_text("\n".join(first + second) + "\n", encoding="utf-8")
+    path = str(tmp_path / "s.scenario")
+    whole = analyze(path, CheckOptions(instances=2, environment={}))
+    chunked = analyze(path, CheckOptions(instances=2, environment={}, parallel=True))
+    assert not chunked.complete
+    assert {d.code for d in whole.diagnostics} == {"SC401", "SC306", "SC506"}
+    assert chunked.diagnostics == whole.diagnostics
