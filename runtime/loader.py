@@ -9,14 +9,15 @@ Importing: a module is imported under its package-qualified name, so relative im
 The name is the `&module` path without its class when that path leads to the resolved file (the file
 `experiments/dht/dht_module.py` for `&module experiments.dht.dht_module.DHTModule`), else the file's own
 name from its enclosing packages (a class re-exported from another file). The folder above the top
-package goes on `sys.path` after the ones already there (the peer puts EXPERIMENT_DIR first). If
-the name imports a different file than the checker resolved (a same-named module earlier on the
-path), the resolved file is loaded by path instead, and a warning says so. Every failure is a
+package goes on `sys.path` (`module_roots`; the peer puts them after EXPERIMENT_DIR, before the
+installed packages; the loader appends any still missing). If the name imports a different file than
+the checker resolved (a same-named module earlier on the path), the resolved file is loaded by path
+instead, and a warning says so. Every failure is a
 `ModuleLoadError` naming the `&module` line's class and the reason, never a bare traceback.
 
 Arguments per target: the plan holds each event's arguments converted for the annotations of the
 first target the checker saw (JSON values: str, int, float, bool, None; enum members and paths stay
-names). `Target.convert` turns them into what this target's own annotations ask for (`int`, `float`,
+names). `Target.arguments.convert` turns them into what this target's own annotations ask for (`int`, `float`,
 `bool`, `str`, `Path`, an `Enum` by member name (or value), `Literal`, `Optional`/unions, `Annotated`);
 unannotated parameters and other types get the plan value unchanged. A value that does not fit raises
 `ArgumentError`. Converting a non-text plan value to `str` uses `str()` (the plan keeps converted
@@ -349,6 +350,16 @@ def _module_name_for(spec: ModuleSpec) -> tuple[str, Path]:
         names.insert(0, folder.name)
         folder = folder.parent
     return ".".join(names), folder
+
+
+def module_roots(specs: Iterable[ModuleSpec]) -> list[str]:
+    """The folders the plan's modules are imported from, in `&module` order, without repeats."""
+    roots: list[str] = []
+    for spec in specs:
+        root = str(_module_name_for(spec)[1])
+        if root not in roots:
+            roots.append(root)
+    return roots
 
 
 def _same_file(module: types.ModuleType, path: str) -> bool:

@@ -39,7 +39,8 @@ ones run as tasks). Their failures are counted too.
 Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
 - `events.csv`: one row per callback call (see `scheduler.EventLog`): planned, actual, lateness,
   duration (seconds after the start, 6 decimals), callback, target, source (`scenario:line`), status
-  (ok/failed/cancelled), error. Hook and message calls after go have rows with an empty source.
+  (ok/failed/cancelled), error. The `on_experiment_start` and `on_stop` hooks also get rows (empty
+  planned and source, callback = the hook's name); `on_message` calls only when they fail.
 - `all_vars.txt`: the all-vars JSON line, as received.
 - `annotations.csv`: `<seconds since start, 6 decimals>,<message>` per `annotate` (Gumby's format).
 - `result.json` (written at the end, atomically): `{"peer_id", "exit_reason"` (stop, experiment_time,
@@ -76,7 +77,7 @@ from typing import Any
 import click
 
 from .builtin_callbacks import BuiltinCallbacks
-from .loader import LoadedModules, ModuleLoadError, load_modules
+from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .peer_plan import PeerPlan, PlanFileError
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
 from .sync import SyncError
@@ -303,8 +304,11 @@ class Peer:
             self._load_seconds = time.perf_counter() - t0
             self._load_cpu = time.process_time() - c0
         plan = self.plan
-        if cfg.experiment_dir is not None:
-            sys.path.insert(0, str(cfg.experiment_dir))
+        # EXPERIMENT_DIR first, then the folders the plan's modules are imported from (as the checker
+        # searched them), both before the installed packages.
+        front = [str(cfg.experiment_dir)] if cfg.experiment_dir is not None else []
+        front += [root for root in module_roots(plan.modules) if root not in front]
+        sys.path[0:0] = [p for p in front if p not in sys.path]
         self.modules = load_modules(plan.modules, state, BuiltinCallbacks(state))
         if plan.callbacks is not None:
             registry = self.modules.registry
@@ -342,7 +346,7 @@ class Peer:
             self._folder_ready = True
             self._events_file = open(EVENTS_FILE, "w", encoding="utf-8", newline="")  # noqa: SIM115
             self.events = EventLog(self._events_file)
-            log.info("peer %d: %d events, %d module(s)", my_id, len(timeline), len(self.modules.instances))
+            log.info("%d events, %d module(s)", len(timeline), len(self.modules.instances))
             # 5. on_id_received (worker thread), then vars + ready
             await self._pre_go_hooks("on_id_received", in_thread=True)
             published = {str(k): str(v) for k, v in state.vars.items()}
@@ -388,8 +392,9 @@ class Peer:
                     await _call_hook(hook)
                 except Exception as exc:
                     log.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
+                    error = f"{type(exc).__name__}: {exc}"
                     self.events.call(
-                        None, began, scheduler.elapsed() - began, "on_stop", label, "", "failed", str(exc)
+                        None, began, scheduler.elapsed() - began, "on_stop", label, "", "failed", error
                     )
                 else:
                     self.events.call(None, began, scheduler.elapsed() - began, "on_stop", label, "", "ok")
@@ -419,7 +424,10 @@ class Peer:
                 log.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
                 raise PeerError(f"{label} failed: {type(exc).__name__}: {exc}") from exc
 
-    def _hook_after_go(self, module: object, name: str, scheduler: Scheduler, *args: Any) -> None:
+    def _hook_after_go(
+        self, module: object, name: str, scheduler: Scheduler, *args: Any, record_ok: bool = True
+    ) -> None:
+        """Call a hook after go: plain ones inline, awaitables as tasks; failures logged and counted."""
         hook = getattr(module, name, None)
         if hook is None:
             return
@@ -430,17 +438,20 @@ class Peer:
             result = hook(*args)
         except Exception as exc:
             log.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
-            self.events.call(None, began, scheduler.elapsed() - began, name, label, "", "failed", str(exc))
+            error = f"{type(exc).__name__}: {exc}"
+            self.events.call(None, began, scheduler.elapsed() - began, name, label, "", "failed", error)
             return
         if inspect.isawaitable(result):
-            scheduler.spawn(result, name, label)
+            scheduler.spawn(result, name, label, record_ok)
+        elif record_ok:
+            self.events.call(None, began, scheduler.elapsed() - began, name, label, "", "ok")
 
     def _on_message(self, from_id: int, msg_type: bytes, payload: bytes) -> None:
         scheduler = self.state.scheduler
         if self.modules is None or scheduler is None or scheduler.stop_reason is not None:
             return
         for module in self.modules.instances:
-            self._hook_after_go(module, "on_message", scheduler, from_id, msg_type, payload)
+            self._hook_after_go(module, "on_message", scheduler, from_id, msg_type, payload, record_ok=False)
 
     def _take_all_vars(self, all_vars: AllVars) -> None:
         state = self.state

@@ -275,7 +275,7 @@ class Scheduler:
         self._firing_stop = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._group: asyncio.TaskGroup | None = None
-        self._early: list[tuple[Awaitable[Any], str, str]] = []
+        self._early: list[tuple[Awaitable[Any], str, str, bool]] = []
         self.next_index = 0
 
     # -- control
@@ -296,14 +296,15 @@ class Scheduler:
         """Seconds since the start instant."""
         return self.clock.now() - self._start
 
-    def spawn(self, awaitable: Awaitable[Any], name: str, label: str) -> None:
+    def spawn(self, awaitable: Awaitable[Any], name: str, label: str, record_ok: bool = True) -> None:
         """Run an awaitable outside any event (a hook or message handler `label`, for `name`) as a task
-        in the scheduler's group; its failure is logged and counted. Before `run()`, it waits for it."""
+        in the scheduler's group; its failure is logged and counted, its success recorded only if
+        `record_ok`. Before `run()` starts the group, it is kept until then."""
         if self._group is None:
-            self._early.append((awaitable, name, label))
+            self._early.append((awaitable, name, label, record_ok))
             return
-        task = self._group.create_task(self._await(awaitable, None, self.elapsed(), name, label, "", None))
-        self._track(task)
+        coro = self._await(awaitable, None, self.elapsed(), name, label, "", None, record_ok)
+        self._track(self._group.create_task(coro))
 
     # -- running
     async def run(self, start: float, on_start: Callable[[], None] | None = None) -> str:
@@ -320,8 +321,8 @@ class Scheduler:
                 self._group = group
                 if self._stop_reason is None and on_start is not None:
                     on_start()
-                for awaitable, name, label in self._early:
-                    self.spawn(awaitable, name, label)
+                for awaitable, name, label, record_ok in self._early:
+                    self.spawn(awaitable, name, label, record_ok)
                 self._early.clear()
                 reason = await self._walk(start, end)
                 await self._finish(reason)
@@ -445,6 +446,7 @@ class Scheduler:
         label: str,
         source: str,
         k: int | None,
+        record_ok: bool = True,
     ) -> None:
         try:
             await awaitable
@@ -458,5 +460,6 @@ class Scheduler:
             log.error("%s`%s` (%s) raised %s", where, name, label, _error_text(exc), exc_info=exc)
             self.events.call(planned, actual, duration, name, label, source, "failed", _error_text(exc), k)
         else:
-            duration = self.clock.now() - self._start - actual
-            self.events.call(planned, actual, duration, name, label, source, "ok", "", k)
+            if record_ok:
+                duration = self.clock.now() - self._start - actual
+                self.events.call(planned, actual, duration, name, label, source, "ok", "", k)
