@@ -48,12 +48,25 @@ SCENARIO_SOURCE = """\
 
 @dataclass(frozen=True)
 class ScenarioProject:
-    """A folder with a module and a scenario whose line `error_line` (1-based) has `error_code`."""
+    """A folder with a module and a scenario whose line `error_line` (1-based) has `error_code`;
+    replacing that line with `fixed_line` makes the scenario clean."""
 
     root: Path
     scenario: Path
     error_code: str
     error_line: int
+    fixed_line: str
+
+    def editor_test_environment(self) -> dict[str, str]:
+        """The GSCEN_TEST_* parameters of the editor drivers, for this project."""
+        return {
+            "GSCEN_TEST_LSP_CMD": json.dumps(gscen_lsp_command()),
+            "GSCEN_TEST_FILE": str(self.scenario),
+            "GSCEN_TEST_EXPECT_CODE": self.error_code,
+            "GSCEN_TEST_FIX_LINE": str(self.error_line),
+            "GSCEN_TEST_FIX_TEXT": self.fixed_line,
+            "GSCEN_TEST_TIMEOUT_MS": str(int(DIAGNOSTICS_TIMEOUT_S * 1000)),
+        }
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,13 @@ def write_scenario_project(root: Path) -> ScenarioProject:
     (root / "mymod.py").write_text(MODULE_SOURCE)
     scenario = root / "t.scenario"
     scenario.write_text(SCENARIO_SOURCE)
-    return ScenarioProject(root=root, scenario=scenario, error_code="SC301", error_line=7)
+    return ScenarioProject(
+        root=root,
+        scenario=scenario,
+        error_code="SC301",
+        error_line=7,
+        fixed_line="@0:4 write_peer_id {1}",
+    )
 
 
 def gscen_executable() -> str:

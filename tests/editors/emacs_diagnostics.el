@@ -3,15 +3,19 @@
 ;;; Commentary:
 
 ;; Loads the user's init file editors/emacs/gscen-scenario.el, opens a scenario, and runs the loop an
-;; interactive Emacs would (post-command hooks: `eglot-ensure' connecting, Flymake's deferred start)
-;; until Flymake shows the expected gscen code, the server has gone, or a deadline passes.  Then it
-;; writes what Emacs shows (mode, Flymake diagnostics, font-lock faces) as JSON and exits.
-;; Parameters come from GSCEN_TEST_* variables.
+;; interactive Emacs would (post-command hooks: `eglot-ensure' connecting, Flymake's deferred start;
+;; idle timers: eglot sending changes) until Flymake shows the expected gscen code, the server has
+;; gone, or a deadline passes.  It records what Emacs shows (mode, Flymake diagnostics, font-lock
+;; faces), replaces the faulty line with its fix as a user would, waits until the diagnostic goes,
+;; writes the record as JSON and exits.  Parameters come from GSCEN_TEST_* variables.
 
 ;;; Code:
 
 (require 'cl-lib)
 (require 'subr-x)
+(require 'flymake)
+(require 'eglot)
+(defvar gscen-lsp-command)              ; defined by the init file under test
 
 (defun gscen-test--env (name)
   "The value of the environment variable NAME, which must be set."
@@ -67,11 +71,35 @@
              "\n"))
 
 (defun gscen-test--command-loop-step ()
-  "Run the hooks an interactive Emacs runs after a command and on redisplay."
-  (run-hooks 'post-command-hook 'window-configuration-change-hook))
+  "Run what an interactive Emacs runs after a command, on redisplay, and when idle."
+  (run-hooks 'post-command-hook 'window-configuration-change-hook)
+  (mapc #'timer-event-handler (copy-sequence timer-idle-list)))
+
+(defun gscen-test--wait-until (deadline predicate)
+  "Run the command loop until PREDICATE holds, DEADLINE or the server is gone.
+Process output comes in between steps."
+  (while (and (< (float-time) deadline)
+              (not (funcall predicate))
+              (gscen-test--server-processes-live-p))
+    (gscen-test--command-loop-step)
+    (accept-process-output nil 0.05)))
+
+(defun gscen-test--fix-and-wait (code deadline)
+  "Replace the faulty line with its fix and wait until DEADLINE.
+Return t once Flymake no longer shows CODE while the server still runs."
+  (if (not (gscen-test--expected-shown-p code))
+      :false
+    (save-excursion
+      (goto-char (point-min))
+      (forward-line (1- (string-to-number (gscen-test--env "GSCEN_TEST_FIX_LINE"))))
+      (delete-region (line-beginning-position) (line-end-position))
+      (insert (gscen-test--env "GSCEN_TEST_FIX_TEXT")))
+    (gscen-test--wait-until deadline (lambda () (not (gscen-test--expected-shown-p code))))
+    (if (and (not (gscen-test--expected-shown-p code)) (gscen-test--server-processes-live-p)) t :false)))
 
 (defun gscen-test--run ()
-  "Open the scenario with the user's setup, wait for gscen's diagnostics, return the report."
+  "Open the scenario with the user's setup and return the report.
+Waits for gscen's diagnostics first."
   (load (gscen-test--env "GSCEN_TEST_CONFIG") nil t)
   (setq gscen-lsp-command (json-parse-string (gscen-test--env "GSCEN_TEST_LSP_CMD") :array-type 'list))
   (let* ((code (gscen-test--env "GSCEN_TEST_EXPECT_CODE"))
@@ -80,15 +108,11 @@
          (buffer (find-file-noselect (gscen-test--env "GSCEN_TEST_FILE"))))
     (switch-to-buffer buffer)
     (with-current-buffer buffer
-      ;; Batch Emacs has no command loop and no redisplay: run the hooks they run (eglot-ensure
-      ;; connects after a command; Flymake starts once the buffer is displayed), and let process
-      ;; output in, until the code shows or the server is gone.
+      ;; Batch Emacs has no command loop, no redisplay and is never idle: the driver runs the hooks
+      ;; and timers those would (eglot-ensure connects after a command; Flymake starts once the
+      ;; buffer is displayed; eglot sends changes when idle).
       (gscen-test--command-loop-step)
-      (while (and (< (float-time) deadline)
-                  (not (gscen-test--expected-shown-p code))
-                  (gscen-test--server-processes-live-p))
-        (gscen-test--command-loop-step)
-        (accept-process-output nil 0.05))
+      (gscen-test--wait-until deadline (lambda () (gscen-test--expected-shown-p code)))
       (let ((server (eglot-current-server)))
         (list :arrived (if (gscen-test--expected-shown-p code) t :false)
               :emacs_version emacs-version
@@ -103,6 +127,8 @@
               :flymake (if (bound-and-true-p flymake-mode) t :false)
               :diagnostics (gscen-test--diagnostics)
               :faces (gscen-test--faces)
+              :cleared_after_fix (gscen-test--fix-and-wait code (+ (float-time) timeout))
+              :diagnostics_after_fix (gscen-test--diagnostics)
               :server_stderr (gscen-test--stderr))))))
 
 (defun gscen-test--report ()

@@ -1,10 +1,26 @@
--- Test driver for tests/editors/test_neovim.py: loads the user snippet editors/neovim/gscen.lua,
--- opens a scenario, polls (up to a deadline) until gscen's diagnostics with the expected code arrive,
--- writes what Neovim holds as JSON, and quits. Parameters come from GSCEN_TEST_* variables.
+-- Test driver for tests/editors/test_neovim.py: loads the user snippet editors/neovim/gscen.lua and
+-- opens a scenario; polls (up to a deadline) until gscen's diagnostic with the expected code shows;
+-- records what Neovim holds; then replaces the faulty line with its fix, as a user would type it,
+-- and polls until the diagnostic goes. Writes the record as JSON and quits.
+-- Parameters come from GSCEN_TEST_* variables.
 local function getenv(name)
   local value = os.getenv(name)
   assert(value ~= nil and value ~= "", name .. " is not set")
   return value
+end
+
+local function diagnostics_of(buf)
+  local list = {}
+  for _, d in ipairs(vim.diagnostic.get(buf)) do
+    table.insert(list, {
+      lnum = d.lnum,
+      col = d.col,
+      severity = d.severity,
+      code = d.code,
+      message = d.message,
+    })
+  end
+  return list
 end
 
 local function run()
@@ -12,14 +28,12 @@ local function run()
   local gscen = dofile(getenv("GSCEN_TEST_CONFIG"))
   local expected = getenv("GSCEN_TEST_EXPECT_CODE")
   local timeout_ms = tonumber(getenv("GSCEN_TEST_TIMEOUT_MS"))
+  local fix_line = tonumber(getenv("GSCEN_TEST_FIX_LINE"))
+  local fix_text = getenv("GSCEN_TEST_FIX_TEXT")
 
   vim.cmd("edit " .. vim.fn.fnameescape(getenv("GSCEN_TEST_FILE")))
   local buf = vim.api.nvim_get_current_buf()
-  -- Done when the expected code is shown, or early when the server has gone (it failed to start).
-  local function expected_arrived_or_server_gone()
-    if gscen.client_id(buf) == nil then
-      return true
-    end
+  local function shown()
     for _, d in ipairs(vim.diagnostic.get(buf)) do
       if d.code == expected then
         return true
@@ -27,32 +41,34 @@ local function run()
     end
     return false
   end
-  vim.wait(timeout_ms, expected_arrived_or_server_gone, 20)
-
-  local arrived = false
-  for _, d in ipairs(vim.diagnostic.get(buf)) do
-    arrived = arrived or d.code == expected
+  -- Each wait also ends early when the server has gone (it failed to start, or crashed).
+  local function server_gone()
+    return gscen.client_id(buf) == nil
   end
+
+  vim.wait(timeout_ms, function()
+    return shown() or server_gone()
+  end, 20)
   local result = {
-    arrived = arrived,
+    arrived = shown(),
     version = vim.version(),
     filetype = vim.bo[buf].filetype,
     commentstring = vim.bo[buf].commentstring,
     clients = {},
-    diagnostics = {},
+    diagnostics = diagnostics_of(buf),
     lsp_log = vim.lsp.get_log_path(),
   }
   for _, client in pairs(vim.lsp.buf_get_clients(buf)) do
     table.insert(result.clients, client.name)
   end
-  for _, d in ipairs(vim.diagnostic.get(buf)) do
-    table.insert(result.diagnostics, {
-      lnum = d.lnum,
-      col = d.col,
-      severity = d.severity,
-      code = d.code,
-      message = d.message,
-    })
+
+  if result.arrived then
+    vim.api.nvim_buf_set_lines(buf, fix_line - 1, fix_line, true, { fix_text })
+    vim.wait(timeout_ms, function()
+      return not shown() or server_gone()
+    end, 20)
+    result.cleared_after_fix = not shown() and not server_gone()
+    result.diagnostics_after_fix = diagnostics_of(buf)
   end
   return result
 end

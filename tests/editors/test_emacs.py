@@ -17,7 +17,6 @@ from editor_harness import (
     EditorDiagnostic,
     ScenarioProject,
     gscen_check_diagnostics,
-    gscen_lsp_command,
     isolated_editor_environment,
 )
 
@@ -36,14 +35,8 @@ def run_emacs_on(project: ScenarioProject, home: Path) -> dict[str, Any]:
     assert EMACS is not None
     out = home / "emacs-result.json"
     env = isolated_editor_environment(home)
-    env.update(
-        GSCEN_TEST_CONFIG=str(EDITORS / "emacs" / "gscen-scenario.el"),
-        GSCEN_TEST_LSP_CMD=json.dumps(gscen_lsp_command()),
-        GSCEN_TEST_FILE=str(project.scenario),
-        GSCEN_TEST_EXPECT_CODE=project.error_code,
-        GSCEN_TEST_TIMEOUT_MS=str(int(DIAGNOSTICS_TIMEOUT_S * 1000)),
-        GSCEN_TEST_OUT=str(out),
-    )
+    env.update(project.editor_test_environment())
+    env.update(GSCEN_TEST_CONFIG=str(EDITORS / "emacs" / "gscen-scenario.el"), GSCEN_TEST_OUT=str(out))
     # Not -Q: Debian's site-start puts elpa-eglot on the load path, as for a user.
     completed = subprocess.run(
         [EMACS, "--batch", "-l", str(DRIVER)],
@@ -144,3 +137,10 @@ def test_emacs_reads_a_hash_inside_a_word_as_text_not_a_comment(
 ) -> None:
     assert face_at(emacs_result, scenario_project, 6, "a#b") == "default"
     assert face_at(emacs_result, scenario_project, 6, "$i") == "font-lock-variable-name-face"
+
+
+def test_emacs_clears_the_diagnostic_when_the_line_is_fixed_in_the_buffer(
+    emacs_result: dict[str, Any],
+) -> None:
+    assert emacs_result["cleared_after_fix"] is True, f"server stderr: {emacs_result['server_stderr']}"
+    assert emacs_result["diagnostics_after_fix"] == []

@@ -15,7 +15,6 @@ from editor_harness import (
     EditorDiagnostic,
     ScenarioProject,
     gscen_check_diagnostics,
-    gscen_lsp_command,
     isolated_editor_environment,
 )
 
@@ -32,14 +31,8 @@ def run_neovim_on(project: ScenarioProject, home: Path) -> dict[str, Any]:
     assert NVIM is not None
     out = home / "nvim-result.json"
     env = isolated_editor_environment(home)
-    env.update(
-        GSCEN_TEST_CONFIG=str(EDITORS / "neovim" / "gscen.lua"),
-        GSCEN_TEST_LSP_CMD=json.dumps(gscen_lsp_command()),
-        GSCEN_TEST_FILE=str(project.scenario),
-        GSCEN_TEST_EXPECT_CODE=project.error_code,
-        GSCEN_TEST_TIMEOUT_MS=str(int(DIAGNOSTICS_TIMEOUT_S * 1000)),
-        GSCEN_TEST_OUT=str(out),
-    )
+    env.update(project.editor_test_environment())
+    env.update(GSCEN_TEST_CONFIG=str(EDITORS / "neovim" / "gscen.lua"), GSCEN_TEST_OUT=str(out))
     completed = subprocess.run(
         [NVIM, "--headless", "--noplugin", "-n", "-i", "NONE", "-u", str(DRIVER)],
         cwd=project.root,
@@ -92,3 +85,10 @@ def test_neovim_shows_the_same_diagnostics_as_gscen_check(
 ) -> None:
     shown = {EditorDiagnostic(code=d["code"], line=d["lnum"] + 1) for d in neovim_result["diagnostics"]}
     assert shown == gscen_check_diagnostics(scenario_project.scenario)
+
+
+def test_neovim_clears_the_diagnostic_when_the_line_is_fixed_in_the_buffer(
+    neovim_result: dict[str, Any],
+) -> None:
+    assert neovim_result.get("cleared_after_fix"), f"{neovim_result}; {lsp_log_tail(neovim_result)}"
+    assert neovim_result["diagnostics_after_fix"] == []
