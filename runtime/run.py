@@ -200,15 +200,24 @@ class Step:
             return "sync server (gscen, in-process)"
         if self.kind is StepKind.PLOTS:
             return "plots of the output folder (gscen)"
-        what = self.shell if self.shell is not None else shlex.join(self.argv)
+        what = _shown(self.shell if self.shell is not None else shlex.join(self.argv))
         how = "through /bin/sh" if self.shell is not None else "executed"
         background = ", in the background" if self.kind is StepKind.BACKGROUND else ""
         return f"{what} ({how}{background})"
 
 
+_GSCEN_INVOCATION = re.compile(r"(?:exec )?\S*python[\d.]* -m scenario_lang\.cli")
+_SHIM_INVOCATION = re.compile(r"\S*python[\d.]* -m scenario_lang\.runtime\.gumby_commands (\S+)")
+
+
+def _shown(command: str) -> str:
+    """A command as the user thinks of it: `gscen peer`, not the interpreter's path."""
+    return _SHIM_INVOCATION.sub(r"gscen's \1", _GSCEN_INVOCATION.sub("gscen", command))
+
+
 def _count_commands(commands: Sequence[str]) -> str:
     counts: dict[str, int] = {}
-    for command in commands:
+    for command in map(_shown, commands):
         counts[command] = counts.get(command, 0) + 1
     return "; ".join(f"{n} x `{c}`" if n > 1 else f"`{c}`" for c, n in counts.items())
 
@@ -551,10 +560,15 @@ def prepare_run(options: RunOptions) -> Preparation:
     if wants_server:
         program, _ = classify(shlex.split(server_written)) if server_written else (None, ())
         if not server_written or program is GumbyProgram.EXPERIMENT_SERVER:
-            if instances is None:
-                return refuse(f"{config.path}: the sync server needs instances_to_run")
+            # Gumby's experiment_server.py waits for sync_subscribers_amount peers, else instances_to_run.
+            subscribers = _int_key(config, "sync_subscribers_amount")
+            server_instances = instances if scenario is not None else (subscribers or instances)
+            if server_instances is None:
+                return refuse(
+                    f"{config.path}: the sync server needs instances_to_run (or sync_subscribers_amount)"
+                )
             sync = SyncServerConfig(
-                instances=instances,
+                instances=server_instances,
                 host=host,
                 port=port,
                 start_delay=config.sync_experiment_start_delay,
@@ -589,6 +603,12 @@ def prepare_run(options: RunOptions) -> Preparation:
             )
     if problems:
         return refuse("\n".join(problems))
+    if sync is not None and sync.require_token and not any(s.runs_peers for s in steps):
+        logger.warning(
+            "%s: the sync server requires the run's token, and no gscen peer is started: clients must "
+            "present GSCEN_SYNC_TOKEN, or set sync_require_token = False (or --no-token) for Gumby clients",
+            config.path,
+        )
 
     run = PreparedRun(
         options=options,
@@ -609,6 +629,14 @@ def prepare_run(options: RunOptions) -> Preparation:
     for d in run.diagnostics:
         lines.setdefault(d.span.path, _read_lines(Path(d.span.path)))
     return Preparation(run, run.diagnostics, lines)
+
+
+def _int_key(config: ExperimentConfig, key: str) -> int | None:
+    entry = config.get(key)
+    if entry is None or not isinstance(entry.value, str):
+        return None
+    text = entry.value.strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def _peers_step(

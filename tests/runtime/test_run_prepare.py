@@ -230,7 +230,7 @@ def test_dry_run_prints_plan_and_commands_and_starts_nothing(tmp_path: Path) -> 
     result = CliRunner().invoke(run_command, [str(conf), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "work" in result.output and "exp.scenario:3" in result.output
-    assert "local_instance_cmd: process guard (gscen): 3 x" in result.output
+    assert "local_instance_cmd: process guard (gscen): 3 x `gscen peer`" in result.output
     assert "sync server" in result.output
     assert not (tmp_path / "x" / "output").exists()
 
