@@ -283,6 +283,21 @@ class _State(enum.Enum):
 class _Connection(asyncio.Protocol):
     """One TCP connection: splits lines and applies each to the handshake (callbacks, no task)."""
 
+    __slots__ = (
+        "_buf",
+        "_discarding",
+        "host",
+        "is_peer",
+        "offset",
+        "peer_id",
+        "port",
+        "seq",
+        "server",
+        "state",
+        "transport",
+        "vars",
+    )
+
     def __init__(self, server: SyncServer, seq: int) -> None:
         self.server = server
         self.seq = seq  # accept order

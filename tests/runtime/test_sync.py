@@ -154,12 +154,13 @@ async def test_go_is_the_same_instant_in_each_peers_clock() -> None:
         offsets = [0.0, 100.0, -50.0]
         await asyncio.gather(*(p.join(offset) for p, offset in zip(peers, offsets, strict=True)))
         results = await asyncio.gather(*(raw_through_go(p) for p in peers))
+        received = time.time()
         start = await server.wait_go()
         gos = [go for _, go in results]
         assert gos[0] == pytest.approx(start, abs=1e-5)
         assert gos[1] - gos[0] == pytest.approx(100.0, abs=0.2)
         assert gos[2] - gos[0] == pytest.approx(-50.0, abs=0.2)
-        assert start - time.time() == pytest.approx(0.5, abs=0.3)
+        assert 0.1 < start - received <= 0.5  # start_delay after the last vars_received
 
 
 async def test_clock_offsets_under_half_a_second_count_as_zero() -> None:
@@ -399,7 +400,7 @@ async def test_missing_peer_times_out_with_how_many_joined() -> None:
 
 
 async def test_peer_that_never_sends_ready_is_named_by_the_timeout() -> None:
-    async with running(server_config(2, ready_timeout=0.3)) as server:
+    async with running(server_config(2, ready_timeout=1.0)) as server:
         slow, fast = await RawPeer.open(server.port), await RawPeer.open(server.port)
         slow_id, _ = await asyncio.gather(slow.join(), fast.join())
         fast.send(b"ready")
@@ -410,7 +411,7 @@ async def test_peer_that_never_sends_ready_is_named_by_the_timeout() -> None:
 
 
 async def test_peer_that_never_acknowledges_is_named_by_the_go_timeout() -> None:
-    async with running(server_config(2, go_timeout=0.3)) as server:
+    async with running(server_config(2, go_timeout=1.0)) as server:
         slow, fast = await RawPeer.open(server.port), await RawPeer.open(server.port)
         slow_id, _ = await asyncio.gather(slow.join(), fast.join())
         slow.send(b"ready")
