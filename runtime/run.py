@@ -325,12 +325,15 @@ class _NullObserver:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """The end of a run: `status` ok, failed or interrupted; the summary (also in summary.json)."""
+    """The end of a run: `status` ok, failed or interrupted; the summary (also in summary.json);
+    `failure_log`/`failure_tail`: the log of the step that failed and its last lines, if any."""
 
     status: str
     message: str | None
     summary: RunSummary
     summary_path: Path | None
+    failure_log: Path | None = None
+    failure_tail: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------- launcher
@@ -790,7 +793,15 @@ async def execute_run(
             status, message = "failed", f"internal error: {exc}"
             state.failure = StepFailure("gscen", message)
     summary = await asyncio.to_thread(_results, run, state, status, message, obs)
-    return RunOutcome(summary.status, summary.message, summary, run.output_dir / SUMMARY_FILE_NAME)
+    log = state.failure.log if state.failure is not None else None
+    return RunOutcome(
+        summary.status,
+        summary.message,
+        summary,
+        run.output_dir / SUMMARY_FILE_NAME,
+        log,
+        tuple(_tail(log, 10)),
+    )
 
 
 async def _pipeline(run: PreparedRun, state: _State, obs: RunObserver) -> None:

@@ -161,6 +161,10 @@ def _execute(run: object, out: Console, err: Console) -> int:
     text = Text(f"run {outcome.status}", style=style)
     if outcome.message:
         text.append(f": {outcome.message}")
+    if outcome.failure_tail and outcome.failure_log is not None:
+        err.print(Text(f"last lines of {outcome.failure_log}:", style="bold"))
+        for line in outcome.failure_tail:
+            err.print(Text(f"  {line}", style="dim"))
     err.print(text)
     err.print(Text(f"results: {run.output_dir}"))
     if outcome.status == "interrupted":
