@@ -211,12 +211,12 @@ def plan_command(
     """Show the compiled timeline of a scenario: what each peer will do, and when."""
     _batch_mode()
     from .plan import compile_plan, infer_instances
-    from .project import CheckOptions, analyze
+    from .project import CheckOptions, analyze_and_plan
 
     selection = _peer_option(peer)
     out, err = _consoles()
     lines = _Lines()
-    analysis = analyze(file, CheckOptions(conf=conf, instances=instances))
+    analysis, plan = analyze_and_plan(file, CheckOptions(conf=conf, instances=instances, parallel=True))
     for p, ls in analysis.program.lines.items():
         lines.add(p, ls)
     if analysis.conf_path:
@@ -228,8 +228,7 @@ def plan_command(
         sys.exit(1)
     if diagnostics:
         _print_diagnostics(err, diagnostics, lines)
-    n = analysis.program.config.instances
-    if n is None:
+    if plan is None:  # the peer count is not known: the highest peer number the file names
         n = infer_instances(analysis.program)
         err.print(
             Text(
@@ -238,7 +237,7 @@ def plan_command(
                 style="dim",
             )
         )
-    plan = compile_plan(analysis.program, n, allow_errors=True)
+        plan = compile_plan(analysis.program, n, allow_errors=True)
     if png:
         from .plan_render import draw_timeline_png
 

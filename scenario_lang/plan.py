@@ -194,30 +194,49 @@ def compile_plan(program: Program, instances: int | None = None, *, allow_errors
         if has_errors(check(program)):
             raise PlanError("the scenario has errors; run `gscen check` to see them")
     n = instances or program.config.instances or infer_instances(program)
+    return assemble_plan(program, n, [planned_events(program, n)])
+
+
+# An event with its sort key: (time or None for immediate, program order).
+Keyed = tuple[float | None, tuple[int, int], PlannedEvent]
+
+
+def planned_events(program: Program, instances: int, part: int = 0) -> list[Keyed]:
+    """The program's calls as plan events with their sort keys (`part` orders chunks of one file)."""
     concrete: dict[PeerSet, PeerSet] = {}
     first_sig: dict[str, CallbackSig | None] = {}
-    immediate: list[tuple[int, PlannedEvent]] = []
-    timed: list[tuple[float, int, PlannedEvent]] = []
+    converted: dict[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]], Any] = {}
+    out: list[Keyed] = []
     for call in program.calls:
         peers = concrete.get(call.peers)
         if peers is None:
-            peers = concrete[call.peers] = PeerSet.of(call.peers.concrete(n))
+            peers = concrete[call.peers] = PeerSet.of(call.peers.concrete(instances))
         name = call.callback
         if name not in first_sig:
             sigs = program.callbacks.get(name)
             first_sig[name] = sigs[0] if sigs else None
-        args, kwargs = _convert_args(call, first_sig[name])
+        key = (name, call.args, call.kwargs)
+        values = converted.get(key)
+        if values is None:
+            values = converted[key] = _convert_args(call, first_sig[name])
         span = call.event.span
-        ev = PlannedEvent(call.time, name, args, kwargs, peers, span.path, span.line)
-        if call.time is None:
-            immediate.append((call.order, ev))
-        else:
-            timed.append((call.time, call.order, ev))
-    immediate.sort(key=lambda t: t[0])
-    timed.sort(key=lambda t: (t[0], t[1]))
-    events = tuple(e for _, e in immediate) + tuple(e for _, _, e in timed)
+        out.append(
+            (
+                call.time,
+                (part, call.order),
+                PlannedEvent(call.time, name, values[0], values[1], peers, span.path, span.line),
+            )
+        )
+    return out
+
+
+def assemble_plan(program: Program, instances: int, parts: Sequence[list[Keyed]]) -> Plan:
+    """Order the events of one or more parts: immediate by program order, then by (time, order)."""
+    immediate = sorted((k for part in parts for k in part if k[0] is None), key=lambda k: k[1])
+    timed = sorted((k for part in parts for k in part if k[0] is not None), key=lambda k: (k[0], k[1]))
+    events = tuple(k[2] for k in immediate) + tuple(k[2] for k in timed)
     modules = tuple(ModuleRef(m.dotted, m.path, m.class_name) for m in program.modules)
-    return Plan(n, events, modules, program.root)
+    return Plan(instances, events, modules, program.root)
 
 
 # --------------------------------------------------------------------------- the plan file

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from .check import check, check_modules
 from .conf import ExperimentConfig, find_experiment_config, load_experiment_config
-from .diagnostics import Diagnostic, sort_unique
+from .diagnostics import Diagnostic, has_errors, sort_unique
 from .nodes import IncludeDirective, ScenarioFile, Span
 from .parse import parse_line, parse_lines, read_source
+from .plan import Keyed, Plan, assemble_plan, compile_plan, planned_events
 from .resolve import LoadedFile, Program, ResolveConfig, Seed, load_file, resolve, resolve_file
 from .signatures import ModuleReader, default_search_path
 
@@ -135,19 +136,15 @@ def analyze(scenario_path: str, options: CheckOptions | None = None) -> Analysis
     config, conf_diags, experiment, conf_path = configure(scenario_path, options)
     program: Program | None = None
     if options.parallel and (os.cpu_count() or 1) > 1:
-        program = _check_in_chunks(scenario_path, config)
+        chunked = _check_in_chunks(scenario_path, config)
+        program = chunked[0] if chunked is not None else None
     complete = program is None
     if program is None:
         program = resolve_file(scenario_path, config)
         diagnostics = sort_unique([*check(program), *conf_diags])
     else:
         diagnostics = sort_unique([*program.diagnostics, *conf_diags])
-    conf_lines: tuple[str, ...] = ()
-    if conf_path is not None:
-        try:
-            conf_lines = tuple(Path(conf_path).read_text(encoding="utf-8", errors="replace").splitlines())
-        except OSError:
-            conf_lines = ()
+    conf_lines = _conf_lines(conf_path)
     return Analysis(program, tuple(diagnostics), experiment, conf_path, conf_lines, complete)
 
 
@@ -163,10 +160,18 @@ class _ChunkResult:
     environment_names: frozenset[str]
     files_read: frozenset[str]
     missed: bool
+    events: list[Keyed] | None
 
 
 def _check_chunk(
-    path: str, lines: tuple[str, ...], start: int, stop: int, config: ResolveConfig, globals_: Program
+    path: str,
+    lines: tuple[str, ...],
+    start: int,
+    stop: int,
+    config: ResolveConfig,
+    globals_: Program,
+    part: int,
+    compile_for: int | None,
 ) -> _ChunkResult:
     tree, parse_diags = parse_lines(lines[start:stop], path, first_line=start + 1)
     seed = Seed(
@@ -178,19 +183,25 @@ def _check_chunk(
     program = resolve(tree, lines, config, seed)
     stops = [c for c in globals_.calls if c.callback == "stop"]
     diagnostics = [*parse_diags, *check(program, stops=stops, modules=False)]
+    events = None
+    if compile_for is not None and not has_errors(diagnostics):
+        events = planned_events(program, compile_for, part)
     return _ChunkResult(
-        tuple(diagnostics), program.environment_names, program.files_read, program.missed_files
+        tuple(diagnostics), program.environment_names, program.files_read, program.missed_files, events
     )
 
 
-def _check_in_chunks(path: str, config: ResolveConfig) -> Program | None:
+def _check_in_chunks(
+    path: str, config: ResolveConfig, compile_for: int | None = None
+) -> tuple[Program, list[list[Keyed]] | None] | None:
     """Check a large file in two halves at once, one in a forked process.
 
     Lines are independent except directives, `set` and `stop`: every line that could be one (it
     contains `&`, `set` or `stop`) is parsed first, through the grammar, and resolved on its own; each
     half then starts from those modules and the variables set before it, and warns about events after
-    any `stop` of the file. Returns None (check normally) for small files, files with `&include`,
-    or when the file cannot be read.
+    any `stop` of the file. With `compile_for` (the peer count), each half also compiles its plan
+    events. Returns None (check normally) for small files, files with `&include`, or when the file
+    cannot be read.
     """
     source, _ = read_source(path)
     if source is None or len(source.lines) < CHUNKED_MIN_LINES:
@@ -212,7 +223,8 @@ def _check_in_chunks(path: str, config: ResolveConfig) -> Program | None:
     if pid == 0:  # the child checks the second half and sends back its diagnostics
         os.close(read_end)
         try:
-            payload = pickle.dumps(_check_chunk(path, lines, middle, len(lines), config, globals_))
+            result = _check_chunk(path, lines, middle, len(lines), config, globals_, 1, compile_for)
+            payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException:
             payload = pickle.dumps(None)
         with os.fdopen(write_end, "wb") as out:
@@ -220,21 +232,24 @@ def _check_in_chunks(path: str, config: ResolveConfig) -> Program | None:
         os._exit(0)
     os.close(write_end)
     try:
-        first = _check_chunk(path, lines, 0, middle, config, globals_)
+        first = _check_chunk(path, lines, 0, middle, config, globals_, 0, compile_for)
     finally:
         with os.fdopen(read_end, "rb") as inp:
             payload = inp.read()
         os.waitpid(pid, 0)
     second = pickle.loads(payload) if payload else None
     if not isinstance(second, _ChunkResult):
-        second = _check_chunk(path, lines, middle, len(lines), config, globals_)
+        second = _check_chunk(path, lines, middle, len(lines), config, globals_, 1, compile_for)
     diagnostics = [
         *globals_.diagnostics,
         *check_modules(globals_),
         *first.diagnostics,
         *second.diagnostics,
     ]
-    return replace(
+    parts = None
+    if first.events is not None and second.events is not None:
+        parts = [first.events, second.events]
+    program = replace(
         globals_,
         calls=(),
         diagnostics=tuple(diagnostics),
@@ -242,6 +257,38 @@ def _check_in_chunks(path: str, config: ResolveConfig) -> Program | None:
         files_read=globals_.files_read | first.files_read | second.files_read,
         missed_files=globals_.missed_files or first.missed or second.missed,
     )
+    return program, parts
+
+
+def analyze_and_plan(scenario_path: str, options: CheckOptions) -> tuple[Analysis, Plan | None]:
+    """Check a scenario and compile its plan when it has no errors (in parallel chunks when
+    `options.parallel`, the file is large and the peer count is known)."""
+    config, conf_diags, experiment, conf_path = configure(scenario_path, options)
+    conf_lines = _conf_lines(conf_path)
+    if options.parallel and config.instances is not None and (os.cpu_count() or 1) > 1:
+        chunked = _check_in_chunks(scenario_path, config, config.instances)
+        if chunked is not None:
+            program, parts = chunked
+            diagnostics = tuple(sort_unique([*program.diagnostics, *conf_diags]))
+            plan = None
+            if parts is not None and not has_errors(diagnostics):
+                plan = assemble_plan(program, config.instances, parts)
+            return Analysis(program, diagnostics, experiment, conf_path, conf_lines, False), plan
+    program = resolve_file(scenario_path, config)
+    diagnostics = tuple(sort_unique([*check(program), *conf_diags]))
+    plan = None
+    if not has_errors(diagnostics) and config.instances is not None:
+        plan = compile_plan(program, config.instances, allow_errors=True)
+    return Analysis(program, diagnostics, experiment, conf_path, conf_lines), plan
+
+
+def _conf_lines(conf_path: str | None) -> tuple[str, ...]:
+    if conf_path is None:
+        return ()
+    try:
+        return tuple(Path(conf_path).read_text(encoding="utf-8", errors="replace").splitlines())
+    except OSError:
+        return ()
 
 
 __all__ = ["Analysis", "CheckOptions", "LoadedFile", "analyze", "configure", "default_run_variables"]

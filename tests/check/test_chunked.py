@@ -39,3 +39,20 @@ def test_chunks_see_variables_and_stops_of_the_other_half(
     assert not chunked.complete
     assert {d.code for d in whole.diagnostics} == {"SC401", "SC306", "SC506"}
     assert chunked.diagnostics == whole.diagnostics
+
+
+@pytest.mark.parametrize("case", ["clean", "variables"])
+def test_plan_compiled_in_chunks_equals_the_whole_plan(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scenario_lang.project import analyze_and_plan
+
+    path = str(CASES / f"{case}.scenario")
+    options = CheckOptions(instances=6, environment={"HOME": "/"})
+    _, whole = analyze_and_plan(path, options)
+    monkeypatch.setattr(project, "CHUNKED_MIN_LINES", 1)
+    analysis, chunked = analyze_and_plan(
+        path, CheckOptions(instances=6, environment={"HOME": "/"}, parallel=True)
+    )
+    if case == "variables":  # has errors: no plan either way
+        assert whole is None and chunked is None and not analysis.complete
+    else:
+        assert whole is not None and chunked == whole
