@@ -733,6 +733,19 @@ class _State:
     plots: list[Path] = field(default_factory=list)
     failure: StepFailure | None = None
     event_offsets: dict[Path, tuple[int, int, int]] = field(default_factory=dict)
+    server_process: asyncio.subprocess.Process | None = None  # another experiment_server_cmd
+
+    def check_server(self, run: PreparedRun) -> None:
+        """A background server that exited with an error fails the run (as in Gumby)."""
+        process = self.server_process
+        if process is not None and process.returncode is not None and process.returncode > 0:
+            log = run.output_dir / LOG_FOLDER / "experiment_server_cmd.err"
+            raise StepFailure(
+                "experiment_server_cmd",
+                f"the server exited with status {process.returncode}",
+                process.returncode,
+                log,
+            )
 
 
 def _materialize(run: PreparedRun) -> None:
@@ -830,6 +843,7 @@ async def _pipeline(run: PreparedRun, state: _State, obs: RunObserver) -> None:
             else:
                 process = await _spawn(run, server_step)
                 stack.push_async_callback(_terminate, process, run.options.grace)
+                state.server_process = process
                 obs.step_finished(server_step, "started", f"pid {process.pid}")
             state.steps.append(
                 StepSummary(server_step.key, server_step.expanded, "ok", None, time.monotonic() - began)
@@ -963,6 +977,8 @@ async def _run_command(
                 if problem is not None:
                     raise StepFailure(step.key, f"sync failed: {problem}", None, err_log)
                 state.start_instant = go.result()
+            if step.key == "local_instance_cmd":
+                state.check_server(run)
             if server is not None:
                 obs.update(_snapshot(run, state, step, server, None))
         code = waiter.result()
@@ -1003,6 +1019,7 @@ async def _run_guard(
                     raise StepFailure(step.key, f"sync failed: {problem}")
                 state.start_instant = go.result()
                 obs.note("all peers got the start signal")
+            state.check_server(run)
             reports = guard.reports()
             if step.runs_peers:
                 await asyncio.to_thread(_probe_peers, run, state, reports)
@@ -1264,12 +1281,20 @@ def _results(
         processes=tuple(processes),
         errors=tuple(errors),
         plots=tuple(str(p.relative_to(out)) if p.is_relative_to(out) else str(p) for p in state.plots),
+        runner_cpu_seconds=_own_cpu_seconds(),
     )
     try:
         write_summary(summary, out / SUMMARY_FILE_NAME)
     except OSError as exc:
         logger.warning("cannot write %s: %s", out / SUMMARY_FILE_NAME, exc)
     return summary
+
+
+def _own_cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 3)
 
 
 def _rel(path: Path | None, base: Path) -> str | None:

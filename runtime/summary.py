@@ -141,6 +141,7 @@ class RunSummary:
     processes: tuple[ProcessSummary, ...] = ()
     errors: tuple[RunError, ...] = ()
     plots: tuple[str, ...] = ()
+    runner_cpu_seconds: float | None = None  # the `gscen run` process itself (sync server, guard, results)
     version: int = field(default=SUMMARY_VERSION)
 
     def to_json(self) -> dict[str, Any]:

@@ -273,3 +273,19 @@ def test_scripts_calling_gumby_programs_reach_gscen(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (out / "cpu.png").is_file() and (out / "memory.png").is_file()
     assert "wrote" in (out / "logs" / "post_process_cmd.out").read_text()
+
+
+def test_a_failing_server_command_fails_the_run(tmp_path: Path) -> None:
+    conf = experiment(
+        tmp_path / "x",
+        "experiment_name = e\ninstances_to_run = 1\n"
+        "experiment_server_cmd = sh -c 'echo no port >&2; exit 4'\n"
+        'local_instance_cmd = process_guard.py -c "sleep 30" -o $OUTPUT_DIR\n',
+    )
+    out = tmp_path / "out"
+    began = time.monotonic()
+    result = run(conf, out)
+    assert time.monotonic() - began < 20
+    assert result.returncode == 1
+    assert "experiment_server_cmd: the server exited with status 4" in result.stderr
+    assert "no port" in result.stderr
