@@ -36,6 +36,14 @@ every module's `on_message(from_id, msg_type, payload)` is called for each messa
 `&module` order (not Gumby's single `message_callback`: each module decides what is for it; async
 ones run as tasks). Their failures are counted too.
 
+Inputs (flag, or Gumby's environment variable): --plan/GSCEN_PLAN_FILE, else --scenario/SCENARIO_FILE
+with --instances/INSTANCES_TO_RUN; --sync-host/SYNC_HOST (127.0.0.1), --sync-port/SYNC_PORT
+(required), --token/GSCEN_SYNC_TOKEN (none: no token line, for a server that admits Gumby clients),
+--output-dir/OUTPUT_DIR (./output), --experiment-dir/EXPERIMENT_DIR (default: the scenario's
+folder), --experiment-time/EXPERIMENT_TIME (seconds from the start; 0 or unset: no limit),
+--[no-]fail-on-callback-error/FAIL_ON_CALLBACK_ERROR (true), --exit-when-done/GSCEN_EXIT_WHEN_DONE
+(false), --log-level/GUMBY_LOG_LEVEL (INFO), --connect-timeout (30 s), --sync-timeout (300 s/step).
+
 Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
 - `events.csv`: one row per callback call (see `scheduler.EventLog`): planned, actual, lateness,
   duration (seconds after the start, 6 decimals), callback, target, source (`scenario:line`), status
@@ -43,13 +51,18 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
   planned and source, callback = the hook's name); `on_message` calls only when they fail.
 - `all_vars.txt`: the all-vars JSON line, as received.
 - `annotations.csv`: `<seconds since start, 6 decimals>,<message>` per `annotate` (Gumby's format).
-- `result.json` (written at the end, atomically): `{"peer_id", "exit_reason"` (stop, experiment_time,
-  done, signal, error), `"exit_code", "signal"` (name or null), `"events_planned", "events_fired",
-  "events_failed", "calls", "calls_failed", "calls_cancelled", "lateness_seconds": {"p50", "p99",
-  "max"}, "peak_rss_bytes", "cpu_seconds", "start_time"` (go instant, epoch seconds), `"end_time",
-  "plan_load_seconds", "plan_load_cpu_seconds"` (wall and CPU time to read the plan header and select
-  this peer's events; not the module imports), `"error"` (the fatal error, or null),
-  `"errors"` (up to 100 `{source, callback, target, error}`).
+- `result.json`, written once at the end (atomically) if the peer got an id:
+    peer_id, exit_reason (stop | experiment_time | done | signal | error), exit_code,
+    signal (e.g. "SIGTERM", or null), error (the fatal error message, or null),
+    events_planned, events_fired, events_failed (fired events with a failed call),
+    calls, calls_failed, calls_cancelled (every target call, hooks included),
+    lateness_seconds {p50, p99, max} (per fired event: first call's start - planned; null if none),
+    peak_rss_bytes, cpu_seconds (the whole process),
+    start_time (the go instant, epoch seconds), started_at (when this peer actually started, read
+    as its start hooks ran; null if it never did), end_time,
+    plan_load_seconds, plan_load_cpu_seconds (reading the plan header and selecting this peer's
+    events, wall and CPU; module imports not included),
+    errors (up to 100 {source, callback, target, error}).
 The log (stderr, which the launcher captures) has lines `<time> peer <id> <LEVEL> <logger>: <message>`.
 
 Exit codes: 0 done; 1 a fatal error (plan, module, sync, hook), or callback failures unless
@@ -241,6 +254,7 @@ class Peer:
         self._signal: int | None = None
         self._main: asyncio.Task[Any] | None = None
         self._start_time: float | None = None
+        self._started_at: float | None = None
         self._load_seconds = 0.0
         self._load_cpu = 0.0
         self._events_planned = 0
@@ -376,6 +390,7 @@ class Peer:
             modules = self.modules.instances
 
             def experiment_start() -> None:
+                self._started_at = time.time()
                 for module in modules:
                     self._hook_after_go(module, "on_experiment_start", scheduler)
 
@@ -484,6 +499,7 @@ class Peer:
             "peak_rss_bytes": usage.ru_maxrss * 1024,
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 6),
             "start_time": self._start_time,
+            "started_at": self._started_at,
             "end_time": time.time(),
             "plan_load_seconds": round(self._load_seconds, 6),
             "plan_load_cpu_seconds": round(self._load_cpu, 6),
@@ -559,9 +575,9 @@ def _env_bool(value: str | None, default: bool) -> bool:
 )
 @click.option(
     "--experiment-time",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0),
     envvar="EXPERIMENT_TIME",
-    help="Stop this many seconds after the start [env EXPERIMENT_TIME].",
+    help="Stop this many seconds after the start; 0: no limit [env EXPERIMENT_TIME].",
 )
 @click.option(
     "--fail-on-callback-error/--continue-on-callback-error",
@@ -629,7 +645,7 @@ def peer_command(
         instances=instances,
         token=token or None,
         experiment_dir=experiment_dir.resolve() if experiment_dir is not None else None,
-        experiment_time=experiment_time,
+        experiment_time=experiment_time or None,
         fail_on_callback_error=fail_on_callback_error,
         exit_when_done=exit_when_done,
         connect_timeout=connect_timeout,
