@@ -42,7 +42,8 @@ with --instances/INSTANCES_TO_RUN; --sync-host/SYNC_HOST (127.0.0.1), --sync-por
 --output-dir/OUTPUT_DIR (./output), --experiment-dir/EXPERIMENT_DIR (default: the scenario's
 folder), --experiment-time/EXPERIMENT_TIME (seconds from the start; 0 or unset: no limit),
 --[no-]fail-on-callback-error/FAIL_ON_CALLBACK_ERROR (true), --exit-when-done/GSCEN_EXIT_WHEN_DONE
-(false), --log-level/GUMBY_LOG_LEVEL (INFO), --connect-timeout (30 s), --sync-timeout (300 s/step).
+(false), --events-log/GSCEN_EVENTS_LOG (all | problems), --log-level/GUMBY_LOG_LEVEL (INFO),
+--connect-timeout (30 s), --sync-timeout (300 s per step).
 
 Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
 - `events.csv`: one row per callback call (see `scheduler.EventLog`): planned, actual, lateness,
@@ -121,6 +122,7 @@ class PeerConfig:
     experiment_time: float | None = None
     fail_on_callback_error: bool = True
     exit_when_done: bool = False
+    events_log: str = "all"
     connect_timeout: float = 30.0
     sync_timeout: float | None = 300.0
 
@@ -359,7 +361,7 @@ class Peer:
             os.chdir(state.output_dir)
             self._folder_ready = True
             self._events_file = open(EVENTS_FILE, "w", encoding="utf-8", newline="")  # noqa: SIM115
-            self.events = EventLog(self._events_file)
+            self.events = EventLog(self._events_file, only_problems=cfg.events_log == "problems")
             log.info("%d events, %d module(s)", len(timeline), len(self.modules.instances))
             # 5. on_id_received (worker thread), then vars + ready
             await self._pre_go_hooks("on_id_received", in_thread=True)
@@ -591,6 +593,14 @@ def _env_bool(value: str | None, default: bool) -> bool:
     "or experiment time, as Gumby; env GSCEN_EXIT_WHEN_DONE).",
 )
 @click.option(
+    "--events-log",
+    type=click.Choice(["all", "problems"]),
+    envvar="GSCEN_EVENTS_LOG",
+    default="all",
+    show_default=True,
+    help="Rows in events.csv: every call, or only failed and cancelled ones [env GSCEN_EVENTS_LOG].",
+)
+@click.option(
     "--connect-timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=30.0,
@@ -619,6 +629,7 @@ def peer_command(
     experiment_time: float | None,
     fail_on_callback_error: bool | None,
     exit_when_done: bool | None,
+    events_log: str,
     connect_timeout: float,
     sync_timeout: float,
     log_level: str,
@@ -648,6 +659,7 @@ def peer_command(
         experiment_time=experiment_time or None,
         fail_on_callback_error=fail_on_callback_error,
         exit_when_done=exit_when_done,
+        events_log=events_log,
         connect_timeout=connect_timeout,
         sync_timeout=sync_timeout,
     )

@@ -220,9 +220,12 @@ async def test_a_failing_callback_fails_the_peer_and_names_its_scenario_line(tmp
 
 async def test_continue_on_callback_error_counts_failures_but_exits_zero(tmp_path: Path) -> None:
     plan = compile_experiment(tmp_path, "@0:0.1 fail 1\n@0:0.2 stop\n", instances=1)
-    results, out = await run_peers(tmp_path, plan, 1, env={"FAIL_ON_CALLBACK_ERROR": "False"})
+    env = {"FAIL_ON_CALLBACK_ERROR": "False", "GSCEN_EVENTS_LOG": "problems"}
+    results, out = await run_peers(tmp_path, plan, 1, env=env)
     assert results[0][0] == 0, results[0][1]
-    assert result_of(out, 1)["calls_failed"] == 1
+    result = result_of(out, 1)
+    assert result["calls_failed"] == 1 and result["events_fired"] == 2
+    assert [(r["callback"], r["status"]) for r in rows_of(out, 1)] == [("fail", "failed")]
 
 
 async def test_exit_when_done_ends_the_peer_after_its_last_event(tmp_path: Path) -> None:
