@@ -183,7 +183,7 @@ class _Checker:
         binders = self.binders
         unchecked = self.program.unchecked_callbacks
         known_names = list(binders)
-        missing_reported: set[tuple[str, int]] = set()
+        missing_reported: set[tuple[str, str]] = set()  # an unknown name is reported once per file
         # Calls with the same callback and values get the same verdict: check each shape once.
         clean: set[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]] = set()
         for call in self.program.calls:
@@ -191,8 +191,7 @@ class _Checker:
             if found is None:
                 if unchecked:
                     continue
-                ev = call.event
-                where = (ev.span.path, ev.span.line)
+                where = (call.event.span.path, call.callback)
                 if where in missing_reported:
                     continue
                 missing_reported.add(where)
@@ -221,7 +220,7 @@ class _Checker:
                 "SC301",
                 f"unknown callback `{name}`",
                 call.event.callback.span,
-                notes=(note,),
+                notes=(note, "reported at its first use in this file only"),
                 suggestion=f"did you mean `{close[0]}`?" if close else None,
                 replacement=close[0] if close else None,
             )

@@ -240,12 +240,9 @@ def _check_in_chunks(
     second = pickle.loads(payload) if payload else None
     if not isinstance(second, _ChunkResult):
         second = _check_chunk(path, lines, middle, len(lines), config, globals_, 1, compile_for)
-    diagnostics = [
-        *globals_.diagnostics,
-        *check_modules(globals_),
-        *first.diagnostics,
-        *second.diagnostics,
-    ]
+    diagnostics = _first_unknown_only(
+        [*globals_.diagnostics, *check_modules(globals_), *first.diagnostics, *second.diagnostics]
+    )
     parts = None
     if first.events is not None and second.events is not None:
         parts = [first.events, second.events]
@@ -258,6 +255,20 @@ def _check_in_chunks(
         missed_files=globals_.missed_files or first.missed or second.missed,
     )
     return program, parts
+
+
+def _first_unknown_only(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """An unknown callback is reported at its first use in a file; each chunk reported its own."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for d in sorted(diagnostics, key=lambda d: d.sort_key):
+        if d.code == "SC301":
+            key = (d.span.path, d.message)
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(d)
+    return out
 
 
 def analyze_and_plan(scenario_path: str, options: CheckOptions) -> tuple[Analysis, Plan | None]:

@@ -56,3 +56,15 @@ def test_plan_compiled_in_chunks_equals_the_whole_plan(case: str, monkeypatch: p
         assert whole is None and chunked is None and not analysis.complete
     else:
         assert whole is not None and chunked == whole
+
+
+def test_an_unknown_callback_is_reported_once_per_file_also_in_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "s.scenario").write_text("@0:1 nope\n@0:2 other\n" * 30, encoding="utf-8")
+    path = str(tmp_path / "s.scenario")
+    whole = analyze(path, CheckOptions(instances=2, environment={}))
+    monkeypatch.setattr(project, "CHUNKED_MIN_LINES", 1)
+    chunked = analyze(path, CheckOptions(instances=2, environment={}, parallel=True))
+    assert [(d.code, d.span.line) for d in whole.diagnostics] == [("SC301", 1), ("SC301", 2)]
+    assert chunked.diagnostics == whole.diagnostics
