@@ -22,7 +22,8 @@ Sequence:
  8. Sleep until the start instant; `on_experiment_start` hooks (plain ones inline, async ones as
     tasks beside the events); then the scheduler fires the events (`scheduler`).
  9. It ends at the built-in `stop`, at `experiment_time` seconds after the start (EXPERIMENT_TIME),
-    on SIGTERM/SIGINT, or, only with `--exit-when-done`, when the last event ran and no callback is
+    on SIGTERM/SIGINT, when the sync server closes the connection (the run is over; Gumby's server
+    never did), or, only with `--exit-when-done`, when the last event ran and no callback is
     running. Without that flag a peer whose events are all done keeps running (modules may still be
     working, as in Gumby) until stop, experiment_time or a signal.
 10. `on_stop` hooks, awaited, in `&module` order (the modules' `stop` callbacks already ran to
@@ -53,7 +54,7 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
 - `all_vars.txt`: the all-vars JSON line, as received.
 - `annotations.csv`: `<seconds since start, 6 decimals>,<message>` per `annotate` (Gumby's format).
 - `result.json`, written once at the end (atomically) if the peer got an id:
-    peer_id, exit_reason (stop | experiment_time | done | signal | error), exit_code,
+    peer_id, exit_reason (stop | experiment_time | done | sync_closed | signal | error), exit_code,
     signal (e.g. "SIGTERM", or null), error (the fatal error message, or null),
     events_planned, events_fired, events_failed (fired events with a failed call),
     calls, calls_failed, calls_cancelled (every target call, hooks included),
@@ -396,7 +397,10 @@ class Peer:
                 for module in modules:
                     self._hook_after_go(module, "on_experiment_start", scheduler)
 
-            reason = await scheduler.run(start, experiment_start)
+            async with asyncio.TaskGroup() as group:
+                watcher = group.create_task(self._watch_sync(client, scheduler))
+                reason = await scheduler.run(start, experiment_start)
+                watcher.cancel()
             log.info("stopping (%s) after %d events", reason, self.events.events_fired)
             # 10. on_stop hooks
             for module in self.modules.instances:
@@ -421,6 +425,13 @@ class Peer:
         if failed and cfg.fail_on_callback_error:
             return PeerOutcome(1, reason, f"{self.events.calls_failed} callback call(s) failed")
         return PeerOutcome(0, reason)
+
+    @staticmethod
+    async def _watch_sync(client: SyncClient, scheduler: Scheduler) -> None:
+        """The sync server closing the connection after go means the run is over: stop."""
+        await client.wait_closed()
+        log.warning("the sync server closed the connection: stopping")
+        scheduler.request_stop("sync_closed")
 
     # -- hooks and messages
     async def _pre_go_hooks(self, name: str, *, in_thread: bool) -> None:

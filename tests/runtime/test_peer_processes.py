@@ -253,6 +253,22 @@ async def test_sigterm_shuts_the_peer_down_cleanly(tmp_path: Path) -> None:
     assert (out / "1" / "on_stop.txt").read_text() == "done"
 
 
+async def test_a_peer_stops_when_the_sync_server_closes_after_go(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:0.1 hang\n@0:600 echo never\n", instances=1)
+    token = new_token()
+    out = tmp_path / "out"
+    async with SyncServer(SyncServerConfig(instances=1, token=token, start_delay=0.1)) as server:
+        proc = await start_peer(plan, server.port, token, out)
+        await server.wait_go()
+        async with asyncio.timeout(DEADLINE):
+            while not (out / "1" / "hanging.txt").exists():
+                await asyncio.sleep(0.02)
+    code, log = await finish(proc)
+    assert code == 0, log
+    assert result_of(out, 1)["exit_reason"] == "sync_closed"
+    assert (out / "1" / "on_stop.txt").read_text() == "done"
+
+
 async def test_a_module_that_cannot_be_imported_is_one_clear_error_before_connecting(tmp_path: Path) -> None:
     plan = compile_experiment(tmp_path, "@0:1 stop\n", instances=1)
     module = next(tmp_path.glob("peer_mod_*.py"))
