@@ -18,6 +18,43 @@ vim.api.nvim_create_autocmd({ "BufRead", "BufNewFile" }, {
   end,
 })
 
+-- Highlighting (Neovim 0.7 has no semantic tokens): a Vim syntax for the grammar's line kinds. It runs
+-- on the Syntax event, so it needs syntax highlighting on (the default; `:syntax on`).
+local syntax_rules = [[
+syntax clear
+syntax match scenarioComment /^\s*#.*$/
+syntax match scenarioDirective /^\s*&\h\w*/ nextgroup=scenarioDirectiveArg skipwhite
+syntax match scenarioDirectiveArg /\S.*$/ contained
+syntax match scenarioTime /^\s*\zs\%(@!\|@\=-\=\d\+\%(\.\d*\)\=\%([eE][-+]\=\d\+\)\=\%(:-\=\d\+\%(\.\d*\)\=\%([eE][-+]\=\d\+\)\=\)*\)\ze\%(\s\|$\)/ nextgroup=scenarioCallback,scenarioLoop skipwhite
+syntax match scenarioCallback /\h[A-Za-z0-9_.-]*/ contained
+syntax match scenarioLoop /for\s\+\h\w*\s\+in\s\+\S\+\s\+to\s\+\S\+\s\+call\ze\s/ contained contains=scenarioLoopKeyword,scenarioVariable nextgroup=scenarioCallback skipwhite
+syntax keyword scenarioLoopKeyword for in to call contained
+syntax match scenarioNamedKey /\s\zs\w\+\ze=/
+syntax region scenarioString start=/"/ skip=/\\./ end=/"\|$/ contains=scenarioVariable oneline
+syntax region scenarioString start=/'/ end=/'\|$/ contains=scenarioVariable oneline
+syntax match scenarioPeers /{[^{}]*}\ze\s*$/ contains=scenarioVariable
+syntax match scenarioVariable /\$\%(\h\w*\|{\h\w*}\)/
+highlight default link scenarioComment Comment
+highlight default link scenarioDirective PreProc
+highlight default link scenarioDirectiveArg String
+highlight default link scenarioTime Number
+highlight default link scenarioCallback Function
+highlight default link scenarioLoopKeyword Repeat
+highlight default link scenarioNamedKey Identifier
+highlight default link scenarioString String
+highlight default link scenarioPeers Constant
+highlight default link scenarioVariable Identifier
+]]
+
+vim.api.nvim_create_autocmd("Syntax", {
+  group = group,
+  pattern = "scenario",
+  callback = function()
+    vim.cmd(syntax_rules)
+    vim.b.current_syntax = "scenario"
+  end,
+})
+
 -- One server per project root: the nearest folder with `.git` or `pyproject.toml` (the same rule
 -- gscen uses to find `&module` sources), else the file's folder.
 local clients_by_root = {}

@@ -23,7 +23,25 @@ local function diagnostics_of(buf)
   return list
 end
 
+-- The syntax group of each run of characters, line by line: {line, column (1-based), group}.
+local function syntax_runs(buf)
+  local runs = {}
+  for lnum, line in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, true)) do
+    local previous = nil
+    for col = 1, #line do
+      local group = vim.fn.synIDattr(vim.fn.synID(lnum, col, 1), "name")
+      if group ~= previous then
+        table.insert(runs, { line = lnum, column = col, group = group })
+        previous = group
+      end
+    end
+  end
+  return runs
+end
+
 local function run()
+  -- Neovim turns syntax on after the init file; this driver is the init file and quits before.
+  vim.cmd("syntax on")
   vim.g.gscen_lsp_cmd = vim.fn.json_decode(getenv("GSCEN_TEST_LSP_CMD"))
   local gscen = dofile(getenv("GSCEN_TEST_CONFIG"))
   local expected = getenv("GSCEN_TEST_EXPECT_CODE")
@@ -56,6 +74,7 @@ local function run()
     commentstring = vim.bo[buf].commentstring,
     clients = {},
     diagnostics = diagnostics_of(buf),
+    syntax = syntax_runs(buf),
     lsp_log = vim.lsp.get_log_path(),
   }
   for _, client in pairs(vim.lsp.buf_get_clients(buf)) do

@@ -61,6 +61,13 @@ def lsp_log_tail(result: dict[str, Any]) -> str:
     return log.read_text()[-3000:] if log.is_file() else "(no LSP log)"
 
 
+def syntax_group_at(result: dict[str, Any], project: ScenarioProject, line: int, text: str) -> str:
+    """The syntax group Neovim gives the first `text` on `line` (1-based) of the project's scenario."""
+    column = project.scenario.read_text().splitlines()[line - 1].index(text) + 1
+    groups = [run["group"] for run in result["syntax"] if run["line"] == line and run["column"] <= column]
+    return str(groups[-1]) if groups else ""
+
+
 def test_neovim_sets_the_scenario_filetype_with_hash_comments(neovim_result: dict[str, Any]) -> None:
     assert neovim_result["filetype"] == "scenario"
     assert neovim_result["commentstring"] == "# %s"
@@ -92,3 +99,30 @@ def test_neovim_clears_the_diagnostic_when_the_line_is_fixed_in_the_buffer(
 ) -> None:
     assert neovim_result.get("cleared_after_fix"), f"{neovim_result}; {lsp_log_tail(neovim_result)}"
     assert neovim_result["diagnostics_after_fix"] == []
+
+
+def test_neovim_highlights_comments_directives_and_event_parts(
+    neovim_result: dict[str, Any], scenario_project: ScenarioProject
+) -> None:
+    def group(line: int, text: str) -> str:
+        return syntax_group_at(neovim_result, scenario_project, line, text)
+
+    assert group(1, "one good event") == "scenarioComment"
+    assert (group(2, "&module"), group(2, "mymod.MyModule")) == ("scenarioDirective", "scenarioDirectiveArg")
+    assert (group(3, "@!"), group(3, "set")) == ("scenarioTime", "scenarioCallback")
+    assert (group(4, "@0:1"), group(4, "write_peer_id"), group(4, "{1}")) == (
+        "scenarioTime",
+        "scenarioCallback",
+        "scenarioPeers",
+    )
+    assert (group(5, '"hello'), group(5, "$key"), group(5, "count")) == (
+        "scenarioString",
+        "scenarioVariable",
+        "scenarioNamedKey",
+    )
+    assert [group(6, keyword + " ") for keyword in ("for", "in", "to", "call")] == ["scenarioLoopKeyword"] * 4
+    assert (group(6, "query"), group(6, "a#b"), group(6, "$i")) == (
+        "scenarioCallback",
+        "",
+        "scenarioVariable",
+    )
