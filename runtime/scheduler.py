@@ -141,8 +141,8 @@ class EventLog:
     `MyModule.method`), `source` (`scenario:line`), `status` (`ok`, `failed`, `cancelled`), `error`
     (`ExceptionType: message`, empty when ok). Rows are written when a call ends, so async calls may
     appear out of plan order. Each row is flushed at once: a killed peer loses no finished row.
-    `only_problems` writes only failed and cancelled calls (about 100 bytes a row add up: 8.6 MB per
-    peer for the largest corpus scenario); the statistics still count every call.
+    `only_problems` writes only failed and cancelled calls (rows add up: 14 MB for peer 17 of the
+    largest corpus scenario, 16 us of CPU per event instead of 9); the statistics count every call.
     """
 
     def __init__(self, stream: IO[str] | None, only_problems: bool = False) -> None:
