@@ -453,9 +453,11 @@ class SyncServer:
             start = await server.wait_go()            # all peers got go (server clock), or SyncError
             await server.wait_done()                  # all peers disconnected after go
 
-    `start()` / `aclose()` do what `async with` does, and must be called from the same task.
-    Leaving the block closes every connection (peers read that as "stop"). After `aclose()` the
-    waiters and `start()` raise `SyncClosedError`.
+    `start()` / `aclose()` do what `async with` does, and must be called from the same task (the
+    server's coordinating task lives in a TaskGroup entered by `start()` and left by `aclose()`).
+    Leaving the block closes every connection (peers read that as "stop"). After `aclose()`,
+    `start()` raises `SyncClosedError`, and so do the waiters unless what they wait for had already
+    happened. Failures of the sync itself come out of the waiters as `SyncError` subclasses.
     """
 
     def __init__(self, config: SyncServerConfig) -> None:

@@ -185,6 +185,20 @@ async def test_ids_go_out_at_once_without_waiting_for_ready() -> None:
         await asyncio.gather(*(raw_through_go(p) for p in peers))
 
 
+async def test_two_hundred_peers_complete_with_distinct_ids() -> None:
+    n = 200
+    async with running(server_config(n)) as server:
+        peers = await asyncio.gather(*(RawPeer.open(server.port) for _ in range(n)))
+        ids = await asyncio.gather(*(p.join() for p in peers))
+        assert sorted(ids) == list(range(1, n + 1))
+        results = await asyncio.gather(*(raw_through_go(p) for p in peers))
+        assert len({line for line, _ in results}) == 1
+        assert len({go for _, go in results}) == 1
+        for peer in peers:
+            peer.close()
+        await server.wait_done()
+
+
 async def test_sync_client_publishes_vars_and_reports_start_in_local_clock() -> None:
     async with running(server_config(2)) as server:
         results = await asyncio.gather(
