@@ -65,7 +65,8 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
     plan_load_seconds, plan_load_cpu_seconds (reading the plan header and selecting this peer's
     events, wall and CPU; module imports not included),
     errors (up to 100 {source, callback, target, error}).
-The log (stderr, which the launcher captures) has lines `<time> peer <id> <LEVEL> <logger>: <message>`.
+The log (stderr, which the launcher captures) has lines `<time> peer <id> <LEVEL> <logger>: <message>`,
+unless EXPERIMENT_DIR/logger.conf (a logging INI file, as Gumby) configures logging otherwise.
 
 Exit codes: 0 done; 1 a fatal error (plan, module, sync, hook), or callback failures unless
 fail_on_callback_error is false; 128+N after signal N (SIGTERM: 143, SIGINT: 130) once the peer
@@ -658,6 +659,15 @@ def peer_command(
         log_filter = configure_logging(log_level)
     except ValueError:
         raise click.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level") from None
+    logger_conf = experiment_dir / "logger.conf" if experiment_dir is not None else None
+    if logger_conf is not None and logger_conf.is_file():
+        # Gumby's launch_scenario.py honours EXPERIMENT_DIR/logger.conf (a logging INI file).
+        import logging.config
+
+        try:
+            logging.config.fileConfig(logger_conf, disable_existing_loggers=False)
+        except Exception as exc:
+            raise click.ClickException(f"{logger_conf}: not a usable logging configuration: {exc}") from None
     config = PeerConfig(
         sync_host=sync_host,
         sync_port=sync_port,

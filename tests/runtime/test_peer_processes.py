@@ -343,3 +343,18 @@ async def test_callback_names_no_module_answers_are_refused_before_connecting(tm
     results, out = await run_peers(tmp_path, plan, 1)
     assert results[0][0] == 0, results[0][1]
     assert result_of(out, 1)["exit_reason"] == "stop"
+
+
+async def test_logger_conf_in_the_experiment_folder_configures_logging_as_in_gumby(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:0.1 echo configured\n", instances=1)
+    (tmp_path / "logger.conf").write_text(
+        "[loggers]\nkeys=root\n[handlers]\nkeys=h\n[formatters]\nkeys=f\n"
+        "[logger_root]\nlevel=INFO\nhandlers=h\n"
+        "[handler_h]\nclass=StreamHandler\nlevel=NOTSET\nformatter=f\nargs=(sys.stdout,)\n"
+        "[formatter_f]\nformat=CUSTOM %(message)s\n"
+    )
+    env = {"EXPERIMENT_DIR": str(tmp_path)}
+    results, _ = await run_peers(tmp_path, plan, 1, "--exit-when-done", env=env)
+    code, log = results[0]
+    assert code == 0, log
+    assert "CUSTOM peer 1: echo configured" in log
