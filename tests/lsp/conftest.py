@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,21 +11,34 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient
-from pytest_lsp.client import make_test_lsp_client
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 SERVER = [sys.executable, "-m", "scenario_lang.lsp"]
 
 
 def make_client() -> LanguageClient:
-    """pytest-lsp's client that also accepts (and records) dynamic registrations, as editors do."""
-    client = make_test_lsp_client()
+    """pytest-lsp's client that also records every published diagnostics notification (in order:
+    waiting on notifications one at a time can miss one that follows closely) and accepts dynamic
+    registrations, as editors do."""
+    client = LanguageClient(converter_factory=default_converter)
+    client.published = []  # type: ignore[attr-defined]
+    client.published_event = asyncio.Event()  # type: ignore[attr-defined]
     client.registrations = []  # type: ignore[attr-defined]
 
-    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
-    def register(params: types.RegistrationParams) -> None:
+    def publish(client: LanguageClient, params: types.PublishDiagnosticsParams) -> None:
+        client.diagnostics[params.uri] = params.diagnostics
+        client.published.append(params)  # type: ignore[attr-defined]
+        client.published_event.set()  # type: ignore[attr-defined]
+
+    def register(client: LanguageClient, params: types.RegistrationParams) -> None:
         client.registrations.extend(params.registrations)  # type: ignore[attr-defined]
 
+    features = dict(DEFAULT_CLIENT_FEATURES)
+    features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = publish
+    features[types.CLIENT_REGISTER_CAPABILITY] = register
+    register_lsp_features(client, features)
     return client
 
 
@@ -133,13 +147,23 @@ def project(tmp_path: Path) -> Path:
 
 
 class Session:
-    """Drives one document: open, edit, and wait for the diagnostics of a given version."""
+    """Drives documents: open, edit, and wait for the diagnostics published after an action."""
 
     def __init__(self, client: LanguageClient) -> None:
         self.client = client
         self.versions: dict[str, int] = {}
+        self.seen = 0
+
+    @property
+    def published(self) -> list[types.PublishDiagnosticsParams]:
+        return self.client.published  # type: ignore[attr-defined,no-any-return]
+
+    def mark(self) -> None:
+        """Forget what was published so far: the next wait sees only later notifications."""
+        self.seen = len(self.published)
 
     def open(self, path: Path, text: str | None = None) -> str:
+        self.mark()
         uri = path.as_uri()
         self.versions[uri] = 1
         self.client.text_document_did_open(
@@ -155,6 +179,7 @@ class Session:
         return uri
 
     def edit(self, uri: str, line: int, start: int, end: int, text: str, end_line: int | None = None) -> int:
+        self.mark()
         self.versions[uri] += 1
         rng = types.Range(
             start=types.Position(line=line, character=start),
@@ -168,22 +193,35 @@ class Session:
         )
         return self.versions[uri]
 
+    def files_changed(self, *paths: Path, kind: types.FileChangeType = types.FileChangeType.Changed) -> None:
+        """Tell the server files changed on disk, as an editor's file watcher does."""
+        self.mark()
+        self.client.workspace_did_change_watched_files(
+            types.DidChangeWatchedFilesParams(
+                changes=[types.FileEvent(uri=p.as_uri(), type=kind) for p in paths]
+            )
+        )
+
     async def diagnostics(
         self,
         uri: str,
         version: int | None = None,
         until: Callable[[list[types.Diagnostic]], bool] | None = None,
     ) -> list[types.Diagnostic]:
-        """The next diagnostics published for `uri` (with `version`, when given) that satisfy `until`."""
+        """The first diagnostics published for `uri` since the last action (with `version`, when
+        given) that satisfy `until`."""
+        event: asyncio.Event = self.client.published_event  # type: ignore[attr-defined]
         while True:
-            params = await self.client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-            if params.uri != uri:
-                continue
-            if version is not None and params.version != version:
-                continue
-            found = list(params.diagnostics)
-            if until is None or until(found):
-                return found
+            while self.seen < len(self.published):
+                params = self.published[self.seen]
+                self.seen += 1
+                if params.uri != uri or (version is not None and params.version != version):
+                    continue
+                found = list(params.diagnostics)
+                if until is None or until(found):
+                    return found
+            event.clear()
+            await event.wait()
 
 
 def codes(diagnostics: list[types.Diagnostic]) -> list[tuple[str, int, int, int]]:

@@ -144,11 +144,7 @@ async def test_module_source_change_on_disk_rechecks_the_scenario(
         module.read_text()
         + "\n    @experiment_callback\n    def brand_new(self, n: int) -> None:\n        pass\n"
     )
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(
-            changes=[types.FileEvent(uri=module.as_uri(), type=types.FileChangeType.Changed)]
-        )
-    )
+    s.files_changed(module, kind=types.FileChangeType.Changed)
     assert await s.diagnostics(uri, version=1, until=lambda d: not d) == []
 
 
@@ -163,11 +159,7 @@ async def test_included_file_changing_on_disk_rechecks_the_includer(
     uri = s.open(path)
     assert await s.diagnostics(uri, version=1) == []
     common.write_text("@! set other 3\n")
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(
-            changes=[types.FileEvent(uri=common.as_uri(), type=types.FileChangeType.Changed)]
-        )
-    )
+    s.files_changed(common, kind=types.FileChangeType.Changed)
     found = await s.diagnostics(uri, version=1, until=bool)
     assert codes(found) == [("SC401", 1, 10, 21)]
 
@@ -214,11 +206,7 @@ async def test_missing_include_is_reported_and_creating_it_clears_the_error(
     assert codes(found) == [("SC210", 0, 9, 23)]
     later = project / "later.scenario"
     later.write_text("@0:1 echo fine\n")
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(
-            changes=[types.FileEvent(uri=later.as_uri(), type=types.FileChangeType.Created)]
-        )
-    )
+    s.files_changed(later, kind=types.FileChangeType.Created)
     assert await s.diagnostics(uri, version=1, until=lambda d: not d) == []
 
 
@@ -237,6 +225,7 @@ async def test_whole_document_change_is_checked_like_an_open(client: LanguageCli
     s = Session(client)
     uri = s.open(path)
     await s.diagnostics(uri, version=1)
+    s.mark()
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
