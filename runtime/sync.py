@@ -865,7 +865,11 @@ async def serve(config: SyncServerConfig, on_listening: Callable[[str, int], Non
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
 @click.option(
-    "--start-delay", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Seconds to go."
+    "--start-delay",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds from the last vars_received to the start.",
 )
 @click.option(
     "--token",
