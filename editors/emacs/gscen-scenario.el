@@ -116,6 +116,10 @@ The gscen language server runs through eglot (see `gscen-lsp-command')."
 ;;;###autoload
 (add-to-list 'auto-mode-alist '("\\.scenario\\'" . gscen-scenario-mode))
 
+;; gscen reads scenarios as UTF-8 whatever the locale; so does Emacs, then.
+;;;###autoload
+(modify-coding-system-alist 'file "\\.scenario\\'" 'utf-8)
+
 ;; The language id sent to the server is the mode name without `-mode': `gscen-scenario', as in VS Code.
 (add-to-list 'eglot-server-programs
              `(gscen-scenario-mode . ,(lambda (&optional _interactive) gscen-lsp-command)))

@@ -36,25 +36,27 @@ class MyModule(ExperimentModule):
 
 # Every line kind the editors highlight; only the last line is wrong.
 SCENARIO_SOURCE = """\
-# one good event of each kind, then a misspelled callback (SC301 on line 7)
+# one good event of each kind, then a misspelled named argument after non-ASCII text (SC304, line 7)
 &module mymod.MyModule
 @! set key abc
 @0:1 write_peer_id {1}
 @0:2 query "hello $key" count=2 {1-2}
 @0:3 for i in 1 to 2 call query a#b {$i}
-@0:4 write_peer_idd {1}
+@0:4 query "😀 é" cnt=2 {1}
 """
 
 
 @dataclass(frozen=True)
 class ScenarioProject:
-    """A folder with a module and a scenario whose line `error_line` (1-based) has `error_code`;
-    replacing that line with `fixed_line` makes the scenario clean."""
+    """A folder with a module and a scenario whose line `error_line` (1-based) has `error_code` at
+    `error_column` (1-based, in code points, after an emoji: editors count UTF-8 bytes or UTF-16
+    units); replacing that line with `fixed_line` makes the scenario clean."""
 
     root: Path
     scenario: Path
     error_code: str
     error_line: int
+    error_column: int
     fixed_line: str
 
     def editor_test_environment(self) -> dict[str, str]:
@@ -71,10 +73,12 @@ class ScenarioProject:
 
 @dataclass(frozen=True)
 class EditorDiagnostic:
-    """A diagnostic as an editor shows it, reduced to what `gscen check` also reports (1-based line)."""
+    """A diagnostic as an editor shows it, reduced to what `gscen check` also reports: the code and
+    where it starts (1-based line and column, the column in code points)."""
 
     code: str
     line: int
+    column: int
 
 
 def write_scenario_project(root: Path) -> ScenarioProject:
@@ -86,9 +90,10 @@ def write_scenario_project(root: Path) -> ScenarioProject:
     return ScenarioProject(
         root=root,
         scenario=scenario,
-        error_code="SC301",
+        error_code="SC304",
         error_line=7,
-        fixed_line="@0:4 write_peer_id {1}",
+        error_column=18,
+        fixed_line='@0:4 query "😀 é" count=2 {1}',
     )
 
 
@@ -123,7 +128,7 @@ def gscen_check_diagnostics(scenario: Path) -> set[EditorDiagnostic]:
         check=False,
     )
     report = json.loads(completed.stdout)
-    return {EditorDiagnostic(code=d["code"], line=d["line"]) for d in report["diagnostics"]}
+    return {EditorDiagnostic(d["code"], d["line"], d["column"]) for d in report["diagnostics"]}
 
 
 def isolated_editor_environment(home: Path) -> dict[str, str]:

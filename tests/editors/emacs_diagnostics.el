@@ -34,13 +34,14 @@
   (cl-some #'process-live-p (process-list)))
 
 (defun gscen-test--diagnostics ()
-  "Flymake's diagnostics as JSON-ready plists (1-based line, 0-based column)."
+  "Flymake's diagnostics as JSON-ready plists.
+Lines are 1-based, columns 0-based in characters (not display columns)."
   (vconcat
    (mapcar (lambda (d)
              (save-excursion
                (goto-char (flymake-diagnostic-beg d))
                (list :line (line-number-at-pos)
-                     :column (current-column)
+                     :column (- (point) (line-beginning-position))
                      :type (symbol-name (flymake-diagnostic-type d))
                      :text (flymake-diagnostic-text d))))
            (flymake-diagnostics))))
@@ -56,7 +57,7 @@
           (save-excursion
             (goto-char pos)
             (push (list :line (line-number-at-pos)
-                        :column (current-column)
+                        :column (- pos (line-beginning-position))
                         :face (format "%s" face)
                         :text (buffer-substring-no-properties pos next))
                   runs)))

@@ -61,19 +61,19 @@ def emacs_result(
     return run_emacs_on(scenario_project, tmp_path_factory.mktemp("emacs-home"))
 
 
-def shown_diagnostics(result: dict[str, Any]) -> set[tuple[str, int, str]]:
-    """(code, 1-based line, Flymake type) of each diagnostic Emacs shows."""
+def shown_diagnostics(result: dict[str, Any]) -> set[EditorDiagnostic]:
+    """What Emacs shows, with its 0-based character columns turned into gscen's 1-based ones."""
     shown = set()
     for d in result["diagnostics"]:
         match = CODE_IN_TEXT.search(d["text"])
         assert match is not None, f"no gscen code in {d['text']!r}"
-        shown.add((match[1], d["line"], d["type"]))
+        shown.add(EditorDiagnostic(match[1], d["line"], d["column"] + 1))
     return shown
 
 
 def face_at(result: dict[str, Any], project: ScenarioProject, line: int, text: str) -> str:
     """The font-lock face Emacs gives the first `text` on `line` (1-based) of the project's scenario."""
-    column = project.scenario.read_text().splitlines()[line - 1].index(text)
+    column = project.scenario.read_text(encoding="utf-8").splitlines()[line - 1].index(text)
     for run in result["faces"]:
         if run["line"] == line and run["column"] <= column < run["column"] + len(run["text"]):
             return str(run["face"])
@@ -90,19 +90,20 @@ def test_emacs_starts_eglot_with_the_gscen_scenario_language_id(emacs_result: di
     assert emacs_result["flymake"] is True
 
 
-def test_emacs_shows_the_unknown_callback_error_on_its_line(
+def test_emacs_shows_the_error_with_gscens_code_at_its_line_and_column(
     emacs_result: dict[str, Any], scenario_project: ScenarioProject
 ) -> None:
     code = scenario_project.error_code
     assert emacs_result["arrived"], f"no {code} in time; server stderr: {emacs_result['server_stderr']}"
-    assert (code, scenario_project.error_line, "eglot-error") in shown_diagnostics(emacs_result)
+    line, column = scenario_project.error_line, scenario_project.error_column
+    assert EditorDiagnostic(code, line, column) in shown_diagnostics(emacs_result)
+    assert [d["type"] for d in emacs_result["diagnostics"] if f"[{code}]" in d["text"]] == ["eglot-error"]
 
 
 def test_emacs_shows_the_same_diagnostics_as_gscen_check(
     emacs_result: dict[str, Any], scenario_project: ScenarioProject
 ) -> None:
-    shown = {EditorDiagnostic(code=code, line=line) for code, line, _ in shown_diagnostics(emacs_result)}
-    assert shown == gscen_check_diagnostics(scenario_project.scenario)
+    assert shown_diagnostics(emacs_result) == gscen_check_diagnostics(scenario_project.scenario)
 
 
 def test_emacs_highlights_comments_directives_and_event_parts(

@@ -63,9 +63,20 @@ def lsp_log_tail(result: dict[str, Any]) -> str:
 
 def syntax_group_at(result: dict[str, Any], project: ScenarioProject, line: int, text: str) -> str:
     """The syntax group Neovim gives the first `text` on `line` (1-based) of the project's scenario."""
-    column = project.scenario.read_text().splitlines()[line - 1].index(text) + 1
+    source = project.scenario.read_text(encoding="utf-8").splitlines()[line - 1]
+    column = len(source[: source.index(text)].encode()) + 1  # Neovim's columns count bytes
     groups = [run["group"] for run in result["syntax"] if run["line"] == line and run["column"] <= column]
     return str(groups[-1]) if groups else ""
+
+
+def shown_diagnostics(result: dict[str, Any], project: ScenarioProject) -> set[EditorDiagnostic]:
+    """What Neovim shows, with its 0-based byte columns turned into gscen's 1-based code points."""
+    lines = project.scenario.read_text(encoding="utf-8").splitlines()
+    shown = set()
+    for d in result["diagnostics"]:
+        before = lines[d["lnum"]].encode()[: d["col"]].decode()
+        shown.add(EditorDiagnostic(d["code"], d["lnum"] + 1, len(before) + 1))
+    return shown
 
 
 def test_neovim_sets_the_scenario_filetype_with_hash_comments(neovim_result: dict[str, Any]) -> None:
@@ -77,21 +88,22 @@ def test_neovim_attaches_the_gscen_language_server(neovim_result: dict[str, Any]
     assert neovim_result["clients"] == ["gscen"]
 
 
-def test_neovim_shows_the_unknown_callback_error_on_its_line(
+def test_neovim_shows_the_error_with_gscens_code_at_its_line_and_column(
     neovim_result: dict[str, Any], scenario_project: ScenarioProject
 ) -> None:
     code = scenario_project.error_code
     assert neovim_result["arrived"], f"no {code} in time; {lsp_log_tail(neovim_result)}"
-    shown = {(d["code"], d["lnum"] + 1, d["severity"]) for d in neovim_result["diagnostics"]}
+    line, column = scenario_project.error_line, scenario_project.error_column
+    assert EditorDiagnostic(code, line, column) in shown_diagnostics(neovim_result, scenario_project)
     error = 1  # vim.diagnostic.severity.ERROR
-    assert (scenario_project.error_code, scenario_project.error_line, error) in shown
+    assert [d["severity"] for d in neovim_result["diagnostics"] if d["code"] == code] == [error]
 
 
 def test_neovim_shows_the_same_diagnostics_as_gscen_check(
     neovim_result: dict[str, Any], scenario_project: ScenarioProject
 ) -> None:
-    shown = {EditorDiagnostic(code=d["code"], line=d["lnum"] + 1) for d in neovim_result["diagnostics"]}
-    assert shown == gscen_check_diagnostics(scenario_project.scenario)
+    expected = gscen_check_diagnostics(scenario_project.scenario)
+    assert shown_diagnostics(neovim_result, scenario_project) == expected
 
 
 def test_neovim_clears_the_diagnostic_when_the_line_is_fixed_in_the_buffer(
