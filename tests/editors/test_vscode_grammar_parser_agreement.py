@@ -42,7 +42,7 @@ TRICKY_LINES = [
     "@! for j in $first to ${last} call set v$j 1",
     "@1:02:03.5 query 'it''s $x' \"a \\\"q\\\" $y\" plain\\ space {!3}",
     "@0:1 query {not} {1}",
-    "@0:1 query a#b x=${y}z",
+    "@0:1 query a#b x=${y}z 'k=v' \"n=$x\"",
     "  @0:5 indented_call",
     "&include common.scenario",
 ]
@@ -109,7 +109,7 @@ def expectations_for(index: int, text: str) -> Iterator[Expectation]:
         if statement.loop is not None:
             yield on(statement.loop.var.span, "variable.other.loop.scenario", "loop variable")
         for argument in statement.args:
-            if argument.key_span is not None and argument.key_span.column == argument.span.column:
+            if argument.key_span is not None:
                 yield on(argument.key_span, "variable.parameter.named.scenario", "named argument key")
         if statement.peers is not None:
             yield on(statement.peers.span, "meta.peerspec.scenario", "peer spec")
