@@ -18,7 +18,11 @@ Sequence:
  5. `on_id_received` hooks, in a worker thread (`asyncio.to_thread`), in `&module` order (an `async
     def` hook runs on the loop instead); modules fill `self.vars` here.
  6. Send vars + ready; receive the all-vars document; write it to all_vars.txt.
- 7. `on_all_vars_received` hooks (on the loop; awaited if async); acknowledge; wait for go.
+ 7. `on_all_vars_received` hooks (on the loop; awaited if async); acknowledge; wait for go. go is
+    the start instant in this peer's clock: the server's start plus the clock offset it measured
+    from our `time:` line. When the sync server is on this host (a loopback SYNC_HOST) the clocks
+    are the same, and a non-zero offset is the server's own delay in reading that line (16 of 100
+    peers started on two cores got -0.5 to -0.7 s), so the peer takes it back out.
  8. Sleep until the start instant; `on_experiment_start` hooks (plain ones inline, async ones as
     tasks beside the events); then the scheduler fires the events (`scheduler`).
  9. It ends at the built-in `stop`, at `experiment_time` seconds after the start (EXPERIMENT_TIME),
@@ -220,6 +224,17 @@ def _compile_scenario(config: PeerConfig) -> Path:
     return Path(name)
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _source_namer(plan: PeerPlan) -> Callable[[str, int], str]:
     """`scenario:line` with the path relative to the main scenario's folder when it lies inside it."""
     base = os.path.dirname(plan.source) if plan.source else ""
@@ -373,6 +388,12 @@ class Peer:
             # 7. on_all_vars_received, ack, go
             await self._pre_go_hooks("on_all_vars_received", in_thread=False)
             start_wall = await client.wait_go()
+            offset = client.time_offset
+            if offset and _is_loopback(cfg.sync_host):
+                # Same machine, same clock: the offset the server measured is its own delay in reading
+                # our `time:` line (under load, more than the 0.5 s dead band). Undo it.
+                log.info("ignoring the %.3f s clock offset the sync server measured on this host", offset)
+                start_wall -= offset
             self._start_time = start_wall
             clock = LoopClock()
             start = clock.now() + (start_wall - time.time())

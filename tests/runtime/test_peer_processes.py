@@ -358,3 +358,44 @@ async def test_logger_conf_in_the_experiment_folder_configures_logging_as_in_gum
     code, log = results[0]
     assert code == 0, log
     assert "CUSTOM peer 1: echo configured" in log
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hold: float) -> None:
+    """Copy reader -> writer, holding the first bytes back for `hold` seconds."""
+    first = True
+    while data := await reader.read(65536):
+        if first:
+            await asyncio.sleep(hold)
+            first = False
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+
+async def test_a_peer_on_the_servers_host_starts_on_time_even_if_its_time_line_was_read_late(
+    tmp_path: Path,
+) -> None:
+    # A relay between the peer and the server holds the peer's first lines (token, time) back, as an
+    # overloaded server reads them late: the server measures a bogus clock offset for a peer that
+    # shares its clock, and the peer, seeing a loopback sync host, takes it back out of go.
+    plan = compile_experiment(tmp_path, "@0:0.2 stop\n", instances=1)
+    token = new_token()
+    out = tmp_path / "out"
+    async with SyncServer(SyncServerConfig(instances=1, token=token, start_delay=0.3)) as server:
+
+        async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", server.port)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(_pipe(reader, up_writer, 0.9))
+                group.create_task(_pipe(up_reader, writer, 0.0))
+
+        listener = await asyncio.start_server(relay, "127.0.0.1", 0)
+        relay_port = listener.sockets[0].getsockname()[1]
+        async with listener:
+            proc = await start_peer(plan, relay_port, token, out)
+            start = await server.wait_go()
+            code, log = await finish(proc)
+    assert code == 0, log
+    offset = json.loads((out / "1" / "all_vars.txt").read_text())["clients"]["1"]["time_offset"]
+    assert offset < -0.5  # what the server measured
+    assert abs(float(result_of(out, 1)["started_at"]) - start) < 0.1  # type: ignore[arg-type]
