@@ -45,7 +45,7 @@ def document_symbols(ctx: Context, doc: Document) -> list[types.DocumentSymbol]:
             group = groups.get(key)
             if group is None:
                 group = groups[key] = types.DocumentSymbol(
-                    name=stmt.time.text if stmt.time.seconds is None else key,
+                    name=stmt.time.text,
                     kind=types.SymbolKind.Event,
                     range=rng,
                     selection_range=codec.span_range(stmt.time.span, text, line=n),

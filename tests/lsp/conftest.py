@@ -108,7 +108,13 @@ def make_capabilities(encodings: list[str] | None = None) -> types.ClientCapabil
         text_document=types.TextDocumentClientCapabilities(
             publish_diagnostics=types.PublishDiagnosticsClientCapabilities(version_support=True),
             completion=types.CompletionClientCapabilities(
-                completion_item=types.ClientCompletionItemOptions(snippet_support=True)
+                completion_item=types.ClientCompletionItemOptions(
+                    snippet_support=True,
+                    documentation_format=[types.MarkupKind.Markdown, types.MarkupKind.PlainText],
+                )
+            ),
+            hover=types.HoverClientCapabilities(
+                content_format=[types.MarkupKind.Markdown, types.MarkupKind.PlainText]
             ),
         ),
     )
