@@ -32,6 +32,9 @@ first line is not the right token gets `error:<reason>` and is closed; it never 
 stray connection cannot break the run. With `require_token=False` (Gumby clients, `--no-token`) the
 token line is optional; if one is sent while the server has a token, it must be right.
 
+Clock offsets: a peer's offset is its `time:` minus the server's clock on reading the line, 0 within
+0.5 s; peers on the server's own machine get 0 (see `SyncServerConfig.local_peers_share_clock`).
+
 Ids: when the N-th peer joins, peers are grouped by address, addresses sorted (IPv4 numerically, then
 IPv6, then anything else by name), and ids 1..N dealt round-robin across addresses, each address's
 peers in accept order; an address with no peers left is skipped (Gumby's skip bug is not repeated).
@@ -210,6 +213,13 @@ def _normal_host(host: str) -> str:
     return host
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def _error_line(reason: str) -> bytes:
     """`error:<reason>` as one protocol line (line breaks in the reason become spaces)."""
     return b"error:" + " ".join(reason.split()).encode("utf-8", "replace") + b"\r\n"
@@ -233,6 +243,11 @@ class SyncServerConfig:
     peer to join while fewer than `instances` have (armed by `start()`); `ready_timeout` runs from
     sending the ids to the last `ready`; `go_timeout` from sending the all-vars line to the last
     `vars_received`. `global_random`: the `server.global_random` value (None: a fresh random draw).
+    `local_peers_share_clock`: a peer connecting from this machine (a loopback address, or the
+    server's own address) reads the server's clock, so its offset is 0 whatever `time:` says: a
+    measured offset would only be how late the server read the line (over 0.5 s when hundreds of
+    local peers start at once, which would shift their starts apart). False measures every peer,
+    as Gumby does.
     """
 
     instances: int
@@ -246,6 +261,7 @@ class SyncServerConfig:
     go_timeout: float | None = 60.0
     backlog: int = 65535
     global_random: int | None = None
+    local_peers_share_clock: bool = True
 
     def __post_init__(self) -> None:
         if self.instances < 1:
@@ -287,6 +303,7 @@ class _Connection(asyncio.Protocol):
         "_buf",
         "_discarding",
         "host",
+        "is_local",
         "is_peer",
         "offset",
         "peer_id",
@@ -306,6 +323,7 @@ class _Connection(asyncio.Protocol):
         self.port = 0
         self.state = _State.TIME
         self.is_peer = False  # a failure of a peer aborts the sync; of a stray connection, only itself
+        self.is_local = False  # connected from this machine: same clock as the server
         self.peer_id: int | None = None
         self.offset: float = 0
         self.vars: dict[str, str] = {}
@@ -329,6 +347,10 @@ class _Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.host, self.port = _normal_host(str(peer[0])), int(peer[1])
+            local = transport.get_extra_info("sockname")
+            self.is_local = _is_loopback(self.host) or (
+                isinstance(local, tuple) and _normal_host(str(local[0])) == self.host
+            )
         elif peer:
             self.host = str(peer)
         self.server._accepted(self)
@@ -748,8 +770,11 @@ class SyncServer:
         if self._ids_sent:
             self._refuse(conn, f"all {self.config.instances} peers have already joined")
             return
-        offset = client_time - time.time()
-        conn.offset = 0 if abs(offset) < OFFSET_DEAD_BAND else offset
+        if conn.is_local and self.config.local_peers_share_clock:
+            conn.offset = 0
+        else:
+            offset = client_time - time.time()
+            conn.offset = 0 if abs(offset) < OFFSET_DEAD_BAND else offset
         conn.is_peer = True
         conn.state = _State.JOINED
         self._joined.append(conn)

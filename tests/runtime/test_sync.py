@@ -149,7 +149,7 @@ async def test_set_vars_appear_in_all_vars_and_may_replace_port_and_host() -> No
 
 
 async def test_go_is_the_same_instant_in_each_peers_clock() -> None:
-    async with running(server_config(3, start_delay=0.5)) as server:
+    async with running(server_config(3, start_delay=0.5, local_peers_share_clock=False)) as server:
         peers = [await RawPeer.open(server.port) for _ in range(3)]
         offsets = [0.0, 100.0, -50.0]
         await asyncio.gather(*(p.join(offset) for p, offset in zip(peers, offsets, strict=True)))
@@ -164,7 +164,7 @@ async def test_go_is_the_same_instant_in_each_peers_clock() -> None:
 
 
 async def test_clock_offsets_under_half_a_second_count_as_zero() -> None:
-    async with running(server_config(3)) as server:
+    async with running(server_config(3, local_peers_share_clock=False)) as server:
         peers = [await RawPeer.open(server.port) for _ in range(3)]
         offsets = [0.3, -0.3, 2.0]
         ids = await asyncio.gather(*(p.join(offset) for p, offset in zip(peers, offsets, strict=True)))
@@ -173,6 +173,17 @@ async def test_clock_offsets_under_half_a_second_count_as_zero() -> None:
         assert clients[str(ids[0])]["time_offset"] == 0
         assert clients[str(ids[1])]["time_offset"] == 0
         assert clients[str(ids[2])]["time_offset"] == pytest.approx(2.0, abs=0.2)
+        assert results[0][1] == results[1][1]
+
+
+async def test_peers_on_the_servers_machine_get_offset_zero_whatever_they_send() -> None:
+    # Their clock is the server's: a measured offset would only be the server's own delay.
+    async with running(server_config(2)) as server:
+        peers = [await RawPeer.open(server.port) for _ in range(2)]
+        await asyncio.gather(peers[0].join(0.0), peers[1].join(30.0))
+        results = await asyncio.gather(*(raw_through_go(p) for p in peers))
+        clients = json.loads(results[0][0])["clients"]
+        assert [clients[k]["time_offset"] for k in ("1", "2")] == [0, 0]
         assert results[0][1] == results[1][1]
 
 
