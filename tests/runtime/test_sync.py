@@ -244,6 +244,16 @@ def test_hosts_sort_ipv4_numerically_then_ipv6_then_names() -> None:
     ]
 
 
+def _second_loopback_address() -> bool:
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.2", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _second_loopback_address(), reason="127.0.0.2 is not a local address here")
 async def test_ids_alternate_between_source_addresses() -> None:
     async with running(server_config(4)) as server:
         # accept order: .2, .1, .1, .1 -> host 127.0.0.1 sorts first: ids 1, 3, 4; 127.0.0.2: id 2
