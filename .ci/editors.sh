@@ -36,7 +36,7 @@ if (($(node_major) < NODE_MIN_MAJOR)); then
     node_bin="$NODE_PREFIX/lib/node_modules/$node_pkg/bin"
     if [[ ! -x "$node_bin/node" ]]; then
         step "node $(node --version 2>/dev/null || echo missing) is too old: installing $node_pkg@$NODE_FALLBACK"
-        npm install --global --no-audit --no-fund --prefix "$NODE_PREFIX" "$node_pkg@$NODE_FALLBACK"
+        npm install --global --ignore-scripts --no-audit --no-fund --prefix "$NODE_PREFIX" "$node_pkg@$NODE_FALLBACK"
     fi
     export PATH="$node_bin:$PATH"
 fi
@@ -45,7 +45,8 @@ step "node $(node --version), npm $(npm --version), $(nvim --version | head -1),
 # --- VS Code extension ---------------------------------------------------------------------------
 cd editors/vscode
 step "npm ci (editors/vscode)"
-npm ci --no-audit --no-fund
+# No install scripts: the only one (@vscode/vsce-sign) fetches a signing tool that packaging does not use.
+npm ci --ignore-scripts --no-audit --no-fund
 step "tsc"
 npm run compile
 step "TextMate grammar tests (vscode-tmgrammar-test)"
