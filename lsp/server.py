@@ -118,6 +118,7 @@ class GscenServer(LanguageServer):
         self.store = DocumentStore(
             publish=self._publish,
             publish_other=self._publish_other,
+            clear=self._clear,
             report=lambda message: self.log(message, types.MessageType.Error),
         )
         self.context = Context(self.store, self.codec, self.log)
@@ -142,11 +143,12 @@ class GscenServer(LanguageServer):
 
     def _publish(self, doc: Document) -> None:
         items = diagnostics.document_diagnostics(doc, self.codec())
-        doc.published_version = doc.version
-        doc.first_published.set()
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=doc.uri, diagnostics=items, version=doc.version)
         )
+
+    def _clear(self, uri: str) -> None:
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     def _publish_other(self, path: str, found: list[Diagnostic]) -> None:
         lines: tuple[str, ...] = ()
@@ -201,6 +203,13 @@ class GscenServer(LanguageServer):
         """Run a handler; on an exception, log it to the client and answer nothing."""
         function = handler.function
         method = handler.method
+        # GSCEN_LSP_FAIL_FOR_TESTS=method,...: make those handlers raise, to test the error path
+        if method in os.environ.get("GSCEN_LSP_FAIL_FOR_TESTS", "").split(","):
+            real = function
+
+            def function(params: Any) -> Any:
+                real(params)
+                raise RuntimeError(f"injected failure in {method}")
 
         def report(exc: BaseException) -> None:
             logger.exception("%s failed", method)

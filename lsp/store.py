@@ -155,8 +155,6 @@ class Document:
     needs_check: bool = False
     task: asyncio.Task[None] | None = None
     matches_disk: bool = False
-    published_version: int | None = None
-    first_published: asyncio.Event = field(default_factory=asyncio.Event)
     checked: asyncio.Event = field(default_factory=asyncio.Event)
     _index: dict[int, int] | None = None
 
@@ -202,11 +200,6 @@ class Document:
         self.dirty = []
         self.full_needed = True
         self._index = None
-
-    @property
-    def parsed(self) -> bool:
-        """Whether the lines have been parsed since the text was replaced (features need statements)."""
-        return not self.entries or self.entries[0].parsed_line != 0 or self.analysis is not None
 
     def apply_edit(self, start: tuple[int, int], end: tuple[int, int], new_text: str) -> None:
         """Replace the text between two (0-based line, code-point column) points."""
@@ -264,6 +257,7 @@ class DocumentStore:
         self,
         publish: Callable[[Document], None],
         publish_other: Callable[[str, list[Diagnostic]], None],
+        clear: Callable[[str], None],
         report: Callable[[str], None],
         options: CheckOptions | None = None,
         debounce: float = 0.015,
@@ -271,6 +265,7 @@ class DocumentStore:
         self.docs: dict[str, Document] = {}
         self.publish = publish
         self.publish_other = publish_other
+        self.clear = clear
         self.report = report
         self.options = options or CheckOptions()
         self.debounce = debounce
@@ -299,6 +294,9 @@ class DocumentStore:
             return
         if doc.task is not None:
             doc.task.cancel()
+        self.clear(uri)
+        self._others.pop(doc.path, None)
+        self._set_others()
         self._dependents_changed(doc.path)
 
     def get(self, uri: str) -> Document | None:
@@ -311,10 +309,12 @@ class DocumentStore:
         self.schedule(doc)
 
     def saved(self, doc: Document) -> None:
+        """On save, check the whole file again (as `gscen check` would now, module sources read
+        afresh) and the files that include it; an unchanged file also refreshes the check cache."""
+        doc.matches_disk = _disk_text(doc.path) == doc.text()
+        doc.full_needed = True
+        self.schedule(doc)
         self._dependents_changed(doc.path)
-        if doc.analysis is not None and doc.analysis.program.missed_files:
-            doc.full_needed = True
-            self.schedule(doc)
 
     def files_changed(self, paths: Iterable[str]) -> None:
         """Files changed on disk (a module source, an included scenario, a `.conf`)."""
@@ -380,18 +380,6 @@ class DocumentStore:
             return
         try:
             async with asyncio.timeout(timeout):
-                while doc.analysis is None and self.docs.get(uri) is doc:
-                    doc.checked.clear()
-                    await doc.checked.wait()
-        except TimeoutError:
-            return
-
-    async def wait_checked(self, doc: Document, timeout: float = 30.0) -> None:
-        """Wait until the document's latest edits are checked (for features that need the program)."""
-        if doc.checked.is_set() and doc.analysis is not None:
-            return
-        try:
-            async with asyncio.timeout(timeout):
                 await doc.checked.wait()
         except TimeoutError:
             return
@@ -427,7 +415,7 @@ class DocumentStore:
         for e in snapshot[len(result.entries) :]:
             e.check_diags = e.parse_diags
         doc.analysis = result.analysis
-        self._set_others(doc, result.analysis.other)
+        self._set_others()
         if doc.version == version and not doc.dirty:
             self.publish(doc)
         if result.cacheable and doc.matches_disk:
@@ -608,7 +596,8 @@ class DocumentStore:
         return out
 
     # ---- diagnostics of other files, and the check cache
-    def _set_others(self, doc: Document, other: dict[str, list[Diagnostic]]) -> None:
+    def _set_others(self) -> None:
+        """Publish the diagnostics of files that are not open but that open documents include."""
         merged: dict[str, list[Diagnostic]] = {}
         for d in self.docs.values():
             if d.analysis is None:

@@ -122,14 +122,18 @@ def make_capabilities(encodings: list[str] | None = None) -> types.ClientCapabil
 
 @pytest_lsp.fixture(config=CONFIG)
 async def client(lsp_client: LanguageClient) -> Any:
-    await lsp_client.initialize_session(types.InitializeParams(capabilities=make_capabilities()))
+    result = await lsp_client.initialize_session(types.InitializeParams(capabilities=make_capabilities()))
+    lsp_client.initialize_result = result  # type: ignore[attr-defined]
     yield
     await lsp_client.shutdown_session()
 
 
 @pytest_lsp.fixture(config=CONFIG)
 async def client_utf8(lsp_client: LanguageClient) -> Any:
-    await lsp_client.initialize_session(types.InitializeParams(capabilities=make_capabilities(["utf-8"])))
+    result = await lsp_client.initialize_session(
+        types.InitializeParams(capabilities=make_capabilities(["utf-8"]))
+    )
+    lsp_client.initialize_result = result  # type: ignore[attr-defined]
     yield
     await lsp_client.shutdown_session()
 

@@ -235,3 +235,34 @@ async def test_whole_document_change_is_checked_like_an_open(client: LanguageCli
     found = await s.diagnostics(uri, version=2)
     path.write_text(ERRORS)
     assert codes(found) == check_codes(path)
+
+
+async def test_saving_rechecks_with_module_sources_read_again(client: LanguageClient, project: Path) -> None:
+    path = project / "exp.scenario"
+    path.write_text(path.read_text() + "@0:5 brand_new 3\n")
+    s = Session(client)
+    uri = s.open(path)
+    assert [c for c, *_ in codes(await s.diagnostics(uri, version=1))] == ["SC301"]
+    module = project / "mymod.py"
+    module.write_text(
+        module.read_text()
+        + "\n    @experiment_callback\n    def brand_new(self, n: int) -> None:\n        pass\n"
+    )
+    s.mark()  # no file watcher event: only the save tells the server
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert await s.diagnostics(uri, version=1) == []
+
+
+async def test_closing_a_document_clears_its_diagnostics(client: LanguageClient, project: Path) -> None:
+    path = project / "exp.scenario"
+    path.write_text("@0:1 nope\n")
+    s = Session(client)
+    uri = s.open(path)
+    assert len(await s.diagnostics(uri, version=1)) == 1
+    s.mark()
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert await s.diagnostics(uri) == []

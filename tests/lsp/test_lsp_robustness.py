@@ -1,0 +1,129 @@
+"""No edit sequence crashes the server, and after any of them its diagnostics are `gscen check`'s;
+a failing handler is logged to the client and the server keeps serving."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest_lsp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+from scenario_lang.lsp.positions import UTF16, PositionCodec
+
+from scenario_lang.parse import split_lines
+from scenario_lang.project import CheckOptions, analyze
+
+from .conftest import OK, SERVER, Session, codes, make_capabilities, make_client
+
+ALPHABET = [*list("@0123456789:!{}-, $\n&#'\"=abceiklmnoprstuwy_éz🎉"), "set ", "stop", "echo ", "&module "]
+_names = itertools.count()
+
+
+def expected(path: Path) -> list[tuple[str, int, int, int]]:
+    """`gscen check`'s diagnostics for `path`, as LSP (code, line, start, end) in UTF-16 units."""
+    analysis = analyze(str(path), CheckOptions())
+    lines = split_lines(path.read_text())
+    codec = PositionCodec(UTF16)
+
+    def text(n: int) -> str:
+        return lines[n - 1] if 1 <= n <= len(lines) else ""
+
+    out = []
+    for d in analysis.diagnostics:
+        if d.span.path != str(path):
+            continue
+        r = codec.span_range(d.span, text)
+        out.append((d.code, r.start.line, r.start.character, r.end.character))
+    return out
+
+
+@st.composite
+def edits(draw: st.DrawFn, lines: list[str]) -> tuple[int, int, int, int, str]:
+    """One edit of the editor's lines, as (start line, start char, end line, end char) in code points."""
+    sl = draw(st.integers(0, len(lines) - 1))
+    el = draw(st.integers(sl, min(sl + 2, len(lines) - 1)))
+    sc = draw(st.integers(0, len(lines[sl])))
+    ec = draw(st.integers(0 if el > sl else sc, len(lines[el])))
+    text = "".join(draw(st.lists(st.sampled_from(ALPHABET), max_size=6)))
+    return sl, sc, el, ec, text
+
+
+@settings(
+    max_examples=int(os.environ.get("GSCEN_LSP_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+async def test_random_edits_never_crash_and_end_with_gscen_checks_diagnostics(
+    client: LanguageClient, project: Path, data: st.DataObject
+) -> None:
+    path = project / f"random{next(_names)}.scenario"
+    path.write_text(OK)
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    lines = OK.split("\n")
+    codec = PositionCodec(UTF16)
+    version = 1
+    for _ in range(data.draw(st.integers(1, 8))):
+        sl, sc, el, ec, text = data.draw(edits(lines))
+        start = codec.units(lines[sl], sc)
+        end = codec.units(lines[el], ec)
+        version = s.edit(uri, sl, start, end, text, end_line=el)
+        merged = lines[sl][:sc] + text + lines[el][ec:]
+        lines[sl : el + 1] = merged.split("\n")
+    found = await s.diagnostics(uri, version=version)
+    path.write_text("\n".join(lines))
+    assert codes(found) == expected(path)
+    assert not [m for m in client.log_messages if m.type == types.MessageType.Error]
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+
+
+FAILING = ClientServerConfig(
+    server_command=SERVER,
+    client_factory=make_client,
+    server_env={
+        **os.environ,
+        "GSCEN_LSP_FAIL_FOR_TESTS": types.TEXT_DOCUMENT_HOVER,
+        "PYTHONPATH": ":".join(sys.path),
+    },
+)
+
+
+@pytest_lsp.fixture(config=FAILING)
+async def failing_client(lsp_client: LanguageClient) -> Any:
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=make_capabilities()))
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_failing_handler_is_logged_to_the_client_and_the_server_keeps_serving(
+    failing_client: LanguageClient, project: Path
+) -> None:
+    s = Session(failing_client)
+    uri = s.open(project / "exp.scenario")
+    await s.diagnostics(uri, version=1)
+    hover = await failing_client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=3, character=8)
+        )
+    )
+    assert hover is None
+    errors = [m.message for m in failing_client.log_messages if m.type == types.MessageType.Error]
+    assert len(errors) == 1 and "textDocument/hover failed" in errors[0] and "injected failure" in errors[0]
+    version = s.edit(uri, 2, 18, 18, "d")
+    assert [d.code for d in await s.diagnostics(uri, version=version)] == ["SC301"]
+    completion = await failing_client.text_document_completion_async(
+        types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=2, character=5)
+        )
+    )
+    assert completion is not None
