@@ -49,6 +49,9 @@ from .loader import ArgumentError, Target
 
 log = logging.getLogger(__name__)
 
+START_FINISH = 0.05
+"""The last seconds before the start instant are slept blocking: when many peers share a machine,
+they all wake from the loop timer this early, and only a precise sleep is left for the instant."""
 EVENTS_FILE = "events.csv"
 EVENTS_HEADER = (
     "planned",
@@ -69,8 +72,13 @@ class Clock(Protocol):
 
     def now(self) -> float: ...
 
-    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> bool:
-        """Wait until `deadline` (None: no deadline) or until `wake` is set; True if `wake` is set."""
+    async def wait_until(
+        self, deadline: float | None, wake: asyncio.Event, finish: float | None = None
+    ) -> bool:
+        """Wait until `deadline` (None: no deadline) or until `wake` is set; True if `wake` is set.
+
+        `finish`: how much of the wait may be spent blocking (precise, but the loop does nothing
+        else meanwhile); None: the clock's default."""
         ...
 
 
@@ -90,12 +98,15 @@ class LoopClock:
     def now(self) -> float:
         return self._loop.time()
 
-    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> bool:
+    async def wait_until(
+        self, deadline: float | None, wake: asyncio.Event, finish: float | None = None
+    ) -> bool:
         if wake.is_set():
             return True
         loop = self._loop
+        early = self.finish if finish is None else finish
         try:
-            async with asyncio.timeout_at(None if deadline is None else deadline - self.finish):
+            async with asyncio.timeout_at(None if deadline is None else deadline - early):
                 await wake.wait()
         except TimeoutError:
             pass
@@ -120,7 +131,9 @@ class VirtualClock:
     def advance(self, seconds: float) -> None:
         self._now += seconds
 
-    async def wait_until(self, deadline: float | None, wake: asyncio.Event) -> bool:
+    async def wait_until(
+        self, deadline: float | None, wake: asyncio.Event, finish: float | None = None
+    ) -> bool:
         await asyncio.sleep(0)
         if wake.is_set():
             return True
@@ -249,6 +262,13 @@ class TargetLookup(Protocol):
     def get(self, name: str) -> Sequence[Target]: ...
 
 
+def _discard(awaitable: Awaitable[Any]) -> None:
+    """Drop an awaitable that will never run (closing a coroutine avoids the never-awaited warning)."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
+
+
 def _error_text(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -279,11 +299,11 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stop_reason: str | None = None
         self._stop_event_tasks: list[asyncio.Task[None]] = []
-        self._firing_stop = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._group: asyncio.TaskGroup | None = None
         self._early: list[tuple[Awaitable[Any], str, str, bool]] = []
         self.next_index = 0
+        self._finished = False
 
     # -- control
     @property
@@ -307,6 +327,9 @@ class Scheduler:
         """Run an awaitable outside any event (a hook or message handler `label`, for `name`) as a task
         in the scheduler's group; its failure is logged and counted, its success recorded only if
         `record_ok`. Before `run()` starts the group, it is kept until then."""
+        if self._finished:
+            _discard(awaitable)
+            return
         if self._group is None:
             self._early.append((awaitable, name, label, record_ok))
             return
@@ -322,21 +345,25 @@ class Scheduler:
         async with asyncio.TaskGroup() as group:
             try:
                 while self._stop_reason is None and self.clock.now() < start:
-                    await self.clock.wait_until(start, self._wake)
+                    await self.clock.wait_until(start, self._wake, START_FINISH)
                     if self._stop_reason is None:
                         self._wake.clear()
                 self._group = group
                 if self._stop_reason is None and on_start is not None:
                     on_start()
-                for awaitable, name, label, record_ok in self._early:
-                    self.spawn(awaitable, name, label, record_ok)
-                self._early.clear()
+                early, self._early = self._early, []
+                for awaitable, name, label, record_ok in early:
+                    if self._stop_reason is None:
+                        self.spawn(awaitable, name, label, record_ok)
+                    else:
+                        _discard(awaitable)
                 reason = await self._walk(start, end)
                 await self._finish(reason)
             finally:
+                self._finished = True
                 for task in list(self._inflight):
                     task.cancel()
-            self._group = None
+        self._group = None
         return reason
 
     async def _walk(self, start: float, end: float | None) -> str:
