@@ -185,6 +185,33 @@ async def run(edits: int) -> None:
             f"({len(got.diagnostics)} diagnostics)"
         )
 
+        version += 1
+        fut = bench.expect(uri, version)
+        t0 = time.perf_counter()
+        edit(client, uri, version, 1, 0, 0, "@! set unused 1\n")
+        await fut
+        print(
+            f"structural edit (an `@! set` line: whole check) -> diagnostics: {ms(time.perf_counter() - t0)}"
+        )
+
+        spans = []
+        for k in range(5):
+            t0 = time.perf_counter()
+            start = types.Position(line=middle + 100 * k, character=0)
+            stop = types.Position(line=middle + 100 * (k + 1), character=0)
+            tokens = await client.text_document_semantic_tokens_range_async(
+                types.SemanticTokensRangeParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    range=types.Range(start=start, end=stop),
+                )
+            )
+            spans.append(time.perf_counter() - t0)
+        count = len(tokens.data) // 5 if tokens else 0
+        print(
+            f"semantic tokens, 100 lines: median {ms(statistics.median(spans))}, "
+            f"max {ms(max(spans))} ({count} tokens)"
+        )
+
         # ---- completion and hover
         comp, hov = [], []
         for i in range(20):
