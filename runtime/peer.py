@@ -21,8 +21,9 @@ Sequence:
  7. `on_all_vars_received` hooks (on the loop; awaited if async); acknowledge; wait for go. go is
     the start instant in this peer's clock: the server's start plus the clock offset it measured
     from our `time:` line. When the sync server is on this host (a loopback SYNC_HOST) the clocks
-    are the same, and a non-zero offset is the server's own delay in reading that line (16 of 100
-    peers started on two cores got -0.5 to -0.7 s), so the peer takes it back out.
+    are the same, and a non-zero offset is the server's own delay in reading that line (measured as
+    Gumby does, 16 of 100 peers started on two cores got -0.5 to -0.7 s), so the peer takes it back
+    out. (gscen's server already reports 0 for peers on its machine.)
  8. Sleep until the start instant; `on_experiment_start` hooks (plain ones inline, async ones as
     tasks beside the events); then the scheduler fires the events (`scheduler`).
  9. It ends at the built-in `stop`, at `experiment_time` seconds after the start (EXPERIMENT_TIME),

@@ -360,24 +360,40 @@ async def test_logger_conf_in_the_experiment_folder_configures_logging_as_in_gum
     assert "CUSTOM peer 1: echo configured" in log
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hold: float) -> None:
-    """Copy reader -> writer, holding the first bytes back for `hold` seconds."""
-    first = True
+SKEW = 0.9
+
+
+async def _relay_as_gumby_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Server -> peer, line by line, as if the server had measured a clock offset of -SKEW for the
+    peer (as Gumby's server does when it reads the peer's `time:` line late): the all-vars line carries
+    it, and go is the start instant minus it."""
+    while line := await reader.readline():
+        text = line.strip()
+        if text.startswith(b"{"):
+            document = json.loads(text)
+            for entry in document["clients"].values():
+                entry["time_offset"] = -SKEW
+            line = json.dumps(document, separators=(",", ":")).encode() + b"\r\n"
+        elif text.startswith(b"go:"):
+            line = b"go:%f\r\n" % (float(text[3:]) - SKEW)
+        writer.write(line)
+        await writer.drain()
+    writer.close()
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     while data := await reader.read(65536):
-        if first:
-            await asyncio.sleep(hold)
-            first = False
         writer.write(data)
         await writer.drain()
     writer.close()
 
 
-async def test_a_peer_on_the_servers_host_starts_on_time_even_if_its_time_line_was_read_late(
+async def test_a_peer_on_the_servers_host_ignores_a_clock_offset_the_server_measured(
     tmp_path: Path,
 ) -> None:
-    # A relay between the peer and the server holds the peer's first lines (token, time) back, as an
-    # overloaded server reads them late: the server measures a bogus clock offset for a peer that
-    # shares its clock, and the peer, seeing a loopback sync host, takes it back out of go.
+    # Through a relay that makes the real server look like Gumby's reading the peer's `time:` line
+    # late: a peer whose sync host is a loopback address shares the server's clock, so it takes the
+    # offset back out of go and starts at the server's start instant, not SKEW seconds early.
     plan = compile_experiment(tmp_path, "@0:0.2 stop\n", instances=1)
     token = new_token()
     out = tmp_path / "out"
@@ -386,8 +402,8 @@ async def test_a_peer_on_the_servers_host_starts_on_time_even_if_its_time_line_w
         async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", server.port)
             async with asyncio.TaskGroup() as group:
-                group.create_task(_pipe(reader, up_writer, 0.9))
-                group.create_task(_pipe(up_reader, writer, 0.0))
+                group.create_task(_copy(reader, up_writer))
+                group.create_task(_relay_as_gumby_server(up_reader, writer))
 
         listener = await asyncio.start_server(relay, "127.0.0.1", 0)
         relay_port = listener.sockets[0].getsockname()[1]
@@ -397,5 +413,5 @@ async def test_a_peer_on_the_servers_host_starts_on_time_even_if_its_time_line_w
             code, log = await finish(proc)
     assert code == 0, log
     offset = json.loads((out / "1" / "all_vars.txt").read_text())["clients"]["1"]["time_offset"]
-    assert offset < -0.5  # what the server measured
+    assert offset == -SKEW
     assert abs(float(result_of(out, 1)["started_at"]) - start) < 0.1  # type: ignore[arg-type]
