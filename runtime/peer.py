@@ -375,10 +375,13 @@ class Peer:
             self._events_planned = len(timeline)
             # 4. the peer's folder
             state.my_id = my_id
-            state.output_dir.mkdir(parents=True, exist_ok=True)
-            os.chdir(state.output_dir)
+            try:
+                state.output_dir.mkdir(parents=True, exist_ok=True)
+                os.chdir(state.output_dir)
+                self._events_file = open(EVENTS_FILE, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            except OSError as exc:
+                raise PeerError(f"cannot write the peer folder {state.output_dir}: {exc}") from None
             self._folder_ready = True
-            self._events_file = open(EVENTS_FILE, "w", encoding="utf-8", newline="")  # noqa: SIM115
             self.events = EventLog(self._events_file, only_problems=cfg.events_log == "problems")
             log.info("%d events, %d module(s)", len(timeline), len(self.modules.instances))
             # 5. on_id_received (worker thread), then vars + ready

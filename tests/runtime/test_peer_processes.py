@@ -415,3 +415,15 @@ async def test_a_peer_on_the_servers_host_ignores_a_clock_offset_the_server_meas
     offset = json.loads((out / "1" / "all_vars.txt").read_text())["clients"]["1"]["time_offset"]
     assert offset == -SKEW
     assert abs(float(result_of(out, 1)["started_at"]) - start) < 0.1  # type: ignore[arg-type]
+
+
+async def test_an_output_folder_that_cannot_be_written_is_an_error_line(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:1 stop\n", instances=1)
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the output folder should be")
+    token = new_token()
+    async with SyncServer(SyncServerConfig(instances=1, token=token)) as server:
+        proc = await start_peer(plan, server.port, token, blocker / "out")
+        code, log = await finish(proc)
+    assert code == 1, log
+    assert "cannot write the peer folder" in log and "Traceback" not in log
