@@ -324,13 +324,7 @@ class DocumentStore:
         any_conf = any(p.endswith(".conf") for p in changed)
         for doc in self.docs.values():
             a = doc.analysis
-            if (
-                any_conf
-                or a is None
-                or a.program.missed_files
-                or not changed.isdisjoint(a.deps)
-                or any(p.endswith(".py") for p in changed)
-            ):
+            if any_conf or a is None or a.program.missed_files or not changed.isdisjoint(a.deps):
                 doc.full_needed = True
                 self.schedule(doc)
 

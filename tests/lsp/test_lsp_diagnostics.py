@@ -266,3 +266,18 @@ async def test_closing_a_document_clears_its_diagnostics(client: LanguageClient,
         types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
     )
     assert await s.diagnostics(uri) == []
+
+
+async def test_edits_see_variables_set_in_an_included_file_only_after_the_include(
+    client: LanguageClient, project: Path
+) -> None:
+    (project / "common.scenario").write_text("@! set who world\n")
+    path = project / "exp.scenario"
+    s = Session(client)
+    uri = s.open(path, "@0:1 echo first\n&include common.scenario\n@0:2 echo second\n")
+    assert await s.diagnostics(uri, version=1) == []
+    s.edit(uri, 2, 16, 16, " $who")
+    version = s.edit(uri, 0, 15, 15, " $who")
+    found = await s.diagnostics(uri, version=version)
+    path.write_text("@0:1 echo first $who\n&include common.scenario\n@0:2 echo second $who\n")
+    assert codes(found) == check_codes(path) == [("SC401", 0, 16, 20)]
