@@ -85,11 +85,16 @@ class Clock(Protocol):
 class LoopClock:
     """The running event loop's clock (`loop.time()`, monotonic), with sub-millisecond wake-ups.
 
-    asyncio's selector rounds its timeout up to whole milliseconds, so a plain loop timer fires up to
-    1 ms late (0.7 ms at the median here). `wait_until` therefore sets the loop timer `finish` seconds
-    early and sleeps the rest in `time.sleep` (a precise nanosleep), blocking the loop for at most
-    that long per wake-up. `finish=0` gives the plain loop timer.
+    Two things make a plain loop timer late: asyncio rounds the selector's timeout up to whole
+    milliseconds, and Linux lets a poll/epoll timeout fire late by 0.1% of its length (timer slack:
+    5 ms after a 5 s wait; nanosleep only gets 50 us). So `wait_until` waits on the loop in steps,
+    each ending 0.2% of the remaining time plus `finish` seconds before the deadline, until less
+    than about `finish` + 1 ms is left; that rest it sleeps in `time.sleep` (a precise nanosleep),
+    blocking the loop for that long at most.
     """
+
+    SLACK = 0.002
+    """Each loop wait ends this fraction of the remaining time early (twice the kernel's slack)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None, finish: float = 0.0015) -> None:
         self._loop = loop or asyncio.get_running_loop()
@@ -101,22 +106,25 @@ class LoopClock:
     async def wait_until(
         self, deadline: float | None, wake: asyncio.Event, finish: float | None = None
     ) -> bool:
-        if wake.is_set():
-            return True
         loop = self._loop
         early = self.finish if finish is None else finish
-        try:
-            async with asyncio.timeout_at(None if deadline is None else deadline - early):
+        while not wake.is_set():
+            if deadline is None:
                 await wake.wait()
-        except TimeoutError:
-            pass
-        if wake.is_set():
-            return True
-        assert deadline is not None
-        rest = deadline - loop.time()
-        if rest > 0:
-            time.sleep(rest)
-        return wake.is_set()
+                break
+            now = loop.time()
+            target = deadline - early - (deadline - now) * self.SLACK
+            if target - now < 0.001:
+                rest = deadline - now
+                if rest > 0:
+                    time.sleep(rest)
+                return wake.is_set()
+            try:
+                async with asyncio.timeout_at(target):
+                    await wake.wait()
+            except TimeoutError:
+                pass
+        return True
 
 
 class VirtualClock:
