@@ -190,7 +190,7 @@ async def test_three_peers_get_ids_share_vars_start_together_and_fire_on_time(tm
             if row["planned"]:
                 assert 0 <= float(row["lateness"]) < 0.1, row
     starts = [float((out / str(i) / "started.txt").read_text()) for i in (1, 2, 3)]
-    assert max(starts) - min(starts) < 0.02
+    assert max(starts) - min(starts) < 0.03  # go within a few ms (slack for a loaded CI machine)
     assert (out / "2" / "messages.txt").read_text() == "1 hello from 1\n"
     assert not (out / "3" / "messages.txt").exists()
 
