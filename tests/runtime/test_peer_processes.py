@@ -427,3 +427,14 @@ async def test_an_output_folder_that_cannot_be_written_is_an_error_line(tmp_path
         code, log = await finish(proc)
     assert code == 1, log
     assert "cannot write the peer folder" in log and "Traceback" not in log
+
+
+def test_the_peer_imports_neither_the_parser_nor_rich_nor_matplotlib() -> None:
+    import subprocess
+
+    code = (
+        "import sys, scenario_lang.runtime.peer\n"
+        "print(sorted(m for m in ('lark', 'rich', 'matplotlib', 'scenario_lang.parse') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
