@@ -144,7 +144,12 @@ class PeerOutcome:
 
 @dataclass
 class PeerState:
-    """This peer as modules (`PeerContext`) and the built-ins (`BuiltinHost`) see it."""
+    """This peer as modules (`PeerContext`) and the built-ins (`BuiltinHost`) see it.
+
+    Beyond the authoring contract it offers Gumby's ExperimentClient helpers (`get_peers`,
+    `get_peer_ip_port_by_id`, `get_peer_id`, `server_vars`, `time_offset`, and the runtime
+    `variables` of `set`), so modules ported from Gumby that call them through `self.experiment` run.
+    """
 
     output_root: Path
     my_id: int | None = None
@@ -165,6 +170,33 @@ class PeerState:
         if self.client is None or self.scheduler is None:
             raise RuntimeError("messages can be sent only after the experiment started (go)")
         self.client.send_message(peer_id, msg_type, payload)
+
+    # Gumby's ExperimentClient helpers, for modules ported from Gumby (`self.experiment.<helper>`).
+    def get_peers(self) -> list[int]:
+        """Every peer's id (after the all-vars document arrived)."""
+        return list(self.peer_ids)
+
+    def get_peer_ip_port_by_id(self, peer_id: int) -> tuple[str, int] | None:
+        """(host, port) a peer published, or the server filled in; None for an unknown id."""
+        entry = self.all_vars.get(str(peer_id))
+        if entry is None:
+            return None
+        return str(entry.get("host", "")), int(entry.get("port", 12000 + peer_id))
+
+    def get_peer_id(self, host: str, port: int) -> int | None:
+        """The id of the peer that published (host, port); None (and a logged error) if none did."""
+        for key, entry in self.all_vars.items():
+            if str(entry.get("host", "")) == host and int(entry.get("port", 12000 + int(key))) == port:
+                return int(key)
+        log.error("no peer has address %s:%d", host, port)
+        return None
+
+    @property
+    def time_offset(self) -> float:
+        """This peer's clock minus the sync server's, as the server measured it."""
+        if self.my_id is None:
+            return 0.0
+        return float(self.all_vars.get(str(self.my_id), {}).get("time_offset", 0.0))
 
     def elapsed(self) -> float:
         return self.scheduler.elapsed() if self.scheduler is not None else 0.0

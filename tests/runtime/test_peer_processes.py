@@ -50,6 +50,11 @@ class Probe(ExperimentModule):
     def on_all_vars_received(self) -> None:
         with open("seen_vars.json", "w") as f:
             json.dump({k: v.get("probe") for k, v in self.all_vars.items()}, f)
+        # Gumby's ExperimentClient helpers, as ported modules call them.
+        peers = self.experiment.get_peers()
+        address = self.experiment.get_peer_ip_port_by_id(peers[-1])
+        with open("gumby_helpers.json", "w") as f:
+            json.dump([peers, address, self.experiment.get_peer_id(*address)], f)
 
     def on_experiment_start(self) -> None:
         with open("started.txt", "w") as f:
@@ -178,6 +183,7 @@ async def test_three_peers_get_ids_share_vars_start_together_and_fire_on_time(tm
         my_id, cwd = (folder / "id_hook.txt").read_text().split(" ", 1)
         assert my_id == str(i) and Path(cwd) == folder
         assert json.loads((folder / "seen_vars.json").read_text())["3"] == "peer-3"
+        assert json.loads((folder / "gumby_helpers.json").read_text()) == [[1, 2, 3], ["127.0.0.1", 12003], 3]
         assert (folder / "on_stop.txt").read_text() == "done"
         assert (folder / "module_stop.txt").read_text() == "finished"
         result = result_of(out, i)
