@@ -148,3 +148,28 @@ def test_a_constructor_that_raises_is_a_module_load_error(tmp_path: Path) -> Non
     plan = plan_for(tmp_path, f"&module {mod}.Picky\n@0:1 go\n")
     with pytest.raises(ModuleLoadError, match=r"Picky.*ValueError: no thanks"):
         load(tmp_path, plan)
+
+
+def test_a_module_shadowed_by_an_already_imported_one_is_loaded_from_the_resolved_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `textwrap` is already imported from the standard library; the checker resolved the user's
+    # textwrap.py beside the scenario, so that file is what the peer must load.
+    write(
+        tmp_path,
+        {
+            "textwrap.py": (
+                "from scenario_lang import ExperimentModule, experiment_callback\n"
+                "class Wrapper(ExperimentModule):\n"
+                "    @experiment_callback\n"
+                "    def wrap(self) -> None: ...\n"
+            )
+        },
+    )
+    plan = plan_for(tmp_path, "&module textwrap.Wrapper\n@0:1 wrap\n")
+    assert "textwrap" in sys.modules
+    _, instances, names = load(tmp_path, plan)
+    assert type(instances[0]).__name__ == "Wrapper" and names["wrap"] == ["Wrapper.wrap"]
+    assert Path(sys.modules[type(instances[0]).__module__].__file__ or "") == tmp_path / "textwrap.py"
+    assert sys.modules["textwrap"].__file__ != str(tmp_path / "textwrap.py")
+    assert any("not the file the checker resolved" in r.getMessage() for r in caplog.records)
