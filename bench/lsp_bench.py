@@ -185,14 +185,16 @@ async def run(edits: int) -> None:
             f"({len(got.diagnostics)} diagnostics)"
         )
 
-        version += 1
-        fut = bench.expect(uri, version)
-        t0 = time.perf_counter()
-        edit(client, uri, version, 1, 0, 0, "@! set unused 1\n")
-        await fut
-        print(
-            f"structural edit (an `@! set` line: whole check) -> diagnostics: {ms(time.perf_counter() - t0)}"
-        )
+        for label, line_text in (
+            ("a new `@! set` line (variables recomputed)", "@! set unused 1\n"),
+            ("a new `stop` line (whole check)", "@9:0:0 stop\n"),
+        ):
+            version += 1
+            fut = bench.expect(uri, version)
+            t0 = time.perf_counter()
+            edit(client, uri, version, 1, 0, 0, line_text)
+            await fut
+            print(f"{label} -> diagnostics: {ms(time.perf_counter() - t0)}")
 
         spans = []
         for k in range(5):

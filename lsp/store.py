@@ -46,6 +46,7 @@ from scenario_lang.nodes import (
     Span,
     Statement,
     TimeSpec,
+    VarRef,
     Word,
 )
 from scenario_lang.parse import bulk_allocation, parse_line, parse_lines, read_source
@@ -107,6 +108,29 @@ def is_structural(stmt: Statement | None) -> bool:
     return t is ModuleDirective or t is IncludeDirective
 
 
+def binds(stmt: Statement | None) -> bool:
+    """Whether a statement is a `set` (it may define a variable for the lines after it)."""
+    return type(stmt) is Event and stmt.callback.value == "set"
+
+
+def refers_to(stmt: Statement | None, names: set[str]) -> bool:
+    """Whether an event uses one of `names` (`$name`, or as its loop variable)."""
+    if type(stmt) is not Event:
+        return False
+    ev: Event = stmt
+    bounds: list[object] = []
+    if ev.loop is not None:
+        if ev.loop.var.value in names:
+            return True
+        bounds += [ev.loop.start, ev.loop.stop]
+    if ev.peers is not None:
+        for item in ev.peers.items:
+            bounds += [item.low, item.high]
+    if any(isinstance(b, VarRef) and b.name in names for b in bounds):
+        return True
+    return any(isinstance(p, VarRef) and p.name in names for a in ev.args for p in a.value.parts)
+
+
 def split_text(text: str) -> list[str]:
     """The editor's lines of `text` (a final newline leaves an empty last line, as in the LSP)."""
     return _NEWLINE.split(text)
@@ -152,6 +176,7 @@ class Document:
     analysis: Analysis | None = None
     dirty: list[LineEntry] = field(default_factory=list)
     full_needed: bool = True
+    scope_changed: bool = False  # a `set` line changed: the variables in scope are recomputed
     needs_check: bool = False
     task: asyncio.Task[None] | None = None
     matches_disk: bool = False
@@ -226,8 +251,11 @@ class Document:
         elif self._index is not None:
             for i, e in enumerate(new, sl + 1):
                 self._index[id(e)] = i
-        if any(is_structural(e.stmt) for e in old) or any(is_structural(e.stmt) for e in new):
-            self.full_needed = True
+        for e in (*old, *new):
+            if binds(e.stmt):
+                self.scope_changed = True
+            elif is_structural(e.stmt):
+                self.full_needed = True
         self.dirty.extend(new)
 
 
@@ -353,7 +381,8 @@ class DocumentStore:
                     doc.analysis is None
                     or doc.full_needed
                     or not doc.analysis.incremental_ok
-                    or any(is_structural(e.stmt) for e in doc.dirty)
+                    # variables set in included files may depend on the root's: recheck all
+                    or (doc.scope_changed and bool(doc.analysis.program.includes))
                 ):
                     await self._full(doc)
                 else:
@@ -383,6 +412,7 @@ class DocumentStore:
         snapshot = list(doc.entries)
         dirty, doc.dirty = doc.dirty, []
         doc.full_needed = False
+        doc.scope_changed = False
         version = doc.version
         loop = asyncio.get_running_loop()
         try:
@@ -522,16 +552,25 @@ class DocumentStore:
                 e = fresh
             targets.append((n, e))
         version = doc.version
-        if targets:
+        rescope, doc.scope_changed = doc.scope_changed, False
+        if targets or rescope:
             snapshot = list(doc.entries)
             loop = asyncio.get_running_loop()
             started = time.perf_counter()
-            results = await loop.run_in_executor(
-                self.executor, self._incremental_work, doc.path, snapshot, analysis, targets
+            results, scope = await loop.run_in_executor(
+                self.executor, self._incremental_work, doc.path, snapshot, analysis, targets, rescope
             )
             self.timings["incremental"] = time.perf_counter() - started
-            for e, diags in results:
+            if scope is not None:
+                analysis.scope_entries = scope
+            for old, e, diags in results:
                 e.check_diags = diags
+                if old is not e:
+                    n = doc.line_of(old)
+                    if n is not None:
+                        doc.entries[n - 1] = e
+                        if doc._index is not None:
+                            doc._index[id(e)] = n
         if doc.version == version and not doc.dirty:
             self.publish(doc)
 
@@ -541,17 +580,35 @@ class DocumentStore:
         snapshot: list[LineEntry],
         analysis: Analysis,
         targets: list[tuple[int, LineEntry]],
-    ) -> list[tuple[LineEntry, tuple[Diagnostic, ...]]]:
-        index = (
-            {id(e): i for i, e in enumerate(snapshot, 1)} if analysis.scope_entries or analysis.stops else {}
+        rescope: bool,
+    ) -> tuple[
+        list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]],
+        list[tuple[LineEntry, tuple[VariableDef, ...]]] | None,
+    ]:
+        """Check the changed lines; with `rescope`, first recompute the variables the `@! set`
+        lines define and add every line that uses a variable whose definition changed. Returns,
+        per line checked, (its entry, the entry to keep: re-parsed when its line moved, its
+        diagnostics), and the new scope when it was recomputed."""
+        index = _positions(
+            snapshot, [e for e, _ in analysis.scope_entries] + [e for e, _ in analysis.stops if e]
         )
-        scope_lines = [(index.get(id(e)), defs) for e, defs in analysis.scope_entries]
-        out: list[tuple[LineEntry, tuple[Diagnostic, ...]]] = []
+        for n, e in targets:
+            index[id(e)] = n
+        scope = None
+        pairs = [(n, e, e) for n, e in targets]
+        if rescope:
+            scope, extra = self._rescope(path, snapshot, index, analysis, targets)
+            pairs += extra
+            for n, _old, fresh in extra:
+                index[id(fresh)] = n
+        scope_entries = scope if scope is not None else analysis.scope_entries
+        scope_lines = [(index.get(id(e)), defs) for e, defs in scope_entries]
+        out: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
         # targets with the same variables in scope are resolved together
-        groups: dict[int, list[tuple[int, LineEntry]]] = {}
-        for n, e in sorted(targets, key=lambda t: t[0]):
+        groups: dict[int, list[tuple[int, LineEntry, LineEntry]]] = {}
+        for n, old, e in sorted(pairs, key=lambda t: t[0]):
             before = sum(1 for line, _ in scope_lines if line is not None and line < n)
-            groups.setdefault(before, []).append((n, e))
+            groups.setdefault(before, []).append((n, old, e))
         stops: list[Call] = []
         for entry, call in analysis.stops:
             line = index.get(id(entry)) if entry is not None else None
@@ -567,11 +624,11 @@ class DocumentStore:
                     if line is not None and span.path == path:
                         span = Span(path, line, span.column, line, span.end_column)
                     replay.append(_set_event(var, span))
-            stmts = [e.stmt for _, e in group if e.stmt is not None]
+            stmts = [e.stmt for _, _, e in group if e.stmt is not None]
             tree = ScenarioFile(Span(path, 1, 1, 1, 1), path, (*replay, *stmts))
             mini = resolve(tree, (), analysis.config)
             wanted = {id(s) for s in stmts}
-            lines = {n for n, _ in group}
+            lines = {n for n, _, _ in group}
             calls = tuple(c for c in mini.calls if id(c.event) in wanted)
             resolved = tuple(d for d in mini.diagnostics if d.span.path == path and d.span.line in lines)
             program = replace(
@@ -585,9 +642,74 @@ class DocumentStore:
             for d in check(program):
                 if d.span.path == path and d.span.line in lines:
                     by_line.setdefault(d.span.line, []).append(d)
-            for n, e in group:
-                out.append((e, tuple(sort_unique([*e.parse_diags, *by_line.get(n, [])]))))
-        return out
+            for n, old, e in group:
+                out.append((old, e, tuple(sort_unique([*e.parse_diags, *by_line.get(n, [])]))))
+        return out, scope
+
+    def _rescope(
+        self,
+        path: str,
+        snapshot: list[LineEntry],
+        index: dict[int, int],
+        analysis: Analysis,
+        targets: list[tuple[int, LineEntry]],
+    ) -> tuple[list[tuple[LineEntry, tuple[VariableDef, ...]]], list[tuple[int, LineEntry, LineEntry]]]:
+        """The `@! set` variables after `set` lines changed (in a root file that includes nothing),
+        and the unchanged lines to check again: those using a variable whose definition changed,
+        and those with an undefined variable (whose did-you-mean may change)."""
+        changed = {id(e) for _, e in targets}
+        affected: set[str] = set()
+        candidates: list[tuple[int, LineEntry, tuple[VariableDef, ...]]] = []
+        for e, defs in analysis.scope_entries:
+            n = index.get(id(e))
+            if n is None:
+                affected.update(v.name for v in defs)  # a set line that is gone
+            else:
+                candidates.append((n, e, defs))
+        for n, e in targets:
+            if binds(e.stmt):
+                candidates.append((n, e, ()))
+        candidates.sort(key=lambda c: c[0])
+        scope: list[tuple[LineEntry, tuple[VariableDef, ...]]] = []
+        extra: list[tuple[int, LineEntry, LineEntry]] = []
+        for n, e, defs in candidates:
+            if id(e) in changed or refers_to(e.stmt, affected):
+                if id(e) not in changed:
+                    fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
+                    extra.append((n, e, fresh))
+                    changed.add(id(e))
+                    e = fresh
+                affected.update(v.name for v in defs)
+                defs = self._set_defs(path, e, scope, analysis.config)
+                affected.update(v.name for v in defs)
+            if defs:
+                scope.append((e, defs))
+        # one quick pass over the text, then a closer look at the few lines it keeps
+        maybe = [i for i, e in enumerate(snapshot, 1) if e.check_diags or "$" in e.text or " for " in e.text]
+        for n in maybe:
+            e = snapshot[n - 1]
+            if id(e) in changed or e.stmt is None:
+                continue
+            if refers_to(e.stmt, affected) or any(d.code == "SC401" for d in e.check_diags or ()):
+                fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
+                extra.append((n, e, fresh))
+        return scope, extra
+
+    def _set_defs(
+        self,
+        path: str,
+        entry: LineEntry,
+        scope: list[tuple[LineEntry, tuple[VariableDef, ...]]],
+        config: ResolveConfig,
+    ) -> tuple[VariableDef, ...]:
+        """The variables an `@! set` line defines, resolved with the variables set above it."""
+        stmt = entry.stmt
+        if type(stmt) is not Event or stmt.time.seconds is not None:
+            return ()
+        replay = [_set_event(var, var.span) for _e, defs in scope for var in defs]
+        tree = ScenarioFile(Span(path, 1, 1, 1, 1), path, (*replay, stmt))
+        mini = resolve(tree, (), config)
+        return tuple(v for v in mini.variables if v.span is stmt.span)
 
     # ---- diagnostics of other files, and the check cache
     def _set_others(self) -> None:
@@ -659,6 +781,20 @@ class DocumentStore:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _positions(snapshot: list[LineEntry], entries: list[LineEntry]) -> dict[int, int]:
+    """1-based positions in `snapshot` of `entries` (by identity), absent ones left out."""
+    if len(entries) > 16:
+        wanted = {id(e) for e in entries}
+        return {id(e): i for i, e in enumerate(snapshot, 1) if id(e) in wanted}
+    out: dict[int, int] = {}
+    for e in entries:
+        try:
+            out[id(e)] = snapshot.index(e) + 1  # identity: entries define no __eq__
+        except ValueError:
+            continue
+    return out
 
 
 def _disk_text(path: str) -> str | None:

@@ -281,3 +281,22 @@ async def test_edits_see_variables_set_in_an_included_file_only_after_the_includ
     found = await s.diagnostics(uri, version=version)
     path.write_text("@0:1 echo first $who\n&include common.scenario\n@0:2 echo second $who\n")
     assert codes(found) == check_codes(path) == [("SC401", 0, 16, 20)]
+
+
+async def test_renaming_a_variable_in_a_set_line_reports_every_use_and_undoing_clears_them(
+    client: LanguageClient, project: Path
+) -> None:
+    path = project / "exp.scenario"
+    text = "@! set a 1\n@! set b x$a\n@0:1 echo $a\n@0:2 echo $b $bb\n@0:3 for a in 1 to 2 call echo $a\n"
+    s = Session(client)
+    uri = s.open(path, text)
+    before = await s.diagnostics(uri, version=1)
+    version = s.edit(uri, 0, 7, 8, "bb")  # @! set bb 1: `$a` is gone, `$bb` appears
+    found = await s.diagnostics(uri, version=version)
+    path.write_text(text.replace("@! set a 1", "@! set bb 1"))
+    assert codes(found) == check_codes(path)
+    assert "SC401" in {c for c, *_ in codes(found)}
+    version = s.edit(uri, 0, 7, 9, "a")
+    found = await s.diagnostics(uri, version=version)
+    path.write_text(text)
+    assert codes(found) == check_codes(path) == codes(before)

@@ -21,7 +21,19 @@ from scenario_lang.project import CheckOptions, analyze
 
 from .conftest import OK, SERVER, Session, codes, make_capabilities, make_client
 
-ALPHABET = [*list("@0123456789:!{}-, $\n&#'\"=abceiklmnoprstuwy_éz🎉"), "set ", "stop", "echo ", "&module "]
+ALPHABET = [
+    *"@0123456789:!{}-, $\n&#'\"=abceiklmnoprstuwy_éz🎉",
+    "set ",
+    "stop",
+    "echo ",
+    "&module ",
+    "\n@! set a 1\n",
+    "@! set ",
+    "key ",
+    "$key",
+    "$a",
+    "for i in 1 to 2 call ",
+]
 _names = itertools.count()
 
 
