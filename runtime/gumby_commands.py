@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         cli.main(args=["peer", *rest], prog_name="gscen")
     elif program is GumbyProgram.EXPERIMENT_SERVER:
-        from .sync import sync_server_command
+        from .sync_command import sync_server_command
 
         sync_server_command.main(args=_sync_server_args(os.environ, rest), prog_name=program.value)
     else:

@@ -21,7 +21,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("scenario_lang.runtime.run_command", "run_command"),
     "new": ("scenario_lang.runtime.skeleton", "new_command"),
     "peer": ("scenario_lang.runtime.peer", "peer_command"),
-    "sync-server": ("scenario_lang.runtime.sync", "sync_server_command"),
+    "sync-server": ("scenario_lang.runtime.sync_command", "sync_server_command"),
     "guard": ("scenario_lang.runtime.guard", "guard_command"),
     "lsp": ("scenario_lang.lsp.server", "lsp_command"),
 }

@@ -268,6 +268,7 @@ def write_plan_file(plan: Plan, path: str | os.PathLike[str]) -> None:
         "count": len(plan.events),
         "modules": [{"dotted": m.dotted, "path": m.path, "class": m.class_name} for m in plan.modules],
         "peer_sets": [[list(map(list, ps.include or ())), list(map(list, ps.exclude))] for ps in sets],
+        "callbacks": sorted({ev.callback for ev in plan.events}),
         "paths": list(paths),
     }
     head = MAGIC + json.dumps(header, separators=(",", ":")).encode() + b"\n"
