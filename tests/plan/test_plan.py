@@ -123,3 +123,17 @@ def test_plan_file_round_trip_is_exact(tmp_path_factory: pytest.TempPathFactory,
     write_plan_file(plan, path)
     with PlanFile(path) as pf:
         assert pf.to_plan() == plan
+
+
+def test_plan_json_matches_the_golden_file(update_goldens: bool) -> None:
+    data = compiled("ordering.scenario").to_json()
+    data["source"] = Path(data["source"]).name
+    for module in data["modules"]:
+        module["path"] = Path(module["path"]).name
+    for event in data["events"]:
+        event["source"]["path"] = Path(event["source"]["path"]).name
+    golden = DATA / "ordering.plan.json"
+    text = json.dumps(data, indent=1) + "\n"
+    if update_goldens:
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
