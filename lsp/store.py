@@ -8,11 +8,12 @@ loop in one worker thread, debounced, and publishes diagnostics that carry the d
 
 Incremental checking: a line's diagnostics depend on the line, the variables set before it, the
 callbacks of the loaded modules, the configuration and the `stop` events. So an edit that touches
-no structural line (`set`, `stop`, `&module`, `&include`) is checked alone: the changed lines are
-resolved with the variables in scope replayed before them and checked against the last program's
-callbacks and stops, and every other line keeps its diagnostics. Any other edit, a change of an
-included document, a module source or a `.conf`, runs the whole front end again (`configure`,
-`resolve`, `check`: what `gscen check` runs).
+no structural line is checked alone: the changed lines are resolved with the variables in scope
+replayed before them and checked against the last program's callbacks and stops, and every other
+line keeps its diagnostics. An edit of `@! set` lines (in a file without `&include`) recomputes the
+variables in scope and re-checks the lines that use a variable whose definition changed. Any other
+edit (`stop`, `&module`, `&include`), a change of an included document, a module source or a
+`.conf`, runs the whole front end again (`configure`, `resolve`, `check`: what `gscen check` runs).
 
 Lines inserted or deleted above an entry leave its spans with an old line number (re-parsing the
 rest of a 118k-line file on every Enter would cost seconds): an entry records the line it was
@@ -87,15 +88,17 @@ def parse_entry(text: str, path: str, line: int) -> LineEntry:
 def parse_entries(lines: Sequence[str], path: str) -> list[LineEntry]:
     """Entries for a whole text, through the front end's bulk parser."""
     tree, diags = parse_lines(list(lines), path)
+    empty: tuple[Diagnostic, ...] = ()
+    out = [LineEntry(text, None, empty, n) for n, text in enumerate(lines, 1)]
+    for stmt in tree.statements:  # one per parsed line, on its own line
+        out[stmt.span.line - 1].stmt = stmt
     by_line: dict[int, list[Diagnostic]] = {}
     for d in diags:
         by_line.setdefault(d.span.line, []).append(d)
-    stmts = {s.span.line: s for s in tree.statements}
-    empty: tuple[Diagnostic, ...] = ()
-    return [
-        LineEntry(text, stmts.get(n), tuple(by_line[n]) if n in by_line else empty, n)
-        for n, text in enumerate(lines, 1)
-    ]
+    for n, found in by_line.items():
+        if 1 <= n <= len(out):
+            out[n - 1].parse_diags = tuple(found)
+    return out
 
 
 def is_structural(stmt: Statement | None) -> bool:
