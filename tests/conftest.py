@@ -35,3 +35,16 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"the Gumby corpus is not at {CORPUS} (set GSCEN_CORPUS)")
     return CORPUS
+
+
+@pytest.fixture(autouse=True)
+def _restore_package_logger() -> object:
+    """Commands run in-process (CliRunner) install their terminal log handler on the `scenario_lang`
+    logger and stop propagation, as an entry point should; undo it so later tests' caplog sees logs."""
+    import logging
+
+    logger = logging.getLogger("scenario_lang")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.propagate, logger.level = saved[1], saved[2]
