@@ -79,6 +79,7 @@ __all__ = [
     "SyncTimeoutError",
     "assign_ids",
     "new_token",
+    "serve",
 ]
 
 log = logging.getLogger(__name__)
