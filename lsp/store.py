@@ -153,6 +153,7 @@ class Analysis:
     # root entries that bind variables, in line order: `@! set` lines and `&include` lines
     scope_entries: list[tuple[LineEntry, tuple[VariableDef, ...]]]
     stops: list[tuple[LineEntry | None, Call]]
+    unknown_first: dict[str, LineEntry]  # unknown callback -> the line it is reported on
     other: dict[str, list[Diagnostic]]
     loose: list[Diagnostic]
     deps: frozenset[str]
@@ -306,6 +307,7 @@ class DocumentStore:
         self._files: dict[str, tuple[tuple[float, int], LoadedFile]] = {}
         self._others: dict[str, tuple[Diagnostic, ...]] = {}
         self.timings: dict[str, float] = {}
+        self.closed = False
 
     # ---- documents
     def open(self, uri: str, path: str, version: int | None, text: str) -> Document:
@@ -370,13 +372,15 @@ class DocumentStore:
 
     # ---- scheduling
     def schedule(self, doc: Document) -> None:
+        if self.closed:
+            return
         doc.needs_check = True
         doc.checked.clear()
         if doc.task is None or doc.task.done():
             doc.task = asyncio.get_running_loop().create_task(self._run(doc))
 
     async def _run(self, doc: Document) -> None:
-        while doc.needs_check and self.docs.get(doc.uri) is doc:
+        while doc.needs_check and self.docs.get(doc.uri) is doc and not self.closed:
             await asyncio.sleep(self.debounce)
             doc.needs_check = False
             try:
@@ -392,7 +396,10 @@ class DocumentStore:
                     await self._incremental(doc)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a bug: tell the client, keep serving
+            except Exception as exc:  # a bug: tell the client, keep serving (and start afresh)
+                if self.closed:
+                    return
+                doc.full_needed = True
                 logger.exception("checking %s failed", doc.uri)
                 self.report(f"gscen: checking {doc.path} failed: {type(exc).__name__}: {exc}")
         if not doc.needs_check:
@@ -515,7 +522,7 @@ class DocumentStore:
                     loose.append(d)
             else:
                 other.setdefault(d.span.path, []).append(d)
-        analysis = _analysis(path, entries, program, config, conf_path, other, loose)
+        analysis = _analysis(path, entries, program, config, conf_path, other, loose, by_line)
         analysis.duration = time.perf_counter() - started
         self.timings["full"] = analysis.duration
         # the nodes just built live as long as the document: keep the cyclic GC from rescanning them
@@ -560,12 +567,13 @@ class DocumentStore:
             snapshot = list(doc.entries)
             loop = asyncio.get_running_loop()
             started = time.perf_counter()
-            results, scope = await loop.run_in_executor(
+            results, scope, unknown = await loop.run_in_executor(
                 self.executor, self._incremental_work, doc.path, snapshot, analysis, targets, rescope
             )
             self.timings["incremental"] = time.perf_counter() - started
             if scope is not None:
                 analysis.scope_entries = scope
+            analysis.unknown_first = unknown
             for old, e, diags in results:
                 e.check_diags = diags
                 if old is not e:
@@ -587,13 +595,18 @@ class DocumentStore:
     ) -> tuple[
         list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]],
         list[tuple[LineEntry, tuple[VariableDef, ...]]] | None,
+        dict[str, LineEntry],
     ]:
         """Check the changed lines; with `rescope`, first recompute the variables the `@! set`
         lines define and add every line that uses a variable whose definition changed. Returns,
         per line checked, (its entry, the entry to keep: re-parsed when its line moved, its
-        diagnostics), and the new scope when it was recomputed."""
+        diagnostics), the new scope when it was recomputed, and where each unknown callback is
+        now reported (at its first use in the file)."""
         index = _positions(
-            snapshot, [e for e, _ in analysis.scope_entries] + [e for e, _ in analysis.stops if e]
+            snapshot,
+            [e for e, _ in analysis.scope_entries]
+            + [e for e, _ in analysis.stops if e]
+            + list(analysis.unknown_first.values()),
         )
         for n, e in targets:
             index[id(e)] = n
@@ -606,12 +619,6 @@ class DocumentStore:
                 index[id(fresh)] = n
         scope_entries = scope if scope is not None else analysis.scope_entries
         scope_lines = [(index.get(id(e)), defs) for e, defs in scope_entries]
-        out: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
-        # targets with the same variables in scope are resolved together
-        groups: dict[int, list[tuple[int, LineEntry, LineEntry]]] = {}
-        for n, old, e in sorted(pairs, key=lambda t: t[0]):
-            before = sum(1 for line, _ in scope_lines if line is not None and line < n)
-            groups.setdefault(before, []).append((n, old, e))
         stops: list[Call] = []
         for entry, call in analysis.stops:
             line = index.get(id(entry)) if entry is not None else None
@@ -619,6 +626,27 @@ class DocumentStore:
                 ev = call.event
                 call = replace(call, event=replace(ev, span=replace(ev.span, line=line, end_line=line)))
             stops.append(call)
+        out = self._check_lines(path, analysis, pairs, scope_lines, stops)
+        unknown = dict(analysis.unknown_first)
+        if not analysis.program.unchecked_callbacks:
+            out += self._first_unknown(path, snapshot, analysis, index, out, unknown, scope_lines, stops)
+        return out, scope, unknown
+
+    def _check_lines(
+        self,
+        path: str,
+        analysis: Analysis,
+        pairs: list[tuple[int, LineEntry, LineEntry]],
+        scope_lines: list[tuple[int | None, tuple[VariableDef, ...]]],
+        stops: list[Call],
+    ) -> list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]]:
+        """Resolve and check lines apart from the rest of the file, each with the variables in scope
+        on it replayed first (lines with the same variables in scope together)."""
+        out: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
+        groups: dict[int, list[tuple[int, LineEntry, LineEntry]]] = {}
+        for n, old, e in sorted(pairs, key=lambda t: t[0]):
+            before = sum(1 for line, _ in scope_lines if line is not None and line < n)
+            groups.setdefault(before, []).append((n, old, e))
         for count, group in groups.items():
             replay: list[Statement] = []
             for line, defs in scope_lines[:count]:
@@ -636,18 +664,94 @@ class DocumentStore:
             resolved = tuple(d for d in mini.diagnostics if d.span.path == path and d.span.line in lines)
             program = replace(
                 analysis.program,
-                calls=calls + tuple(stops),
+                calls=calls,
                 files={path: ScenarioFile(tree.span, path, tuple(stmts))},
-                module_directives=(),
                 diagnostics=resolved,
             )
             by_line: dict[int, list[Diagnostic]] = {}
-            for d in check(program):
+            for d in check(program, stops=stops, modules=False):
                 if d.span.path == path and d.span.line in lines:
                     by_line.setdefault(d.span.line, []).append(d)
             for n, old, e in group:
                 out.append((old, e, tuple(sort_unique([*e.parse_diags, *by_line.get(n, [])]))))
-        return out, scope
+        return out
+
+    def _first_unknown(
+        self,
+        path: str,
+        snapshot: list[LineEntry],
+        analysis: Analysis,
+        index: dict[int, int],
+        out: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]],
+        unknown: dict[str, LineEntry],
+        scope_lines: list[tuple[int | None, tuple[VariableDef, ...]]],
+        stops: list[Call],
+    ) -> list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]]:
+        """An unknown callback is reported at its first use in the file only: after lines calling
+        one changed, find its first use again, check that line, and keep SC301 there alone (in
+        `out` and in what this returns: the lines checked for it). Updates `unknown`."""
+        known = analysis.program.callbacks.by_name
+        checked = {id(old) for old, _e, _d in out} | {id(e) for _old, e, _d in out}
+        names: set[str] = set()
+        for _old, e, _d in out:
+            name = _callback(e.stmt)
+            if name is not None and name not in known:
+                names.add(name)
+        for name, entry in unknown.items():
+            if index.get(id(entry)) is None or id(entry) in checked:
+                names.add(name)
+        if not names:
+            return []
+        kept = {id(old): e for old, e, _d in out}
+        first: dict[str, tuple[int, LineEntry]] = {}
+        for n, e in enumerate(snapshot, 1):
+            e = kept.get(id(e), e)
+            name = _callback(e.stmt)
+            if name in names and name not in first:
+                first[name] = (n, e)
+                if len(first) == len(names):
+                    break
+        more: list[tuple[int, LineEntry, LineEntry]] = []
+        for name in names:
+            if name in first:
+                n, e = first[name]
+                if id(e) not in checked:
+                    fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
+                    more.append((n, e, fresh))
+                    checked.add(id(e))
+            previous = unknown.get(name)
+            if previous is not None and id(previous) not in checked:
+                n_prev = index.get(id(previous))
+                if n_prev is not None:
+                    fresh = (
+                        previous
+                        if previous.parsed_line == n_prev
+                        else parse_entry(previous.text, path, n_prev)
+                    )
+                    more.append((n_prev, previous, fresh))
+                    checked.add(id(previous))
+        extra = self._check_lines(path, analysis, more, scope_lines, stops) if more else []
+        renewed = {id(old): fresh for _n, old, fresh in more}
+        first = {name: (n, renewed.get(id(e), e)) for name, (n, e) in first.items()}
+        holders = {id(e) for _n, e in first.values()}
+        for name in names:
+            if name in first:
+                unknown[name] = first[name][1]
+            else:
+                unknown.pop(name, None)
+
+        def keep(e: LineEntry, diags: tuple[Diagnostic, ...]) -> tuple[Diagnostic, ...]:
+            name = _callback(e.stmt)
+            if name not in names or id(e) in holders:
+                return diags
+            return tuple(d for d in diags if d.code != "SC301")
+
+        out[:] = [(old, e, keep(e, d)) for old, e, d in out]
+        for k, (old, e, d) in enumerate(extra):
+            fixed = keep(e, d)
+            if fixed is not d:
+                extra[k] = (old, e, fixed)
+        return extra
 
     def _rescope(
         self,
@@ -780,10 +884,16 @@ class DocumentStore:
             logger.exception("writing the check cache failed")
 
     def shutdown(self) -> None:
+        """The client asked the server to shut down: check nothing more."""
+        self.closed = True
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _callback(stmt: Statement | None) -> str | None:
+    return stmt.callback.value if type(stmt) is Event else None
 
 
 def _positions(snapshot: list[LineEntry], entries: list[LineEntry]) -> dict[int, int]:
@@ -835,6 +945,7 @@ def _analysis(
     conf_path: str | None,
     other: dict[str, list[Diagnostic]],
     loose: list[Diagnostic],
+    diags_by_line: dict[int, list[Diagnostic]],
 ) -> Analysis:
     def entry_at(line: int) -> LineEntry | None:
         return entries[line - 1] if 1 <= line <= len(entries) else None
@@ -875,6 +986,12 @@ def _analysis(
         if call.callback == "stop":
             span = call.event.span
             stops.append((entry_at(span.line) if span.path == path else None, call))
+    unknown_first: dict[str, LineEntry] = {}
+    for n, found in diags_by_line.items():
+        e = entry_at(n)
+        name = _callback(e.stmt) if e is not None else None
+        if name is not None and any(d.code == "SC301" for d in found):
+            unknown_first[name] = e  # type: ignore[assignment]
     deps = {os.path.normpath(p) for p in (*program.files, *program.files_read)}
     if conf_path:
         deps.add(os.path.normpath(os.path.abspath(conf_path)))
@@ -886,6 +1003,7 @@ def _analysis(
         conf_path=conf_path,
         scope_entries=scope_entries,
         stops=stops,
+        unknown_first=unknown_first,
         other=other,
         loose=loose,
         deps=frozenset(deps),
