@@ -51,7 +51,7 @@ from scenario_lang.nodes import (
     Word,
 )
 from scenario_lang.parse import bulk_allocation, parse_line, parse_lines, read_source
-from scenario_lang.project import CheckOptions, configure
+from scenario_lang.project import CheckOptions, analyze, configure
 from scenario_lang.resolve import Call, LoadedFile, Program, ResolveConfig, VariableDef, resolve
 from scenario_lang.signatures import ModuleReader
 
@@ -59,6 +59,7 @@ logger = logging.getLogger(__name__)
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 STRUCTURAL_CALLBACKS = frozenset({"set", "stop"})
+EARLY_MIN_LINES = 20_000  # below this, the full check is quick enough to be the first answer
 
 
 # --------------------------------------------------------------------------- lines
@@ -184,6 +185,7 @@ class Document:
     needs_check: bool = False
     task: asyncio.Task[None] | None = None
     matches_disk: bool = False
+    early: bool = False  # diagnostics were published before the first analysis (cache, early check)
     checked: asyncio.Event = field(default_factory=asyncio.Event)
     _index: dict[int, int] | None = None
 
@@ -419,12 +421,25 @@ class DocumentStore:
 
     # ---- the full check
     async def _full(self, doc: Document) -> None:
+        loop = asyncio.get_running_loop()
+        if (
+            doc.analysis is None
+            and not doc.early
+            and doc.matches_disk
+            and len(doc.entries) >= EARLY_MIN_LINES
+        ):
+            # a large file, unchanged on disk, not in the check cache: `gscen check`'s own parallel
+            # check (diagnostics only) answers first; the analysis features need follows
+            doc.early = True
+            version = doc.version
+            found = await loop.run_in_executor(self.executor, self._early_work, doc.path)
+            if found is not None and doc.version == version and doc.analysis is None and not doc.dirty:
+                self._publish_early(doc, found)
         snapshot = list(doc.entries)
         dirty, doc.dirty = doc.dirty, []
         doc.full_needed = False
         doc.scope_changed = False
         version = doc.version
-        loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(
                 self.executor, self._full_work, doc.path, snapshot, doc.matches_disk
@@ -454,6 +469,25 @@ class DocumentStore:
             self.publish(doc)
         if result.cacheable and doc.matches_disk:
             self.executor.submit(self._store_cache, doc.path, result.analysis, result.diags)
+
+    def _early_work(self, path: str) -> list[Diagnostic] | None:
+        started = time.perf_counter()
+        try:
+            result = analyze(path, replace(self.options, parallel=True))
+        except Exception:  # only an accelerator: the full check follows
+            logger.exception("the early check of %s failed", path)
+            return None
+        self.timings["early"] = time.perf_counter() - started
+        found = list(result.diagnostics)
+        program = result.program
+        if not program.missed_files:  # as `gscen check` does: the next open finds it in the cache
+            files = set(program.files_read) | {os.path.abspath(result.conf_path or path)}
+            env = {n: self.options.environment.get(n) for n in program.environment_names}
+            try:
+                cache.store(path, self._cache_options(), files, env, found)
+            except Exception:
+                logger.exception("writing the check cache failed")
+        return found
 
     def _configure(self, path: str) -> tuple[ResolveConfig, list[Diagnostic], str | None]:
         config, conf_diags, _experiment, conf_path = configure(path, self.options, loader=self._load)
@@ -847,12 +881,17 @@ class DocumentStore:
         except Exception:  # the cache is only an accelerator
             logger.exception("reading the check cache failed")
             return
-        if cached is None:
-            return
+        if cached is not None:
+            self._publish_early(doc, cached)
+            doc.early = True
+
+    def _publish_early(self, doc: Document, found: list[Diagnostic]) -> None:
+        """Publish `gscen check`'s diagnostics of the file on disk (the same text) before the
+        document's own analysis is ready."""
         root = os.path.normpath(doc.path)
         folder = os.path.dirname(doc.path)
         lines: dict[int, list[Diagnostic]] = {}
-        for d in cached:
+        for d in found:
             p = d.span.path if os.path.isabs(d.span.path) else os.path.join(folder, d.span.path)
             if os.path.normpath(p) != root:
                 continue

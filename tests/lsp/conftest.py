@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,10 @@ def make_client() -> LanguageClient:
     return client
 
 
-CONFIG = ClientServerConfig(server_command=SERVER, client_factory=make_client)
+# the server's check cache goes to a folder of the test run, not the user's
+CACHE_HOME = tempfile.mkdtemp(prefix="gscen-lsp-test-cache-")
+SERVER_ENV = {**os.environ, "XDG_CACHE_HOME": CACHE_HOME}
+CONFIG = ClientServerConfig(server_command=SERVER, client_factory=make_client, server_env=SERVER_ENV)
 
 MODULE = '''\
 from enum import Enum

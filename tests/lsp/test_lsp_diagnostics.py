@@ -300,3 +300,27 @@ async def test_renaming_a_variable_in_a_set_line_reports_every_use_and_undoing_c
     found = await s.diagnostics(uri, version=version)
     path.write_text(text)
     assert codes(found) == check_codes(path) == codes(before)
+
+
+async def test_large_file_unchanged_on_disk_gets_gscen_checks_diagnostics_then_features(
+    client: LanguageClient, project: Path
+) -> None:
+    body = "".join(f"@0:{i % 600} start_queries k{i} {i % 7}\n" for i in range(25_000))
+    path = project / "exp.scenario"
+    path.write_text("&module mymod.MyModule\n" + body + "@0:1 write_peer_idd\n@0:2 start_queries x y z\n")
+    s = Session(client)
+    uri = s.open(path)
+    first = await s.diagnostics(uri, version=1)
+    assert codes(first) == check_codes(path)
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=20_000, character=8),
+        )
+    )
+    assert hover is not None and "start_queries(" in str(hover.contents)
+    version = s.edit(uri, 25_001, 19, 19, "_")  # write_peer_idd -> write_peer_id_d
+    found = await s.diagnostics(uri, version=version)
+    path.write_text(path.read_text().replace("write_peer_idd", "write_peer_id_d"))
+    assert codes(found) == check_codes(path)
+    assert [c for c, *_ in codes(found)] == ["SC301", "SC306", "SC303"]
