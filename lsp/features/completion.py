@@ -26,6 +26,7 @@ TRIGGERS = ["&", "$", "{", ",", " ", "-"]
 DIRECTIVES = (("module", "load an experiment module class"), ("include", "insert another scenario file"))
 MAX_PEERS = 10_000
 MAX_MODULE_FILES = 300
+MAX_MODULE_DEPTH = 3  # package levels below the scenario's folder
 
 _IDENT_TAIL = re.compile(r"[A-Za-z0-9_]*\Z")
 _VAR_TAIL = re.compile(r"\$\{?([A-Za-z0-9_]*)\Z")
@@ -135,10 +136,11 @@ def module_items(ctx: Context, cur: Cursor, start_column: int) -> list[types.Com
     items: list[types.CompletionItem] = []
     seen = 0
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(
-            d for d in dirs if not d.startswith((".", "__")) and d not in ("node_modules", "venv")
-        )
         rel = Path(root).relative_to(folder)
+        deeper = len(rel.parts) < MAX_MODULE_DEPTH
+        dirs[:] = sorted(
+            d for d in dirs if deeper and not d.startswith((".", "__")) and d not in ("node_modules", "venv")
+        )
         for name in sorted(files):
             if not name.endswith(".py") or name.startswith("__"):
                 continue
