@@ -324,3 +324,29 @@ async def test_large_file_unchanged_on_disk_gets_gscen_checks_diagnostics_then_f
     path.write_text(path.read_text().replace("write_peer_idd", "write_peer_id_d"))
     assert codes(found) == check_codes(path)
     assert [c for c, *_ in codes(found)] == ["SC301", "SC306", "SC303"]
+
+
+async def test_several_changes_in_one_notification_apply_in_order(
+    client: LanguageClient, project: Path
+) -> None:
+    path = project / "exp.scenario"
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    s.mark()
+
+    def change(line: int, start: int, end: int, text: str) -> types.TextDocumentContentChangePartial:
+        rng = types.Range(
+            start=types.Position(line=line, character=start), end=types.Position(line=line, character=end)
+        )
+        return types.TextDocumentContentChangePartial(range=rng, text=text)
+
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            # insert a line on top, then edit what is now line 3 (was line 2)
+            content_changes=[change(0, 0, 0, "# top\n"), change(3, 18, 18, "d")],
+        )
+    )
+    found = await s.diagnostics(uri, version=2)
+    assert codes(found) == [("SC301", 3, 5, 19)]
