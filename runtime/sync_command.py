@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import click
 
@@ -87,8 +88,8 @@ def sync_server_command(
         text = f"listening on {format_address(bound_host, bound_port)}\n"
         if token is not None and not no_token:
             text += f"token: {token}\n"
-        click.echo(text, nl=False)
-        click.get_text_stream("stdout").flush()
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
     try:
         asyncio.run(serve(config, announce))
