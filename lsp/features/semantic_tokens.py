@@ -3,6 +3,7 @@ marked), named-argument keys, variables, arguments and comments, for a whole doc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 from lsprotocol import types
@@ -13,7 +14,7 @@ from scenario_lang.signatures import BUILTINS
 from ..context import Context
 from ..handler import Handler
 from ..positions import PositionCodec
-from ..store import Document
+from ..store import LineEntry
 
 TOKEN_TYPES = ["comment", "keyword", "number", "function", "variable", "parameter", "string", "namespace"]
 TOKEN_MODIFIERS = ["declaration", "defaultLibrary"]
@@ -87,13 +88,13 @@ def event_tokens(ev: Event) -> Iterator[Token]:
                 yield (item.span.column, item.span.end_column, _T["number"], 0)
 
 
-def encode(doc: Document, codec: PositionCodec, first: int, last: int) -> list[int]:
+def encode(entries: list[LineEntry], codec: PositionCodec, first: int, last: int) -> list[int]:
     """The LSP's relative encoding of the tokens of lines first..last (1-based, inclusive)."""
     data: list[int] = []
     prev_line = 0
     prev_start = 0
-    for n in range(first, min(last, doc.line_count()) + 1):
-        entry = doc.entries[n - 1]
+    for n in range(max(first, 1), min(last, len(entries)) + 1):
+        entry = entries[n - 1]
         tokens = sorted(line_tokens(entry.stmt))
         if not tokens:
             continue
@@ -118,18 +119,21 @@ def encode(doc: Document, codec: PositionCodec, first: int, last: int) -> list[i
 
 
 def handlers(ctx: Context) -> list[Handler]:
-    def full(params: types.SemanticTokensParams) -> types.SemanticTokens | None:
+    async def full(params: types.SemanticTokensParams) -> types.SemanticTokens | None:
         doc = ctx.document(params.text_document.uri)
         if doc is None:
             return None
-        return types.SemanticTokens(data=encode(doc, ctx.codec, 1, doc.line_count()))
+        # a 118k-line file has ~370k tokens: encode a snapshot in a thread, the loop keeps serving
+        entries = list(doc.entries)
+        data = await asyncio.to_thread(encode, entries, ctx.codec, 1, len(entries))
+        return types.SemanticTokens(data=data)
 
     def ranged(params: types.SemanticTokensRangeParams) -> types.SemanticTokens | None:
         doc = ctx.document(params.text_document.uri)
         if doc is None:
             return None
         r = params.range
-        return types.SemanticTokens(data=encode(doc, ctx.codec, r.start.line + 1, r.end.line + 1))
+        return types.SemanticTokens(data=encode(doc.entries, ctx.codec, r.start.line + 1, r.end.line + 1))
 
     return [
         Handler(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, full, LEGEND),
