@@ -415,3 +415,19 @@ async def test_inlay_hints_give_absolute_seconds_after_times(client: LanguageCli
         (1, 4, "1s"),
         (3, 6, "3602s"),
     ]
+
+
+async def test_features_see_modules_and_variables_from_included_files(
+    client: LanguageClient, project: Path
+) -> None:
+    (project / "common.scenario").write_text("&module mymod.MyModule\n@! set key abc\n")
+    path = project / "exp.scenario"
+    _s, uri = await opened(client, path, "&include common.scenario\n@0:1 start_queries $key\n@0:2 \n")
+    labels = {i.label for i in await complete(client, uri, 2, 5)}
+    assert {"start_queries", "write_peer_id"} <= labels
+    assert "Start queries." in await hover_text(client, uri, 1, 8)
+    assert (await hover_text(client, uri, 1, 22)).startswith("`$key` = `abc`")
+    [loc] = await definition(client, uri, 1, 8)
+    assert loc.uri == (project / "mymod.py").as_uri()
+    variables = {i.label for i in await complete(client, uri, 1, 21)}
+    assert "key" in variables
