@@ -340,7 +340,7 @@ class DocumentStore:
     def changed(self, doc: Document, version: int | None) -> None:
         doc.version = version
         doc.matches_disk = False
-        self._dependents_changed(doc.path)
+        self._dependents_changed(doc.path, missed=False)
         self.schedule(doc)
 
     def saved(self, doc: Document) -> None:
@@ -363,12 +363,14 @@ class DocumentStore:
                 doc.full_needed = True
                 self.schedule(doc)
 
-    def _dependents_changed(self, path: str) -> None:
+    def _dependents_changed(self, path: str, missed: bool = True) -> None:
+        """Re-check the open documents that read `path` (and, with `missed`, those that missed a
+        module or an include: a file that appears or is saved may be it)."""
         norm = os.path.normpath(path)
         for other in self.docs.values():
             if other.path == path or other.analysis is None:
                 continue
-            if norm in other.analysis.deps or other.analysis.program.missed_files:
+            if norm in other.analysis.deps or (missed and other.analysis.program.missed_files):
                 other.full_needed = True
                 self.schedule(other)
 
