@@ -17,7 +17,7 @@ from pygls.lsp.client import LanguageClient as PlainClient
 from pytest_lsp import ClientServerConfig, LanguageClient
 from scenario_lang.lsp.server import lsp_command
 
-from .conftest import Session, make_capabilities, make_client
+from .conftest import SERVER_ENV, Session, make_capabilities, make_client
 
 GSCEN = shutil.which("gscen") or "gscen"
 
@@ -106,3 +106,26 @@ def test_bad_tcp_address_is_a_usage_error(value: str) -> None:
     result = CliRunner().invoke(lsp_command, ["--tcp", value])
     assert result.exit_code == 2
     assert "HOST:PORT" in result.output
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=[GSCEN, "lsp"], client_factory=make_client, server_env=SERVER_ENV
+    )
+)
+async def two_peer_client(lsp_client: LanguageClient) -> Any:
+    await lsp_client.initialize_session(
+        types.InitializeParams(capabilities=make_capabilities(), initialization_options={"instances": 2})
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_initialization_options_set_the_peer_count_like_instances(
+    two_peer_client: LanguageClient, tmp_path: Path
+) -> None:
+    s = Session(two_peer_client)
+    uri = s.open(tmp_path / "alone.scenario", "@0:1 echo hi {3}\n")
+    found = await s.diagnostics(uri, version=1)
+    assert [d.code for d in found] == ["SC501"]
+    assert "1..2" in found[0].message
