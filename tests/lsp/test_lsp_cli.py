@@ -23,7 +23,9 @@ GSCEN = shutil.which("gscen") or "gscen"
 
 
 @pytest_lsp.fixture(
-    config=ClientServerConfig(server_command=[GSCEN, "lsp", "--stdio"], client_factory=make_client)
+    config=ClientServerConfig(
+        server_command=[GSCEN, "lsp", "--stdio"], client_factory=make_client, server_env=SERVER_ENV
+    )
 )
 async def gscen_client(lsp_client: LanguageClient) -> Any:
     await lsp_client.initialize_session(types.InitializeParams(capabilities=make_capabilities()))
