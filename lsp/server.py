@@ -280,6 +280,7 @@ def lsp_command(stdio: bool, tcp: str | None, log_file: str | None, verbose: int
     """Start the language server (stdio, or --tcp HOST:PORT)."""
     _configure_logging(verbose, log_file or os.environ.get("GSCEN_LSP_LOG"))
     server = GscenServer()
+    logger.info("gscen lsp %s starting (%s)", _version(), f"tcp {tcp}" if tcp and not stdio else "stdio")
     if tcp and not stdio:
         host, port = _host_port(tcp)
         server.start_tcp(host, port)
