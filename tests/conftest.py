@@ -12,6 +12,10 @@ import pytest
 # put this folder on sys.path by itself.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# Python processes the tests start from the checkout must import the installed package, not the
+# checkout's scenario_lang/ folder (which lacks the mapped runtime/ and lsp/): no cwd on sys.path.
+os.environ.setdefault("PYTHONSAFEPATH", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("GSCEN_CORPUS", REPO.parent / "shared" / "corpus" / "gumby"))
 
