@@ -155,3 +155,66 @@ async def test_failing_handler_is_logged_to_the_client_and_the_server_keeps_serv
         )
     )
     assert completion is not None
+
+
+@settings(
+    max_examples=int(os.environ.get("GSCEN_LSP_EXAMPLES", "25")) // 2 or 1,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+async def test_every_request_at_any_position_after_random_edits_answers_without_error(
+    client: LanguageClient, project: Path, data: st.DataObject
+) -> None:
+    (project / "common.scenario").write_text(COMMON)
+    path = project / f"requests{next(_names)}.scenario"
+    path.write_text(WITH_INCLUDE)
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    lines = WITH_INCLUDE.split("\n")
+    codec = PositionCodec(UTF16)
+    version = 1
+    for _ in range(data.draw(st.integers(0, 4))):
+        sl, sc, el, ec, text = data.draw(edits(lines))
+        version = s.edit(uri, sl, codec.units(lines[sl], sc), codec.units(lines[el], ec), text, end_line=el)
+        lines[sl : el + 1] = (lines[sl][:sc] + text + lines[el][ec:]).split("\n")
+    if version > 1:
+        await s.diagnostics(uri, version=version)
+    doc = types.TextDocumentIdentifier(uri=uri)
+    whole = types.Range(
+        start=types.Position(line=0, character=0), end=types.Position(line=len(lines), character=0)
+    )
+    for _ in range(3):
+        line = data.draw(st.integers(0, len(lines) - 1))
+        at = types.Position(
+            line=line, character=codec.units(lines[line], data.draw(st.integers(0, len(lines[line]))))
+        )
+        await client.text_document_hover_async(types.HoverParams(text_document=doc, position=at))
+        await client.text_document_completion_async(types.CompletionParams(text_document=doc, position=at))
+        await client.text_document_definition_async(types.DefinitionParams(text_document=doc, position=at))
+        await client.text_document_references_async(
+            types.ReferenceParams(
+                text_document=doc, position=at, context=types.ReferenceContext(include_declaration=True)
+            )
+        )
+        here = types.Range(start=at, end=at)
+        await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=doc, range=here, context=types.CodeActionContext(diagnostics=[])
+            )
+        )
+    await client.text_document_semantic_tokens_full_async(types.SemanticTokensParams(text_document=doc))
+    await client.text_document_semantic_tokens_range_async(
+        types.SemanticTokensRangeParams(text_document=doc, range=whole)
+    )
+    await client.text_document_inlay_hint_async(types.InlayHintParams(text_document=doc, range=whole))
+    await client.text_document_folding_range_async(types.FoldingRangeParams(text_document=doc))
+    await client.text_document_document_symbol_async(types.DocumentSymbolParams(text_document=doc))
+    await client.text_document_formatting_async(
+        types.DocumentFormattingParams(
+            text_document=doc, options=types.FormattingOptions(tab_size=4, insert_spaces=True)
+        )
+    )
+    assert not [m.message for m in client.log_messages if m.type == types.MessageType.Error]
+    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=doc))
