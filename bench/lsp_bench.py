@@ -1,7 +1,7 @@
 """Language-server benchmark on the corpus' largest scenario (118,770 lines), over real stdio.
 
 Builds, in a temporary folder, a copy of experiments/dispersy/social_act_processed.scenario with one
-`&module` line on top, the typed bench module (bench/lsp_bench_module.py) and a `.conf` giving
+`&module` line on top, the typed bench module (bench/social_module.py, shared with front_end_bench.py) and a `.conf` giving
 COMMUNITY_TYPE and 4,000 instances, so that the check is complete and clean. Starts `python -m
 scenario_lang.lsp` (its check cache in a fresh folder) and measures, as an editor sees them:
 
@@ -34,15 +34,14 @@ SCENARIO = "experiments/dispersy/social_act_processed.scenario"
 
 
 def corpus_file() -> Path:
-    for base in (CORPUS, Path("/work/shared/corpus/gumby")):
-        if (base / SCENARIO).is_file():
-            return base / SCENARIO
-    raise SystemExit(f"cannot find {SCENARIO} in the corpus")
+    if (CORPUS / SCENARIO).is_file():
+        return CORPUS / SCENARIO
+    raise SystemExit(f"cannot find {SCENARIO} in the corpus (expected beside the repository, in {CORPUS})")
 
 
 def build(folder: Path) -> Path:
     (folder / "pyproject.toml").write_text("[project]\nname = 'bench'\n")
-    shutil.copy(HERE / "lsp_bench_module.py", folder / "social_module.py")
+    shutil.copy(HERE / "social_module.py", folder / "social_module.py")
     (folder / "social.conf").write_text(
         "scenario_file = social.scenario\ncommunity_type = SocialCommunity\ninstances_to_run = 4000\n"
     )

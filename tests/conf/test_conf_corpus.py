@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,9 @@ import pytest
 from scenario_lang.conf import find_experiment_config, load_experiment_config
 from scenario_lang.diagnostics import Severity
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "gumby"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus/gumby")
+CORPUS = Path(
+    os.environ.get("GSCEN_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus" / "gumby")
+)
 
 pytestmark = pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").is_file(), reason="corpus not available")
 
