@@ -1,9 +1,10 @@
 """Language-server benchmark on the corpus' largest scenario (118,770 lines), over real stdio.
 
 Builds, in a temporary folder, a copy of experiments/dispersy/social_act_processed.scenario with one
-`&module` line on top, the typed bench module (bench/social_module.py, shared with front_end_bench.py) and a `.conf` giving
-COMMUNITY_TYPE and 4,000 instances, so that the check is complete and clean. Starts `python -m
-scenario_lang.lsp` (its check cache in a fresh folder) and measures, as an editor sees them:
+`&module` line on top, the typed bench module (bench/social_module.py, shared with
+front_end_bench.py) and a `.conf` giving COMMUNITY_TYPE and 4,000 instances, so that the check is
+complete and clean. Starts `python -m scenario_lang.lsp` (its check cache in a fresh folder) and
+measures, as an editor sees them:
 
 - the first diagnostics after didOpen (cold: no check cache; warm: reopened, cache written),
 - updated diagnostics after a one-line edit in the middle of the file (incremental), after an edit
