@@ -115,8 +115,8 @@ class Diagnostic:
     replacement: str | None = field(default=None, compare=True)
 
     @property
-    def sort_key(self) -> tuple[str, int, int, str, str]:
-        return (self.span.path, self.span.line, self.span.column, self.code, self.message)
+    def sort_key(self) -> tuple[str, int, int, str, str, tuple[str, ...]]:
+        return (self.span.path, self.span.line, self.span.column, self.code, self.message, self.notes)
 
     def to_json(self) -> dict[str, object]:
         s = self.span

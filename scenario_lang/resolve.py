@@ -59,6 +59,7 @@ GUMBY_EQUIVALENTS: Mapping[str, str] = {
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _EVERYONE = PeerSet.everyone()
+_NOBODY_MARK = PeerSet.of(())  # in the peer cache: this spec selects nobody (warn at every use)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +296,9 @@ class _Resolver:
         if simple:
             cached = self._peer_cache.get(key)
             if cached is not None:
+                if cached is _NOBODY_MARK:
+                    self.selects_nobody(spec)
+                    return self._peer_cache[(key, "set")]
                 return cached
         else:
             key = None
@@ -341,12 +345,19 @@ class _Resolver:
         result = PeerSet.of(ranges, spec.negated)
         instances = self.config.instances
         if instances is not None and result.count(instances) == 0:
-            self.diagnostics.append(
-                diag("SC503", f"peer spec selects none of the {instances} peers", spec.span)
-            )
+            self.selects_nobody(spec)
+            if key is not None:  # every later use of this spec must warn too
+                self._peer_cache[key] = _NOBODY_MARK
+                self._peer_cache[(key, "set")] = result
+            return result
         if key is not None:
             self._peer_cache[key] = result
         return result
+
+    def selects_nobody(self, spec: PeerSpec) -> None:
+        self.diagnostics.append(
+            diag("SC503", f"peer spec selects none of the {self.config.instances} peers", spec.span)
+        )
 
     # ---- statements
     def file(self, loaded: LoadedFile, path: str, stack: tuple[str, ...]) -> None:
