@@ -18,14 +18,15 @@ Sequence:
  5. `on_id_received` hooks, in a worker thread (`asyncio.to_thread`), in `&module` order (an `async
     def` hook runs on the loop instead); modules fill `self.vars` here.
  6. Send vars + ready; receive the all-vars document; write it to all_vars.txt.
- 7. `on_all_vars_received` hooks (on the loop; awaited if async); acknowledge; wait for go. go is
+ 7. `on_all_vars_received` hooks (on the loop; awaited if async); the `@!` events fire (they prepare
+    the peer, so the common start waits for every peer's preparation); acknowledge; wait for go. go is
     the start instant in this peer's clock: the server's start plus the clock offset it measured
     from our `time:` line. When the sync server is on this host (a loopback SYNC_HOST) the clocks
     are the same, and a non-zero offset is the server's own delay in reading that line (measured as
     Gumby does, 16 of 100 peers started on two cores got -0.5 to -0.7 s), so the peer takes it back
     out. (gscen's server already reports 0 for peers on its machine.)
  8. Sleep until the start instant; `on_experiment_start` hooks (plain ones inline, async ones as
-    tasks beside the events); then the scheduler fires the events (`scheduler`).
+    tasks beside the events); then the scheduler fires the timed events (`scheduler`).
  9. It ends at the built-in `stop`, at `experiment_time` seconds after the start (EXPERIMENT_TIME),
     on SIGTERM/SIGINT, when the sync server closes the connection (the run is over; Gumby's server
     never did), or, only with `--exit-when-done`, when the last event ran and no callback is
@@ -423,16 +424,7 @@ class Peer:
             self._take_all_vars(all_vars)
             # 7. on_all_vars_received, ack, go
             await self._pre_go_hooks("on_all_vars_received", in_thread=False)
-            start_wall = await client.wait_go()
-            offset = client.time_offset
-            if offset and _is_loopback(cfg.sync_host):
-                # Same machine, same clock: the offset the server measured is its own delay in reading
-                # our `time:` line (under load, more than the 0.5 s dead band). Undo it.
-                log.info("ignoring the %.3f s clock offset the sync server measured on this host", offset)
-                start_wall -= offset
-            self._start_time = start_wall
             clock = LoopClock()
-            start = clock.now() + (start_wall - time.time())
             scheduler = Scheduler(
                 timeline,
                 self.modules.registry,
@@ -443,6 +435,19 @@ class Peer:
                 describe_source=_source_namer(plan),
             )
             state.scheduler = scheduler
+            # `@!` events prepare the peer: they fire now, before it acknowledges the vars, so the
+            # synchronized start waits for every peer's preparation and no peer's start instant is
+            # held up by another's `@!` work.
+            scheduler.fire_immediate()
+            start_wall = await client.wait_go()
+            offset = client.time_offset
+            if offset and _is_loopback(cfg.sync_host):
+                # Same machine, same clock: the offset the server measured is its own delay in reading
+                # our `time:` line (under load, more than the 0.5 s dead band). Undo it.
+                log.info("ignoring the %.3f s clock offset the sync server measured on this host", offset)
+                start_wall -= offset
+            self._start_time = start_wall
+            start = clock.now() + (start_wall - time.time())
             client.set_message_handler(self._on_message)
             log.info("go: start in %.3f s", start - clock.now())
             if self._signal is not None:

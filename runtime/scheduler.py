@@ -310,6 +310,7 @@ class Scheduler:
         self._inflight: set[asyncio.Task[None]] = set()
         self._group: asyncio.TaskGroup | None = None
         self._early: list[tuple[Awaitable[Any], str, str, bool]] = []
+        self._pending: list[Coroutine[Any, Any, None]] = []  # coroutine callbacks fired before run()
         self.next_index = 0
         self._finished = False
 
@@ -326,6 +327,21 @@ class Scheduler:
             for task in list(self._inflight):
                 task.cancel()
         self._wake.set()
+
+    def fire_immediate(self) -> int:
+        """Fire the leading `@!` events now, before the synchronized start: they prepare the peer, so
+        that at the start instant every peer only has its timed events left (no peer is held up by
+        another's `@!` work on a shared core). Coroutine callbacks among them run as tasks once `run`
+        starts. Their times are logged relative to this call. Returns the index of the next event."""
+        self._start = self.clock.now()
+        timeline = self.timeline
+        n = len(timeline)
+        k = self.next_index
+        while k < n and self._stop_reason is None and timeline.time(k) is None:
+            self.next_index = k + 1
+            self._fire(k, None)
+            k += 1
+        return k
 
     def elapsed(self) -> float:
         """Seconds since the start instant."""
@@ -357,6 +373,9 @@ class Scheduler:
                     if self._stop_reason is None:
                         self._wake.clear()
                 self._group = group
+                pending, self._pending = self._pending, []
+                for coro in pending:
+                    self._track(group.create_task(coro))
                 if self._stop_reason is None and on_start is not None:
                     on_start()
                 early, self._early = self._early, []
@@ -450,14 +469,16 @@ class Scheduler:
                 continue
             if inspect.isawaitable(result):
                 task = self._create(self._await(result, planned, actual, name, target.label, source, k))
-                if self._stop_reason is not None and not stopping_before:
+                if task is not None and self._stop_reason is not None and not stopping_before:
                     self._stop_event_tasks.append(task)
             else:
                 duration = clock.now() - self._start - actual
                 self.events.call(planned, actual, duration, name, target.label, source, "ok", "", k)
 
-    def _create(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        assert self._group is not None
+    def _create(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+        if self._group is None:  # fired before run(): started with the group
+            self._pending.append(coro)
+            return None
         task = self._group.create_task(coro)
         self._track(task)
         return task
