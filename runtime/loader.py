@@ -19,10 +19,10 @@ Arguments per target: the plan holds each event's arguments converted for the an
 first target the checker saw (JSON values: str, int, float, bool, None; enum members and paths stay
 names). `Target.arguments.convert` turns them into what this target's own annotations ask for (`int`, `float`,
 `bool`, `str`, `Path`, an `Enum` by member name (or value), `Literal`, `Optional`/unions, `Annotated`);
-unannotated parameters and other types get the plan value unchanged. A value that does not fit raises
-`ArgumentError`. Converting a non-text plan value to `str` uses `str()` (the plan keeps converted
-values, not the original text: `yes` converted for a `bool` first target reaches a `str` target as
-"True").
+unannotated parameters take text; other types get the plan value unchanged. A value that does not fit
+raises `ArgumentError`. When the plan converted a value so that it no longer reads as written (`yes`
+-> True), the event carries the written text and every target converts from that (the scheduler
+picks it), so a `str` target still gets "yes".
 """
 
 from __future__ import annotations
@@ -158,7 +158,9 @@ def _union_converter(options: Sequence[Converter], has_none: bool) -> Converter:
 
 def converter_for(annotation: Any) -> Converter:
     """The conversion a runtime annotation asks for (identity for unknown or missing annotations)."""
-    if annotation is inspect.Parameter.empty or annotation is Any or annotation is None:
+    if annotation is inspect.Parameter.empty:
+        return _to_str  # unannotated parameters take the text, as the checker assumes
+    if annotation is Any or annotation is None:
         return _to_none if annotation is None else _identity
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:

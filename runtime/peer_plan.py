@@ -48,6 +48,7 @@ class EventRecord:
     kwargs: dict[str, Any]
     path: str
     line: int
+    texts: tuple[tuple[str, ...], dict[str, str]] | None = None  # the arguments as written, if converted
 
 
 def _in_ranges(ranges: list[list[int]], peer: int) -> bool:
@@ -145,10 +146,11 @@ class PeerPlan:
     def event(self, i: int) -> EventRecord:
         base = self._payload_start
         raw = self._map[base + self._offsets[i] : base + self._offsets[i + 1]]
-        callback, args, kwargs, path_id, line = json.loads(raw)
+        callback, args, kwargs, path_id, line, *texts = json.loads(raw)
         t = self._times[i]
+        written = (tuple(texts[0][0]), texts[0][1]) if texts else None
         return EventRecord(
-            None if math.isnan(t) else t, callback, tuple(args), kwargs, self.paths[path_id], line
+            None if math.isnan(t) else t, callback, tuple(args), kwargs, self.paths[path_id], line, written
         )
 
     def close(self) -> None:

@@ -462,7 +462,7 @@ class Scheduler:
         for target in targets:
             actual = clock.now() - self._start
             try:
-                args, kwargs = target.arguments.convert(event.args, event.kwargs)
+                args, kwargs = target.arguments.convert(*_arguments(event))
                 result = target.func(*args, **kwargs)
             except Exception as exc:
                 self._failed(planned, actual, name, target, source, exc, k)
@@ -526,3 +526,12 @@ class Scheduler:
             if record_ok:
                 duration = self.clock.now() - self._start - actual
                 self.events.call(planned, actual, duration, name, label, source, "ok", "", k)
+
+
+def _arguments(event: Any) -> tuple[Sequence[Any], Mapping[str, Any]]:
+    """What each target converts from: the arguments as written when the plan converted one so that
+    it no longer reads the same (`yes` -> True), else the plan's values (whose `str()` is the text)."""
+    texts = getattr(event, "texts", None)
+    if texts is not None:
+        return texts[0], texts[1]
+    return event.args, event.kwargs

@@ -36,7 +36,12 @@ JsonValue = Any
 
 @dataclass(frozen=True, slots=True)
 class PlannedEvent:
-    """One event of the plan: `time` None is immediate; `args`/`kwargs` hold converted values."""
+    """One event of the plan: `time` None is immediate; `args`/`kwargs` hold converted values.
+
+    `texts` holds the arguments as written (after substitution) when a converted value does not read
+    the same (`yes` -> true, `1e-3` -> 0.001): every target converts from them for its own
+    annotations, so no target sees another's conversion. Without it, `str()` of a value is its text.
+    """
 
     time: float | None
     callback: str
@@ -45,6 +50,7 @@ class PlannedEvent:
     peers: PeerSet
     path: str
     line: int
+    texts: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None = None
 
     def to_json(self, instances: int, with_peers: bool = True) -> dict[str, JsonValue]:
         out: dict[str, JsonValue] = {
@@ -56,6 +62,8 @@ class PlannedEvent:
         if with_peers:
             out["peers"] = format_ranges(self.peers.concrete(instances))
         out["source"] = {"path": self.path, "line": self.line}
+        if self.texts is not None:
+            out["texts"] = {"args": list(self.texts[0]), "kwargs": dict(self.texts[1])}
         return out
 
 
@@ -124,10 +132,18 @@ class Plan:
                     peers,
                     e["source"]["path"],
                     int(e["source"]["line"]),
+                    _texts(e.get("texts")),
                 )
             )
         modules = tuple(ModuleRef(m["dotted"], m["path"], m["class"]) for m in data.get("modules", ()))
         return Plan(instances, tuple(events), modules, data.get("source", ""), int(data.get("version", 1)))
+
+
+def _texts(data: Any) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None:
+    if data is None:
+        return None
+    args, kwargs = (data["args"], data["kwargs"]) if isinstance(data, dict) else data
+    return tuple(args), tuple(kwargs.items())
 
 
 def _peers_from_text(text: str) -> PeerSet:
@@ -167,6 +183,15 @@ def _convert_args(
         args.append(_value(value, p.type if p else None))
     kwargs = tuple((k, _value(v, by_name[k].type if k in by_name else None)) for k, v in call.kwargs)
     return tuple(args), kwargs
+
+
+def _reads_the_same(
+    args: tuple[JsonValue, ...], kwargs: tuple[tuple[str, JsonValue], ...], call: Call
+) -> bool:
+    """Whether `str()` of every converted value gives back the text it came from."""
+    return all(v is t or str(v) == t for v, t in zip(args, call.args, strict=True)) and all(
+        v is t or str(v) == t for (_, v), (_, t) in zip(kwargs, call.kwargs, strict=True)
+    )
 
 
 def _value(value: str, t: Any) -> JsonValue:
@@ -218,15 +243,12 @@ def planned_events(program: Program, instances: int, part: int = 0) -> list[Keye
         key = (name, call.args, call.kwargs)
         values = converted.get(key)
         if values is None:
-            values = converted[key] = _convert_args(call, first_sig[name])
+            args, kwargs = _convert_args(call, first_sig[name])
+            texts = None if _reads_the_same(args, kwargs, call) else (call.args, call.kwargs)
+            values = converted[key] = (args, kwargs, texts)
         span = call.event.span
-        out.append(
-            (
-                call.time,
-                (part, call.order),
-                PlannedEvent(call.time, name, values[0], values[1], peers, span.path, span.line),
-            )
-        )
+        event = PlannedEvent(call.time, name, values[0], values[1], peers, span.path, span.line, values[2])
+        out.append((call.time, (part, call.order), event))
     return out
 
 
@@ -256,11 +278,10 @@ def write_plan_file(plan: Plan, path: str | os.PathLike[str]) -> None:
         pid = paths.setdefault(ev.path, len(paths))
         set_ids.append(sid)
         times.append(math.nan if ev.time is None else ev.time)
-        payloads.append(
-            json.dumps(
-                [ev.callback, list(ev.args), dict(ev.kwargs), pid, ev.line], separators=(",", ":")
-            ).encode()
-        )
+        record: list[Any] = [ev.callback, list(ev.args), dict(ev.kwargs), pid, ev.line]
+        if ev.texts is not None:
+            record.append([list(ev.texts[0]), dict(ev.texts[1])])
+        payloads.append(json.dumps(record, separators=(",", ":")).encode())
     header = {
         "version": plan.version,
         "instances": plan.instances,
@@ -341,7 +362,7 @@ class PlanFile:
     def event(self, i: int) -> PlannedEvent:
         start = self._payload_start + self.offsets[i]
         end = self._payload_start + self.offsets[i + 1]
-        callback, args, kwargs, pid, line = json.loads(bytes(self._buf[start:end]))
+        callback, args, kwargs, pid, line, *texts = json.loads(bytes(self._buf[start:end]))
         return PlannedEvent(
             self.time(i),
             callback,
@@ -350,6 +371,7 @@ class PlanFile:
             self.peer_sets[self.set_ids[i]],
             self.paths[pid],
             line,
+            _texts(texts[0]) if texts else None,
         )
 
     def to_plan(self) -> Plan:

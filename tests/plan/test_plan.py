@@ -105,6 +105,17 @@ def plans(draw: st.DrawFn) -> Plan:
                 PeerSet.of([(lo, hi)]),
                 draw(st.sampled_from(["a.scenario", "dir/b.scenario"])),
                 draw(st.integers(1, 10_000)),
+                draw(
+                    st.one_of(
+                        st.none(),
+                        st.tuples(
+                            st.lists(st.text(max_size=4), max_size=3).map(tuple),
+                            st.lists(st.tuples(st.sampled_from("xyz"), st.text(max_size=4)), max_size=2).map(
+                                lambda kv: tuple(dict(kv).items())
+                            ),
+                        ),
+                    )
+                ),
             )
         )
     return Plan(n, tuple(events), source="a.scenario")
@@ -137,3 +148,19 @@ def test_plan_json_matches_the_golden_file(update_goldens: bool) -> None:
     if update_goldens:
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
+
+
+def test_a_value_that_reads_differently_once_converted_keeps_its_text(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(
+        "from scenario_lang import ExperimentModule, experiment_callback\n"
+        "class M(ExperimentModule):\n    @experiment_callback\n"
+        "    def go(self, flag: bool, n: int, rate: float) -> None: ...\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "s.scenario").write_text(
+        "&module m.M\n@0:1 go yes 5 1e-3\n@0:2 go True 6 2.5\n", encoding="utf-8"
+    )
+    analysis = analyze(str(tmp_path / "s.scenario"), CheckOptions(instances=1, environment={}))
+    first, second = compile_plan(analysis.program).events
+    assert first.args == (True, 5, 0.001) and first.texts == (("yes", "5", "1e-3"), ())
+    assert second.args == (True, 6, 2.5) and second.texts is None

@@ -208,7 +208,7 @@ def test_arguments_are_converted_for_each_targets_own_annotations(tmp_path: Path
     first, text_first, second, text_second = run.calls
     assert first == ("typed", 7, 2.5, True, mod.Color.RED, Path("/tmp/x"), "b", None)
     assert isinstance(first[4], mod.Color) and isinstance(first[5], Path)
-    assert text_first == ("typed-as-text", "7", "2.5", "True", "RED", "/tmp/x", "b", "None")
+    assert text_first == ("typed-as-text", "7", "2.5", "yes", "RED", "/tmp/x", "b", "None")
     assert second == ("typed", 8, 1.0, False, mod.Color.BLUE, Path("rel"), "a", 3)
     assert text_second[0] == "typed-as-text"
 
