@@ -8,7 +8,8 @@ measures, as an editor sees them:
 
 - the first diagnostics after didOpen (cold: no check cache; warm: reopened, cache written),
 - updated diagnostics after a one-line edit in the middle of the file (incremental), after an edit
-  that introduces an error, and after inserting a line,
+  that introduces an error, after inserting a line, and after editing a `stop` and an `@! set` line
+  (median and max),
 - completion and hover answers.
 
 Run: `python bench/lsp_bench.py [--edits N]`. Prints one line per figure (milliseconds).
@@ -188,7 +189,7 @@ async def run(edits: int) -> None:
 
         for label, line_text in (
             ("a new `@! set` line (variables recomputed)", "@! set unused 1\n"),
-            ("a new `stop` line (whole check)", "@9:0:0 stop\n"),
+            ("a new `stop` line (stops and SC506 recomputed)", "@9:0:0 stop\n"),
         ):
             version += 1
             fut = bench.expect(uri, version)
@@ -196,6 +197,24 @@ async def run(edits: int) -> None:
             edit(client, uri, version, 1, 0, 0, line_text)
             await fut
             print(f"{label} -> diagnostics: {ms(time.perf_counter() - t0)}")
+
+        # ---- `stop` and `@! set` edits in place (line 2 is the `stop` line, line 3 the `set` line)
+        for label, line, texts in (
+            ("`stop` time edit", 1, ["@9:0:1 stop", "@9:0:2 stop {1-5}", "@9:0:0 stop"]),
+            ("`@! set` value edit", 2, ["@! set unused 2", "@! set unused 3", "@! set unused 1"]),
+        ):
+            durations = []
+            for i in range(edits):
+                version += 1
+                fut = bench.expect(uri, version)
+                t0 = time.perf_counter()
+                edit(client, uri, version, line, 0, 1000, texts[i % len(texts)])
+                got = await fut
+                durations.append(time.perf_counter() - t0)
+            print(
+                f"{label} -> diagnostics: median {ms(statistics.median(durations))}, "
+                f"max {ms(max(durations))} over {edits} edits ({len(got.diagnostics)} diagnostics at the end)"
+            )
 
         spans = []
         for k in range(5):

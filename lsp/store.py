@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
 import os
 import re
 import time
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from scenario_lang import cache
 from scenario_lang.check import check
-from scenario_lang.diagnostics import Diagnostic, sort_unique
+from scenario_lang.diagnostics import Diagnostic, diag, sort_unique
 from scenario_lang.nodes import (
     Argument,
     Event,
@@ -67,9 +68,10 @@ EARLY_MIN_LINES = 20_000  # below this, the full check is quick enough to be the
 
 class LineEntry:
     """One line of a document: its text, the statement parsed from it (spans at `parsed_line`),
-    its parse diagnostics, and its check diagnostics once checked (None until then)."""
+    its parse diagnostics, its check diagnostics once checked (None until then), and the calls the
+    last check resolved of it (None when unknown; what SC506 is recomputed from when `stop`s change)."""
 
-    __slots__ = ("check_diags", "parse_diags", "parsed_line", "stmt", "text")
+    __slots__ = ("calls", "check_diags", "parse_diags", "parsed_line", "stmt", "text")
 
     def __init__(
         self, text: str, stmt: Statement | None, parse_diags: tuple[Diagnostic, ...], parsed_line: int
@@ -79,6 +81,7 @@ class LineEntry:
         self.parse_diags = parse_diags
         self.parsed_line = parsed_line
         self.check_diags: tuple[Diagnostic, ...] | None = None
+        self.calls: tuple[Call, ...] | None = None
 
 
 def parse_entry(text: str, path: str, line: int) -> LineEntry:
@@ -110,6 +113,11 @@ def is_structural(stmt: Statement | None) -> bool:
     if t is Event:
         return stmt.callback.value in STRUCTURAL_CALLBACKS  # type: ignore[union-attr]
     return t is ModuleDirective or t is IncludeDirective
+
+
+def is_stop(stmt: Statement | None) -> bool:
+    """Whether a statement is a `stop` (it may change the SC506 verdicts of the events after it)."""
+    return type(stmt) is Event and stmt.callback.value == "stop"
 
 
 def binds(stmt: Statement | None) -> bool:
@@ -182,6 +190,7 @@ class Document:
     dirty: list[LineEntry] = field(default_factory=list)
     full_needed: bool = True
     scope_changed: bool = False  # a `set` line changed: the variables in scope are recomputed
+    stops_changed: bool = False  # a `stop` line changed: the stops and SC506 are recomputed
     needs_check: bool = False
     task: asyncio.Task[None] | None = None
     matches_disk: bool = False
@@ -260,6 +269,8 @@ class Document:
         for e in (*old, *new):
             if binds(e.stmt):
                 self.scope_changed = True
+            elif is_stop(e.stmt):
+                self.stops_changed = True
             elif is_structural(e.stmt):
                 self.full_needed = True
         self.dirty.extend(new)
@@ -394,6 +405,8 @@ class DocumentStore:
                     or not doc.analysis.incremental_ok
                     # variables set in included files may depend on the root's: recheck all
                     or (doc.scope_changed and bool(doc.analysis.program.includes))
+                    # a stop changes SC506 in included files too: recheck all
+                    or (doc.stops_changed and bool(doc.analysis.program.includes))
                 ):
                     await self._full(doc)
                 else:
@@ -441,6 +454,7 @@ class DocumentStore:
         dirty, doc.dirty = doc.dirty, []
         doc.full_needed = False
         doc.scope_changed = False
+        doc.stops_changed = False
         version = doc.version
         try:
             result = await loop.run_in_executor(
@@ -559,6 +573,7 @@ class DocumentStore:
             else:
                 other.setdefault(d.span.path, []).append(d)
         analysis = _analysis(path, entries, program, config, conf_path, other, loose, by_line)
+        _record_calls(path, entries, program.calls)
         analysis.duration = time.perf_counter() - started
         self.timings["full"] = analysis.duration
         # the nodes just built live as long as the document: keep the cyclic GC from rescanning them
@@ -599,16 +614,30 @@ class DocumentStore:
             targets.append((n, e))
         version = doc.version
         rescope, doc.scope_changed = doc.scope_changed, False
-        if targets or rescope:
+        restop, doc.stops_changed = doc.stops_changed, False
+        if targets or rescope or restop:
             snapshot = list(doc.entries)
             loop = asyncio.get_running_loop()
             started = time.perf_counter()
-            results, scope, unknown = await loop.run_in_executor(
-                self.executor, self._incremental_work, doc.path, snapshot, analysis, targets, rescope
-            )
+            try:
+                results, scope, unknown, new_stops = await loop.run_in_executor(
+                    self.executor,
+                    self._incremental_work,
+                    doc.path,
+                    snapshot,
+                    analysis,
+                    targets,
+                    rescope,
+                    restop,
+                )
+            except BaseException:
+                doc.full_needed = True  # what this check would have done is lost: start afresh
+                raise
             self.timings["incremental"] = time.perf_counter() - started
             if scope is not None:
                 analysis.scope_entries = scope
+            if new_stops is not None:
+                analysis.stops = new_stops
             analysis.unknown_first = unknown
             for old, e, diags in results:
                 e.check_diags = diags
@@ -628,16 +657,22 @@ class DocumentStore:
         analysis: Analysis,
         targets: list[tuple[int, LineEntry]],
         rescope: bool,
+        restop: bool = False,
     ) -> tuple[
         list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]],
         list[tuple[LineEntry, tuple[VariableDef, ...]]] | None,
         dict[str, LineEntry],
+        list[tuple[LineEntry | None, Call]] | None,
     ]:
         """Check the changed lines; with `rescope`, first recompute the variables the `@! set`
         lines define and add every line that uses a variable whose definition changed. Returns,
         per line checked, (its entry, the entry to keep: re-parsed when its line moved, its
         diagnostics), the new scope when it was recomputed, and where each unknown callback is
-        now reported (at its first use in the file)."""
+        now reported (at its first use in the file), and the new `stop` list when it changed.
+
+        With `restop` (a `stop` line changed), or when a `stop` moved to another line (its line is
+        in the SC506 messages), the `stop` list is rebuilt and SC506 is recomputed, from the calls
+        each line keeps, on the lines whose events come after the earliest changed `stop`."""
         index = _positions(
             snapshot,
             [e for e, _ in analysis.scope_entries]
@@ -655,18 +690,90 @@ class DocumentStore:
                 index[id(fresh)] = n
         scope_entries = scope if scope is not None else analysis.scope_entries
         scope_lines = [(index.get(id(e)), defs) for e, defs in scope_entries]
-        stops: list[Call] = []
+        placed: list[tuple[int, LineEntry | None, Call]] = []
+        changed_times: list[float | None] = []
         for entry, call in analysis.stops:
             line = index.get(id(entry)) if entry is not None else None
+            if entry is not None and line is None:  # a stop line that is gone (or was edited)
+                changed_times.append(call.time)
+                continue
             if line is not None and line != call.event.span.line:
                 ev = call.event
                 call = replace(call, event=replace(ev, span=replace(ev.span, line=line, end_line=line)))
-            stops.append(call)
+                changed_times.append(call.time)
+            placed.append((line or 0, entry, call))
+        if restop:
+            news = [(n, e, e) for n, e in targets if is_stop(e.stmt)]
+            if news:
+                self._check_lines(path, analysis, news, scope_lines, [])  # resolves their calls
+            for n, _old, e in news:
+                for call in e.calls or ():
+                    placed.append((n, e, call))
+                    changed_times.append(call.time)
+            placed.sort(key=lambda t: (t[0], t[2].order))
+        stops = [call for _n, _e, call in placed]
         out = self._check_lines(path, analysis, pairs, scope_lines, stops)
         unknown = dict(analysis.unknown_first)
         if not analysis.program.unchecked_callbacks:
             out += self._first_unknown(path, snapshot, analysis, index, out, unknown, scope_lines, stops)
-        return out, scope, unknown
+        new_stops: list[tuple[LineEntry | None, Call]] | None = None
+        if changed_times:
+            new_stops = [(e, call) for _n, e, call in placed]
+            out += self._restop(path, snapshot, analysis, out, scope_lines, stops, changed_times)
+        return out, scope, unknown, new_stops
+
+    def _restop(
+        self,
+        path: str,
+        snapshot: list[LineEntry],
+        analysis: Analysis,
+        out: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]],
+        scope_lines: list[tuple[int | None, tuple[VariableDef, ...]]],
+        stops: list[Call],
+        changed_times: list[float | None],
+    ) -> list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]]:
+        """SC506 again on the lines not checked yet whose events come after the earliest changed
+        `stop` (only their verdict can change: an event warns about the first `stop`, in file
+        order, that is earlier and shares a peer), from the calls each line keeps; a line whose
+        calls are unknown is checked whole. What `check`'s `check_stops` computes, line by line."""
+        valid = [t for t in changed_times if t is not None and t >= 0]
+        if not valid:
+            return []
+        threshold = min(valid)
+        live = [s for s in stops if s.time is not None and s.time >= 0]
+        instances = analysis.program.config.instances
+        done = {id(old) for old, _e, _d in out} | {id(e) for _old, e, _d in out}
+        found: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
+        unknown: list[tuple[int, LineEntry, LineEntry]] = []
+        for n, e in enumerate(snapshot, 1):
+            stmt = e.stmt
+            if type(stmt) is not Event:
+                continue
+            t = stmt.time
+            seconds = t.seconds
+            if seconds is None or not seconds > threshold or id(e) in done:
+                continue
+            if len(t.fields) > 3 or not math.isfinite(seconds) or stmt.callback.value == "stop":
+                continue  # a time in error, or a stop: never warned about
+            old = e.check_diags
+            if old is None:
+                continue
+            calls = e.calls
+            if calls is None:
+                fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
+                unknown.append((n, e, fresh))
+                continue
+            warning = _after_stop(calls, live, instances)
+            before = [d for d in old if d.code == "SC506"]
+            if before == ([warning] if warning is not None else []):
+                continue
+            kept = [d for d in old if d.code != "SC506"]
+            if warning is not None:
+                kept.append(warning)
+            found.append((e, e, tuple(sort_unique(kept))))
+        if unknown:
+            found += self._check_lines(path, analysis, unknown, scope_lines, stops)
+        return found
 
     def _check_lines(
         self,
@@ -697,6 +804,11 @@ class DocumentStore:
             wanted = {id(s) for s in stmts}
             lines = {n for n, _, _ in group}
             calls = tuple(c for c in mini.calls if id(c.event) in wanted)
+            per_stmt: dict[int, list[Call]] = {}
+            for c in calls:
+                per_stmt.setdefault(id(c.event), []).append(c)
+            for _n, _old, e in group:
+                e.calls = tuple(per_stmt.get(id(e.stmt), ()))
             resolved = tuple(d for d in mini.diagnostics if d.span.path == path and d.span.line in lines)
             program = replace(
                 analysis.program,
@@ -931,6 +1043,41 @@ class DocumentStore:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _record_calls(path: str, entries: list[LineEntry], calls: Iterable[Call]) -> None:
+    """Keep on each entry the calls a full check made of it (for SC506 when `stop`s change)."""
+    per_line: dict[int, list[Call]] = {}
+    for c in calls:
+        span = c.event.span
+        if span.path == path:
+            per_line.setdefault(span.line, []).append(c)
+    empty: tuple[Call, ...] = ()
+    for e in entries:
+        e.calls = empty
+    for n, found in per_line.items():
+        if 1 <= n <= len(entries):
+            entries[n - 1].calls = tuple(found)
+
+
+def _after_stop(calls: Iterable[Call], stops: list[Call], instances: int | None) -> Diagnostic | None:
+    """The SC506 warning of one event's calls (`stops`: the valid ones, in file order), as
+    `check_stops` words it: for its first call that comes after a `stop` sharing a peer."""
+    for call in calls:
+        t = call.time
+        if t is None:
+            continue
+        for s in stops:
+            assert s.time is not None
+            if t > s.time and call.peers.intersects(s.peers, instances):
+                return diag(
+                    "SC506",
+                    f"event at {t:g} s comes after `stop` at {s.time:g} s "
+                    f"(line {s.event.span.line}) for some of its peers",
+                    call.event.time.span,
+                    notes=("a stopped peer runs no further events",),
+                )
+    return None
 
 
 def _callback(stmt: Statement | None) -> str | None:
