@@ -30,6 +30,7 @@ import math
 import os
 import re
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -71,7 +72,7 @@ class LineEntry:
     its parse diagnostics, its check diagnostics once checked (None until then), and the calls the
     last check resolved of it (None when unknown; what SC506 is recomputed from when `stop`s change)."""
 
-    __slots__ = ("calls", "check_diags", "parse_diags", "parsed_line", "stmt", "text")
+    __slots__ = ("calls", "check_diags", "indexed", "parse_diags", "parsed_line", "stmt", "text")
 
     def __init__(
         self, text: str, stmt: Statement | None, parse_diags: tuple[Diagnostic, ...], parsed_line: int
@@ -82,6 +83,7 @@ class LineEntry:
         self.parsed_line = parsed_line
         self.check_diags: tuple[Diagnostic, ...] | None = None
         self.calls: tuple[Call, ...] | None = None
+        self.indexed = False  # in its analysis' `times` / `var_users` (see `Analysis.index`)
 
 
 def parse_entry(text: str, path: str, line: int) -> LineEntry:
@@ -169,6 +171,48 @@ class Analysis:
     incremental_ok: bool
     duration: float
     _calls_by_event: dict[int, list[Call]] | None = None
+    # the checked entries (some gone since) holding a timed event, sorted by time (`times` aligned),
+    # and those whose text may use a variable: what `stop` and `@! set` edits look at, instead of
+    # every line of the file
+    times: list[float] = field(default_factory=list)
+    timed: list[LineEntry] = field(default_factory=list)
+    var_users: list[LineEntry] = field(default_factory=list)
+
+    def index(self, entries: Iterable[LineEntry]) -> None:
+        """Add checked entries (new ones: a full check's, an incremental check's results)."""
+        for e in entries:
+            if e.indexed:
+                continue
+            e.indexed = True
+            text = e.text
+            if "$" in text or " for " in text:
+                self.var_users.append(e)
+            stmt = e.stmt
+            if type(stmt) is Event:
+                seconds = stmt.time.seconds
+                if seconds is not None and seconds == seconds:  # not NaN
+                    at = bisect_right(self.times, seconds)
+                    self.times.insert(at, seconds)
+                    self.timed.insert(at, e)
+
+    def build_index(self, entries: list[LineEntry]) -> None:
+        """The index of a full check's entries, at once."""
+        pairs: list[tuple[float, LineEntry]] = []
+        users: list[LineEntry] = []
+        for e in entries:
+            e.indexed = True
+            text = e.text
+            if "$" in text or " for " in text:
+                users.append(e)
+            stmt = e.stmt
+            if type(stmt) is Event:
+                seconds = stmt.time.seconds
+                if seconds is not None and seconds == seconds:
+                    pairs.append((seconds, e))
+        pairs.sort(key=_first)
+        self.times = [t for t, _e in pairs]
+        self.timed = [e for _t, e in pairs]
+        self.var_users = users
 
     def calls_of(self, event: Event) -> list[Call]:
         """The calls the last full check made of an event node (loops give several)."""
@@ -574,6 +618,7 @@ class DocumentStore:
                 other.setdefault(d.span.path, []).append(d)
         analysis = _analysis(path, entries, program, config, conf_path, other, loose, by_line)
         _record_calls(path, entries, program.calls)
+        analysis.build_index(entries)
         analysis.duration = time.perf_counter() - started
         self.timings["full"] = analysis.duration
         # the nodes just built live as long as the document: keep the cyclic GC from rescanning them
@@ -639,6 +684,7 @@ class DocumentStore:
             if new_stops is not None:
                 analysis.stops = new_stops
             analysis.unknown_first = unknown
+            analysis.index(e for _old, e, _diags in results)
             for old, e, diags in results:
                 e.check_diags = diags
                 if old is not e:
@@ -745,14 +791,14 @@ class DocumentStore:
         done = {id(old) for old, _e, _d in out} | {id(e) for _old, e, _d in out}
         found: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
         unknown: list[tuple[int, LineEntry, LineEntry]] = []
-        for n, e in enumerate(snapshot, 1):
-            stmt = e.stmt
-            if type(stmt) is not Event:
+        for e in analysis.timed[bisect_right(analysis.times, threshold) :]:
+            if id(e) in done:
                 continue
+            stmt = e.stmt
+            assert type(stmt) is Event
             t = stmt.time
             seconds = t.seconds
-            if seconds is None or not seconds > threshold or id(e) in done:
-                continue
+            assert seconds is not None
             if len(t.fields) > 3 or not math.isfinite(seconds) or stmt.callback.value == "stop":
                 continue  # a time in error, or a stop: never warned about
             old = e.check_diags
@@ -760,8 +806,10 @@ class DocumentStore:
                 continue
             calls = e.calls
             if calls is None:
-                fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
-                unknown.append((n, e, fresh))
+                n = _position(snapshot, e)
+                if n is not None:
+                    fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
+                    unknown.append((n, e, fresh))
                 continue
             warning = _after_stop(calls, live, instances)
             before = [d for d in old if d.code == "SC506"]
@@ -940,10 +988,11 @@ class DocumentStore:
             if defs:
                 scope.append((e, defs))
         # one quick pass over the text, then a closer look at the few lines it keeps
-        maybe = [i for i, e in enumerate(snapshot, 1) if e.check_diags or "$" in e.text or " for " in e.text]
-        for n in maybe:
-            e = snapshot[n - 1]
-            if id(e) in changed or e.stmt is None:
+        users = analysis.var_users
+        where = _positions(snapshot, users)
+        for e in sorted(users, key=lambda u: where.get(id(u), 0)):
+            n = where.get(id(e), 0)
+            if n == 0 or id(e) in changed or e.stmt is None:
                 continue
             if refers_to(e.stmt, affected) or any(d.code == "SC401" for d in e.check_diags or ()):
                 fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
@@ -1096,6 +1145,18 @@ def _positions(snapshot: list[LineEntry], entries: list[LineEntry]) -> dict[int,
         except ValueError:
             continue
     return out
+
+
+def _first(pair: tuple[float, LineEntry]) -> float:
+    return pair[0]
+
+
+def _position(snapshot: list[LineEntry], entry: LineEntry) -> int | None:
+    """The 1-based position of an entry in `snapshot` (by identity), None when it is gone."""
+    try:
+        return snapshot.index(entry) + 1  # identity: entries define no __eq__
+    except ValueError:
+        return None
 
 
 def _disk_text(path: str) -> str | None:
