@@ -1,5 +1,6 @@
-"""Edits of `stop` lines are checked incrementally (the stop list and SC506 recomputed) and end with
-exactly `gscen check`'s diagnostics, messages included (they name the `stop`'s line)."""
+"""Edits of `stop` lines (the stop list and SC506 recomputed) and of `@! set` lines (the variables in
+scope recomputed) are checked incrementally and end with exactly `gscen check`'s diagnostics,
+messages included (SC506 names the `stop`'s line)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,33 @@ async def test_stop_edits_end_with_gscen_checks_diagnostics(client: LanguageClie
     got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
     assert sorted(got) == sorted(expected(path))
     for line, start, end, text in EDITS:
+        end = min(end, len(lines[line]))
+        version = s.edit(uri, line, start, end, text)
+        lines[line : line + 1] = (lines[line][:start] + text + lines[line][end:]).split("\n")
+        found = await s.diagnostics(uri, version=version)
+        path.write_text("\n".join(lines))
+        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
+        assert sorted(got) == sorted(expected(path)), (line, text)
+
+
+SET_EDITS = [
+    (2, 11, 12, "4"),  # another value: the peers of the lines using $who change
+    (2, 7, 10, "whom"),  # renamed: every use of $who is undefined
+    (2, 7, 11, "who"),  # back
+    (1, 0, 0, "@! set who 1\n"),  # a second definition above the first
+    (2, 0, 100, "@0:1 echo no longer a set"),  # the first definition gone
+    (5, 0, 0, "@! set key $who\n"),  # a definition using another variable
+]
+
+
+async def test_set_edits_end_with_gscen_checks_diagnostics(client: LanguageClient, project: Path) -> None:
+    path = project / "sets.scenario"
+    path.write_text(STOPS)
+    lines = STOPS.split("\n")
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    for line, start, end, text in SET_EDITS:
         end = min(end, len(lines[line]))
         version = s.edit(uri, line, start, end, text)
         lines[line : line + 1] = (lines[line][:start] + text + lines[line][end:]).split("\n")

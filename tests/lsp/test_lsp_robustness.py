@@ -30,6 +30,8 @@ ALPHABET = [
     "echo ",
     "&module ",
     "\n@! set a 1\n",
+    "\n@0:3 stop {2}\n",
+    "@0:9 stop",
     "@! set ",
     "key ",
     "$key",
