@@ -8,8 +8,8 @@ measures, as an editor sees them:
 
 - the first diagnostics after didOpen (cold: no check cache; warm: reopened, cache written),
 - updated diagnostics after a one-line edit in the middle of the file (incremental), after an edit
-  that introduces an error, after inserting a line, and after editing a `stop` and an `@! set` line
-  (median and max),
+  that introduces an error, after inserting a line, after editing a `stop` and an `@! set` line
+  and after adding and removing an `&module` line (median and max),
 - completion and hover answers.
 
 Run: `python bench/lsp_bench.py [--edits N]`. Prints one line per figure (milliseconds).
@@ -215,6 +215,31 @@ async def run(edits: int) -> None:
                 f"{label} -> diagnostics: median {ms(statistics.median(durations))}, "
                 f"max {ms(max(durations))} over {edits} edits ({len(got.diagnostics)} diagnostics at the end)"
             )
+
+        # ---- an `&module` line added (the module loaded twice: SC206) and removed again
+        durations = []
+        for i in range(edits):
+            version += 1
+            fut = bench.expect(uri, version)
+            t0 = time.perf_counter()
+            if i % 2 == 0:
+                edit(client, uri, version, 1, 0, 0, "&module social_module.SocialModule\n")
+            else:
+                rng = types.Range(
+                    start=types.Position(line=1, character=0), end=types.Position(line=2, character=0)
+                )
+                client.text_document_did_change(
+                    types.DidChangeTextDocumentParams(
+                        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                        content_changes=[types.TextDocumentContentChangePartial(range=rng, text="")],
+                    )
+                )
+            got = await fut
+            durations.append(time.perf_counter() - t0)
+        print(
+            f"`&module` line added / removed -> diagnostics: median {ms(statistics.median(durations))}, "
+            f"max {ms(max(durations))} over {edits} edits ({len(got.diagnostics)} diagnostics at the end)"
+        )
 
         spans = []
         for k in range(5):

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from scenario_lang import cache
-from scenario_lang.check import check
+from scenario_lang.check import check, check_modules
 from scenario_lang.diagnostics import Diagnostic, diag, sort_unique
 from scenario_lang.nodes import (
     Argument,
@@ -177,6 +177,8 @@ class Analysis:
     times: list[float] = field(default_factory=list)
     timed: list[LineEntry] = field(default_factory=list)
     var_users: list[LineEntry] = field(default_factory=list)
+    directives: list[LineEntry] = field(default_factory=list)  # `&module` lines
+    callers: dict[str, list[LineEntry]] = field(default_factory=dict)  # callback -> its events
 
     def index(self, entries: Iterable[LineEntry]) -> None:
         """Add checked entries (new ones: a full check's, an incremental check's results)."""
@@ -188,7 +190,10 @@ class Analysis:
             if "$" in text or " for " in text:
                 self.var_users.append(e)
             stmt = e.stmt
+            if type(stmt) is ModuleDirective:
+                self.directives.append(e)
             if type(stmt) is Event:
+                self.callers.setdefault(stmt.callback.value, []).append(e)
                 seconds = stmt.time.seconds
                 if seconds is not None and seconds == seconds:  # not NaN
                     at = bisect_right(self.times, seconds)
@@ -199,13 +204,18 @@ class Analysis:
         """The index of a full check's entries, at once."""
         pairs: list[tuple[float, LineEntry]] = []
         users: list[LineEntry] = []
+        directives: list[LineEntry] = []
+        callers: dict[str, list[LineEntry]] = {}
         for e in entries:
             e.indexed = True
             text = e.text
             if "$" in text or " for " in text:
                 users.append(e)
             stmt = e.stmt
-            if type(stmt) is Event:
+            if type(stmt) is ModuleDirective:
+                directives.append(e)
+            elif type(stmt) is Event:
+                callers.setdefault(stmt.callback.value, []).append(e)
                 seconds = stmt.time.seconds
                 if seconds is not None and seconds == seconds:
                     pairs.append((seconds, e))
@@ -213,6 +223,8 @@ class Analysis:
         self.times = [t for t, _e in pairs]
         self.timed = [e for _t, e in pairs]
         self.var_users = users
+        self.directives = directives
+        self.callers = callers
 
     def calls_of(self, event: Event) -> list[Call]:
         """The calls the last full check made of an event node (loops give several)."""
@@ -235,6 +247,7 @@ class Document:
     full_needed: bool = True
     scope_changed: bool = False  # a `set` line changed: the variables in scope are recomputed
     stops_changed: bool = False  # a `stop` line changed: the stops and SC506 are recomputed
+    modules_changed: bool = False  # a `&module` line changed: the callbacks are recomputed
     needs_check: bool = False
     task: asyncio.Task[None] | None = None
     matches_disk: bool = False
@@ -315,6 +328,8 @@ class Document:
                 self.scope_changed = True
             elif is_stop(e.stmt):
                 self.stops_changed = True
+            elif type(e.stmt) is ModuleDirective:
+                self.modules_changed = True
             elif is_structural(e.stmt):
                 self.full_needed = True
         self.dirty.extend(new)
@@ -451,6 +466,7 @@ class DocumentStore:
                     or (doc.scope_changed and bool(doc.analysis.program.includes))
                     # a stop changes SC506 in included files too: recheck all
                     or (doc.stops_changed and bool(doc.analysis.program.includes))
+                    or (doc.modules_changed and bool(doc.analysis.program.includes))
                 ):
                     await self._full(doc)
                 else:
@@ -499,6 +515,7 @@ class DocumentStore:
         doc.full_needed = False
         doc.scope_changed = False
         doc.stops_changed = False
+        doc.modules_changed = False
         version = doc.version
         try:
             result = await loop.run_in_executor(
@@ -660,12 +677,13 @@ class DocumentStore:
         version = doc.version
         rescope, doc.scope_changed = doc.scope_changed, False
         restop, doc.stops_changed = doc.stops_changed, False
-        if targets or rescope or restop:
+        remodule, doc.modules_changed = doc.modules_changed, False
+        if targets or rescope or restop or remodule:
             snapshot = list(doc.entries)
             loop = asyncio.get_running_loop()
             started = time.perf_counter()
             try:
-                results, scope, unknown, new_stops = await loop.run_in_executor(
+                results, scope, unknown, new_stops, program = await loop.run_in_executor(
                     self.executor,
                     self._incremental_work,
                     doc.path,
@@ -674,11 +692,20 @@ class DocumentStore:
                     targets,
                     rescope,
                     restop,
+                    remodule,
                 )
+            except _FullCheckNeeded:
+                doc.full_needed = True
+                doc.needs_check = True  # `_run` goes round again, to the full check
+                return
             except BaseException:
                 doc.full_needed = True  # what this check would have done is lost: start afresh
                 raise
             self.timings["incremental"] = time.perf_counter() - started
+            if program is not None:
+                analysis.program = program
+                analysis._calls_by_event = None
+                analysis.deps = analysis.deps | {os.path.normpath(p) for p in program.files_read}
             if scope is not None:
                 analysis.scope_entries = scope
             if new_stops is not None:
@@ -704,11 +731,13 @@ class DocumentStore:
         targets: list[tuple[int, LineEntry]],
         rescope: bool,
         restop: bool = False,
+        remodule: bool = False,
     ) -> tuple[
         list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]],
         list[tuple[LineEntry, tuple[VariableDef, ...]]] | None,
         dict[str, LineEntry],
         list[tuple[LineEntry | None, Call]] | None,
+        Program | None,
     ]:
         """Check the changed lines; with `rescope`, first recompute the variables the `@! set`
         lines define and add every line that uses a variable whose definition changed. Returns,
@@ -718,7 +747,18 @@ class DocumentStore:
 
         With `restop` (a `stop` line changed), or when a `stop` moved to another line (its line is
         in the SC506 messages), the `stop` list is rebuilt and SC506 is recomputed, from the calls
-        each line keeps, on the lines whose events come after the earliest changed `stop`."""
+        each line keeps, on the lines whose events come after the earliest changed `stop`.
+
+        With `remodule` (a `&module` line changed), the `&module` lines are resolved again (the
+        new program is returned) and the lines calling a callback whose signatures changed are
+        checked again; raises `_FullCheckNeeded` when that is most of the file, or when whether
+        calls are checked at all changes."""
+        program: Program | None = None
+        module_results: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
+        if remodule:
+            program, module_results, callers = self._remodule(path, snapshot, analysis, targets)
+            analysis = replace(analysis, program=program)
+            targets = [(n, e) for n, e in targets if type(e.stmt) is not ModuleDirective] + callers
         index = _positions(
             snapshot,
             [e for e, _ in analysis.scope_entries]
@@ -766,7 +806,53 @@ class DocumentStore:
         if changed_times:
             new_stops = [(e, call) for _n, e, call in placed]
             out += self._restop(path, snapshot, analysis, out, scope_lines, stops, changed_times)
-        return out, scope, unknown, new_stops
+        return out + module_results, scope, unknown, new_stops, program
+
+    def _remodule(
+        self, path: str, snapshot: list[LineEntry], analysis: Analysis, targets: list[tuple[int, LineEntry]]
+    ) -> tuple[Program, list[_Checked], list[tuple[int, LineEntry]]]:
+        """Resolve the `&module` lines again, alone (what they load does not depend on the other
+        lines): their diagnostics, the new program (modules, callbacks), and the lines to check
+        again: those calling a callback whose signatures changed, and those reporting an unknown
+        callback (SC301 lists the loaded modules and the names it might mean)."""
+        old = analysis.program
+        where = _positions(snapshot, analysis.directives)
+        lines = [(n, e) for e in analysis.directives if (n := where.get(id(e), 0))]
+        lines += [(n, e) for n, e in targets if type(e.stmt) is ModuleDirective]
+        lines.sort(key=lambda t: t[0])
+        fresh = [(n, e, e if e.parsed_line == n else parse_entry(e.text, path, n)) for n, e in lines]
+        stmts = tuple(f.stmt for _n, _e, f in fresh if f.stmt is not None)
+        mini = resolve(ScenarioFile(Span(path, 1, 1, 1, 1), path, stmts), (), analysis.config)
+        if mini.unchecked_callbacks != old.unchecked_callbacks:
+            raise _FullCheckNeeded
+        before, after = old.callbacks.by_name, mini.callbacks.by_name
+        changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+        by_line: dict[int, list[Diagnostic]] = {}
+        for d in (*mini.diagnostics, *check_modules(mini)):
+            if d.span.path == path:
+                by_line.setdefault(d.span.line, []).append(d)
+        results = [(e, f, tuple(sort_unique([*f.parse_diags, *by_line.get(n, [])]))) for n, e, f in fresh]
+        wanted = [e for name in changed for e in analysis.callers.get(name, ())]
+        wanted += analysis.unknown_first.values()  # SC301 lists the modules and did-you-means
+        if len(wanted) > len(snapshot) // 4:
+            raise _FullCheckNeeded  # most of the file: the whole front end is as quick
+        found = _positions(snapshot, wanted)
+        seen: set[int] = {id(e) for _n, e in targets}
+        callers: list[tuple[int, LineEntry]] = []
+        for e in wanted:
+            at = found.get(id(e))
+            if at is not None and id(e) not in seen:
+                seen.add(id(e))
+                callers.append((at, e if e.parsed_line == at else parse_entry(e.text, path, at)))
+        program = replace(
+            old,
+            modules=mini.modules,
+            module_directives=mini.module_directives,
+            callbacks=mini.callbacks,
+            missed_files=mini.missed_files,
+            files_read=old.files_read | mini.files_read,
+        )
+        return program, results, callers
 
     def _restop(
         self,
@@ -1145,6 +1231,13 @@ def _positions(snapshot: list[LineEntry], entries: list[LineEntry]) -> dict[int,
         except ValueError:
             continue
     return out
+
+
+_Checked = tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]  # (entry, entry to keep, diagnostics)
+
+
+class _FullCheckNeeded(Exception):
+    """An incremental check found that only the whole front end can answer."""
 
 
 def _first(pair: tuple[float, LineEntry]) -> float:

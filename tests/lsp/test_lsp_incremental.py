@@ -84,3 +84,43 @@ async def test_set_edits_end_with_gscen_checks_diagnostics(client: LanguageClien
         path.write_text("\n".join(lines))
         got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
         assert sorted(got) == sorted(expected(path)), (line, text)
+
+
+MODULES = """\
+&module mymod.MyModule
+@! set key abc
+@0:1 write_peer_id {1}
+@0:2 ping 3
+@0:3 ping x
+@0:4 start_queries $key 5 rate=1e-3 {2-3}
+@0:5 pong 1
+@0:9 stop
+"""
+
+MODULE_EDITS = [
+    (1, 0, 0, "&module extra.Extra\n"),  # ping is known now: its calls are checked
+    (1, 14, 19, "Extr"),  # a module that is not there (every call unchecked: the whole check)
+    (1, 14, 18, "Extra"),  # back
+    (0, 0, 0, "&module mymod.Base\n"),  # write_peer_id defined twice (SC308)
+    (2, 0, 100, "&module mymod.Base"),  # MyModule replaced: start_queries unknown
+    (0, 0, 0, "&module mymod.Base\n"),  # loaded twice (SC206)
+    (2, 0, 100, "@0:6 pong 2"),  # a module line becomes an event
+    (1, 0, 100, "&module mymod.MyModule"),
+]
+
+
+async def test_module_edits_end_with_gscen_checks_diagnostics(client: LanguageClient, project: Path) -> None:
+    path = project / "modules.scenario"
+    path.write_text(MODULES)
+    lines = MODULES.split("\n")
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    for line, start, end, text in MODULE_EDITS:
+        end = min(end, len(lines[line]))
+        version = s.edit(uri, line, start, end, text)
+        lines[line : line + 1] = (lines[line][:start] + text + lines[line][end:]).split("\n")
+        found = await s.diagnostics(uri, version=version)
+        path.write_text("\n".join(lines))
+        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
+        assert sorted(got) == sorted(expected(path)), (line, text)
