@@ -10,10 +10,15 @@ Incremental checking: a line's diagnostics depend on the line, the variables set
 callbacks of the loaded modules, the configuration and the `stop` events. So an edit that touches
 no structural line is checked alone: the changed lines are resolved with the variables in scope
 replayed before them and checked against the last program's callbacks and stops, and every other
-line keeps its diagnostics. An edit of `@! set` lines (in a file without `&include`) recomputes the
-variables in scope and re-checks the lines that use a variable whose definition changed. Any other
-edit (`stop`, `&module`, `&include`), a change of an included document, a module source or a
-`.conf`, runs the whole front end again (`configure`, `resolve`, `check`: what `gscen check` runs).
+line keeps its diagnostics. In a file without `&include`: an edit of `@! set` lines recomputes the
+variables in scope and re-checks the lines that use a variable whose definition changed; an edit of
+`stop` lines rebuilds the stop list and recomputes SC506 (from the calls each line keeps) on the
+events timed after the earliest changed stop; an edit of `&module` lines resolves those lines again
+and re-checks the lines calling a callback whose signatures changed. The analysis keeps an index
+(timed events sorted by time, lines that may use a variable, `&module` lines, events per callback)
+so that none of these scans the whole file. An `&include` edit, those edits in a file with
+`&include`, a change of an included document, a module source or a `.conf`, runs the whole front
+end again (`configure`, `resolve`, `check`: what `gscen check` runs).
 
 Lines inserted or deleted above an entry leave its spans with an old line number (re-parsing the
 rest of a 118k-line file on every Enter would cost seconds): an entry records the line it was
@@ -818,7 +823,7 @@ class DocumentStore:
         old = analysis.program
         where = _positions(snapshot, analysis.directives)
         lines = [(n, e) for e in analysis.directives if (n := where.get(id(e), 0))]
-        lines += [(n, e) for n, e in targets if type(e.stmt) is ModuleDirective]
+        lines += [(n, e) for n, e in targets if type(e.stmt) is ModuleDirective and id(e) not in where]
         lines.sort(key=lambda t: t[0])
         fresh = [(n, e, e if e.parsed_line == n else parse_entry(e.text, path, n)) for n, e in lines]
         stmts = tuple(f.stmt for _n, _e, f in fresh if f.stmt is not None)
