@@ -42,8 +42,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from scenario_lang import cache
-from scenario_lang.check import check, check_modules
-from scenario_lang.diagnostics import Diagnostic, diag, sort_unique
+from scenario_lang.check import check, check_modules, stop_warning
+from scenario_lang.diagnostics import Diagnostic, sort_unique
 from scenario_lang.nodes import (
     Argument,
     Event,
@@ -1211,22 +1211,12 @@ def _record_calls(path: str, entries: list[LineEntry], calls: Iterable[Call]) ->
 
 
 def _after_stop(calls: Iterable[Call], stops: list[Call], instances: int | None) -> Diagnostic | None:
-    """The SC506 warning of one event's calls (`stops`: the valid ones, in file order), as
-    `check_stops` words it: for its first call that comes after a `stop` sharing a peer."""
+    """The SC506 warning of one event's calls (`stops`: the valid ones, in file order): the
+    checker's own rule (`check.stop_warning`) for its first call that comes after a shared `stop`."""
     for call in calls:
-        t = call.time
-        if t is None:
-            continue
-        for s in stops:
-            assert s.time is not None
-            if t > s.time and call.peers.intersects(s.peers, instances):
-                return diag(
-                    "SC506",
-                    f"event at {t:g} s comes after `stop` at {s.time:g} s "
-                    f"(line {s.event.span.line}) for some of its peers",
-                    call.event.time.span,
-                    notes=("a stopped peer runs no further events",),
-                )
+        warning = stop_warning(call, stops, instances)
+        if warning is not None:
+            return warning
     return None
 
 

@@ -373,22 +373,32 @@ class _Checker:
             t = call.time
             if t is None or t <= first or call.callback == "stop" or id(call.event) in self._bad_times:
                 continue
-            for s in stops:
-                assert s.time is not None
-                if t > s.time and call.peers.intersects(s.peers, instances):
-                    key = id(call.event)
-                    if key not in warned:
-                        warned.add(key)
-                        self.out.append(
-                            diag(
-                                "SC506",
-                                f"event at {t:g} s comes after `stop` at {s.time:g} s "
-                                f"(line {s.event.span.line}) for some of its peers",
-                                call.event.time.span,
-                                notes=("a stopped peer runs no further events",),
-                            )
-                        )
-                    break
+            key = id(call.event)
+            if key in warned:
+                continue
+            warning = stop_warning(call, stops, instances)
+            if warning is not None:
+                warned.add(key)
+                self.out.append(warning)
+
+
+def stop_warning(call: Call, stops: Sequence[Call], instances: int | None) -> Diagnostic | None:
+    """SC506 for one call: the first `stop` (valid ones, in program order) it comes after, for a peer
+    they share; None when there is none. Shared with the language server's incremental check."""
+    t = call.time
+    if t is None:
+        return None
+    for s in stops:
+        assert s.time is not None
+        if t > s.time and call.peers.intersects(s.peers, instances):
+            return diag(
+                "SC506",
+                f"event at {t:g} s comes after `stop` at {s.time:g} s "
+                f"(line {s.event.span.line}) for some of its peers",
+                call.event.time.span,
+                notes=("a stopped peer runs no further events",),
+            )
+    return None
 
 
 def _as_seconds(seconds: float | None) -> str:
