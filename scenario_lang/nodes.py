@@ -8,7 +8,7 @@ holding tuples, each with a `span` (1-based line and column, end-exclusive, coun
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, TypeVar, dataclass_transform
 
 T = TypeVar("T")
@@ -24,12 +24,19 @@ def frozen(cls: type[T]) -> type[T]:
     """
     made: Any = dataclass(frozen=True, slots=True)(cls)
     names = [f.name for f in fields(made)]
-    setters = {f"_set_{n}": getattr(made, n).__set__ for n in names}
-    source = f"def __init__(self, {', '.join(names)}):\n" + "\n".join(
+    scope: dict[str, Any] = {f"_set_{n}": getattr(made, n).__set__ for n in names}
+    params = []
+    for f in fields(made):
+        if f.default is not MISSING:  # immutable defaults only (no default_factory on records)
+            scope[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        else:
+            params.append(f.name)
+    source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(
         f"    _set_{n}(self, {n})" for n in names
     )
     namespace: dict[str, Callable[..., None]] = {}
-    exec(source, setters, namespace)
+    exec(source, scope, namespace)
     namespace["__init__"].__qualname__ = f"{made.__qualname__}.__init__"
     made.__init__ = namespace["__init__"]
     return made  # type: ignore[no-any-return]

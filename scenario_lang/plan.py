@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .nodes import frozen
 from .peers import PeerSet, format_ranges, merge_ranges
 from .signatures import CallbackSig, ParamKind, convert
 
@@ -34,7 +35,7 @@ PLAN_VERSION = 1
 JsonValue = Any
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PlannedEvent:
     """One event of the plan: `time` None is immediate; `args`/`kwargs` hold converted values.
 

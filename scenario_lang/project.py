@@ -13,13 +13,14 @@ import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from .check import check, check_modules
 from .conf import ExperimentConfig, find_experiment_config, load_experiment_config
 from .diagnostics import Diagnostic, has_errors, sort_unique
 from .nodes import IncludeDirective, ScenarioFile, Span
 from .parse import parse_line, parse_lines, read_source
-from .plan import Keyed, Plan, assemble_plan, compile_plan, planned_events
+from .plan import Keyed, Plan, PlannedEvent, assemble_plan, compile_plan, planned_events
 from .resolve import LoadedFile, Program, ResolveConfig, Seed, load_file, resolve, resolve_file
 from .signatures import ModuleReader, default_search_path
 
@@ -224,7 +225,7 @@ def _check_in_chunks(
         os.close(read_end)
         try:
             result = _check_chunk(path, lines, middle, len(lines), config, globals_, 1, compile_for)
-            payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps(_flatten(result), protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException:
             payload = pickle.dumps(None)
         with os.fdopen(write_end, "wb") as out:
@@ -237,7 +238,7 @@ def _check_in_chunks(
         with os.fdopen(read_end, "rb") as inp:
             payload = inp.read()
         os.waitpid(pid, 0)
-    second = pickle.loads(payload) if payload else None
+    second = _unflatten(pickle.loads(payload)) if payload else None
     if not isinstance(second, _ChunkResult):
         second = _check_chunk(path, lines, middle, len(lines), config, globals_, 1, compile_for)
     diagnostics = _first_unknown_only(
@@ -269,6 +270,28 @@ def _first_unknown_only(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
             seen.add(key)
         out.append(d)
     return out
+
+
+def _flatten(result: _ChunkResult) -> tuple[_ChunkResult, list[tuple[Any, ...]] | None]:
+    """Plan events as plain tuples for the pipe: pickle moves tuples at C speed, records slowly."""
+    if result.events is None:
+        return result, None
+    flat = [
+        (t, key, e.callback, e.args, e.kwargs, e.peers, e.path, e.line, e.texts)
+        for t, key, e in result.events
+    ]
+    return replace(result, events=None), flat
+
+
+def _unflatten(data: Any) -> _ChunkResult | None:
+    if not isinstance(data, tuple) or not isinstance(data[0], _ChunkResult):
+        return None
+    result: _ChunkResult = data[0]
+    flat = data[1]
+    if flat is None:
+        return result
+    events: list[Keyed] = [(t, key, PlannedEvent(t, *rest)) for t, key, *rest in flat]
+    return replace(result, events=events)
 
 
 def analyze_and_plan(scenario_path: str, options: CheckOptions) -> tuple[Analysis, Plan | None]:
