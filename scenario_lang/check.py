@@ -10,7 +10,7 @@ checked per event. Checks append diagnostics and never raise for user mistakes.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
 
@@ -422,10 +422,3 @@ def check_modules(program: Program) -> list[Diagnostic]:
     checker.out = []
     checker.check_modules()
     return checker.out
-
-
-def check_all(programs: Iterable[Program]) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
-    for p in programs:
-        out.extend(check(p))
-    return sort_unique(out)

@@ -8,7 +8,7 @@ SC5xx peers and time, SC6xx `.conf` files. A code is never reused for another me
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .nodes import Span
@@ -164,30 +164,6 @@ def sort_unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
-
-
-def render_text(d: Diagnostic, line_of: Callable[[str, int], str | None]) -> str:
-    """`path:line:col: error[SC301]: message`, then the source line with carets, notes and help.
-
-    `line_of(path, line)` returns the source line (without its newline), or None if unknown.
-    """
-    s = d.span
-    out = [f"{s.path}:{s.line}:{s.column}: {d.severity.value}[{d.code}]: {d.message}"]
-    source = line_of(s.path, s.line)
-    if source is not None:
-        source = source.replace("\t", " ")
-        gutter = str(s.line)
-        pad = " " * len(gutter)
-        end = s.end_column if s.end_line == s.line else len(source) + 1
-        width = max(1, end - s.column)
-        out.append(f"{pad} |")
-        out.append(f"{gutter} | {source}")
-        out.append(f"{pad} | {' ' * (s.column - 1)}{'^' * width}")
-    for note in d.notes:
-        out.append(f"  = note: {note}")
-    if d.suggestion:
-        out.append(f"  = help: {d.suggestion}")
-    return "\n".join(out)
 
 
 def summary_line(diagnostics: Iterable[Diagnostic], files: int) -> str:

@@ -52,10 +52,6 @@ class Span:
     end_line: int
     end_column: int
 
-    def point(self) -> Span:
-        """The zero-width span at this span's start."""
-        return Span(self.path, self.line, self.column, self.line, self.column)
-
 
 @frozen
 class Node:

@@ -225,10 +225,6 @@ def make_bound(text: str, path: str, line: int, column: int) -> Bound:
     return int(text)
 
 
-def _span_of(item: Any) -> Span | None:
-    return item.span if hasattr(item, "span") else None
-
-
 # --------------------------------------------------------------------------- the Lark path
 
 

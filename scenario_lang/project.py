@@ -133,20 +133,35 @@ def configure(
 
 def analyze(scenario_path: str, options: CheckOptions | None = None) -> Analysis:
     """Read, parse, resolve and check one scenario file with its experiment file."""
-    options = options or CheckOptions()
+    return _analyze(scenario_path, options or CheckOptions(), compiling=False)[0]
+
+
+def analyze_and_plan(scenario_path: str, options: CheckOptions) -> tuple[Analysis, Plan | None]:
+    """Check a scenario and compile its plan when it has no errors and the peer count is known."""
+    return _analyze(scenario_path, options, compiling=True)
+
+
+def _analyze(scenario_path: str, options: CheckOptions, compiling: bool) -> tuple[Analysis, Plan | None]:
+    """The one front-end pass behind `analyze` and `analyze_and_plan`: large files in parallel chunks
+    when `options.parallel` (each chunk also compiles its plan events when `compiling`)."""
     config, conf_diags, experiment, conf_path = configure(scenario_path, options)
-    program: Program | None = None
-    if options.parallel and (os.cpu_count() or 1) > 1:
-        chunked = _check_in_chunks(scenario_path, config)
-        program = chunked[0] if chunked is not None else None
-    complete = program is None
-    if program is None:
-        program = resolve_file(scenario_path, config)
-        diagnostics = sort_unique([*check(program), *conf_diags])
-    else:
-        diagnostics = sort_unique([*program.diagnostics, *conf_diags])
     conf_lines = _conf_lines(conf_path)
-    return Analysis(program, tuple(diagnostics), experiment, conf_path, conf_lines, complete)
+    instances = config.instances if compiling else None
+    if options.parallel and (os.cpu_count() or 1) > 1 and (instances is not None or not compiling):
+        chunked = _check_in_chunks(scenario_path, config, instances)
+        if chunked is not None:
+            program, parts = chunked
+            diagnostics = tuple(sort_unique([*program.diagnostics, *conf_diags]))
+            plan = None
+            if instances is not None and parts is not None and not has_errors(diagnostics):
+                plan = assemble_plan(program, instances, parts)
+            return Analysis(program, diagnostics, experiment, conf_path, conf_lines, False), plan
+    program = resolve_file(scenario_path, config)
+    diagnostics = tuple(sort_unique([*check(program), *conf_diags]))
+    plan = None
+    if instances is not None and not has_errors(diagnostics):
+        plan = compile_plan(program, instances, allow_errors=True)
+    return Analysis(program, diagnostics, experiment, conf_path, conf_lines), plan
 
 
 # --------------------------------------------------------------------------- large files, in chunks
@@ -292,28 +307,6 @@ def _unflatten(data: Any) -> _ChunkResult | None:
         return result
     events: list[Keyed] = [(t, key, PlannedEvent(t, *rest)) for t, key, *rest in flat]
     return replace(result, events=events)
-
-
-def analyze_and_plan(scenario_path: str, options: CheckOptions) -> tuple[Analysis, Plan | None]:
-    """Check a scenario and compile its plan when it has no errors (in parallel chunks when
-    `options.parallel`, the file is large and the peer count is known)."""
-    config, conf_diags, experiment, conf_path = configure(scenario_path, options)
-    conf_lines = _conf_lines(conf_path)
-    if options.parallel and config.instances is not None and (os.cpu_count() or 1) > 1:
-        chunked = _check_in_chunks(scenario_path, config, config.instances)
-        if chunked is not None:
-            program, parts = chunked
-            diagnostics = tuple(sort_unique([*program.diagnostics, *conf_diags]))
-            plan = None
-            if parts is not None and not has_errors(diagnostics):
-                plan = assemble_plan(program, config.instances, parts)
-            return Analysis(program, diagnostics, experiment, conf_path, conf_lines, False), plan
-    program = resolve_file(scenario_path, config)
-    diagnostics = tuple(sort_unique([*check(program), *conf_diags]))
-    plan = None
-    if not has_errors(diagnostics) and config.instances is not None:
-        plan = compile_plan(program, config.instances, allow_errors=True)
-    return Analysis(program, diagnostics, experiment, conf_path, conf_lines), plan
 
 
 def _conf_lines(conf_path: str | None) -> tuple[str, ...]:

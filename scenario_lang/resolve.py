@@ -30,7 +30,6 @@ from .nodes import (
     PeerSpec,
     ScenarioFile,
     Span,
-    Statement,
     VarRef,
     Word,
     frozen,
@@ -689,14 +688,3 @@ def resolve_file(path: str, config: ResolveConfig | None = None) -> Program:
     else:
         program = resolve(loaded.ast, loaded.lines, config)
     return replace(program, diagnostics=tuple(loaded.diagnostics) + program.diagnostics)
-
-
-def statement_at(program: Program, path: str, line: int) -> Statement | None:
-    """The statement on a given line of a file of the program (for editor features)."""
-    tree = program.files.get(path)
-    if tree is None:
-        return None
-    for stmt in tree.statements:
-        if stmt.span.line == line:
-            return stmt
-    return None
