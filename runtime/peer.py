@@ -57,7 +57,8 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
   duration (seconds after the start, 6 decimals), callback, target, source (`scenario:line`), status
   (ok/failed/cancelled), error. The `on_experiment_start` and `on_stop` hooks also get rows (empty
   planned and source, callback = the hook's name); `on_message` calls only when they fail.
-- `all_vars.txt`: the all-vars JSON line, as received.
+- `all_vars.txt`: the all-vars JSON line, as received (from gscen's sync server, the compact form;
+  `statistics.read_all_vars` reads either form).
 - `annotations.csv`: `<seconds since start, 6 decimals>,<message>` per `annotate` (Gumby's format).
 - `result.json`, written once at the end (atomically) if the peer got an id:
     peer_id, exit_reason (stop | experiment_time | done | sync_closed | signal | error), exit_code,

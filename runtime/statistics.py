@@ -25,12 +25,15 @@ folders are not followed), and only non-empty files are yielded.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["PeerDir", "PeerFile", "StatisticsParser", "iter_peer_dirs", "iter_peer_files"]
+from .sync import expand_compact
+
+__all__ = ["PeerDir", "PeerFile", "StatisticsParser", "iter_peer_dirs", "iter_peer_files", "read_all_vars"]
 
 
 class PeerDir(NamedTuple):
@@ -122,3 +125,16 @@ class StatisticsParser:
     def run(self) -> None:
         """Do the post-processing; subclasses override this."""
         raise NotImplementedError
+
+
+def read_all_vars(path: Path | str) -> dict[str, dict[str, Any]]:
+    """Every peer's vars from a peer's `all_vars.txt`: peer id (a string) -> its vars, Gumby's map.
+
+    Reads both forms of the document (runtime/sync.py): Gumby's, and the compact one gscen's peers
+    receive (and write) from gscen's sync server, which this expands to the same map.
+    """
+    document = json.loads(Path(path).read_bytes())
+    if "gscen" in document:
+        return expand_compact(document)
+    clients: dict[str, dict[str, Any]] = document["clients"]
+    return clients

@@ -10,6 +10,7 @@ required). One line per message, ending in CR LF; whitespace around a line is ig
 
     client                                  server
       [token:<secret>] ------------------->   gscen's addition, see below
+      [accept:compact-vars] -------------->   gscen's addition: this peer reads the compact form
       time:<client epoch, float> --------->   offset = client - server clock; |offset| < 0.5 s -> 0
                                               (once N peers have joined, all ids go out at once)
       <----------------------------- id:<n>
@@ -23,8 +24,28 @@ required). One line per message, ending in CR LF; whitespace around a line is ig
       msg:<to>:<type>:<payload> ---------->   after go, any number, either way
       <------------- msg:<from>:<type>:<payload>
 
-The all-vars line is compact JSON (no spaces), encoded once and sent as the same bytes to every peer.
-`port` is 12000 + id and `host` the peer's address as the server sees it, unless the peer `set` them.
+The all-vars line is JSON without spaces, encoded once per form and sent as the same bytes to every
+peer that reads that form. `port` is 12000 + id and `host` the peer's address as the server sees it,
+unless the peer `set` them.
+
+Two forms of the all-vars document (`SyncServerConfig.all_vars_form`):
+
+- Gumby's, above: every peer's `time_offset`, `port` and `host` spelled out, about 57 bytes per peer
+  (227 KB to each of 4,000 peers, 0.9 GB in all, which the peers must receive and parse before the
+  start). A Gumby client reads this one.
+- The compact form, for peers that sent `accept:compact-vars` (gscen's do): the same document with
+  what the server fills in factored out. Each entry of `clients` holds only what that peer `set`,
+  and its `time_offset` if not 0; a `gscen` member holds the rest::
+
+      {"server":{"global_random":R},"clients":{"1":{},"2":{"key":"v"},"3":{"time_offset":0.8}},
+       "gscen":{"form":1,"port_base":12000,"host":"127.0.0.1","hosts":{"<id>":"<host>"}}}
+
+  `host` is the address most peers have, `hosts` the others'. `expand_compact()` turns it back into
+  Gumby's `clients` map, equal to it key for key and in the same order; about 10 bytes per peer.
+
+`all_vars_form="auto"` (the default) sends each connection the form it asked for: Gumby clients, which
+do not ask, get Gumby's. "compact" sends the compact form to everyone (clients that all read it, such
+as the load generator, which reads no JSON), "gumby" Gumby's to everyone.
 
 Token: every gscen run has a secret (`new_token()`: 32 URL-safe characters from `secrets`). A gscen peer
 sends `token:<secret>` as its first line, before `time:`. With `require_token=True` a connection whose
@@ -59,10 +80,11 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Literal, Self
 
 __all__ = [
     "PeerDisconnectedError",
@@ -78,6 +100,7 @@ __all__ = [
     "SyncServerProtocolError",
     "SyncTimeoutError",
     "assign_ids",
+    "expand_compact",
     "new_token",
     "serve",
 ]
@@ -92,6 +115,12 @@ MAX_LINE: Final = 1 << 22
 """The longest line the server accepts from a peer (Gumby's limit on both sides, 4 MiB)."""
 TOKEN_BYTES: Final = 24
 """`new_token()` draws this many random bytes: 32 URL-safe characters."""
+COMPACT_VARS_LINE: Final = b"accept:compact-vars"
+"""What a peer sends before `time:` to get the compact all-vars document."""
+COMPACT_FORM: Final = 1
+"""The version of the compact all-vars form (`gscen.form` in the document)."""
+AllVarsForm = Literal["auto", "compact", "gumby"]
+ALL_VARS_FORMS: Final[tuple[AllVarsForm, ...]] = ("auto", "compact", "gumby")
 
 
 # --------------------------------------------------------------------------- errors
@@ -229,6 +258,30 @@ def _shown(line: bytes, limit: int = 60) -> str:
     return repr(text + ("..." if len(line) > limit else ""))
 
 
+def expand_compact(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Gumby's `clients` map from a compact all-vars document (see the module docstring).
+
+    Equal to the map of the Gumby form of the same document, key for key and in the same order.
+    Raises ValueError (or KeyError, TypeError) if the document is not of a form this code reads.
+    """
+    meta = document["gscen"]
+    if meta.get("form") != COMPACT_FORM:
+        raise ValueError(f"unknown compact all-vars form {meta.get('form')!r}")
+    base = int(meta.get("port_base", BASE_PORT))
+    host = meta.get("host", "")
+    hosts = meta.get("hosts", {})
+    clients: dict[str, dict[str, Any]] = {}
+    for key, entry in document["clients"].items():
+        full: dict[str, Any] = {"time_offset": 0}
+        full.update(entry)
+        if "port" not in full:
+            full["port"] = base + int(key)
+        if "host" not in full:
+            full["host"] = hosts.get(key, host)
+        clients[key] = full
+    return clients
+
+
 # --------------------------------------------------------------------------- server
 @dataclass(frozen=True, slots=True)
 class SyncServerConfig:
@@ -245,7 +298,8 @@ class SyncServerConfig:
     server's own address) reads the server's clock, so its offset is 0 whatever `time:` says: a
     measured offset would only be how late the server read the line (over 0.5 s when hundreds of
     local peers start at once, which would shift their starts apart). False measures every peer,
-    as Gumby does.
+    as Gumby does. `all_vars_form`: which all-vars document each peer gets ("auto", "compact" or
+    "gumby", see the module docstring).
     """
 
     instances: int
@@ -260,6 +314,7 @@ class SyncServerConfig:
     backlog: int = 65535
     global_random: int | None = None
     local_peers_share_clock: bool = True
+    all_vars_form: AllVarsForm = "auto"
 
     def __post_init__(self) -> None:
         if self.instances < 1:
@@ -276,6 +331,9 @@ class SyncServerConfig:
             check_token_text(self.token)
         elif self.require_token:
             raise ValueError("require_token=True needs a token (see new_token())")
+        if self.all_vars_form not in ALL_VARS_FORMS:
+            forms = ", ".join(ALL_VARS_FORMS)
+            raise ValueError(f"all_vars_form must be one of {forms}, got {self.all_vars_form!r}")
         if self.global_random is not None and not 0 <= self.global_random < 2**32:
             raise ValueError("global_random must be in 0..2**32-1")
 
@@ -300,6 +358,7 @@ class _Connection(asyncio.Protocol):
     __slots__ = (
         "_buf",
         "_discarding",
+        "compact",
         "host",
         "is_local",
         "is_peer",
@@ -325,6 +384,7 @@ class _Connection(asyncio.Protocol):
         self.peer_id: int | None = None
         self.offset: float = 0
         self.vars: dict[str, str] = {}
+        self.compact = False  # asked for the compact all-vars document
         self._buf = bytearray()
         self._discarding = False  # after go: skipping the rest of an over-long line
 
@@ -413,6 +473,9 @@ class _Connection(asyncio.Protocol):
                 server._join(self, client_time)
             elif head == b"token" and sep and not self.is_peer:
                 server._check_token(self, rest)
+            elif head == b"accept" and sep and (self.is_peer or not server.config.require_token):
+                if rest == b"compact-vars":
+                    self.compact = True
             elif server.config.require_token and not self.is_peer:
                 server._refuse(self, "this sync server requires a token: send token:<secret> before time:")
             else:
@@ -502,7 +565,7 @@ class SyncServer:
         self._go = asyncio.Event()
         self._done = asyncio.Event()
         self._start_time: float | None = None
-        self._all_vars_line: bytes | None = None
+        self._all_vars_lines: dict[bool, bytes] = {}  # compact? -> the line sent in that form
         self._finished = False  # every peer disconnected after go
         self._global_random = (
             config.global_random if config.global_random is not None else secrets.randbelow(2**32)
@@ -597,8 +660,18 @@ class SyncServer:
 
     @property
     def all_vars_line(self) -> bytes | None:
-        """The all-vars JSON line (without CR LF) every peer got, once sent."""
-        return self._all_vars_line
+        """The all-vars document in Gumby's form (without CR LF), once sent (in either form)."""
+        if not self._all_vars_lines:
+            return None
+        line = self._all_vars_lines.get(False)
+        if line is None:
+            line = self._all_vars_lines[False] = self._build_all_vars(False)
+        return line
+
+    @property
+    def all_vars_sizes(self) -> dict[str, int]:
+        """Bytes of the all-vars line (CR LF included) per form sent: {"gumby": n, "compact": m}."""
+        return {"compact" if c else "gumby": len(line) + 2 for c, line in self._all_vars_lines.items()}
 
     async def wait_go(self) -> float:
         """Wait until every peer got go; return the start instant (server clock, `time.time()`)."""
@@ -707,27 +780,51 @@ class SyncServer:
             conn.write(b"id:%d\r\n" % peer_id)
         log.info("sync server: ids sent to %d peers", len(joined))
 
-    def _build_all_vars(self) -> bytes:
+    def _build_all_vars(self, compact: bool) -> bytes:
+        peers = [(peer_id, self._by_id[peer_id]) for peer_id in sorted(self._by_id)]
         clients: dict[str, dict[str, object]] = {}
-        for peer_id in sorted(self._by_id):
-            conn = self._by_id[peer_id]
-            entry: dict[str, object] = {"time_offset": conn.offset}
-            entry.update(conn.vars)
-            entry.setdefault("port", BASE_PORT + peer_id)
-            entry.setdefault("host", conn.host)
-            clients[str(peer_id)] = entry
-        document = {"server": {"global_random": self._global_random}, "clients": clients}
+        document: dict[str, object] = {"server": {"global_random": self._global_random}, "clients": clients}
+        if not compact:
+            for peer_id, conn in peers:
+                entry: dict[str, object] = {"time_offset": conn.offset}
+                entry.update(conn.vars)
+                entry.setdefault("port", BASE_PORT + peer_id)
+                entry.setdefault("host", conn.host)
+                clients[str(peer_id)] = entry
+        else:
+            filled = Counter(conn.host for _, conn in peers if "host" not in conn.vars)
+            host = filled.most_common(1)[0][0] if filled else ""
+            hosts: dict[str, str] = {}
+            for peer_id, conn in peers:
+                entry = {"time_offset": conn.offset} if conn.offset else {}
+                entry.update(conn.vars)
+                clients[str(peer_id)] = entry
+                if conn.host != host and "host" not in conn.vars:
+                    hosts[str(peer_id)] = conn.host
+            meta: dict[str, object] = {"form": COMPACT_FORM, "port_base": BASE_PORT, "host": host}
+            if hosts:
+                meta["hosts"] = hosts
+            document["gscen"] = meta
         return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     def _send_all_vars(self) -> None:
-        line = self._build_all_vars()
-        self._all_vars_line = line
-        # One buffer for everyone; a view, so a partial send keeps no sliced copy per connection.
-        data = memoryview(line + b"\r\n")
+        form = self.config.all_vars_form
+        # One buffer per form for everyone; a view, so a partial send keeps no sliced copy per connection.
+        sent: dict[bool, memoryview] = {}
         for conn in self._by_id.values():
+            compact = form == "compact" or (form == "auto" and conn.compact)
+            data = sent.get(compact)
+            if data is None:
+                line = self._build_all_vars(compact)
+                self._all_vars_lines[compact] = line
+                data = sent[compact] = memoryview(line + b"\r\n")
             conn.state = _State.VARS_SENT
             conn.write(data)
-        log.info("sync server: all-vars line of %d bytes sent to %d peers", len(data), len(self._by_id))
+        log.info(
+            "sync server: all-vars line sent to %d peers (%s)",
+            len(self._by_id),
+            ", ".join(f"{'compact' if c else 'Gumby'} form, {len(d)} bytes" for c, d in sent.items()),
+        )
 
     def _send_go(self) -> None:
         start = time.time() + self.config.start_delay

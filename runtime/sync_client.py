@@ -43,6 +43,7 @@ from typing import Any, Final, Self
 
 from .sync import (
     BASE_PORT,
+    COMPACT_VARS_LINE,
     SyncClosedError,
     SyncConnectError,
     SyncError,
@@ -50,6 +51,7 @@ from .sync import (
     SyncServerProtocolError,
     SyncTimeoutError,
     check_token_text,
+    expand_compact,
     format_address,
 )
 
@@ -76,7 +78,9 @@ class SyncClientConfig:
     retried until then); `id_timeout` runs from sending `time:` to receiving the id (it includes
     waiting for every other peer to join); `vars_timeout` from `ready` to the all-vars line;
     `go_timeout` from `vars_received` to go. `max_line`: the longest line accepted (the all-vars line
-    grows about 55 bytes per peer).
+    grows about 57 bytes per peer in Gumby's form). `compact_vars`: ask for the compact all-vars
+    document (sync.py's docstring); a server that does not know the request ignores it or, as Gumby's
+    would, fails the connection, so False is for talking to such a server.
     """
 
     host: str
@@ -87,6 +91,7 @@ class SyncClientConfig:
     vars_timeout: float | None = 300.0
     go_timeout: float | None = 300.0
     max_line: int = 1 << 26
+    compact_vars: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.port <= 65535:
@@ -103,8 +108,9 @@ class SyncClientConfig:
 class AllVars:
     """The all-vars document: `server` (global_random) and `clients` (id -> that peer's vars).
 
-    A peer's vars hold `time_offset`, `host`, `port` and every key it `set` (values as sent, strings).
-    `raw` is the line as received (Gumby writes it to all_vars.txt).
+    A peer's vars hold `time_offset`, `host`, `port` and every key it `set` (values as sent, strings),
+    whichever form the server sent (the compact form is expanded). `raw` is the line as received
+    (Gumby writes it to all_vars.txt).
     """
 
     raw: bytes
@@ -116,7 +122,8 @@ class AllVars:
         """Read the all-vars line; raises SyncServerProtocolError if it is not such a document."""
         try:
             document = json.loads(line)
-            clients = {int(k): v for k, v in document["clients"].items()}
+            entries = expand_compact(document) if "gscen" in document else document["clients"]
+            clients = {int(k): v for k, v in entries.items()}
             server = document.get("server", {})
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SyncServerProtocolError(f"the all-vars line is not a valid document: {exc}") from None
@@ -262,6 +269,8 @@ class SyncClient:
         cfg = self.config
         self._reader, self._writer = await self._open()
         head = b"token:%s\r\n" % cfg.token.encode("ascii") if cfg.token is not None else b""
+        if cfg.compact_vars:
+            head += COMPACT_VARS_LINE + b"\r\n"
         self._writer.write(head + b"time:%r\r\n" % time.time())
         line = await self._read("id", cfg.id_timeout, "waiting for its id")
         key, sep, value = line.partition(b":")

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from typing import cast
 
 import click
 
-from .sync import SyncError, SyncServerConfig, format_address, new_token, serve
+from .sync import AllVarsForm, SyncError, SyncServerConfig, format_address, new_token, serve
 
 
 @click.command(
@@ -37,6 +38,15 @@ from .sync import SyncError, SyncServerConfig, format_address, new_token, serve
     help="The secret peers must present (default: a fresh one; env GSCEN_SYNC_TOKEN).",
 )
 @click.option("--no-token", is_flag=True, help="Admit peers without a token (Gumby clients).")
+@click.option(
+    "--all-vars",
+    "all_vars_form",
+    type=click.Choice(["auto", "compact", "gumby"]),
+    default="auto",
+    show_default=True,
+    help="All-vars document: auto = the compact form to peers that ask for it (gscen's) and Gumby's "
+    "to the others; compact or gumby = that form to everyone.",
+)
 @click.option("--connect-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Longest wait for the next peer to join (0: forever).")  # fmt: skip
 @click.option("--ready-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
@@ -56,6 +66,7 @@ def sync_server_command(
     start_delay: float,
     token: str | None,
     no_token: bool,
+    all_vars_form: str,
     connect_timeout: float,
     ready_timeout: float,
     go_timeout: float,
@@ -77,6 +88,7 @@ def sync_server_command(
             start_delay=start_delay,
             token=token,
             require_token=not no_token,
+            all_vars_form=cast(AllVarsForm, all_vars_form),
             connect_timeout=connect_timeout or None,
             ready_timeout=ready_timeout or None,
             go_timeout=go_timeout or None,

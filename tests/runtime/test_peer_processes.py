@@ -176,7 +176,7 @@ async def test_three_peers_get_ids_share_vars_start_together_and_fire_on_time(tm
     assert sorted(p.name for p in out.iterdir()) == ["1", "2", "3"]
     all_vars = {(out / str(i) / "all_vars.txt").read_text() for i in (1, 2, 3)}
     assert len(all_vars) == 1
-    clients = json.loads(all_vars.pop())["clients"]
+    clients = json.loads(all_vars.pop())["clients"]  # compact form: what each peer set
     assert {k: v["probe"] for k, v in clients.items()} == {"1": "peer-1", "2": "peer-2", "3": "peer-3"}
     for i in (1, 2, 3):
         folder = out / str(i)

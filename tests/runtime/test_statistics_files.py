@@ -1,10 +1,16 @@
-"""iter_peer_files: both output layouts, numeric order, non-empty files only."""
+"""iter_peer_files: both output layouts, numeric order, non-empty files only; read_all_vars."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from scenario_lang.runtime.statistics import PeerFile, StatisticsParser, iter_peer_dirs, iter_peer_files
+from scenario_lang.runtime.statistics import (
+    PeerFile,
+    StatisticsParser,
+    iter_peer_dirs,
+    iter_peer_files,
+    read_all_vars,
+)
 
 
 def write(path: Path, text: str = "x") -> Path:
@@ -71,3 +77,20 @@ def test_gumby_shaped_parser_yields_the_same_tuples(tmp_path: Path) -> None:
         PeerFile(1, tmp_path / "1" / "sum.txt", tmp_path / "1"),
         PeerFile(2, tmp_path / "2" / "sum.txt", tmp_path / "2"),
     ]
+
+
+def test_read_all_vars_reads_gumbys_form_and_expands_the_compact_one(tmp_path: Path) -> None:
+    gumby = (
+        '{"server":{"global_random":3},"clients":{"1":{"time_offset":0,"port":12001,"host":"10.0.0.1"},'
+        '"2":{"time_offset":0.8,"key":"v","port":12002,"host":"10.0.0.2"},'
+        '"3":{"time_offset":0,"host":"h","port":12003}}}'
+    )
+    compact = (
+        '{"server":{"global_random":3},"clients":{"1":{},"2":{"time_offset":0.8,"key":"v"},'
+        '"3":{"host":"h"}},"gscen":{"form":1,"port_base":12000,"host":"10.0.0.1","hosts":{"2":"10.0.0.2"}}}'
+    )
+    from_gumby = read_all_vars(write(tmp_path / "1" / "all_vars.txt", gumby + "\n"))
+    from_compact = read_all_vars(write(tmp_path / "2" / "all_vars.txt", compact + "\n"))
+    assert from_compact == from_gumby
+    assert [list(e) for e in from_compact.values()] == [list(e) for e in from_gumby.values()]
+    assert from_compact["2"] == {"time_offset": 0.8, "key": "v", "port": 12002, "host": "10.0.0.2"}

@@ -22,6 +22,7 @@ from scenario_lang.runtime.sync import (
     SyncServerConfig,
     SyncTimeoutError,
     assign_ids,
+    expand_compact,
     host_sort_key,
     new_token,
 )
@@ -112,7 +113,8 @@ async def test_every_peer_gets_a_unique_id_and_the_same_all_vars_bytes() -> None
         results = [t.result() for t in tasks]
         assert sorted(r["id"] for r in results) == list(range(1, n + 1))
         raws = {r["all_vars"].raw for r in results}
-        assert raws == {server.all_vars_line}
+        assert len(raws) == 1  # gscen peers all asked for the compact form: one line for everyone
+        assert all(r["all_vars"].clients == results[0]["all_vars"].clients for r in results)
         document = json.loads(server.all_vars_line or b"")
         assert set(document["clients"]) == {str(i) for i in range(1, n + 1)}
         assert 0 <= document["server"]["global_random"] < 2**32
@@ -132,6 +134,72 @@ async def test_all_vars_is_compact_with_default_port_and_host() -> None:
         for peer_id in ids:
             entry = document["clients"][str(peer_id)]
             assert entry == {"time_offset": 0, "port": 12000 + peer_id, "host": "127.0.0.1"}
+
+
+async def test_compact_all_vars_expands_to_exactly_gumbys_document_key_order_included() -> None:
+    # Half the peers ask for the compact form, half are Gumby clients; peers set vars (also port,
+    # host and time_offset), measured clock offsets are not 0, and one peer comes from another address.
+    n = 8
+    config = server_config(n, local_peers_share_clock=False, global_random=5)
+    async with running(config) as server:
+        peers = [await RawPeer.open(server.port, local="127.0.0.2" if i == 5 else None) for i in range(n)]
+        for i, peer in enumerate(peers):
+            if i % 2:
+                peer.send(b"accept:compact-vars")
+        await asyncio.gather(*(p.join(offset=3.0 if i in (1, 2) else 0.0) for i, p in enumerate(peers)))
+        sets = [
+            (),
+            (b"set:key:v1",),
+            (b"set:port:9", b"set:key:v:with:colons"),
+            (b"set:host:example.org",),
+            (b"set:time_offset:x", b"set:a:1"),
+            (b"set:public_key:" + b"A" * 40,),
+            (),
+            (b"set:b:2",),
+        ]
+        lines = await asyncio.gather(*(raw_through_go(p, *sets[i]) for i, p in enumerate(peers)))
+    gumby_lines = {line for i, (line, _) in enumerate(lines) if i % 2 == 0}
+    compact_lines = {line for i, (line, _) in enumerate(lines) if i % 2}
+    assert len(gumby_lines) == 1 and len(compact_lines) == 1
+    gumby = json.loads(gumby_lines.pop())
+    compact_line = compact_lines.pop()
+    compact = json.loads(compact_line)
+    assert "gscen" not in gumby and compact["gscen"]["form"] == 1
+    expanded = expand_compact(compact)
+    assert json.dumps(expanded) == json.dumps(gumby["clients"])  # equal, and in the same key order
+    assert compact["server"] == gumby["server"] == {"global_random": 5}
+    assert server.all_vars_line is not None and json.loads(server.all_vars_line) == gumby
+    assert AllVars.parse(compact_line).clients == AllVars.parse(json.dumps(gumby).encode()).clients
+    assert sum(1 for e in gumby["clients"].values() if e["time_offset"] not in (0, "x")) == 2
+    assert "127.0.0.2" in {e["host"] for e in gumby["clients"].values()}
+
+
+async def test_compact_all_vars_is_about_ten_bytes_per_peer() -> None:
+    n = 50
+    async with running(server_config(n, all_vars_form="compact")) as server:
+        peers = [await RawPeer.open(server.port) for _ in range(n)]
+        await asyncio.gather(*(p.join() for p in peers))
+        lines = await asyncio.gather(*(raw_through_go(p) for p in peers))
+        sizes = server.all_vars_sizes
+    assert set(sizes) == {"compact"} and len({line for line, _ in lines}) == 1
+    assert sizes["compact"] < 10 * n + 100
+    gumby = server.all_vars_line or b""
+    assert len(gumby) > 50 * n  # Gumby's form of the same document, built on request
+
+
+async def test_gumby_form_can_be_forced_on_gscen_peers_and_they_read_it() -> None:
+    async with running(server_config(3, all_vars_form="gumby")) as server:
+        results = await asyncio.gather(*(full_peer(server.port, vars={"k": "v"}) for _ in range(3)))
+        assert set(server.all_vars_sizes) == {"gumby"}
+    for r in results:
+        assert b"gscen" not in r["all_vars"].raw
+        for peer_id, entry in r["all_vars"].clients.items():
+            assert entry == {"time_offset": 0, "k": "v", "port": 12000 + peer_id, "host": "127.0.0.1"}
+
+
+def test_unknown_all_vars_form_is_refused_by_the_config() -> None:
+    with pytest.raises(ValueError, match="all_vars_form must be one of auto, compact, gumby"):
+        SyncServerConfig(instances=1, require_token=False, all_vars_form="tiny")  # type: ignore[arg-type]
 
 
 async def test_set_vars_appear_in_all_vars_and_may_replace_port_and_host() -> None:

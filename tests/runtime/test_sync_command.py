@@ -67,6 +67,21 @@ async def test_sync_server_command_prints_a_generated_token_for_gscen_peers() ->
         assert process.returncode == 0, stderr.decode()
 
 
+async def test_sync_server_command_all_vars_option_forces_one_form_on_gumby_clients() -> None:
+    async with asyncio.timeout(LIMIT):
+        documents = {}
+        for form in ("auto", "compact"):
+            process, _, port = await start_server(
+                "--instances", "2", "--start-delay", "0.05", "--no-token", "--all-vars", form
+            )
+            documents[form] = json.loads((await asyncio.gather(gumby_peer(port), gumby_peer(port)))[0])
+            _, stderr = await process.communicate()
+            assert process.returncode == 0, stderr.decode()
+    assert documents["auto"]["clients"]["2"] == {"time_offset": 0, "port": 12002, "host": "127.0.0.1"}
+    assert documents["compact"]["clients"] == {"1": {}, "2": {}}
+    assert documents["compact"]["gscen"] == {"form": 1, "port_base": 12000, "host": "127.0.0.1"}
+
+
 async def test_sync_server_command_failure_is_one_line_without_traceback() -> None:
     async with asyncio.timeout(LIMIT):
         process, _, port = await start_server("--instances", "2", "--no-token", "--ready-timeout", "5")
