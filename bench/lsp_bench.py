@@ -10,6 +10,11 @@ measures, as an editor sees them:
 - updated diagnostics after a one-line edit in the middle of the file (incremental), after an edit
   that introduces an error, after inserting a line, after editing a `stop` and an `@! set` line
   and after adding and removing an `&module` line (median and max),
+- typing an `&module` line character by character (the module is not found until the name is
+  complete: calls turn unchecked and back; median and max per keystroke),
+- adding (and removing) a `stop` at the top that puts ~78k events after it (SC506 each),
+- `stop` and `@! set` edits in the file once it has an `&include` (a small included file that sets
+  a variable, has events and a `stop`),
 - completion and hover answers.
 
 Run: `python bench/lsp_bench.py [--edits N]`. Prints one line per figure (milliseconds).
@@ -47,9 +52,25 @@ def build(folder: Path) -> Path:
     (folder / "social.conf").write_text(
         "scenario_file = social.scenario\ncommunity_type = SocialCommunity\ninstances_to_run = 4000\n"
     )
+    (folder / "extra_module.py").write_text(EXTRA_MODULE)
+    (folder / "common.scenario").write_text(COMMON)
     scenario = folder / "social.scenario"
     scenario.write_text("&module social_module.SocialModule\n" + corpus_file().read_text())
     return scenario
+
+
+EXTRA_MODULE = """\
+from scenario_lang import ExperimentModule, experiment_callback
+
+
+class ExtraModule(ExperimentModule):
+    @experiment_callback
+    def ping(self, count: int) -> None:
+        \"\"\"Ping the others.\"\"\"
+"""
+
+# included by the file for the `&include` figures: a variable, events (one after every `stop`) and a `stop`
+COMMON = "@! set common_key 1\n@0:5 echo included {1-2}\n@9:0:5 echo late\n@9:0:6 stop {3}\n"
 
 
 class Bench:
@@ -83,6 +104,19 @@ class Bench:
 def edit(client: LanguageClient, uri: str, version: int, line: int, start: int, end: int, text: str) -> None:
     rng = types.Range(
         start=types.Position(line=line, character=start), end=types.Position(line=line, character=end)
+    )
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(range=rng, text=text)],
+        )
+    )
+
+
+def replace_lines(client: LanguageClient, uri: str, version: int, start: int, end: int, text: str) -> None:
+    """Replace whole lines `start` to `end` (0-based, `end` excluded) by `text`."""
+    rng = types.Range(
+        start=types.Position(line=start, character=0), end=types.Position(line=end, character=0)
     )
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
@@ -240,6 +274,77 @@ async def run(edits: int) -> None:
             f"`&module` line added / removed -> diagnostics: median {ms(statistics.median(durations))}, "
             f"max {ms(max(durations))} over {edits} edits ({len(got.diagnostics)} diagnostics at the end)"
         )
+
+        # ---- typing an `&module` line, one character at a time, with a call to one of its callbacks
+        # and a call to an unknown callback far down the file (SC301 comes and goes with the module)
+        far = len(lines) - 10
+        version += 1
+        fut = bench.expect(uri, version)
+        replace_lines(client, uri, version, far, far, "@0:7 ping 1\n@0:7 pong\n")
+        await fut
+        version += 1
+        fut = bench.expect(uri, version)
+        replace_lines(client, uri, version, 1, 1, "\n")
+        await fut
+        typed = "&module extra_module.ExtraModule"
+        durations = []
+        for i, char in enumerate(typed):
+            version += 1
+            fut = bench.expect(uri, version)
+            t0 = time.perf_counter()
+            edit(client, uri, version, 1, i, i, char)
+            got = await fut
+            durations.append(time.perf_counter() - t0)
+        codes = sorted({str(d.code) for d in got.diagnostics})
+        print(
+            f"typing `{typed}` -> diagnostics per keystroke: median {ms(statistics.median(durations))}, "
+            f"max {ms(max(durations))} over {len(typed)} keystrokes ({codes} at the end)"
+        )
+        for start, end in ((1, 2), (far, far + 2)):  # the line and the two calls removed again
+            version += 1
+            fut = bench.expect(uri, version)
+            replace_lines(client, uri, version, start, end, "")
+            await fut
+
+        # ---- a `stop` before almost every event: ~78k SC506 warnings, then removed again
+        for label, new in (("added", "@0:01 stop\n"), ("removed", "")):
+            version += 1
+            fut = bench.expect(uri, version)
+            t0 = time.perf_counter()
+            replace_lines(client, uri, version, 1, 1 if new else 2, new)
+            got = await fut
+            print(
+                f"an early `stop` {label} -> diagnostics: {ms(time.perf_counter() - t0)} "
+                f"({len(got.diagnostics)} diagnostics)"
+            )
+
+        # ---- `stop` and `@! set` edits in a file with an `&include` (adding it: the whole check)
+        version += 1
+        fut = bench.expect(uri, version)
+        t0 = time.perf_counter()
+        replace_lines(client, uri, version, 3, 3, "&include common.scenario\n")
+        await fut
+        print(f"an `&include` line added -> diagnostics (the whole check): {ms(time.perf_counter() - t0)}")
+        for label, line, texts in (
+            ("`stop` time edit, with `&include`", 1, ["@9:0:1 stop", "@0:5 stop {1-5}", "@9:0:0 stop"]),
+            (
+                "`@! set` value edit, with `&include`",
+                2,
+                ["@! set unused 2", "@! set unused 3", "@! set unused 1"],
+            ),
+        ):
+            durations = []
+            for i in range(edits):
+                version += 1
+                fut = bench.expect(uri, version)
+                t0 = time.perf_counter()
+                edit(client, uri, version, line, 0, 1000, texts[i % len(texts)])
+                got = await fut
+                durations.append(time.perf_counter() - t0)
+            print(
+                f"{label} -> diagnostics: median {ms(statistics.median(durations))}, "
+                f"max {ms(max(durations))} over {edits} edits ({len(got.diagnostics)} diagnostics at the end)"
+            )
 
         spans = []
         for k in range(5):

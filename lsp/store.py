@@ -65,6 +65,7 @@ from scenario_lang.signatures import ModuleReader
 logger = logging.getLogger(__name__)
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+_INCLUDE_VAR = re.compile(r"\$(\w+)|\$\{(\w+)\}")  # as the resolver expands `&include` targets
 STRUCTURAL_CALLBACKS = frozenset({"set", "stop"})
 EARLY_MIN_LINES = 20_000  # below this, the full check is quick enough to be the first answer
 
@@ -150,6 +151,28 @@ def refers_to(stmt: Statement | None, names: set[str]) -> bool:
     return any(isinstance(p, VarRef) and p.name in names for a in ev.args for p in a.value.parts)
 
 
+def used_names(stmt: Statement | None) -> set[str]:
+    """The variable names a statement uses (`$name` anywhere, its loop variable, `$name` in an
+    `&include` target)."""
+    t = type(stmt)
+    if t is IncludeDirective:
+        return {m[1] or m[2] for m in _INCLUDE_VAR.finditer(stmt.target)}  # type: ignore[union-attr]
+    if t is not Event:
+        return set()
+    ev: Event = stmt  # type: ignore[assignment]
+    out: set[str] = set()
+    bounds: list[object] = []
+    if ev.loop is not None:
+        out.add(ev.loop.var.value)
+        bounds += [ev.loop.start, ev.loop.stop]
+    if ev.peers is not None:
+        for item in ev.peers.items:
+            bounds += [item.low, item.high]
+    out.update(b.name for b in bounds if isinstance(b, VarRef))
+    out.update(p.name for a in ev.args for p in a.value.parts if isinstance(p, VarRef))
+    return out
+
+
 def split_text(text: str) -> list[str]:
     """The editor's lines of `text` (a final newline leaves an empty last line, as in the LSP)."""
     return _NEWLINE.split(text)
@@ -184,6 +207,15 @@ class Analysis:
     var_users: list[LineEntry] = field(default_factory=list)
     directives: list[LineEntry] = field(default_factory=list)  # `&module` lines
     callers: dict[str, list[LineEntry]] = field(default_factory=dict)  # callback -> its events
+    # a `stop` in an included file -> the root `&include` line it comes in through (by id of the call)
+    stop_anchors: dict[int, LineEntry] = field(default_factory=dict)
+    _included: _Included | None = None
+
+    def included(self) -> _Included:
+        """What the included files use (read once: they change only with a full check)."""
+        if self._included is None:
+            self._included = _Included.of(self.program)
+        return self._included
 
     def index(self, entries: Iterable[LineEntry]) -> None:
         """Add checked entries (new ones: a full check's, an incremental check's results)."""
@@ -239,6 +271,39 @@ class Analysis:
                 table.setdefault(id(c.event), []).append(c)
             self._calls_by_event = table
         return [c for c in self._calls_by_event.get(id(event), []) if c.event is event]
+
+
+@dataclass
+class _Included:
+    """What the files an analysis includes use: variable names, callbacks, `&module` lines, and the
+    root's `&include` targets' variables; and the calls they make, per event, in program order."""
+
+    names: set[str]
+    callbacks: set[str]
+    has_modules: bool
+    undefined_variables: bool
+    calls: list[list[Call]]
+
+    @staticmethod
+    def of(program: Program) -> _Included:
+        root = program.root
+        names: set[str] = set()
+        has_modules = False
+        for p, tree in program.files.items():
+            for stmt in tree.statements:
+                if p != root:
+                    names |= used_names(stmt)
+                    has_modules = has_modules or type(stmt) is ModuleDirective
+                elif type(stmt) is IncludeDirective:
+                    names |= used_names(stmt)
+        callbacks: set[str] = set()
+        per_event: dict[int, list[Call]] = {}
+        for c in program.calls:
+            if c.event.span.path != root:
+                callbacks.add(c.callback)
+                per_event.setdefault(id(c.event), []).append(c)
+        undefined = any(d.code == "SC401" and d.span.path != root for d in program.diagnostics)
+        return _Included(names, callbacks, has_modules, undefined, list(per_event.values()))
 
 
 @dataclass
@@ -384,6 +449,7 @@ class DocumentStore:
         self._files: dict[str, tuple[tuple[float, int], LoadedFile]] = {}
         self._others: dict[str, tuple[Diagnostic, ...]] = {}
         self.timings: dict[str, float] = {}
+        self.counts = {"full": 0, "incremental": 0}  # checks done, of each kind
         self.closed = False
 
     # ---- documents
@@ -463,16 +529,7 @@ class DocumentStore:
             await asyncio.sleep(self.debounce)
             doc.needs_check = False
             try:
-                if (
-                    doc.analysis is None
-                    or doc.full_needed
-                    or not doc.analysis.incremental_ok
-                    # variables set in included files may depend on the root's: recheck all
-                    or (doc.scope_changed and bool(doc.analysis.program.includes))
-                    # a stop changes SC506 in included files too: recheck all
-                    or (doc.stops_changed and bool(doc.analysis.program.includes))
-                    or (doc.modules_changed and bool(doc.analysis.program.includes))
-                ):
+                if doc.analysis is None or doc.full_needed or not doc.analysis.incremental_ok:
                     await self._full(doc)
                 else:
                     await self._incremental(doc)
@@ -653,6 +710,7 @@ class DocumentStore:
         self._index_work(path, entries, analysis)
         analysis.duration = time.perf_counter() - started
         self.timings["full"] = analysis.duration
+        self.counts["full"] += 1
         # the nodes just built live as long as the document: keep the cyclic GC from rescanning them
         gc.collect(0)
         gc.freeze()
@@ -698,7 +756,7 @@ class DocumentStore:
             loop = asyncio.get_running_loop()
             started = time.perf_counter()
             try:
-                results, scope, unknown, new_stops, program = await loop.run_in_executor(
+                outcome = await loop.run_in_executor(
                     self.executor,
                     self._incremental_work,
                     doc.path,
@@ -717,15 +775,21 @@ class DocumentStore:
                 doc.full_needed = True  # what this check would have done is lost: start afresh
                 raise
             self.timings["incremental"] = time.perf_counter() - started
+            self.counts["incremental"] += 1
+            program = outcome.program
             if program is not None:
                 analysis.program = program
                 analysis._calls_by_event = None
                 analysis.deps = analysis.deps | {os.path.normpath(p) for p in program.files_read}
-            if scope is not None:
-                analysis.scope_entries = scope
-            if new_stops is not None:
-                analysis.stops = new_stops
-            analysis.unknown_first = unknown
+            if outcome.scope is not None:
+                analysis.scope_entries = outcome.scope
+            if outcome.stops is not None:
+                analysis.stops = outcome.stops
+            analysis.unknown_first = outcome.unknown
+            if outcome.other is not None:
+                analysis.other = outcome.other
+                self._set_others()
+            results = outcome.results
             analysis.index(e for _old, e, _diags in results)
             for old, e, diags in results:
                 e.check_diags = diags
@@ -747,18 +811,17 @@ class DocumentStore:
         rescope: bool,
         restop: bool = False,
         remodule: bool = False,
-    ) -> tuple[
-        list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]],
-        list[tuple[LineEntry, tuple[VariableDef, ...]]] | None,
-        dict[str, LineEntry],
-        list[tuple[LineEntry | None, Call]] | None,
-        Program | None,
-    ]:
+    ) -> _Outcome:
         """Check the changed lines; with `rescope`, first recompute the variables the `@! set`
         lines define and add every line that uses a variable whose definition changed. Returns,
         per line checked, (its entry, the entry to keep: re-parsed when its line moved, its
         diagnostics), the new scope when it was recomputed, and where each unknown callback is
-        now reported (at its first use in the file), and the new `stop` list when it changed.
+        now reported (at its first use in the file), the new `stop` list when it changed, and
+        the diagnostics of the included files when SC506 changed there.
+
+        Included files are blocks at their `&include` line, fixed: their `stop`s sit at that
+        line in the file order, and an edit whose effect reaches into them (a variable they use,
+        a callback they call, a module they load) raises `_FullCheckNeeded`.
 
         With `restop` (a `stop` line changed), or when a `stop` moved to another line (its line is
         in the SC506 messages), the `stop` list is rebuilt and SC506 is recomputed, from the calls
@@ -766,24 +829,30 @@ class DocumentStore:
 
         With `remodule` (a `&module` line changed), the `&module` lines are resolved again (the
         new program is returned) and the lines calling a callback whose signatures changed are
-        checked again; raises `_FullCheckNeeded` when that is most of the file, or when whether
-        calls are checked at all changes."""
+        checked again; raises `_FullCheckNeeded` when that is most of the file. When a module is
+        not found (or found again), calls to unknown callbacks stop being reported (or are
+        reported again, at their first use): only the SC301 lines change."""
         program: Program | None = None
         module_results: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
+        also: set[str] = set()
+        callers: list[tuple[int, LineEntry, LineEntry]] = []
         if remodule:
-            program, module_results, callers = self._remodule(path, snapshot, analysis, targets)
+            program, module_results, callers, also = self._remodule(path, snapshot, analysis, targets)
             analysis = replace(analysis, program=program)
-            targets = [(n, e) for n, e in targets if type(e.stmt) is not ModuleDirective] + callers
+            targets = [(n, e) for n, e in targets if type(e.stmt) is not ModuleDirective]
         index = _positions(
             snapshot,
             [e for e, _ in analysis.scope_entries]
             + [e for e, _ in analysis.stops if e]
+            + list(analysis.stop_anchors.values())
             + list(analysis.unknown_first.values()),
         )
         for n, e in targets:
             index[id(e)] = n
+        for n, _old, e in callers:
+            index[id(e)] = n
         scope = None
-        pairs = [(n, e, e) for n, e in targets]
+        pairs = [(n, e, e) for n, e in targets] + callers
         if rescope:
             scope, extra = self._rescope(path, snapshot, index, analysis, targets)
             pairs += extra
@@ -794,15 +863,22 @@ class DocumentStore:
         placed: list[tuple[int, LineEntry | None, Call]] = []
         changed_times: list[float | None] = []
         for entry, call in analysis.stops:
-            line = index.get(id(entry)) if entry is not None else None
-            if entry is not None and line is None:  # a stop line that is gone (or was edited)
+            if entry is None:  # in an included file: at its `&include` line, in program order
+                through = analysis.stop_anchors.get(id(call))
+                at = index.get(id(through)) if through is not None else None
+                if at is None:
+                    raise _FullCheckNeeded
+                placed.append((at, None, call))
+                continue
+            line = index.get(id(entry))
+            if line is None:  # a stop line that is gone (or was edited)
                 changed_times.append(call.time)
                 continue
             if line is not None and line != call.event.span.line:
                 ev = call.event
                 call = replace(call, event=replace(ev, span=replace(ev.span, line=line, end_line=line)))
                 changed_times.append(call.time)
-            placed.append((line or 0, entry, call))
+            placed.append((line, entry, call))
         if restop:
             news = [(n, e, e) for n, e in targets if is_stop(e.stmt)]
             if news:
@@ -814,22 +890,31 @@ class DocumentStore:
             placed.sort(key=lambda t: (t[0], t[2].order))
         stops = [call for _n, _e, call in placed]
         out = self._check_lines(path, analysis, pairs, scope_lines, stops)
-        unknown = dict(analysis.unknown_first)
-        if not analysis.program.unchecked_callbacks:
-            out += self._first_unknown(path, snapshot, analysis, index, out, unknown, scope_lines, stops)
+        other: dict[str, list[Diagnostic]] | None = None
+        # with a module not found, calls to unknown callbacks are not checked: no SC301 anywhere
+        unchecked = analysis.program.unchecked_callbacks
+        unknown = {} if unchecked else dict(analysis.unknown_first)
+        if not unchecked:
+            out += self._first_unknown(
+                path, snapshot, analysis, index, out, unknown, scope_lines, stops, also
+            )
         new_stops: list[tuple[LineEntry | None, Call]] | None = None
         if changed_times:
             new_stops = [(e, call) for _n, e, call in placed]
             out += self._restop(path, snapshot, analysis, out, scope_lines, stops, changed_times)
-        return out + module_results, scope, unknown, new_stops, program
+            if analysis.program.includes:
+                other = _restop_included(analysis, stops, changed_times)
+        return _Outcome(out + module_results, scope, unknown, new_stops, program, other)
 
     def _remodule(
         self, path: str, snapshot: list[LineEntry], analysis: Analysis, targets: list[tuple[int, LineEntry]]
-    ) -> tuple[Program, list[_Checked], list[tuple[int, LineEntry]]]:
+    ) -> tuple[Program, list[_Checked], list[tuple[int, LineEntry, LineEntry]], set[str]]:
         """Resolve the `&module` lines again, alone (what they load does not depend on the other
-        lines): their diagnostics, the new program (modules, callbacks), and the lines to check
+        lines): their diagnostics, the new program (modules, callbacks), the lines to check
         again: those calling a callback whose signatures changed, and those reporting an unknown
-        callback (SC301 lists the loaded modules and the names it might mean)."""
+        callback (SC301 lists the loaded modules and the names it might mean), and the callbacks
+        whose first use must be found again (every unknown one, when calls become checked again
+        because every module is found: while one was missing, no SC301 was kept anywhere)."""
         old = analysis.program
         where = _positions(snapshot, analysis.directives)
         lines = [(n, e) for e in analysis.directives if (n := where.get(id(e), 0))]
@@ -838,10 +923,17 @@ class DocumentStore:
         fresh = [(n, e, e if e.parsed_line == n else parse_entry(e.text, path, n)) for n, e in lines]
         stmts = tuple(f.stmt for _n, _e, f in fresh if f.stmt is not None)
         mini = resolve(ScenarioFile(Span(path, 1, 1, 1, 1), path, stmts), (), analysis.config)
-        if mini.unchecked_callbacks != old.unchecked_callbacks:
-            raise _FullCheckNeeded
         before, after = old.callbacks.by_name, mini.callbacks.by_name
         changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+        if old.includes:
+            # included files are fixed blocks: right only while they load no module and call no
+            # callback that changed or is unknown (SC301 there lists the modules, or goes away)
+            inc = analysis.included()
+            if inc.has_modules or any(n in changed or n not in after for n in inc.callbacks):
+                raise _FullCheckNeeded
+        also: set[str] = set()
+        if old.unchecked_callbacks and not mini.unchecked_callbacks:
+            also = {name for name in analysis.callers if name not in after}
         by_line: dict[int, list[Diagnostic]] = {}
         for d in (*mini.diagnostics, *check_modules(mini)):
             if d.span.path == path:
@@ -853,21 +945,22 @@ class DocumentStore:
             raise _FullCheckNeeded  # most of the file: the whole front end is as quick
         found = _positions(snapshot, wanted)
         seen: set[int] = {id(e) for _n, e in targets}
-        callers: list[tuple[int, LineEntry]] = []
+        callers: list[tuple[int, LineEntry, LineEntry]] = []
         for e in wanted:
             at = found.get(id(e))
             if at is not None and id(e) not in seen:
                 seen.add(id(e))
-                callers.append((at, e if e.parsed_line == at else parse_entry(e.text, path, at)))
+                callers.append((at, e, e if e.parsed_line == at else parse_entry(e.text, path, at)))
         program = replace(
             old,
             modules=mini.modules,
             module_directives=mini.module_directives,
             callbacks=mini.callbacks,
-            missed_files=mini.missed_files,
+            unchecked_callbacks=mini.unchecked_callbacks,
+            missed_files=mini.missed_files or any(target is None for _d, target in old.includes),
             files_read=old.files_read | mini.files_read,
         )
-        return program, results, callers
+        return program, results, callers, also
 
     def _restop(
         self,
@@ -983,13 +1076,16 @@ class DocumentStore:
         unknown: dict[str, LineEntry],
         scope_lines: list[tuple[int | None, tuple[VariableDef, ...]]],
         stops: list[Call],
+        also: Iterable[str] = (),
     ) -> list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]]:
         """An unknown callback is reported at its first use in the file only: after lines calling
-        one changed, find its first use again, check that line, and keep SC301 there alone (in
-        `out` and in what this returns: the lines checked for it). Updates `unknown`."""
+        one changed (or for the names in `also`), find its first use again (the first line that
+        makes a call of it: a loop whose bounds are in error makes none), check that line, and
+        keep SC301 there alone (in `out` and in what this returns: the lines checked for it).
+        Updates `unknown`."""
         known = analysis.program.callbacks.by_name
         checked = {id(old) for old, _e, _d in out} | {id(e) for _old, e, _d in out}
-        names: set[str] = set()
+        names: set[str] = set(also)
         for _old, e, _d in out:
             name = _callback(e.stmt)
             if name is not None and name not in known:
@@ -1004,7 +1100,7 @@ class DocumentStore:
         for n, e in enumerate(snapshot, 1):
             e = kept.get(id(e), e)
             name = _callback(e.stmt)
-            if name in names and name not in first:
+            if name in names and name not in first and (e.calls is None or e.calls):
                 first[name] = (n, e)
                 if len(first) == len(names):
                     break
@@ -1088,6 +1184,12 @@ class DocumentStore:
                 affected.update(v.name for v in defs)
             if defs:
                 scope.append((e, defs))
+        if affected and analysis.program.includes:
+            # included files are fixed blocks: right only while no variable they read changed
+            # (nor, when one of them has an undefined variable, the names its did-you-mean picks from)
+            inc = analysis.included()
+            if inc.undefined_variables or not affected.isdisjoint(inc.names):
+                raise _FullCheckNeeded
         # one quick pass over the text, then a closer look at the few lines it keeps
         users = analysis.var_users
         where = _positions(snapshot, users)
@@ -1241,6 +1343,52 @@ def _positions(snapshot: list[LineEntry], entries: list[LineEntry]) -> dict[int,
 _Checked = tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]  # (entry, entry to keep, diagnostics)
 
 
+@dataclass
+class _Outcome:
+    """What an incremental check found (see `DocumentStore._incremental_work`)."""
+
+    results: list[_Checked]
+    scope: list[tuple[LineEntry, tuple[VariableDef, ...]]] | None
+    unknown: dict[str, LineEntry]
+    stops: list[tuple[LineEntry | None, Call]] | None
+    program: Program | None
+    other: dict[str, list[Diagnostic]] | None
+
+
+def _restop_included(
+    analysis: Analysis, stops: list[Call], changed_times: list[float | None]
+) -> dict[str, list[Diagnostic]] | None:
+    """The included files' diagnostics with SC506 recomputed (`stops` changed, in the root file)
+    on their events timed after the earliest changed `stop`; None when none changed."""
+    valid = [t for t in changed_times if t is not None and t >= 0]
+    if not valid:
+        return None
+    threshold = min(valid)
+    live = [s for s in stops if s.time is not None and s.time >= 0]
+    instances = analysis.program.config.instances
+    changed: dict[str, dict[Span, Diagnostic | None]] = {}  # path -> event time span -> warning
+    for calls in analysis.included().calls:
+        ev = calls[0].event
+        t = ev.time
+        seconds = t.seconds
+        if seconds is None or seconds <= threshold or ev.callback.value == "stop":
+            continue
+        if len(t.fields) > 3 or not math.isfinite(seconds):
+            continue  # a time in error: never warned about
+        changed.setdefault(ev.span.path, {})[t.span] = _after_stop(calls, live, instances)
+    other = dict(analysis.other)
+    touched = False
+    for p, warnings in changed.items():
+        before = other.get(p, [])
+        kept = [d for d in before if d.code != "SC506" or d.span not in warnings]
+        kept += [w for w in warnings.values() if w is not None]
+        after = sort_unique(kept)
+        if after != sort_unique(before):
+            other[p] = after
+            touched = True
+    return other if touched else None
+
+
 class _FullCheckNeeded(Exception):
     """An incremental check found that only the whole front end can answer."""
 
@@ -1329,10 +1477,20 @@ def _analysis(
             continue
         scope_entries.append((e, tuple(sorted(by_line[line], key=lambda v: v.order))))
     stops: list[tuple[LineEntry | None, Call]] = []
+    stop_anchors: dict[int, LineEntry] = {}
     for call in program.calls:
         if call.callback == "stop":
             span = call.event.span
-            stops.append((entry_at(span.line) if span.path == path else None, call))
+            if span.path == path:
+                stops.append((entry_at(span.line), call))
+                continue
+            stops.append((None, call))
+            at = anchor.get(os.path.normpath(span.path))
+            through = entry_at(at) if at is not None else None
+            if through is None:
+                incremental_ok = False  # where it comes in the file order is unknown
+            else:
+                stop_anchors[id(call)] = through
     unknown_first: dict[str, LineEntry] = {}
     for n, found in diags_by_line.items():
         e = entry_at(n)
@@ -1356,6 +1514,7 @@ def _analysis(
         deps=frozenset(deps),
         incremental_ok=incremental_ok,
         duration=0.0,
+        stop_anchors=stop_anchors,
     )
 
 

@@ -4,9 +4,15 @@ messages included (SC506 names the `stop`'s line)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pytest_lsp import LanguageClient
+from scenario_lang.lsp.features.diagnostics import message_text
+from scenario_lang.lsp.positions import UTF16, PositionCodec
+
+from scenario_lang.parse import split_lines
+from scenario_lang.project import CheckOptions, analyze
 
 from .conftest import Session, codes
 from .test_lsp_robustness import comparable, expected
@@ -124,3 +130,169 @@ async def test_module_edits_end_with_gscen_checks_diagnostics(client: LanguageCl
         path.write_text("\n".join(lines))
         got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
         assert sorted(got) == sorted(expected(path)), (line, text)
+
+
+# --------------------------------------------------------------------------- the last full-check gaps
+
+# enough lines that re-checking the callers of a callback is a small part of the file
+FILLER = "".join(f"@0:{i % 50} echo filler {i}\n" for i in range(60))
+
+TYPING = (
+    """\
+&module mymod.MyModule
+@0:1 write_peer_id {1}
+@0:2 ping 3
+@0:3 ping x
+"""
+    + FILLER
+    + """\
+@0:5 pong 1
+@0:6 for i in 1 to $nothing call pang
+@0:7 pang
+@0:9 stop
+"""
+)
+
+
+def diagnostics_of(client: LanguageClient, path: Path) -> list[tuple[str, int, int, int, str]]:
+    """The diagnostics last published for a file, comparable with `expected_in`."""
+    found = client.diagnostics.get(path.as_uri(), [])
+    return sorted((*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True))
+
+
+def expected_in(root: Path, path: Path) -> list[tuple[str, int, int, int, str]]:
+    """`gscen check root`'s diagnostics in another file (`path`, an included one)."""
+    codec = PositionCodec(UTF16)
+    lines = split_lines(path.read_text())
+
+    def text(n: int) -> str:
+        return lines[n - 1] if 1 <= n <= len(lines) else ""
+
+    out = []
+    for d in analyze(str(root), CheckOptions()).diagnostics:
+        if os.path.normpath(d.span.path) == os.path.normpath(path):
+            r = codec.span_range(d.span, text)
+            message = comparable(message_text(d))
+            out.append((d.code, r.start.line, r.start.character, r.end.character, message))
+    return sorted(out)
+
+
+async def test_typing_a_module_line_character_by_character_keeps_gscen_checks_diagnostics(
+    client: LanguageClient, project: Path
+) -> None:
+    # while the name is incomplete the module is not found: calls are not checked (no SC301 for
+    # `pong` and `pang`, nor SC306 for `ping x`); once it is found they are checked again
+    path = project / "typing.scenario"
+    path.write_text(TYPING)
+    lines = TYPING.split("\n")
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    version = s.edit(uri, 1, 0, 0, "\n")
+    lines.insert(1, "")
+    await s.diagnostics(uri, version=version)
+    typed = "&module extra.Extra"
+    for i, char in enumerate(typed):
+        version = s.edit(uri, 1, i, i, char)
+        lines[1] = typed[: i + 1]
+        found = await s.diagnostics(uri, version=version)
+        path.write_text("\n".join(lines))
+        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
+        assert sorted(got) == sorted(expected(path)), lines[1]
+    for i in range(len(typed), len("&module "), -1):  # and erased again, down to `&module e`
+        version = s.edit(uri, 1, i - 1, i, "")
+        lines[1] = typed[: i - 1]
+        found = await s.diagnostics(uri, version=version)
+        path.write_text("\n".join(lines))
+        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
+        assert sorted(got) == sorted(expected(path)), lines[1]
+
+
+INCLUDED = """\
+@! set common_key 1
+@0:5 echo included {1-2}
+@0:20 echo late $common_key
+@0:15 stop {3}
+@0:25 echo after both stops
+"""
+
+INCLUDING = (
+    """\
+&module mymod.MyModule
+@! set key abc
+&include inc.scenario
+@0:1 write_peer_id {1}
+@0:2 start_queries $key 5 rate=1e-3 {2-3}
+@0:9 stop {1-2}
+@0:10 echo late {2}
+@0:30 echo last $common_key
+"""
+    + FILLER
+)
+
+# (line, start, end, new text): `stop`, `@! set` and `&module` edits in the including file
+INCLUDE_EDITS = [
+    (5, 0, 4, "@0:3"),  # the stop earlier: an included event comes after it
+    (5, 10, 15, "{3}"),  # other peers
+    (0, 0, 0, "@0:1 stop {4}\n"),  # a stop above the `&include`: first in the file order
+    (1, 0, 100, "@0:2 stop"),  # and for every peer
+    (1, 0, 100, "@0:0 echo no longer a stop"),
+    (2, 11, 14, "abd"),  # a `set` value the included file does not read
+    (2, 7, 10, "kez"),  # renamed: `$key` undefined below
+    (2, 7, 10, "key"),
+    (1, 0, 0, "&module extra.Extra\n"),  # a module the included file calls nothing of
+    (1, 14, 19, "Extr"),  # not found: calls unchecked
+    (1, 14, 18, "Extra"),
+    (1, 0, 100, "@0:0 echo no longer a module"),
+    (2, 0, 0, "@! set common_key 2\n"),  # a variable the included file reads: the whole check
+]
+
+
+async def test_structural_edits_in_a_file_with_an_include_keep_gscen_checks_diagnostics(
+    client: LanguageClient, project: Path
+) -> None:
+    included = project / "inc.scenario"
+    included.write_text(INCLUDED)
+    path = project / "including.scenario"
+    path.write_text(INCLUDING)
+    lines = INCLUDING.split("\n")
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    assert diagnostics_of(client, included) == expected_in(path, included)
+    for line, start, end, text in INCLUDE_EDITS:
+        end = min(end, len(lines[line]))
+        version = s.edit(uri, line, start, end, text)
+        lines[line : line + 1] = (lines[line][:start] + text + lines[line][end:]).split("\n")
+        found = await s.diagnostics(uri, version=version)
+        path.write_text("\n".join(lines))
+        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
+        assert sorted(got) == sorted(expected(path)), (line, text)
+        # the included file's SC506 follow the including file's stops (published before its own)
+        assert diagnostics_of(client, included) == expected_in(path, included), (line, text)
+
+
+EARLY_STOP = "&module mymod.MyModule\n" + "".join(
+    f"@0:{2 + i % 40} {'write_peer_id {1}' if i % 3 else f'echo {i}'}\n" for i in range(3000)
+)
+
+
+async def test_an_early_stop_warns_about_thousands_of_events_as_gscen_check_does(
+    client: LanguageClient, project: Path
+) -> None:
+    path = project / "early.scenario"
+    path.write_text(EARLY_STOP)
+    lines = EARLY_STOP.split("\n")
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    for line, text in ((1, "@0:01 stop\n"), (1, "@0:03 stop {1}\n"), (2, "@0:02 stop {2}\n")):
+        version = s.edit(uri, line, 0, 0, text)
+        lines[line:line] = [text.rstrip("\n")]
+        found = await s.diagnostics(uri, version=version)
+        path.write_text("\n".join(lines))
+        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
+        assert len(got) > 1000
+        assert sorted(got) == sorted(expected(path)), text
+    version = s.edit(uri, 1, 0, 0, "", end_line=4)  # every stop removed again
+    assert await s.diagnostics(uri, version=version) == []
