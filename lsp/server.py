@@ -15,6 +15,7 @@ import inspect
 import logging
 import os
 import sys
+import time
 import traceback
 from collections.abc import Generator
 from importlib.metadata import PackageNotFoundError, version
@@ -123,6 +124,8 @@ class GscenServer(LanguageServer):
         )
         self.context = Context(self.store, self.codec, self.log)
         self._codec: PositionCodec | None = None
+        self._encoder: diagnostics.DiagnosticEncoder | None = None
+        self._writes: set[asyncio.Future[Any]] = set()
         self._wire()
 
     # ---- plumbing shared by features
@@ -142,10 +145,39 @@ class GscenServer(LanguageServer):
             logger.warning("could not send to the client: %s", message)
 
     def _publish(self, doc: Document) -> None:
-        items = diagnostics.document_diagnostics(doc, self.codec())
-        self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=doc.uri, diagnostics=items, version=doc.version)
+        codec = self.codec()
+        if self._encoder is None or self._encoder.codec is not codec:
+            self._encoder = diagnostics.DiagnosticEncoder(codec)
+        started = time.perf_counter()
+        body = self._encoder.publish_notification(doc)
+        self._send_json(body)
+        logger.info(
+            "published diagnostics of %s version %s (%d characters) in %.1f ms",
+            doc.uri,
+            doc.version,
+            len(body),
+            (time.perf_counter() - started) * 1000,
         )
+
+    def _send_json(self, body: str) -> None:
+        """Send a message already written as JSON text (ASCII: `json.dumps` escapes the rest), as
+        pygls' own `_send_data` frames what it serializes."""
+        protocol = self.protocol
+        writer = getattr(protocol, "writer", None)
+        if writer is None:
+            logger.error("cannot send diagnostics: no transport")
+            return
+        if getattr(protocol, "_include_headers", True):
+            header = (
+                f"Content-Length: {len(body)}\r\n"
+                f"Content-Type: {protocol.CONTENT_TYPE}; charset={protocol.CHARSET}\r\n\r\n"
+            )
+            body = header + body
+        written = writer.write(body.encode(protocol.CHARSET))
+        if inspect.isawaitable(written):  # a websocket's writer
+            pending = asyncio.ensure_future(written)
+            self._writes.add(pending)
+            pending.add_done_callback(self._writes.discard)
 
     def _clear(self, uri: str) -> None:
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))

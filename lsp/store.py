@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from scenario_lang import cache
-from scenario_lang.check import check, check_modules, stop_warning
+from scenario_lang.check import StopRule, check, check_modules
 from scenario_lang.diagnostics import Diagnostic, sort_unique
 from scenario_lang.nodes import (
     Argument,
@@ -78,7 +78,7 @@ class LineEntry:
     its parse diagnostics, its check diagnostics once checked (None until then), and the calls the
     last check resolved of it (None when unknown; what SC506 is recomputed from when `stop`s change)."""
 
-    __slots__ = ("calls", "check_diags", "indexed", "parse_diags", "parsed_line", "stmt", "text")
+    __slots__ = ("calls", "check_diags", "encoded", "indexed", "parse_diags", "parsed_line", "stmt", "text")
 
     def __init__(
         self, text: str, stmt: Statement | None, parse_diags: tuple[Diagnostic, ...], parsed_line: int
@@ -90,6 +90,9 @@ class LineEntry:
         self.check_diags: tuple[Diagnostic, ...] | None = None
         self.calls: tuple[Call, ...] | None = None
         self.indexed = False  # in its analysis' `times` / `var_users` (see `Analysis.index`)
+        # its diagnostics as published (`features.diagnostics`): the tuple they came from, the
+        # encoding, a template of the line number (None for a span over lines), the line, the JSON
+        self.encoded: tuple[tuple[Diagnostic, ...], str, str | None, int, str] | None = None
 
 
 def parse_entry(text: str, path: str, line: int) -> LineEntry:
@@ -812,6 +815,21 @@ class DocumentStore:
         restop: bool = False,
         remodule: bool = False,
     ) -> _Outcome:
+        """`_incremental_checks` with the cyclic garbage collector paused: an early `stop` makes
+        100,000 diagnostics, and each generation scan in between would go over all of them."""
+        with bulk_allocation():
+            return self._incremental_checks(path, snapshot, analysis, targets, rescope, restop, remodule)
+
+    def _incremental_checks(
+        self,
+        path: str,
+        snapshot: list[LineEntry],
+        analysis: Analysis,
+        targets: list[tuple[int, LineEntry]],
+        rescope: bool,
+        restop: bool = False,
+        remodule: bool = False,
+    ) -> _Outcome:
         """Check the changed lines; with `rescope`, first recompute the variables the `@! set`
         lines define and add every line that uses a variable whose definition changed. Returns,
         per line checked, (its entry, the entry to keep: re-parsed when its line moved, its
@@ -980,8 +998,9 @@ class DocumentStore:
         if not valid:
             return []
         threshold = min(valid)
-        live = [s for s in stops if s.time is not None and s.time >= 0]
-        instances = analysis.program.config.instances
+        rule = StopRule(
+            [s for s in stops if s.time is not None and s.time >= 0], analysis.program.config.instances
+        )
         done = {id(old) for old, _e, _d in out} | {id(e) for _old, e, _d in out}
         found: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
         unknown: list[tuple[int, LineEntry, LineEntry]] = []
@@ -1005,7 +1024,11 @@ class DocumentStore:
                     fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
                     unknown.append((n, e, fresh))
                 continue
-            warning = _after_stop(calls, live, instances)
+            warning = _after_stop(calls, rule)
+            if not old:  # most lines: no other diagnostic
+                if warning is not None:
+                    found.append((e, e, (warning,)))
+                continue
             before = [d for d in old if d.code == "SC506"]
             if before == ([warning] if warning is not None else []):
                 continue
@@ -1312,11 +1335,11 @@ def _record_calls(path: str, entries: list[LineEntry], calls: Iterable[Call]) ->
             entries[n - 1].calls = tuple(found)
 
 
-def _after_stop(calls: Iterable[Call], stops: list[Call], instances: int | None) -> Diagnostic | None:
-    """The SC506 warning of one event's calls (`stops`: the valid ones, in file order): the
-    checker's own rule (`check.stop_warning`) for its first call that comes after a shared `stop`."""
+def _after_stop(calls: Iterable[Call], rule: StopRule) -> Diagnostic | None:
+    """The SC506 warning of one event's calls: the checker's own rule (`check.StopRule`) for its
+    first call that comes after a shared `stop`."""
     for call in calls:
-        warning = stop_warning(call, stops, instances)
+        warning = rule.warning(call)
         if warning is not None:
             return warning
     return None
@@ -1364,8 +1387,9 @@ def _restop_included(
     if not valid:
         return None
     threshold = min(valid)
-    live = [s for s in stops if s.time is not None and s.time >= 0]
-    instances = analysis.program.config.instances
+    rule = StopRule(
+        [s for s in stops if s.time is not None and s.time >= 0], analysis.program.config.instances
+    )
     changed: dict[str, dict[Span, Diagnostic | None]] = {}  # path -> event time span -> warning
     for calls in analysis.included().calls:
         ev = calls[0].event
@@ -1375,7 +1399,7 @@ def _restop_included(
             continue
         if len(t.fields) > 3 or not math.isfinite(seconds):
             continue  # a time in error: never warned about
-        changed.setdefault(ev.span.path, {})[t.span] = _after_stop(calls, live, instances)
+        changed.setdefault(ev.span.path, {})[t.span] = _after_stop(calls, rule)
     other = dict(analysis.other)
     touched = False
     for p, warnings in changed.items():

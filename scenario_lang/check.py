@@ -14,11 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
 
-from .diagnostics import Diagnostic, diag, sort_unique
+from .diagnostics import CODES, Diagnostic, diag, sort_unique
 from .nodes import Argument, Event, Span, TimeSpec
 from .parse import bulk_allocation
+from .peers import PeerSet
 from .resolve import Call, Program
 from .signatures import CallbackSig, Param, ParamKind, TypeSpec, convert
+
+_WARNING = CODES["SC506"].severity
 
 
 def _type_phrase(t: TypeSpec) -> str:
@@ -366,7 +369,7 @@ class _Checker:
         stops = [c for c in candidates if c.callback == "stop" and c.time is not None and c.time >= 0]
         if not stops:
             return
-        instances = self.program.config.instances
+        rule = StopRule(stops, self.program.config.instances)
         first = min(s.time for s in stops if s.time is not None)
         warned: set[int] = set()
         for call in self.program.calls:
@@ -376,29 +379,58 @@ class _Checker:
             key = id(call.event)
             if key in warned:
                 continue
-            warning = stop_warning(call, stops, instances)
+            warning = rule.warning(call)
             if warning is not None:
                 warned.add(key)
                 self.out.append(warning)
 
 
-def stop_warning(call: Call, stops: Sequence[Call], instances: int | None) -> Diagnostic | None:
-    """SC506 for one call: the first `stop` (valid ones, in program order) it comes after, for a peer
-    they share; None when there is none. Shared with the language server's incremental check."""
-    t = call.time
-    if t is None:
+_SC506_NOTES = ("a stopped peer runs no further events",)
+
+
+class StopRule:
+    """SC506, the one rule (the checker's and the language server's incremental check's): a call
+    comes after the first `stop` of `stops` (the valid ones, in program order) that is earlier and
+    shares a peer with it. Whether two peer sets meet, and each message, is worked out once: a
+    `stop` near the top of a large file puts most of its events after it."""
+
+    def __init__(self, stops: Sequence[Call], instances: int | None) -> None:
+        self.stops = [(s, s.time) for s in stops if s.time is not None]
+        self.instances = instances
+        self._meets: dict[tuple[int, int], bool] = {}  # by ids of the peer sets held in `_held`
+        self._held: list[object] = []
+        self._verdicts: dict[tuple[float, int], str | None] = {}  # (time, id of peers) -> message
+
+    def warning(self, call: Call) -> Diagnostic | None:
+        """SC506 for one call, or None when it comes after no `stop` it shares a peer with."""
+        t = call.time
+        if t is None:
+            return None
+        peers = call.peers
+        key = (t, id(peers))
+        if key in self._verdicts:
+            message = self._verdicts[key]
+        else:
+            message = self._verdicts[key] = self._message(t, peers)
+            self._held.append(peers)
+        if message is None:
+            return None
+        return Diagnostic("SC506", _WARNING, message, call.event.time.span, _SC506_NOTES)
+
+    def _message(self, t: float, peers: PeerSet) -> str | None:
+        for s, when in self.stops:
+            if not t > when:
+                continue
+            key = (id(peers), id(s.peers))
+            meets = self._meets.get(key)
+            if meets is None:
+                meets = self._meets[key] = peers.intersects(s.peers, self.instances)
+            if meets:
+                return (
+                    f"event at {t:g} s comes after `stop` at {when:g} s "
+                    f"(line {s.event.span.line}) for some of its peers"
+                )
         return None
-    for s in stops:
-        assert s.time is not None
-        if t > s.time and call.peers.intersects(s.peers, instances):
-            return diag(
-                "SC506",
-                f"event at {t:g} s comes after `stop` at {s.time:g} s "
-                f"(line {s.event.span.line}) for some of its peers",
-                call.event.time.span,
-                notes=("a stopped peer runs no further events",),
-            )
-    return None
 
 
 def _as_seconds(seconds: float | None) -> str:

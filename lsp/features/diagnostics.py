@@ -3,19 +3,26 @@ with their version) and for files they include (published without one).
 
 Codes, severities and ranges are `gscen check`'s; notes and the help text follow the message on
 lines of their own. `data` carries the safe replacement that code actions apply.
+
+An open document's notification is written as JSON text directly (`DiagnosticEncoder`), each
+line's part kept until its diagnostics or its line number change: a `stop` near the top of a large
+file warns about 100,000 events, and building, converting and serializing as many `lsprotocol`
+objects, on every keystroke while they stand, took seconds.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from lsprotocol import types
 
 from scenario_lang.diagnostics import Diagnostic, Severity
+from scenario_lang.parse import bulk_allocation
 
 from ..context import Context, uri_to_path
 from ..handler import Handler
-from ..positions import PositionCodec
+from ..positions import UTF32, PositionCodec
 from ..store import Document
 
 SOURCE = "gscen"
@@ -48,8 +55,123 @@ def to_lsp(d: Diagnostic, rng: types.Range) -> types.Diagnostic:
     )
 
 
+class DiagnosticEncoder:
+    """Writes diagnostics as the JSON of `to_lsp`'s LSP diagnostics (what pygls would send for
+    them), without building them: the part after the range is made once per distinct diagnostic
+    text, and each document line's part is kept on its entry (`LineEntry.encoded`), as a template
+    of its line number too, so that lines moved by an insertion are only formatted again."""
+
+    TAILS_KEPT = 50_000
+
+    def __init__(self, codec: PositionCodec) -> None:
+        self.codec = codec
+        # message -> (code, severity, notes, suggestion, replacement, tail, tail with `%` doubled)
+        self._tails: dict[str, tuple[object, object, object, object, object, str, str]] = {}
+
+    def tail(self, d: Diagnostic, template: bool = False) -> str:
+        """What follows the range: message, severity, code, source and data, and the closing brace
+        (with `template`, `%` doubled for a `%`-template)."""
+        found = self._tails.get(d.message)
+        if (
+            found is None
+            or found[0] != d.code
+            or found[1] is not d.severity
+            or found[2] != d.notes
+            or found[3] != d.suggestion
+            or found[4] != d.replacement
+        ):
+            if len(self._tails) >= self.TAILS_KEPT:
+                self._tails.clear()
+            data: dict[str, object] = {"code": d.code}
+            if d.replacement is not None:
+                data["replacement"] = d.replacement
+            text = (
+                f',"message":{json.dumps(message_text(d))},"severity":{_SEVERITY[d.severity].value},'
+                f'"code":{json.dumps(d.code)},"source":"{SOURCE}","data":{json.dumps(data)}}}'
+            )
+            found = (d.code, d.severity, d.notes, d.suggestion, d.replacement, text, text.replace("%", "%%"))
+            self._tails[d.message] = found
+        return found[6] if template else found[5]
+
+    def on_line(self, d: Diagnostic, text: str) -> str | None:
+        """A diagnostic on one line with `text` as a `%`-template of its line number (`n`, 0-based),
+        None when its range depends on more than that line (a span over several lines)."""
+        span = d.span
+        if span.end_line != span.line:
+            return None
+        if text.isascii() or self.codec.encoding == UTF32:
+            size = len(text)
+            sc = min(max(span.column - 1, 0), size)
+            ec = min(max(span.end_column - 1, 0), size)
+        else:
+            sc, ec = self.codec.units(text, span.column - 1), self.codec.units(text, span.end_column - 1)
+        return (
+            f'{{"range":{{"start":{{"line":%(n)d,"character":{sc}}},'
+            f'"end":{{"line":%(n)d,"character":{ec}}}}}' + self.tail(d, template=True)
+        )
+
+    def one(self, d: Diagnostic, line_text: Callable[[int], str], line: int | None = None) -> str:
+        """One diagnostic (on `line`, when its span was parsed on another)."""
+        start = d.span.line if line is None else line
+        template = self.on_line(d, line_text(start))
+        if template is not None:
+            return template % {"n": start - 1}
+        r = self.codec.span_range(d.span, line_text, line=line)
+        return (
+            f'{{"range":{{"start":{{"line":{r.start.line},"character":{r.start.character}}},'
+            f'"end":{{"line":{r.end.line},"character":{r.end.character}}}}}' + self.tail(d)
+        )
+
+    def document(self, doc: Document) -> str:
+        """The JSON array of every diagnostic of an open document, in `gscen check`'s order, at the
+        lines they are on now."""
+        with bulk_allocation():  # no generation scans while (re)encoding 100,000 of them
+            return self._document(doc)
+
+    def _document(self, doc: Document) -> str:
+        parts: list[str] = []
+        text = doc.line_text
+        encoding = self.codec.encoding
+        for n, e in enumerate(doc.entries, 1):
+            ds = e.check_diags if e.check_diags is not None else e.parse_diags
+            if not ds:
+                continue
+            kept = e.encoded
+            if kept is not None and kept[0] is ds and kept[1] == encoding:
+                if kept[3] == n:
+                    parts.append(kept[4])
+                    continue
+                template = kept[2]
+                if template is not None:
+                    part = template % {"n": n - 1}
+                    e.encoded = (ds, encoding, template, n, part)
+                    parts.append(part)
+                    continue
+            templates = [self.on_line(d, e.text) for d in ds]
+            if all(t is not None for t in templates):
+                template = ",".join(templates)  # type: ignore[arg-type]
+                part = template % {"n": n - 1}
+            else:  # a span over several lines: as it is now
+                template = None
+                part = ",".join(self.one(d, text, n) for d in ds)
+            e.encoded = (ds, encoding, template, n, part)
+            parts.append(part)
+        if doc.analysis is not None:
+            parts.extend(self.one(d, text) for d in doc.analysis.loose)
+        return "[" + ",".join(parts) + "]"
+
+    def publish_notification(self, doc: Document) -> str:
+        """The whole `textDocument/publishDiagnostics` message of an open document, as JSON text."""
+        version = "" if doc.version is None else f',"version":{doc.version}'
+        return (
+            f'{{"jsonrpc":"2.0","method":"{types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS}",'
+            f'"params":{{"uri":{json.dumps(doc.uri)}{version},"diagnostics":{self.document(doc)}}}}}'
+        )
+
+
 def document_diagnostics(doc: Document, codec: PositionCodec) -> list[types.Diagnostic]:
-    """Every diagnostic of an open document, in `gscen check`'s order, at the lines they are on now."""
+    """Every diagnostic of an open document as `lsprotocol` values (what `DiagnosticEncoder`
+    writes as JSON)."""
     out: list[types.Diagnostic] = []
     text = doc.line_text
     for n, e in enumerate(doc.entries, 1):

@@ -1,12 +1,19 @@
 """The document store alone (in this process, no client): the edits that the language server used to
 answer with the whole front end are now checked incrementally, and end with `gscen check`'s
-diagnostics (for the file, and for the file it includes)."""
+diagnostics (for the file, and for the file it includes); and the JSON the server writes for a
+document's diagnostics is what pygls would have written."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
+import pytest
+from lsprotocol import types
+from pygls.protocol import default_converter
+from scenario_lang.lsp.features.diagnostics import DiagnosticEncoder, document_diagnostics
+from scenario_lang.lsp.positions import UTF8, UTF16, UTF32, PositionCodec
 from scenario_lang.lsp.store import Document, DocumentStore
 
 from scenario_lang.diagnostics import Diagnostic
@@ -66,3 +73,44 @@ async def test_structural_edits_in_a_file_with_an_include_skip_the_whole_front_e
     store = await run_edits(path, INCLUDE_EDITS)
     # the last edit sets a variable the included file reads: only that one runs the whole check
     assert store.counts == {"full": 2, "incremental": len(INCLUDE_EDITS) - 1}
+
+
+# accents and emoji before a diagnostic, safe fixes (`data.replacement`), `%` in a message, lines
+# moved by an insertion
+ENCODED = """\
+&module mymod.MyModule
+@0:1 echo héllo🎉 $undefinedd {1}
+@0:2 write_peer_idd
+@0:3 start_queries key five%
+@0:4 stop
+@0:5 echo after the stop {3-1}
+@0:6 echo 🎉 last
+"""
+
+
+@pytest.mark.parametrize("encoding", [UTF8, UTF16, UTF32])
+async def test_diagnostics_written_as_json_are_what_pygls_would_send(project: Path, encoding: str) -> None:
+    path = project / "encoded.scenario"
+    path.write_text(ENCODED)
+    store = DocumentStore(lambda doc: None, lambda path, found: None, lambda uri: None, print)
+    doc = store.open(path.as_uri(), str(path), 1, ENCODED)
+    await doc.checked.wait()
+    codec = PositionCodec(encoding)
+    encoder = DiagnosticEncoder(codec)
+    converter = default_converter()
+    inserts: list[tuple[int, str] | None] = [None, (0, "@0:0 echo first\n"), (3, "@0:0 echo moved\n")]
+    for version, insert in enumerate(inserts, 1):
+        if insert is not None:
+            doc.apply_edit((insert[0], 0), (insert[0], 0), insert[1])
+            store.changed(doc, version)
+            await asyncio.sleep(0)
+            await doc.checked.wait()
+        for _ in range(2):  # written afresh, then from what each line keeps
+            written = json.loads(encoder.publish_notification(doc))
+            params = types.PublishDiagnosticsParams(
+                uri=doc.uri, diagnostics=document_diagnostics(doc, codec), version=doc.version
+            )
+            assert written["params"] == converter.unstructure(params)
+            assert written["method"] == types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS
+            assert len(written["params"]["diagnostics"]) >= 6
+    store.shutdown()
