@@ -60,7 +60,9 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
 - `all_vars.txt`: the all-vars JSON line, as received (from gscen's sync server, the compact form;
   `statistics.read_all_vars` reads either form).
 - `annotations.csv`: `<seconds since start, 6 decimals>,<message>` per `annotate` (Gumby's format).
-- `result.json`, written once at the end (atomically) if the peer got an id:
+- `result.json`, written once at the end (atomically) if the peer got an id. When it (or a row of
+  events.csv) cannot be written, e.g. on a full disk, the peer logs `cannot write <path>: <reason>`
+  and exits 1 (a signal's code is kept); no partial or temporary file is left:
     peer_id, exit_reason (stop | experiment_time | done | sync_closed | signal | error), exit_code,
     signal (e.g. "SIGTERM", or null), error (the fatal error message, or null),
     events_planned, events_fired, events_failed (fired events with a failed call),
@@ -101,6 +103,7 @@ import click
 
 from .builtin_callbacks import BuiltinCallbacks
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
+from .output_files import WriteFailure, write_atomically, write_failure
 from .peer_plan import PeerPlan, PlanFileError
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
 from .sync import SyncError
@@ -339,12 +342,36 @@ class Peer:
                     await self.state.client.aclose()
         if self._signal is not None:
             outcome.signal = signal.Signals(self._signal).name
-        self._write_result(outcome)
-        if self._events_file is not None:
-            self._events_file.close()
+        # events.csv first: a row it could not write fails the peer, and result.json says so.
+        self._close_events(outcome)
+        failure = self._write_result(outcome)
+        if failure is not None:
+            self._fail(outcome, str(failure))
         if self.plan is not None:
             self.plan.close()
         return outcome
+
+    @staticmethod
+    def _fail(outcome: PeerOutcome, message: str) -> None:
+        """A file of the peer could not be written: it exits non-zero (a signal's code is kept)."""
+        if outcome.exit_code == 0:
+            outcome.exit_code = 1
+        if outcome.error is None:
+            outcome.error = message
+
+    def _close_events(self, outcome: PeerOutcome) -> None:
+        if self._events_file is None:
+            return
+        failure = self.events.write_failure if self.events is not None else None
+        try:
+            self._events_file.close()
+        except OSError as exc:
+            # Rows the EventLog could not write are retried by close(): one failure is enough to say.
+            if failure is None:
+                failure = write_failure(self.state.output_dir / EVENTS_FILE, exc)
+                log.error("%s", failure)
+        if failure is not None:
+            self._fail(outcome, str(failure))
 
     def _on_signal(self, signum: int) -> None:
         log.warning("received %s: stopping", signal.Signals(signum).name)
@@ -416,7 +443,11 @@ class Peer:
             except OSError as exc:
                 raise PeerError(f"cannot write the peer folder {state.output_dir}: {exc}") from None
             self._folder_ready = True
-            self.events = EventLog(self._events_file, only_problems=cfg.events_log == "problems")
+            self.events = EventLog(
+                self._events_file,
+                only_problems=cfg.events_log == "problems",
+                path=state.output_dir / EVENTS_FILE,
+            )
             log.info("%d events, %d module(s)", len(timeline), len(self.modules.instances))
             # 5. on_id_received (worker thread), then vars + ready
             await self._pre_go_hooks("on_id_received", in_thread=True)
@@ -550,13 +581,17 @@ class Peer:
         state.all_vars = {str(k): dict(v) for k, v in all_vars.clients.items()}
         state.peer_ids = list(all_vars.peer_ids)
         state.server_vars = dict(all_vars.server)
-        with open(ALL_VARS_FILE, "wb") as f:
-            f.write(all_vars.raw + b"\n")
+        try:
+            with open(ALL_VARS_FILE, "wb") as f:
+                f.write(all_vars.raw + b"\n")
+        except OSError as exc:
+            raise PeerError(str(write_failure(state.output_dir / ALL_VARS_FILE, exc))) from None
 
     # -- result.json
-    def _write_result(self, outcome: PeerOutcome) -> None:
+    def _write_result(self, outcome: PeerOutcome) -> WriteFailure | None:
+        """Write result.json; when it cannot, log the one-line failure and return it."""
         if not self._folder_ready:
-            return
+            return None
         events = self.events
         usage = resource.getrusage(resource.RUSAGE_SELF)
         result = {
@@ -584,9 +619,13 @@ class Peer:
             "errors": events.errors if events else [],
         }
         path = self.state.output_dir / RESULT_FILE
-        tmp = path.with_name(RESULT_FILE + ".tmp")
-        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            write_atomically(path, json.dumps(result, indent=1) + "\n")
+        except OSError as exc:
+            failure = write_failure(path, exc)
+            log.error("%s", failure)
+            return failure
+        return None
 
 
 def run_peer(config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> PeerOutcome:

@@ -15,7 +15,7 @@ modules in `&module` order):
   plain callbacks due at the same instant, and in plan order among the async ones.
 Arguments are converted per target (`loader.ArgumentPlan`). An exception (or an argument that does
 not fit) is logged with the event's `scenario:line`, recorded as `failed` and counted; it never stops
-other events or targets.
+other events or targets. A full disk is not the callback's bug: that error is one line, no traceback.
 
 The walk ends (`run()` returns the reason):
 - `stop`: the built-in `stop` asked for it. The rest of that event's targets still run, and its
@@ -43,9 +43,11 @@ import math
 import time
 from array import array
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
 from typing import IO, Any, Protocol
 
 from .loader import ArgumentError, Target
+from .output_files import WriteFailure, is_disk_full, write_failure
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +166,14 @@ class EventLog:
     appear out of plan order. Each row is flushed at once: a killed peer loses no finished row.
     `only_problems` writes only failed and cancelled calls (rows add up: 14 MB for peer 17 of the
     largest corpus scenario, 16 us of CPU per event instead of 9); the statistics count every call.
+    A row that cannot be written (a full disk) is logged once as `cannot write <path>: <reason>`
+    (`path` names the file) and kept in `write_failure`; no more rows are written, the statistics go on.
     """
 
-    def __init__(self, stream: IO[str] | None, only_problems: bool = False) -> None:
+    def __init__(self, stream: IO[str] | None, only_problems: bool = False, path: Path | None = None) -> None:
         self._stream = stream
+        self._path = path
+        self.write_failure: WriteFailure | None = None
         self.only_problems = only_problems
         self._writer = csv.writer(stream, lineterminator="\n") if stream is not None else None
         if self._writer is not None:
@@ -217,20 +223,26 @@ class EventLog:
             and self._stream is not None
             and not (self.only_problems and status == "ok")
         ):
-            self._writer.writerow(
-                (
-                    "" if planned is None else f"{planned:.6f}",
-                    f"{actual:.6f}",
-                    f"{actual - (planned or 0.0):.6f}",
-                    f"{duration:.6f}",
-                    callback,
-                    target,
-                    source,
-                    status,
-                    error,
+            try:
+                self._writer.writerow(
+                    (
+                        "" if planned is None else f"{planned:.6f}",
+                        f"{actual:.6f}",
+                        f"{actual - (planned or 0.0):.6f}",
+                        f"{duration:.6f}",
+                        callback,
+                        target,
+                        source,
+                        status,
+                        error,
+                    )
                 )
-            )
-            self._stream.flush()
+                self._stream.flush()
+            except OSError as exc:
+                self._writer = None
+                name = self._path if self._path is not None else getattr(self._stream, "name", "events")
+                self.write_failure = write_failure(name, exc)
+                log.error("%s; no more rows are written", self.write_failure)
 
     def lateness_summary(self) -> dict[str, float | None]:
         """p50, p99 and max lateness in seconds (None when nothing fired)."""
@@ -275,6 +287,11 @@ def _discard(awaitable: Awaitable[Any]) -> None:
     close = getattr(awaitable, "close", None)
     if callable(close):
         close()
+
+
+def _trace(exc: BaseException) -> BaseException | None:
+    """The traceback to log with a callback's failure: none for a full disk (the line says it all)."""
+    return None if is_disk_full(exc) else exc
 
 
 def _error_text(exc: BaseException) -> str:
@@ -497,7 +514,9 @@ class Scheduler:
         if isinstance(exc, ArgumentError):
             log.error("%s: `%s` (%s): %s", source, name, target.label, exc)
         else:
-            log.error("%s: `%s` (%s) raised %s", source, name, target.label, _error_text(exc), exc_info=exc)
+            log.error(
+                "%s: `%s` (%s) raised %s", source, name, target.label, _error_text(exc), exc_info=_trace(exc)
+            )
         self.events.call(planned, actual, duration, name, target.label, source, "failed", _error_text(exc), k)
 
     async def _await(
@@ -520,7 +539,7 @@ class Scheduler:
         except Exception as exc:
             duration = self.clock.now() - self._start - actual
             where = f"{source}: " if source else ""
-            log.error("%s`%s` (%s) raised %s", where, name, label, _error_text(exc), exc_info=exc)
+            log.error("%s`%s` (%s) raised %s", where, name, label, _error_text(exc), exc_info=_trace(exc))
             self.events.call(planned, actual, duration, name, label, source, "failed", _error_text(exc), k)
         else:
             if record_ok:
