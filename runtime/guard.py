@@ -27,7 +27,9 @@ Behaviour:
   the seven `/proc/<pid>/io` counters; T is the sample time rounded up to a multiple of the interval,
   with more decimals only when the interval needs them, e.g. 0.05). Ticks are phased just after
   interval boundaries, so T is the same on every node. The raw /proc files are read (not psutil): the
-  log needs the raw stat line, and reading the files once is half the cost.
+  log needs the raw stat line, and reading the files once is half the cost. A log that cannot be
+  written (a full disk) keeps its whole rounds and stops with one warning naming it
+  (`GuardResult.log_failure`); the guard goes on supervising (timeout, TERM/KILL, exit codes).
 * It is done when every command has exited and no watched process is left, or when the timeout passes.
 * Stopping (timeout, `aclose()`, cancellation, or a signal to `gscen guard`): SIGTERM to every process
   group and every watched process, up to `grace` seconds for them to go, SIGKILL to what is left, then
@@ -65,9 +67,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import click
+
+from .output_files import WriteFailure, write_failure
 
 __all__ = [
     "EXIT_FAILED",
@@ -229,6 +233,8 @@ class GuardResult:
         samples: sampling rounds done; late_ticks: rounds skipped because one ran late.
         fail_on_timeout: copied from the config (decides `exit_code`).
         error: what went wrong when `reason` is ERROR.
+        log_failure: the first resource (or network) log write that failed, e.g. on a full disk;
+            logging stopped there, supervision did not (the log keeps its whole rounds).
     """
 
     processes: tuple[ProcessReport, ...]
@@ -239,6 +245,7 @@ class GuardResult:
     late_ticks: int
     fail_on_timeout: bool = False
     error: str | None = None
+    log_failure: WriteFailure | None = None
 
     @property
     def failed(self) -> tuple[ProcessReport, ...]:
@@ -445,16 +452,62 @@ class _Scan:
     members: dict[tuple[int, int], tuple[int, _Stat]]  # (pid, starttime) -> (command index, stat)
 
 
-class _Sampler:
-    """Reads /proc and writes the logs; runs in a worker thread, one call at a time."""
+class _Log:
+    """A log file the guard appends whole rounds to (unbuffered: a round is written or cut off)."""
 
-    def __init__(
-        self, resource_log: IO[bytes] | None, network_log: IO[bytes] | None, interval: float
-    ) -> None:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file = open(path, "wb", buffering=0)  # noqa: SIM115 (closed in _shutdown)
+        self.size = 0  # bytes of complete rounds written
+
+    def append(self, data: bytes) -> None:
+        """Write `data` whole; raises OSError, after cutting the file back to its last whole round."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[self.file.write(view) or 0 :]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.file.fileno(), self.size)
+            raise
+        self.size += len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+
+
+class _Sampler:
+    """Reads /proc and writes the logs; runs in a worker thread, one call at a time.
+
+    A log that cannot be written (a full disk) is cut back to its last whole round, closed and left
+    alone: one warning names it, `failure` keeps the first such failure, and sampling goes on (the
+    guard needs it to supervise).
+    """
+
+    def __init__(self, resource_log: _Log | None, network_log: _Log | None, interval: float) -> None:
         self.resource_log = resource_log
         self.network_log = network_log
         self.interval = interval
         self.decimals = _time_decimals(interval)
+        self.failure: WriteFailure | None = None
+
+    def append(self, log: _Log, data: bytes) -> bool:
+        """Append to `log`; False (and the log dropped) when it cannot be written."""
+        try:
+            log.append(data)
+        except OSError as exc:
+            failure = write_failure(log.path, exc)
+            logger.warning("%s; this log stops here, the processes are still supervised", failure)
+            log.close()
+            if log is self.resource_log:
+                self.resource_log = None
+            if log is self.network_log:
+                self.network_log = None
+            if self.failure is None:
+                self.failure = failure
+            return False
+        return True
 
     def scan(
         self,
@@ -497,11 +550,9 @@ class _Sampler:
             for _index, stat in sorted(members.values(), key=lambda m: m[1].pid):
                 if not stat.dead:
                     parts.append(b"%s %s %s\n" % (t, stat.line, _read_io(stat.pid)))
-            self.resource_log.write(b"".join(parts))
-            self.resource_log.flush()
+            self.append(self.resource_log, b"".join(parts))
         if self.network_log is not None:
-            self.network_log.write(b"".join(b"%s %s\n" % (t, row) for row in _network_rows()))
-            self.network_log.flush()
+            self.append(self.network_log, b"".join(b"%s %s\n" % (t, row) for row in _network_rows()))
 
 
 def _time_decimals(interval: float) -> int:
@@ -543,8 +594,8 @@ class Guard:
         self._sessions: dict[int, int] = {}  # session id (= shell pid) -> command index
         self._known: dict[tuple[int, int], int] = {}  # (pid, starttime) -> command index
         self._live: dict[tuple[int, int], _Stat] = {}  # last seen, not dead
-        self._resource_log: IO[bytes] | None = None
-        self._network_log: IO[bytes] | None = None
+        self._resource_log: _Log | None = None
+        self._network_log: _Log | None = None
         self._last_full_scan = -math.inf
         self._last_scan_full = False
         self._sampler: _Sampler | None = None
@@ -595,12 +646,12 @@ class Guard:
                     raise GuardSpawnError(f"cannot create folder {folder}: {exc.strerror or exc}") from exc
         if cfg.resource_dir is not None:
             self._resource_log = self._open_log(cfg.resource_dir / RESOURCE_LOG_NAME)
-            header = {"sc_clk_tck": float(_clock_ticks()), "pagesize": _page_size()}
-            self._resource_log.write(json.dumps(header).encode() + b"\n")
-            self._resource_log.flush()
             if cfg.network:
                 self._network_log = self._open_log(cfg.resource_dir / NETWORK_LOG_NAME)
         self._sampler = _Sampler(self._resource_log, self._network_log, cfg.interval)
+        if self._resource_log is not None:
+            header = {"sc_clk_tck": float(_clock_ticks()), "pagesize": _page_size()}
+            self._sampler.append(self._resource_log, json.dumps(header).encode() + b"\n")
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="gscen-guard"
         )
@@ -669,9 +720,9 @@ class Guard:
         return sum(1 for c in self._commands if c.returncode is None)
 
     # -- spawning
-    def _open_log(self, path: Path) -> IO[bytes]:
+    def _open_log(self, path: Path) -> _Log:
         try:
-            return open(path, "wb")  # closed in _shutdown
+            return _Log(path)
         except OSError as exc:
             raise GuardSpawnError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
@@ -881,8 +932,7 @@ class Guard:
                 self._close_pidfd(entry)
             for log in (self._resource_log, self._network_log):
                 if log is not None:
-                    with contextlib.suppress(OSError):
-                        log.close()
+                    log.close()
             if self._executor is not None:
                 self._executor.shutdown(wait=False)
             self._result = GuardResult(
@@ -894,6 +944,7 @@ class Guard:
                 late_ticks=self._late_ticks,
                 fail_on_timeout=self.config.fail_on_timeout,
                 error=None if self._error is None else str(self._error),
+                log_failure=self._sampler.failure if self._sampler is not None else None,
             )
             self._done.set()
         return self._result
