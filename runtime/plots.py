@@ -10,7 +10,7 @@ Inputs are small typed values, so any stage can feed them:
 * `PeerEvents`: per peer, its `FiredEvent`s (planned and actual seconds since the start, callback name,
   whether it failed).
 
-Outputs (each function returns the path it wrote):
+Outputs (each function returns the path it wrote, written atomically: never a truncated PNG):
 
 * `plot_cpu` / `plot_memory` (or both at once with `plot_resources`): CPU seconds per second and RSS
   in MiB over time, one line per series; above `max_lines` series the figure shows the median and the
@@ -27,6 +27,7 @@ module is cheap.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .output_files import write_atomically
 from .resource_log import Grouping, ResourceLog, TimeSeries
 
 if TYPE_CHECKING:
@@ -260,7 +262,7 @@ def _plot_series(
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     _draw_annotations([ax], annotations)
-    fig.savefig(path)
+    _save(fig, path)
     return path
 
 
@@ -358,7 +360,7 @@ def plot_event_timeline(
         _draw_lateness(ax_late, planned_a[ran], (actual_a[ran] - planned_a[ran]) * 1000.0)
         ax_late.set_xlabel("time since start (s)")
         _draw_annotations([ax, ax_late], annotations, text_axes=ax)
-    fig.savefig(path)
+    _save(fig, path)
     return path
 
 
@@ -514,6 +516,13 @@ def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def _save(fig: Figure, path: Path) -> None:
+    # Rendered in memory, then written atomically: a full disk leaves no truncated PNG behind.
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    write_atomically(path, buffer.getvalue())
 
 
 def _plural(n: int, unit: str) -> str:

@@ -37,6 +37,11 @@ Failures: a failing step stops the pipeline with a `StepFailure` naming the step
 the log to read; the sync server failing (a peer that disconnects, a timeout) or a peer process that
 exits before the start fails the run at once instead of waiting. On `interrupt` (SIGINT/SIGTERM in the
 command) every process is stopped (TERM, grace, KILL, reaped), and the results written so far are kept.
+A full disk (or any output that cannot be written) fails the run without stopping it early: each
+failed write is one line naming the file (`cannot write <path>: no space left on device`), files are
+written whole or not at all (no `.tmp` or truncated file is left; what was written before is kept),
+the guard stops its resource log and goes on supervising, and the run's message names the cause once:
+`the output folder's disk is full: <the first failed write>`.
 
 Launchers: peers start through a `Launcher` (`LocalLauncher`: the process guard on this machine); a
 SLURM launcher implements the same protocol.
@@ -77,6 +82,7 @@ from .gumby_commands import (
     rewrite_shell_text,
     write_shims,
 )
+from .output_files import WriteFailure, write_failure
 from .summary import (
     PeerEvent,
     PeerSummary,
@@ -734,6 +740,17 @@ class _State:
     failure: StepFailure | None = None
     event_offsets: dict[Path, tuple[int, int, int]] = field(default_factory=dict)
     server_process: asyncio.subprocess.Process | None = None  # another experiment_server_cmd
+    write_failures: list[WriteFailure] = field(default_factory=list)  # outputs that could not be written
+
+    def cannot_write(self, path: Path, exc: OSError) -> WriteFailure:
+        """Note an output file that could not be written: one warning line (once per file), and the
+        run fails."""
+        failure = write_failure(path, exc)
+        if any(f.path == failure.path for f in self.write_failures):
+            return failure
+        logger.warning("%s", failure)
+        self.write_failures.append(failure)
+        return failure
 
     def check_server(self, run: PreparedRun) -> None:
         """A background server that exited with an error fails the run (as in Gumby)."""
@@ -760,14 +777,23 @@ def _materialize(run: PreparedRun) -> None:
     if run.plan is not None and run.plan_path is not None:
         from scenario_lang.plan import write_plan_file
 
-        write_plan_file(run.plan, run.plan_path)
+        try:
+            write_plan_file(run.plan, run.plan_path)
+        except OSError as exc:
+            # write_plan_file goes through `<name>.tmp<pid>`: a failed write leaves none of it behind.
+            for leftover in run.output_dir.glob(f"{PLAN_FILE_NAME}.tmp*"):
+                leftover.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(run.plan_path)) from exc
     if run.fresh_output:
         latest = run.output_dir.parent / "latest"
-        with contextlib.suppress(OSError):
-            tmp = latest.with_name(f".latest-{os.getpid()}")
+        tmp = latest.with_name(f".latest-{os.getpid()}")
+        try:
             tmp.unlink(missing_ok=True)
             tmp.symlink_to(run.output_dir.name)
             tmp.replace(latest)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
 
 async def execute_run(
@@ -1036,6 +1062,8 @@ async def _run_guard(
                 future.cancel()
         result = await guard.aclose()
         state.guard_result = result
+        if result.log_failure is not None:
+            state.write_failures.append(result.log_failure)  # the guard already warned
     if step.runs_peers:
         _probe_peers(run, state, result.processes)
     if result.failed:
@@ -1224,7 +1252,10 @@ def plot_output_folder(
 
 
 def _plots(run: PreparedRun, state: _State) -> list[Path]:
-    merge_annotations(run.output_dir)
+    try:
+        merge_annotations(run.output_dir)
+    except OSError as exc:
+        state.cannot_write(run.output_dir / "annotations.csv", exc)
     labels: dict[int, str] = {}
     if state.guard_result is not None:
         for report in state.guard_result.processes:
@@ -1243,7 +1274,7 @@ def _results(
     try:
         merge_annotations(out)
     except OSError as exc:
-        logger.warning("cannot merge annotations: %s", exc)
+        state.cannot_write(out / "annotations.csv", exc)
     peers, processes, errors = _collect(run, state)
     if state.failure is not None:
         errors.insert(0, RunError(str(state.failure)))
@@ -1255,6 +1286,8 @@ def _results(
     if status != "interrupted" and run.options.plots and not state.plots_done:
         try:
             state.plots = _plots(run, state)
+        except OSError as exc:
+            state.cannot_write(Path(exc.filename) if exc.filename else out, exc)
         except Exception as exc:  # a plot must not hide the run's results
             logger.warning("cannot draw the plots: %s", exc)
             obs.note(f"plots not written: {exc}")
@@ -1264,6 +1297,10 @@ def _results(
     for step in run.steps:
         if step.key not in ran:
             steps.append(StepSummary(step.key, step.expanded, "not-run"))
+    if state.write_failures and status != "interrupted":
+        status, message = "failed", _write_failure_message(run, state, message, errors)
+    elif status == "failed" and _disk_is_full(out):
+        message = f"{_DISK_FULL}: no space is left on the file system of {out}"
     summary = RunSummary(
         experiment=run.config.experiment_name,
         conf=str(run.config.path),
@@ -1286,8 +1323,43 @@ def _results(
     try:
         write_summary(summary, out / SUMMARY_FILE_NAME)
     except OSError as exc:
-        logger.warning("cannot write %s: %s", out / SUMMARY_FILE_NAME, exc)
+        failure = state.cannot_write(out / SUMMARY_FILE_NAME, exc)
+        if summary.status != "interrupted" and not (summary.message or "").startswith(_DISK_FULL):
+            message = f"{_DISK_FULL}: {failure}" if failure.disk_full else str(failure)
+            summary = replace(summary, status="failed", exit_code=1, message=message)
     return summary
+
+
+_DISK_FULL = "the output folder's disk is full"
+
+
+def _write_failure_message(
+    run: PreparedRun, state: _State, message: str | None, errors: list[RunError]
+) -> str:
+    """The run's message when outputs could not be written: a full disk is the cause, named once
+    (the step that failed because of it stays in `errors`); the other failed writes join `errors`."""
+    failures = state.write_failures
+    full = next((f for f in failures if f.disk_full), None)
+    if full is not None:
+        quoted: WriteFailure | None = full
+        text = f"{_DISK_FULL}: {full}"
+    elif _disk_is_full(run.output_dir):
+        quoted, text = None, f"{_DISK_FULL}: no space is left on the file system of {run.output_dir}"
+    elif message is None:
+        quoted, text = failures[0], str(failures[0])
+    else:
+        quoted, text = None, message
+    errors.extend(RunError(str(f)) for f in failures if f is not quoted)
+    return text
+
+
+def _disk_is_full(folder: Path) -> bool:
+    """No block is left for us on the folder's file system (root may use the reserved ones)."""
+    try:
+        fs = os.statvfs(folder)
+    except OSError:
+        return False
+    return (fs.f_bfree if os.geteuid() == 0 else fs.f_bavail) == 0
 
 
 def _own_cpu_seconds() -> float:

@@ -123,6 +123,7 @@ def run_command(
 
 
 def _execute(run: object, out: Console, err: Console) -> int:
+    from .output_files import is_disk_full, write_failure
     from .progress import make_progress
     from .run import PreparedRun, execute_run
     from .summary import summary_table
@@ -151,7 +152,10 @@ def _execute(run: object, out: Console, err: Console) -> int:
     try:
         outcome = asyncio.run(main())
     except OSError as exc:
-        err.print(Text(f"gscen run: cannot prepare the output folder: {exc}", style="bold red"))
+        reason = str(write_failure(exc.filename, exc)) if exc.filename else str(exc)
+        if is_disk_full(exc):
+            reason = f"its disk is full: {reason}"
+        err.print(Text(f"gscen run: cannot prepare the output folder: {reason}", style="bold red"))
         return 1
     from .run import RunOutcome
 

@@ -13,6 +13,7 @@ instead of failing. Also merges the peers' `annotations.csv` into one file with 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .output_files import write_atomically
 from .statistics import iter_peer_dirs
 
 __all__ = [
@@ -290,7 +292,8 @@ def merge_annotations(output_dir: Path) -> Path | None:
     """Merge every peer's `annotations.csv` into `OUTPUT_DIR/annotations.csv` (`peer,time,message`).
 
     A peer's file has `<seconds>,<message>` lines; other lines are skipped. Returns the merged file, or
-    None when no peer annotated anything (then no file is written).
+    None when no peer annotated anything (then no file is written). Written atomically: raises OSError
+    when it cannot be written, and then leaves no partial file.
     """
     rows: list[tuple[int, float, str]] = []
     for peer in iter_peer_dirs(output_dir):
@@ -308,19 +311,18 @@ def merge_annotations(output_dir: Path) -> Path | None:
         return None
     rows.sort(key=lambda r: (r[1], r[0]))
     target = output_dir / MERGED_ANNOTATIONS
-    with open(target, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["peer", "time", "message"])
-        for peer_id, when, message in rows:
-            writer.writerow([peer_id, f"{when:.6f}".rstrip("0").rstrip("."), message])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["peer", "time", "message"])
+    for peer_id, when, message in rows:
+        writer.writerow([peer_id, f"{when:.6f}".rstrip("0").rstrip("."), message])
+    write_atomically(target, text.getvalue())
     return target
 
 
 def write_summary(summary: RunSummary, path: Path) -> Path:
-    """Write `summary.json` (atomically)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    """Write `summary.json` (atomically: raises OSError when it cannot, and leaves no partial file)."""
+    write_atomically(path, json.dumps(summary.to_json(), indent=2) + "\n")
     return path
 
 
