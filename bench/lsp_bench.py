@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -126,6 +127,26 @@ def replace_lines(client: LanguageClient, uri: str, version: int, start: int, en
     )
 
 
+_PUBLISHED = re.compile(
+    r"version (\d+) \((\d+) characters\): encoded in ([\d.]+) ms, ([\d.]+) ms after the edit; "
+    r"sent in ([\d.]+) ms"
+)
+
+
+def server_side(log: Path, version: int) -> str:
+    """What the server's log says of publishing `version`: from the edit to the diagnostics ready
+    to send, how long writing them as JSON took, and sending them (a pipe: as fast as the client
+    reads; the client then still parses them)."""
+    for m in _PUBLISHED.finditer(log.read_text()):
+        if int(m[1]) == version:
+            size = int(m[2]) / 1e6
+            return (
+                f"server: ready {float(m[4]):.0f} ms after the edit, {float(m[3]):.0f} ms of it "
+                f"writing {size:.1f} MB of JSON, sent in {float(m[5]):.0f} ms"
+            )
+    return "server: not logged"
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
@@ -140,7 +161,10 @@ async def run(edits: int) -> None:
         env = dict(os.environ, XDG_CACHE_HOME=str(folder / "cache"))
         client = LanguageClient("gscen-bench", "1")
         bench = Bench(client)
-        await client.start_io(sys.executable, "-m", "scenario_lang.lsp", env=env, cwd=str(folder))
+        log = folder / "server.log"
+        await client.start_io(
+            sys.executable, "-m", "scenario_lang.lsp", "--log-file", str(log), "-v", env=env, cwd=str(folder)
+        )
         await client.initialize_async(
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(), root_uri=folder.as_uri(), process_id=os.getpid()
@@ -288,6 +312,7 @@ async def run(edits: int) -> None:
         await fut
         typed = "&module extra_module.ExtraModule"
         durations = []
+        slowest = (0.0, 0)
         for i, char in enumerate(typed):
             version += 1
             fut = bench.expect(uri, version)
@@ -295,10 +320,12 @@ async def run(edits: int) -> None:
             edit(client, uri, version, 1, i, i, char)
             got = await fut
             durations.append(time.perf_counter() - t0)
+            slowest = max(slowest, (durations[-1], version))
         codes = sorted({str(d.code) for d in got.diagnostics})
         print(
             f"typing `{typed}` -> diagnostics per keystroke: median {ms(statistics.median(durations))}, "
-            f"max {ms(max(durations))} over {len(typed)} keystrokes ({codes} at the end)"
+            f"max {ms(max(durations))} over {len(typed)} keystrokes ({codes} at the end; "
+            f"the slowest, {server_side(log, slowest[1])})"
         )
         for start, end in ((1, 2), (far, far + 2)):  # the line and the two calls removed again
             version += 1
@@ -315,8 +342,37 @@ async def run(edits: int) -> None:
             got = await fut
             print(
                 f"an early `stop` {label} -> diagnostics: {ms(time.perf_counter() - t0)} "
-                f"({len(got.diagnostics)} diagnostics)"
+                f"({len(got.diagnostics)} diagnostics; {server_side(log, version)})"
             )
+            if not new:
+                continue
+            # edits elsewhere while they stand: a character typed, a line inserted (the lines
+            # below move down: their diagnostics are written again) and deleted again
+            for what, start, end, text in (
+                ("a one-line edit", (middle, number_at), (middle, number_at), "1"),
+                ("", (middle, number_at), (middle, number_at + 1), ""),
+                ("inserting a line", (middle, 0), (middle, 0), "@0:5 send_post 12\n"),
+                ("", (middle, 0), (middle + 1, 0), ""),
+            ):
+                version += 1
+                fut = bench.expect(uri, version)
+                t0 = time.perf_counter()
+                rng = types.Range(
+                    start=types.Position(line=start[0], character=start[1]),
+                    end=types.Position(line=end[0], character=end[1]),
+                )
+                client.text_document_did_change(
+                    types.DidChangeTextDocumentParams(
+                        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                        content_changes=[types.TextDocumentContentChangePartial(range=rng, text=text)],
+                    )
+                )
+                await fut
+                if what:
+                    print(
+                        f"  {what} while they stand -> diagnostics: {ms(time.perf_counter() - t0)} "
+                        f"({server_side(log, version)})"
+                    )
 
         # ---- `stop` and `@! set` edits in a file with an `&include` (adding it: the whole check)
         version += 1
@@ -326,7 +382,7 @@ async def run(edits: int) -> None:
         await fut
         print(f"an `&include` line added -> diagnostics (the whole check): {ms(time.perf_counter() - t0)}")
         for label, line, texts in (
-            ("`stop` time edit, with `&include`", 1, ["@9:0:1 stop", "@0:5 stop {1-5}", "@9:0:0 stop"]),
+            ("`stop` time edit, with `&include`", 1, ["@9:0:1 stop", "@9:0:2 stop {1-5}", "@9:0:0 stop"]),
             (
                 "`@! set` value edit, with `&include`",
                 2,

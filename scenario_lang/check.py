@@ -386,6 +386,7 @@ class _Checker:
 
 
 _SC506_NOTES = ("a stopped peer runs no further events",)
+_UNKNOWN = ""  # a verdict not worked out yet (a message is never empty)
 
 
 class StopRule:
@@ -400,6 +401,7 @@ class StopRule:
         self._meets: dict[tuple[int, int], bool] = {}  # by ids of the peer sets held in `_held`
         self._held: list[object] = []
         self._verdicts: dict[tuple[float, int], str | None] = {}  # (time, id of peers) -> message
+        self._messages: dict[tuple[float, int], str] = {}  # (time, index of the stop) -> message
 
     def warning(self, call: Call) -> Diagnostic | None:
         """SC506 for one call, or None when it comes after no `stop` it shares a peer with."""
@@ -408,9 +410,8 @@ class StopRule:
             return None
         peers = call.peers
         key = (t, id(peers))
-        if key in self._verdicts:
-            message = self._verdicts[key]
-        else:
+        message = self._verdicts.get(key, _UNKNOWN)
+        if message is _UNKNOWN:
             message = self._verdicts[key] = self._message(t, peers)
             self._held.append(peers)
         if message is None:
@@ -418,7 +419,7 @@ class StopRule:
         return Diagnostic("SC506", _WARNING, message, call.event.time.span, _SC506_NOTES)
 
     def _message(self, t: float, peers: PeerSet) -> str | None:
-        for s, when in self.stops:
+        for k, (s, when) in enumerate(self.stops):
             if not t > when:
                 continue
             key = (id(peers), id(s.peers))
@@ -426,10 +427,13 @@ class StopRule:
             if meets is None:
                 meets = self._meets[key] = peers.intersects(s.peers, self.instances)
             if meets:
-                return (
-                    f"event at {t:g} s comes after `stop` at {when:g} s "
-                    f"(line {s.event.span.line}) for some of its peers"
-                )
+                message = self._messages.get((t, k))
+                if message is None:
+                    message = self._messages[(t, k)] = (
+                        f"event at {t:g} s comes after `stop` at {when:g} s "
+                        f"(line {s.event.span.line}) for some of its peers"
+                    )
+                return message
         return None
 
 

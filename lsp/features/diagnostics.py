@@ -67,6 +67,7 @@ class DiagnosticEncoder:
         self.codec = codec
         # message -> (code, severity, notes, suggestion, replacement, tail, tail with `%` doubled)
         self._tails: dict[str, tuple[object, object, object, object, object, str, str]] = {}
+        self._templates: dict[tuple[object, ...], str] = {}  # a diagnostic on one line, its columns
 
     def tail(self, d: Diagnostic, template: bool = False) -> str:
         """What follows the range: message, severity, code, source and data, and the closing brace
@@ -105,10 +106,16 @@ class DiagnosticEncoder:
             ec = min(max(span.end_column - 1, 0), size)
         else:
             sc, ec = self.codec.units(text, span.column - 1), self.codec.units(text, span.end_column - 1)
-        return (
-            f'{{"range":{{"start":{{"line":%(n)d,"character":{sc}}},'
-            f'"end":{{"line":%(n)d,"character":{ec}}}}}' + self.tail(d, template=True)
-        )
+        key = (d.message, d.code, d.severity, d.notes, d.suggestion, d.replacement, sc, ec)
+        found = self._templates.get(key)
+        if found is None:
+            if len(self._templates) >= self.TAILS_KEPT:
+                self._templates.clear()
+            found = self._templates[key] = (
+                f'{{"range":{{"start":{{"line":%(n)d,"character":{sc}}},'
+                f'"end":{{"line":%(n)d,"character":{ec}}}}}' + self.tail(d, template=True)
+            )
+        return found
 
     def one(self, d: Diagnostic, line_text: Callable[[int], str], line: int | None = None) -> str:
         """One diagnostic (on `line`, when its span was parsed on another)."""
@@ -147,9 +154,12 @@ class DiagnosticEncoder:
                     e.encoded = (ds, encoding, template, n, part)
                     parts.append(part)
                     continue
-            templates = [self.on_line(d, e.text) for d in ds]
-            if all(t is not None for t in templates):
-                template = ",".join(templates)  # type: ignore[arg-type]
+            if len(ds) == 1:
+                template = self.on_line(ds[0], e.text)
+            else:
+                templates = [self.on_line(d, e.text) for d in ds]
+                template = ",".join(templates) if all(templates) else None  # type: ignore[arg-type]
+            if template is not None:
                 part = template % {"n": n - 1}
             else:  # a span over several lines: as it is now
                 template = None
