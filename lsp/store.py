@@ -797,6 +797,8 @@ class DocumentStore:
             if outcome.other is not None:
                 analysis.other = outcome.other
                 self._set_others()
+            if remodule:  # (typing an `&module` line makes a new entry per keystroke)
+                analysis.directives = [e for e in analysis.directives if doc.line_of(e) is not None]
             results = outcome.results
             analysis.index(e for _old, e, _diags in results)
             for old, e, diags in results:
@@ -1131,8 +1133,14 @@ class DocumentStore:
             return []
         kept = {id(old): e for old, e, _d in out}
         first: dict[str, tuple[int, LineEntry]] = {}
-        for n, e in enumerate(snapshot, 1):
-            e = kept.get(id(e), e)
+        # one quick pass for the lines that may call one of them (a changed line keeps its callback)
+        hits = [
+            n
+            for n, e in enumerate(snapshot, 1)
+            if type(stmt := e.stmt) is Event and stmt.callback.value in names
+        ]
+        for n in hits:
+            e = kept.get(id(snapshot[n - 1]), snapshot[n - 1])
             name = _callback(e.stmt)
             if name in names and name not in first and (e.calls is None or e.calls):
                 first[name] = (n, e)
