@@ -777,13 +777,7 @@ def _materialize(run: PreparedRun) -> None:
     if run.plan is not None and run.plan_path is not None:
         from scenario_lang.plan import write_plan_file
 
-        try:
-            write_plan_file(run.plan, run.plan_path)
-        except OSError as exc:
-            # write_plan_file goes through `<name>.tmp<pid>`: a failed write leaves none of it behind.
-            for leftover in run.output_dir.glob(f"{PLAN_FILE_NAME}.tmp*"):
-                leftover.unlink(missing_ok=True)
-            raise OSError(exc.errno, exc.strerror or str(exc), str(run.plan_path)) from exc
+        write_plan_file(run.plan, run.plan_path)  # a failure names the file and leaves no temporary
     if run.fresh_output:
         latest = run.output_dir.parent / "latest"
         tmp = latest.with_name(f".latest-{os.getpid()}")

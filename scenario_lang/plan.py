@@ -15,6 +15,7 @@ This module imports no parser: the runtime loads plans without lark.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import mmap
@@ -268,7 +269,10 @@ MAGIC = b"GSCENPLAN\n"
 
 
 def write_plan_file(plan: Plan, path: str | os.PathLike[str]) -> None:
-    """Write the plan in the peer-loadable file form (atomically: a temporary file, then rename)."""
+    """Write the plan in the peer-loadable file form (atomically: a temporary file, then rename).
+
+    Raises OSError naming `path` when it cannot (a full disk); no temporary file is left behind then.
+    """
     sets: dict[PeerSet, int] = {}
     paths: dict[str, int] = {}
     set_ids: list[int] = []
@@ -300,14 +304,19 @@ def write_plan_file(plan: Plan, path: str | os.PathLike[str]) -> None:
         offsets.append(offsets[-1] + len(p))
     n = len(plan.events)
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(head)
-        f.write(struct.pack(f"<{n}d", *times))
-        f.write(struct.pack(f"<{n + 1}Q", *offsets))
-        ids = struct.pack(f"<{n}I", *set_ids)
-        f.write(ids + b"\0" * (-len(ids) % 8))
-        f.write(b"".join(payloads))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(head)
+            f.write(struct.pack(f"<{n}d", *times))
+            f.write(struct.pack(f"<{n + 1}Q", *offsets))
+            ids = struct.pack(f"<{n}I", *set_ids)
+            f.write(ids + b"\0" * (-len(ids) % 8))
+            f.write(b"".join(payloads))
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
 
 
 class PlanFile:

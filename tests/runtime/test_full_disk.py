@@ -23,6 +23,9 @@ from scenario_lang.runtime.guard import GuardConfig, StopReason, run_guard
 from scenario_lang.runtime.output_files import write_atomically, write_failure
 from scenario_lang.runtime.resource_log import read_resource_log
 
+from scenario_lang.plan import write_plan_file
+from scenario_lang.project import CheckOptions, analyze_and_plan
+
 
 @contextmanager
 def small_disk(folder: Path, size: str) -> Iterator[Path]:
@@ -85,6 +88,21 @@ def test_atomic_write_on_a_full_disk_leaves_the_old_file_and_no_temporary_file(t
         assert no_temporary_files(disk) == []
         assert str(write_failure(target, raised.value)) == f"cannot write {target}: no space left on device"
         assert write_failure(target, raised.value).disk_full
+
+
+def test_plan_file_on_a_full_disk_is_an_error_naming_it_and_leaves_no_temporary_file(
+    tmp_path: Path,
+) -> None:
+    lines = [f"@0:{i % 60}.{i // 60} echo event number {i} {{1-4}}" for i in range(3000)]
+    (tmp_path / "big.scenario").write_text("\n".join(lines) + "\n")
+    _, plan = analyze_and_plan(str(tmp_path / "big.scenario"), CheckOptions(instances=4))
+    assert plan is not None and len(plan.events) == 3000
+    with small_disk(tmp_path / "disk", "64k") as disk:
+        target = disk / "plan.gscenplan"
+        with pytest.raises(OSError) as raised:
+            write_plan_file(plan, target)
+        assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(target)
+        assert list(disk.iterdir()) == []
 
 
 # --------------------------------------------------------------------------------------------- the guard
