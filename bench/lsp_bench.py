@@ -3,7 +3,8 @@
 Builds, in a temporary folder, a copy of experiments/dispersy/social_act_processed.scenario with one
 `&module` line on top, the typed bench module (bench/social_module.py, shared with
 front_end_bench.py) and a `.conf` giving COMMUNITY_TYPE and 4,000 instances, so that the check is
-complete and clean. Starts `python -m scenario_lang.lsp` (its check cache in a fresh folder) and
+complete and clean, beside a second module (`extra_module.ExtraModule`) and a small scenario to
+include (`common.scenario`). Starts `python -m scenario_lang.lsp` (its check cache in a fresh folder) and
 measures, as an editor sees them:
 
 - the first diagnostics after didOpen (cold: no check cache; warm: reopened, cache written),
@@ -12,10 +13,16 @@ measures, as an editor sees them:
   and after adding and removing an `&module` line (median and max),
 - typing an `&module` line character by character (the module is not found until the name is
   complete: calls turn unchecked and back; median and max per keystroke),
-- adding (and removing) a `stop` at the top that puts ~78k events after it (SC506 each),
+- adding (and removing) a `stop` at the top that puts 114,766 events after it (SC506 each), and
+  edits while their warnings stand,
 - `stop` and `@! set` edits in the file once it has an `&include` (a small included file that sets
   a variable, has events and a `stop`),
 - completion and hover answers.
+
+The server runs with `-v --log-file` in the temporary folder; for the edits that publish many
+diagnostics (and the slowest of some series) the bench also prints what the server logged: when
+its diagnostics were ready after the edit, and how long writing and sending them took (the client
+still has to parse them).
 
 Run: `python bench/lsp_bench.py [--edits N]`. Prints one line per figure (milliseconds).
 """
@@ -137,13 +144,15 @@ def server_side(log: Path, version: int) -> str:
     """What the server's log says of publishing `version`: from the edit to the diagnostics ready
     to send, how long writing them as JSON took, and sending them (a pipe: as fast as the client
     reads; the client then still parses them)."""
-    for m in _PUBLISHED.finditer(log.read_text()):
-        if int(m[1]) == version:
-            size = int(m[2]) / 1e6
-            return (
-                f"server: ready {float(m[4]):.0f} ms after the edit, {float(m[3]):.0f} ms of it "
-                f"writing {size:.1f} MB of JSON, sent in {float(m[5]):.0f} ms"
-            )
+    for _attempt in range(50):  # the server logs once it has sent them: maybe just after we read them
+        for m in _PUBLISHED.finditer(log.read_text()):
+            if int(m[1]) == version:
+                size = int(m[2]) / 1e6
+                return (
+                    f"server: ready {float(m[4]):.0f} ms after the edit, {float(m[3]):.0f} ms of it "
+                    f"writing {size:.1f} MB of JSON, sent in {float(m[5]):.0f} ms"
+                )
+        time.sleep(0.02)
     return "server: not logged"
 
 
@@ -390,6 +399,7 @@ async def run(edits: int) -> None:
             ),
         ):
             durations = []
+            slowest = (0.0, 0, 0)
             for i in range(edits):
                 version += 1
                 fut = bench.expect(uri, version)
@@ -397,9 +407,11 @@ async def run(edits: int) -> None:
                 edit(client, uri, version, line, 0, 1000, texts[i % len(texts)])
                 got = await fut
                 durations.append(time.perf_counter() - t0)
+                slowest = max(slowest, (durations[-1], version, i + 1))
             print(
                 f"{label} -> diagnostics: median {ms(statistics.median(durations))}, "
-                f"max {ms(max(durations))} over {edits} edits ({len(got.diagnostics)} diagnostics at the end)"
+                f"max {ms(max(durations))} over {edits} edits ({len(got.diagnostics)} diagnostics at the "
+                f"end; the slowest, edit {slowest[2]}: {server_side(log, slowest[1])})"
             )
 
         spans = []

@@ -10,15 +10,18 @@ Incremental checking: a line's diagnostics depend on the line, the variables set
 callbacks of the loaded modules, the configuration and the `stop` events. So an edit that touches
 no structural line is checked alone: the changed lines are resolved with the variables in scope
 replayed before them and checked against the last program's callbacks and stops, and every other
-line keeps its diagnostics. In a file without `&include`: an edit of `@! set` lines recomputes the
-variables in scope and re-checks the lines that use a variable whose definition changed; an edit of
-`stop` lines rebuilds the stop list and recomputes SC506 (from the calls each line keeps) on the
-events timed after the earliest changed stop; an edit of `&module` lines resolves those lines again
-and re-checks the lines calling a callback whose signatures changed. The analysis keeps an index
+line keeps its diagnostics. An edit of `@! set` lines recomputes the variables in scope and
+re-checks the lines that use a variable whose definition changed; an edit of `stop` lines rebuilds
+the stop list and recomputes SC506 (from the calls each line keeps) on the events timed after the
+earliest changed stop; an edit of `&module` lines resolves those lines again and re-checks the
+lines calling a callback whose signatures changed, and, when a module is not found (or found
+again), the lines where an unknown callback is (or is again) reported. The analysis keeps an index
 (timed events sorted by time, lines that may use a variable, `&module` lines, events per callback)
-so that none of these scans the whole file. An `&include` edit, those edits in a file with
-`&include`, a change of an included document, a module source or a `.conf`, runs the whole front
-end again (`configure`, `resolve`, `check`: what `gscen check` runs).
+so that none of these scans the whole file. Included files are fixed blocks at their `&include`
+line (their stops sit there in the file order; a `stop` edit recomputes their SC506 too); an edit
+whose effect reaches into them (a variable they read, a callback they call, a module they load)
+runs the whole front end again (`configure`, `resolve`, `check`: what `gscen check` runs), as do
+an `&include` edit and a change of an included document, a module source or a `.conf`.
 
 Lines inserted or deleted above an entry leave its spans with an old line number (re-parsing the
 rest of a 118k-line file on every Enter would cost seconds): an entry records the line it was
