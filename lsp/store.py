@@ -881,11 +881,15 @@ class DocumentStore:
             index[id(e)] = n
         scope = None
         pairs = [(n, e, e) for n, e in targets] + callers
+        # `stop` lines whose calls change: edited ones, and those using a variable that changed
+        renewed = [(n, e, e) for n, e in targets if is_stop(e.stmt)] if restop else []
         if rescope:
             scope, extra = self._rescope(path, snapshot, index, analysis, targets)
             pairs += extra
             for n, _old, fresh in extra:
                 index[id(fresh)] = n
+            renewed += [(n, fresh, fresh) for n, _old, fresh in extra if is_stop(fresh.stmt)]
+        stale = {id(old) for _n, old, _fresh in extra if is_stop(old.stmt)} if rescope else set()
         scope_entries = scope if scope is not None else analysis.scope_entries
         scope_lines = [(index.get(id(e)), defs) for e, defs in scope_entries]
         placed: list[tuple[int, LineEntry | None, Call]] = []
@@ -899,19 +903,17 @@ class DocumentStore:
                 placed.append((at, None, call))
                 continue
             line = index.get(id(entry))
-            if line is None:  # a stop line that is gone (or was edited)
+            if line is None or id(entry) in stale:  # a stop line gone, edited, or with other peers
                 changed_times.append(call.time)
                 continue
-            if line is not None and line != call.event.span.line:
+            if line != call.event.span.line:
                 ev = call.event
                 call = replace(call, event=replace(ev, span=replace(ev.span, line=line, end_line=line)))
                 changed_times.append(call.time)
             placed.append((line, entry, call))
-        if restop:
-            news = [(n, e, e) for n, e in targets if is_stop(e.stmt)]
-            if news:
-                self._check_lines(path, analysis, news, scope_lines, [])  # resolves their calls
-            for n, _old, e in news:
+        if renewed:
+            self._check_lines(path, analysis, renewed, scope_lines, [])  # resolves their calls
+            for n, _old, e in renewed:
                 for call in e.calls or ():
                     placed.append((n, e, call))
                     changed_times.append(call.time)

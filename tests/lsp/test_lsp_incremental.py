@@ -4,18 +4,12 @@ messages included (SC506 names the `stop`'s line)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pytest_lsp import LanguageClient
-from scenario_lang.lsp.features.diagnostics import message_text
-from scenario_lang.lsp.positions import UTF16, PositionCodec
-
-from scenario_lang.parse import split_lines
-from scenario_lang.project import CheckOptions, analyze
 
 from .conftest import Session, codes
-from .test_lsp_robustness import comparable, expected
+from .test_lsp_robustness import comparable, diagnostics_of, expected, expected_in
 
 STOPS = """\
 &module mymod.MyModule
@@ -66,7 +60,8 @@ async def test_stop_edits_end_with_gscen_checks_diagnostics(client: LanguageClie
 
 
 SET_EDITS = [
-    (2, 11, 12, "4"),  # another value: the peers of the lines using $who change
+    (6, 10, 15, "{$who}"),  # the stop's peers through a variable
+    (2, 11, 12, "4"),  # another value: the peers of the lines using $who change (the stop's too)
     (2, 7, 10, "whom"),  # renamed: every use of $who is undefined
     (2, 7, 11, "who"),  # back
     (1, 0, 0, "@! set who 1\n"),  # a second definition above the first
@@ -152,29 +147,6 @@ TYPING = (
 @0:9 stop
 """
 )
-
-
-def diagnostics_of(client: LanguageClient, path: Path) -> list[tuple[str, int, int, int, str]]:
-    """The diagnostics last published for a file, comparable with `expected_in`."""
-    found = client.diagnostics.get(path.as_uri(), [])
-    return sorted((*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True))
-
-
-def expected_in(root: Path, path: Path) -> list[tuple[str, int, int, int, str]]:
-    """`gscen check root`'s diagnostics in another file (`path`, an included one)."""
-    codec = PositionCodec(UTF16)
-    lines = split_lines(path.read_text())
-
-    def text(n: int) -> str:
-        return lines[n - 1] if 1 <= n <= len(lines) else ""
-
-    out = []
-    for d in analyze(str(root), CheckOptions()).diagnostics:
-        if os.path.normpath(d.span.path) == os.path.normpath(path):
-            r = codec.span_range(d.span, text)
-            message = comparable(message_text(d))
-            out.append((d.code, r.start.line, r.start.character, r.end.character, message))
-    return sorted(out)
 
 
 async def test_typing_a_module_line_character_by_character_keeps_gscen_checks_diagnostics(

@@ -65,6 +65,29 @@ def comparable(message: str) -> str:
     return "\n".join(line for line in message.splitlines() if not line.startswith("note: looked in"))
 
 
+def diagnostics_of(client: LanguageClient, path: Path) -> list[tuple[str, int, int, int, str]]:
+    """The diagnostics last published for a file, comparable with `expected_in`."""
+    found = client.diagnostics.get(path.as_uri(), [])
+    return sorted((*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True))
+
+
+def expected_in(root: Path, path: Path) -> list[tuple[str, int, int, int, str]]:
+    """`gscen check root`'s diagnostics in another file (`path`, an included one)."""
+    codec = PositionCodec(UTF16)
+    lines = split_lines(path.read_text())
+
+    def text(n: int) -> str:
+        return lines[n - 1] if 1 <= n <= len(lines) else ""
+
+    out = []
+    for d in analyze(str(root), CheckOptions()).diagnostics:
+        if os.path.normpath(d.span.path) == os.path.normpath(path):
+            r = codec.span_range(d.span, text)
+            message = comparable(message_text(d))
+            out.append((d.code, r.start.line, r.start.character, r.end.character, message))
+    return sorted(out)
+
+
 @st.composite
 def edits(draw: st.DrawFn, lines: list[str]) -> tuple[int, int, int, int, str]:
     """One edit of the editor's lines, as (start line, start char, end line, end char) in code points."""
@@ -78,9 +101,15 @@ def edits(draw: st.DrawFn, lines: list[str]) -> tuple[int, int, int, int, str]:
 
 WITH_INCLUDE = "&include common.scenario\n" + OK.replace("@! set key abc\n", "")
 COMMON = "@! set key abc\n@! set a 2\n"
+# an included file with events and a `stop`: the including file's `stop`s warn about its events
+COMMON_EVENTS = COMMON + "@0:5 echo included {1-2}\n@0:20 echo late $a\n@0:8 stop {3}\n"
 
 
-@pytest.mark.parametrize("start", [OK, WITH_INCLUDE], ids=["plain", "with-include"])
+@pytest.mark.parametrize(
+    ("start", "common"),
+    [(OK, COMMON), (WITH_INCLUDE, COMMON), (WITH_INCLUDE, COMMON_EVENTS)],
+    ids=["plain", "with-include", "with-include-events"],
+)
 @settings(
     max_examples=int(os.environ.get("GSCEN_LSP_EXAMPLES", "25")),
     deadline=None,
@@ -88,33 +117,38 @@ COMMON = "@! set key abc\n@! set a 2\n"
 )
 @given(data=st.data())
 async def test_random_edits_never_crash_and_end_with_gscen_checks_diagnostics(
-    client: LanguageClient, project: Path, start: str, data: st.DataObject
+    client: LanguageClient, project: Path, start: str, common: str, data: st.DataObject
 ) -> None:
-    (project / "common.scenario").write_text(COMMON)
+    included = project / "common.scenario"
+    included.write_text(common)
     path = project / f"random{next(_names)}.scenario"
     path.write_text(start)
     s = Session(client)
     uri = s.open(path)
-    await s.diagnostics(uri, version=1)
-    lines = start.split("\n")
-    codec = PositionCodec(UTF16)
-    version = 1
-    for _ in range(data.draw(st.integers(1, 8))):
-        sl, sc, el, ec, text = data.draw(edits(lines))
-        start = codec.units(lines[sl], sc)
-        end = codec.units(lines[el], ec)
-        version = s.edit(uri, sl, start, end, text, end_line=el)
-        merged = lines[sl][:sc] + text + lines[el][ec:]
-        lines[sl : el + 1] = merged.split("\n")
-    found = await s.diagnostics(uri, version=version)
-    path.write_text("\n".join(lines))
-    got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
-    # sorted: diagnostics that differ only in their notes (one per loop value) come in no fixed order
-    assert sorted(got) == sorted(expected(path))
-    assert not [m for m in client.log_messages if m.type == types.MessageType.Error]
-    client.text_document_did_close(
-        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
-    )
+    try:
+        await s.diagnostics(uri, version=1)
+        lines = start.split("\n")
+        codec = PositionCodec(UTF16)
+        version = 1
+        for _ in range(data.draw(st.integers(1, 8))):
+            sl, sc, el, ec, text = data.draw(edits(lines))
+            start = codec.units(lines[sl], sc)
+            end = codec.units(lines[el], ec)
+            version = s.edit(uri, sl, start, end, text, end_line=el)
+            merged = lines[sl][:sc] + text + lines[el][ec:]
+            lines[sl : el + 1] = merged.split("\n")
+        found = await s.diagnostics(uri, version=version)
+        path.write_text("\n".join(lines))
+        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
+        # sorted: diagnostics that differ only in their notes (one per loop value) come in no fixed order
+        assert sorted(got) == sorted(expected(path))
+        # and the included file's (published before the including file's own)
+        assert diagnostics_of(client, included) == expected_in(path, included)
+        assert not [m for m in client.log_messages if m.type == types.MessageType.Error]
+    finally:  # (a failing example's document left open would add its included diagnostics to the next's)
+        client.text_document_did_close(
+            types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
 
 
 FAILING = ClientServerConfig(
