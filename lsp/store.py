@@ -969,7 +969,15 @@ class DocumentStore:
             if d.span.path == path:
                 by_line.setdefault(d.span.line, []).append(d)
         results = [(e, f, tuple(sort_unique([*f.parse_diags, *by_line.get(n, [])]))) for n, e, f in fresh]
-        wanted = [e for name in changed for e in analysis.callers.get(name, ())]
+        wanted: list[LineEntry] = []
+        for name in changed:
+            if mini.unchecked_callbacks and name not in after:
+                # unknown now, and calls are not checked (a module is not found): the line's check
+                # binds nothing, so a line without diagnostics stays so (a typo in the only
+                # `&module` line of a file then checks only the lines with diagnostics)
+                wanted += [e for e in analysis.callers.get(name, ()) if e.check_diags != ()]
+            else:
+                wanted += analysis.callers.get(name, ())
         wanted += analysis.unknown_first.values()  # SC301 lists the modules and did-you-means
         if len(wanted) > len(snapshot) // 4:
             raise _FullCheckNeeded  # most of the file: the whole front end is as quick

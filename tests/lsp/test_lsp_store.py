@@ -114,3 +114,15 @@ async def test_diagnostics_written_as_json_are_what_pygls_would_send(project: Pa
             assert written["method"] == types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS
             assert len(written["params"]["diagnostics"]) >= 6
     store.shutdown()
+
+
+async def test_a_typo_in_the_only_module_line_checks_only_the_lines_with_diagnostics(project: Path) -> None:
+    # every line calls the module's callbacks: the module not found, the clean ones stay clean
+    # (their calls are not checked); found again, every call is checked: the whole check
+    path = project / "typo.scenario"
+    path.write_text(
+        "&module mymod.MyModule\n@0:2 start_queries\n"
+        + "".join(f"@0:{i % 50} write_peer_id {{1}}\n" for i in range(80))
+    )
+    store = await run_edits(path, [(0, 20, 22, ""), (0, 20, 20, "le")])
+    assert store.counts == {"full": 2, "incremental": 1}
