@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import heapq
 import logging
 import math
 import os
@@ -45,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from scenario_lang import cache
-from scenario_lang.check import StopRule, check, check_modules
+from scenario_lang.check import SC506_SHOWN, StopRule, check, check_modules, stop_summary
 from scenario_lang.diagnostics import Diagnostic, sort_unique
 from scenario_lang.nodes import (
     Argument,
@@ -215,6 +216,10 @@ class Analysis:
     callers: dict[str, list[LineEntry]] = field(default_factory=dict)  # callback -> its events
     # a `stop` in an included file -> the root `&include` line it comes in through (by id of the call)
     stop_anchors: dict[int, LineEntry] = field(default_factory=dict)
+    # an included file -> the root `&include` line its events come in through (normalized path)
+    include_anchors: dict[str, LineEntry] = field(default_factory=dict)
+    # the root entries holding SC506 (the first events a `stop` cuts off, and a `stop`'s summary)
+    sc506: list[LineEntry] = field(default_factory=list)
     _included: _Included | None = None
 
     def included(self) -> _Included:
@@ -796,6 +801,8 @@ class DocumentStore:
                 analysis.scope_entries = outcome.scope
             if outcome.stops is not None:
                 analysis.stops = outcome.stops
+            if outcome.sc506 is not None:
+                analysis.sc506 = outcome.sc506
             analysis.unknown_first = outcome.unknown
             if outcome.other is not None:
                 analysis.other = outcome.other
@@ -912,29 +919,25 @@ class DocumentStore:
                 changed_times.append(call.time)
             placed.append((line, entry, call))
         if renewed:
-            self._check_lines(path, analysis, renewed, scope_lines, [])  # resolves their calls
+            self._check_lines(path, analysis, renewed, scope_lines)  # resolves their calls
             for n, _old, e in renewed:
                 for call in e.calls or ():
                     placed.append((n, e, call))
                     changed_times.append(call.time)
             placed.sort(key=lambda t: (t[0], t[2].order))
-        stops = [call for _n, _e, call in placed]
-        out = self._check_lines(path, analysis, pairs, scope_lines, stops)
+        out = self._check_lines(path, analysis, pairs, scope_lines)
         other: dict[str, list[Diagnostic]] | None = None
         # with a module not found, calls to unknown callbacks are not checked: no SC301 anywhere
         unchecked = analysis.program.unchecked_callbacks
         unknown = {} if unchecked else dict(analysis.unknown_first)
         if not unchecked:
-            out += self._first_unknown(
-                path, snapshot, analysis, index, out, unknown, scope_lines, stops, also
-            )
+            out += self._first_unknown(path, snapshot, analysis, index, out, unknown, scope_lines, also)
         new_stops: list[tuple[LineEntry | None, Call]] | None = None
         if changed_times:
             new_stops = [(e, call) for _n, e, call in placed]
-            out += self._restop(path, snapshot, analysis, out, scope_lines, stops, changed_times)
-            if analysis.program.includes:
-                other = _restop_included(analysis, stops, changed_times)
-        return _Outcome(out + module_results, scope, unknown, new_stops, program, other)
+        out += module_results
+        sc506, other = self._regroup(path, snapshot, analysis, out, placed, scope_lines)
+        return _Outcome(out, scope, unknown, new_stops, program, other, sc506)
 
     def _remodule(
         self, path: str, snapshot: list[LineEntry], analysis: Analysis, targets: list[tuple[int, LineEntry]]
@@ -1000,71 +1003,172 @@ class DocumentStore:
         )
         return program, results, callers, also
 
-    def _restop(
+    def _regroup(
         self,
         path: str,
         snapshot: list[LineEntry],
         analysis: Analysis,
-        out: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]],
+        results: list[_Checked],
+        placed: list[tuple[int, LineEntry | None, Call]],
         scope_lines: list[tuple[int | None, tuple[VariableDef, ...]]],
-        stops: list[Call],
-        changed_times: list[float | None],
-    ) -> list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]]:
-        """SC506 again on the lines not checked yet whose events come after the earliest changed
-        `stop` (only their verdict can change: an event warns about the first `stop`, in file
-        order, that is earlier and shares a peer), from the calls each line keeps; a line whose
-        calls are unknown is checked whole. What `check`'s `check_stops` computes, line by line."""
-        valid = [t for t in changed_times if t is not None and t >= 0]
-        if not valid:
-            return []
-        threshold = min(valid)
-        rule = StopRule(
-            [s for s in stops if s.time is not None and s.time >= 0], analysis.program.config.instances
-        )
-        done = {id(old) for old, _e, _d in out} | {id(e) for _old, e, _d in out}
-        found: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
-        unknown: list[tuple[int, LineEntry, LineEntry]] = []
-        warning_of = rule.warning
-        isfinite = math.isfinite
-        # (an early `stop` puts 100,000 events after it: this loop is kept lean)
-        for e in analysis.timed[bisect_right(analysis.times, threshold) :]:
-            if id(e) in done:
+    ) -> tuple[list[LineEntry] | None, dict[str, list[Diagnostic]] | None]:
+        """SC506 of the whole document again, as `check` groups it: per `stop` (`placed`: at
+        their lines, in program order), the first `SC506_SHOWN` events it cuts off, in program
+        order (an included file's at its `&include` line), keep a warning each, and a `stop`
+        cutting off more gets one summary. Only those lines get SC506: the others are counted
+        (what they cost is a pass over the events timed after the earliest `stop`, from the
+        calls each line keeps; a line whose calls are unknown is checked first). Updates
+        `results` (the lines checked: SC506 set on them) and adds the lines whose SC506 changed;
+        returns the lines now holding SC506 and the included files' diagnostics when their
+        SC506 changed (None for either when nothing was to do)."""
+        valid = [(n, e, c) for n, e, c in placed if c.time is not None and c.time >= 0]
+        other_had = any(d.code == "SC506" for ds in analysis.other.values() for d in ds)
+        if not valid and not analysis.sc506 and not other_had:
+            return None, None
+        pos = {id(e): i for i, e in enumerate(snapshot, 1)}
+        at_result = {pos[id(old)]: k for k, (old, _e, _d) in enumerate(results) if id(old) in pos}
+        rule = StopRule([c for _n, _e, c in valid], analysis.program.config.instances)
+        stop_index = rule.stop_index
+        members: dict[int, list[int]] = {}  # index of the stop -> root lines of the events it cuts off
+        included: dict[int, list[tuple[int, int, Call]]] = {}  # -> (`&include` line, order, call)
+        if valid:
+            threshold = min(c.time for _n, _e, c in valid if c.time is not None)
+            isfinite = math.isfinite
+            unknown: list[tuple[int, LineEntry, LineEntry]] = []
+            candidates: list[tuple[int, LineEntry]] = []  # the lines checked now
+            for n, k in at_result.items():
+                if _timed_after(results[k][1].stmt, threshold):
+                    candidates.append((n, results[k][1]))
+            # (an early `stop` puts 100,000 events after it: this loop is kept lean)
+            for e in analysis.timed[bisect_right(analysis.times, threshold) :]:
+                line = pos.get(id(e))
+                if line is None or line in at_result:
+                    continue  # gone, or checked now (a candidate above)
+                stmt: Event = e.stmt  # type: ignore[assignment]  # `timed` holds events only
+                t = stmt.time
+                if len(t.fields) > 3 or not isfinite(t.seconds) or stmt.callback.value == "stop":  # type: ignore[arg-type]
+                    continue  # a time in error, or a stop: never warned about
+                calls = e.calls
+                if calls is None:
+                    fresh = e if e.parsed_line == line else parse_entry(e.text, path, line)
+                    unknown.append((line, e, fresh))
+                    continue
+                k = stop_index(calls[0]) if len(calls) == 1 else _stop_index_of(calls, stop_index)
+                if k >= 0:
+                    found = members.get(k)
+                    if found is None:
+                        members[k] = [line]
+                    else:
+                        found.append(line)
+            if unknown:  # check them whole (they resolve their calls), then count them
+                for old, e, diags in self._check_lines(path, analysis, unknown, scope_lines):
+                    n = pos[id(old)]
+                    at_result[n] = len(results)
+                    results.append((old, e, diags))
+                    candidates.append((n, e))
+            for n, e in candidates:
+                stmt = e.stmt  # type: ignore[assignment]
+                t = stmt.time
+                if len(t.fields) > 3 or not isfinite(t.seconds) or stmt.callback.value == "stop":  # type: ignore[arg-type]
+                    continue
+                k = _stop_index_of(e.calls or (), stop_index)
+                if k >= 0:
+                    members.setdefault(k, []).append(n)
+            if analysis.program.includes:
+                anchors = analysis.include_anchors
+                for made in analysis.included().calls:
+                    ev = made[0].event
+                    seconds = ev.time.seconds
+                    if seconds is None or seconds <= threshold or ev.callback.value == "stop":
+                        continue
+                    if len(ev.time.fields) > 3 or not isfinite(seconds):
+                        continue
+                    k = _stop_index_of(made, stop_index)
+                    if k < 0:
+                        continue
+                    through = anchors.get(os.path.normpath(ev.span.path))
+                    a = pos.get(id(through)) if through is not None else None
+                    if a is None:
+                        raise _FullCheckNeeded  # where its events come in the file order is unknown
+                    cut = next(c for c in made if stop_index(c) == k)
+                    included.setdefault(k, []).append((a, cut.order, cut))
+        # the SC506 of each `stop`'s group, on the root lines and in the included files
+        root: dict[int, list[Diagnostic]] = {}
+        others: dict[str, list[Diagnostic]] = {}
+        for k in sorted(members.keys() | included.keys()):
+            stop_line, stop_entry, stop = valid[k]
+            lines = members.get(k, [])
+            inside = included.get(k, [])
+            keyed: list[tuple[int, int, Call | None]] = [
+                (n, -1, None) for n in heapq.nsmallest(SC506_SHOWN, lines)
+            ]
+            keyed += inside
+            for n, _order, which in heapq.nsmallest(SC506_SHOWN, keyed, key=_program_order):
+                if which is None:  # a root line: its call that the stop cuts off
+                    e = results[at_result[n]][1] if n in at_result else snapshot[n - 1]
+                    which = next(c for c in e.calls or () if stop_index(c) == k)
+                    warning = rule.warning(which)
+                    assert warning is not None
+                    root.setdefault(n, []).append(warning)
+                else:
+                    warning = rule.warning(which)
+                    assert warning is not None
+                    others.setdefault(which.event.span.path, []).append(warning)
+            count = len(lines) + len(inside)
+            if count <= SC506_SHOWN:
                 continue
-            stmt: Event = e.stmt  # type: ignore[assignment]  # `timed` holds events only
-            t = stmt.time
-            if len(t.fields) > 3 or not isfinite(t.seconds) or stmt.callback.value == "stop":  # type: ignore[arg-type]
-                continue  # a time in error, or a stop: never warned about
-            old = e.check_diags
-            if old is None:
+            spans: dict[str, tuple[int, int]] = {}
+            firsts: list[tuple[tuple[int, int], str]] = []
+            if lines:
+                spans[path] = (min(lines), max(lines))
+                firsts.append(((spans[path][0], -1), path))
+            per_file: dict[str, list[tuple[int, int, int]]] = {}
+            for a, order, which in inside:
+                per_file.setdefault(which.event.span.path, []).append((a, order, which.event.span.line))
+            for p, spots in per_file.items():
+                spans[p] = (min(x[2] for x in spots), max(x[2] for x in spots))
+                firsts.append((min((x[0], x[1]) for x in spots), p))
+            ordered = {p: spans[p] for _first, p in sorted(firsts)}  # files in the order first met
+            summary = stop_summary(stop, count, ordered)
+            if stop_entry is None:
+                others.setdefault(stop.event.span.path, []).append(summary)
+            else:
+                span = replace(summary.span, line=stop_line, end_line=stop_line)
+                root.setdefault(stop_line, []).append(replace(summary, span=span))
+        # set them: on the lines that hold SC506 now or held it before
+        touched = set(root)
+        for e in analysis.sc506:
+            held = pos.get(id(e))
+            if held is not None:
+                touched.add(held)
+        holders: list[LineEntry] = []
+        for n in sorted(touched):
+            k_result = at_result.get(n)
+            if k_result is not None:
+                old, e, diags = results[k_result]
+            else:
+                old = e = snapshot[n - 1]
+                diags = e.check_diags if e.check_diags is not None else e.parse_diags
+            mine = root.get(n, [])
+            if mine:
+                holders.append(e)
+            kept = [d for d in diags if d.code != "SC506"]
+            if not mine and len(kept) == len(diags):
                 continue
-            calls = e.calls
-            if calls is None:
-                n = _position(snapshot, e)
-                if n is not None:
-                    fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
-                    unknown.append((n, e, fresh))
-                continue
-            warning = warning_of(calls[0]) if len(calls) == 1 else _after_stop(calls, rule)
-            if not old:  # most lines: no other diagnostic
-                if warning is not None:
-                    found.append((e, e, (warning,)))
-                continue
-            if len(old) == 1 and old[0].code == "SC506":  # the warning alone
-                if warning is None:
-                    found.append((e, e, ()))
-                elif warning != old[0]:
-                    found.append((e, e, (warning,)))
-                continue
-            before = [d for d in old if d.code == "SC506"]
-            if before == ([warning] if warning is not None else []):
-                continue
-            kept = [d for d in old if d.code != "SC506"]
-            if warning is not None:
-                kept.append(warning)
-            found.append((e, e, tuple(sort_unique(kept))))
-        if unknown:
-            found += self._check_lines(path, analysis, unknown, scope_lines, stops)
-        return found
+            after = tuple(sort_unique([*kept, *mine]))
+            if k_result is not None:
+                results[k_result] = (old, e, after)
+            elif after != diags:
+                results.append((old, e, after))
+        other: dict[str, list[Diagnostic]] | None = None
+        for p in {p for p, ds in analysis.other.items() if any(d.code == "SC506" for d in ds)} | set(others):
+            before = analysis.other.get(p, [])
+            after_other = sort_unique([*(d for d in before if d.code != "SC506"), *others.get(p, [])])
+            if after_other != sort_unique(before):
+                if other is None:
+                    other = dict(analysis.other)
+                other[p] = after_other
+        return holders, other
 
     def _check_lines(
         self,
@@ -1072,10 +1176,10 @@ class DocumentStore:
         analysis: Analysis,
         pairs: list[tuple[int, LineEntry, LineEntry]],
         scope_lines: list[tuple[int | None, tuple[VariableDef, ...]]],
-        stops: list[Call],
     ) -> list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]]:
         """Resolve and check lines apart from the rest of the file, each with the variables in scope
-        on it replayed first (lines with the same variables in scope together)."""
+        on it replayed first (lines with the same variables in scope together). SC506 is left to
+        `_regroup` (it depends on the other events a `stop` cuts off)."""
         out: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
         groups: dict[int, list[tuple[int, LineEntry, LineEntry]]] = {}
         for n, old, e in sorted(pairs, key=lambda t: t[0]):
@@ -1108,7 +1212,7 @@ class DocumentStore:
                 diagnostics=resolved,
             )
             by_line: dict[int, list[Diagnostic]] = {}
-            for d in check(program, stops=stops, modules=False):
+            for d in check(program, stops=(), modules=False):
                 if d.span.path == path and d.span.line in lines:
                     by_line.setdefault(d.span.line, []).append(d)
             for n, old, e in group:
@@ -1124,7 +1228,6 @@ class DocumentStore:
         out: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]],
         unknown: dict[str, LineEntry],
         scope_lines: list[tuple[int | None, tuple[VariableDef, ...]]],
-        stops: list[Call],
         also: Iterable[str] = (),
     ) -> list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]]:
         """An unknown callback is reported at its first use in the file only: after lines calling
@@ -1178,7 +1281,7 @@ class DocumentStore:
                     )
                     more.append((n_prev, previous, fresh))
                     checked.add(id(previous))
-        extra = self._check_lines(path, analysis, more, scope_lines, stops) if more else []
+        extra = self._check_lines(path, analysis, more, scope_lines) if more else []
         renewed = {id(old): fresh for _n, old, fresh in more}
         first = {name: (n, renewed.get(id(e), e)) for name, (n, e) in first.items()}
         holders = {id(e) for _n, e in first.values()}
@@ -1367,14 +1470,27 @@ def _record_calls(path: str, entries: list[LineEntry], calls: Iterable[Call]) ->
             entries[n - 1].calls = tuple(found)
 
 
-def _after_stop(calls: Iterable[Call], rule: StopRule) -> Diagnostic | None:
-    """The SC506 warning of one event's calls: the checker's own rule (`check.StopRule`) for its
-    first call that comes after a shared `stop`."""
+def _stop_index_of(calls: Iterable[Call], stop_index: Callable[[Call], int]) -> int:
+    """The `stop` (its index in the rule's list) that cuts off an event with these calls: the
+    one of its first call that comes after a shared `stop`, as `check` finds it; -1 when none."""
     for call in calls:
-        warning = rule.warning(call)
-        if warning is not None:
-            return warning
-    return None
+        k = stop_index(call)
+        if k >= 0:
+            return k
+    return -1
+
+
+def _timed_after(stmt: Statement | None, threshold: float) -> bool:
+    """Whether a statement is an event timed after `threshold` seconds."""
+    if type(stmt) is not Event:
+        return False
+    seconds = stmt.time.seconds
+    return seconds is not None and seconds > threshold
+
+
+def _program_order(item: tuple[int, int, Call | None]) -> tuple[int, int]:
+    """A root line's events (order -1) come before an included file's, at its `&include` line."""
+    return item[0], item[1]
 
 
 def _callback(stmt: Statement | None) -> str | None:
@@ -1408,41 +1524,7 @@ class _Outcome:
     stops: list[tuple[LineEntry | None, Call]] | None
     program: Program | None
     other: dict[str, list[Diagnostic]] | None
-
-
-def _restop_included(
-    analysis: Analysis, stops: list[Call], changed_times: list[float | None]
-) -> dict[str, list[Diagnostic]] | None:
-    """The included files' diagnostics with SC506 recomputed (`stops` changed, in the root file)
-    on their events timed after the earliest changed `stop`; None when none changed."""
-    valid = [t for t in changed_times if t is not None and t >= 0]
-    if not valid:
-        return None
-    threshold = min(valid)
-    rule = StopRule(
-        [s for s in stops if s.time is not None and s.time >= 0], analysis.program.config.instances
-    )
-    changed: dict[str, dict[Span, Diagnostic | None]] = {}  # path -> event time span -> warning
-    for calls in analysis.included().calls:
-        ev = calls[0].event
-        t = ev.time
-        seconds = t.seconds
-        if seconds is None or seconds <= threshold or ev.callback.value == "stop":
-            continue
-        if len(t.fields) > 3 or not math.isfinite(seconds):
-            continue  # a time in error: never warned about
-        changed.setdefault(ev.span.path, {})[t.span] = _after_stop(calls, rule)
-    other = dict(analysis.other)
-    touched = False
-    for p, warnings in changed.items():
-        before = other.get(p, [])
-        kept = [d for d in before if d.code != "SC506" or d.span not in warnings]
-        kept += [w for w in warnings.values() if w is not None]
-        after = sort_unique(kept)
-        if after != sort_unique(before):
-            other[p] = after
-            touched = True
-    return other if touched else None
+    sc506: list[LineEntry] | None = None  # the root lines holding SC506 now (None: unchanged)
 
 
 class _FullCheckNeeded(Exception):
@@ -1548,11 +1630,19 @@ def _analysis(
             else:
                 stop_anchors[id(call)] = through
     unknown_first: dict[str, LineEntry] = {}
+    sc506: list[LineEntry] = []
     for n, found in diags_by_line.items():
         e = entry_at(n)
+        if e is not None and any(d.code == "SC506" for d in found):
+            sc506.append(e)
         name = _callback(e.stmt) if e is not None else None
         if name is not None and any(d.code == "SC301" for d in found):
             unknown_first[name] = e  # type: ignore[assignment]
+    include_anchors: dict[str, LineEntry] = {}
+    for key, at in anchor.items():
+        through = entry_at(at)
+        if through is not None:
+            include_anchors[key] = through
     deps = {os.path.normpath(p) for p in (*program.files, *program.files_read)}
     if conf_path:
         deps.add(os.path.normpath(os.path.abspath(conf_path)))
@@ -1571,6 +1661,8 @@ def _analysis(
         incremental_ok=incremental_ok,
         duration=0.0,
         stop_anchors=stop_anchors,
+        include_anchors=include_anchors,
+        sc506=sc506,
     )
 
 

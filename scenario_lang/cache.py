@@ -17,7 +17,7 @@ from pathlib import Path
 from .diagnostics import Diagnostic, Severity
 from .nodes import Span
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: SC506 grouped per `stop`
 
 
 def cache_dir() -> Path:

@@ -10,8 +10,9 @@ checked per event. Checks append diagnostics and never raise for user mistakes.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import get_close_matches
 
 from .diagnostics import CODES, Diagnostic, diag, sort_unique
@@ -56,9 +57,16 @@ class _Binder:
 
 
 class _Checker:
-    def __init__(self, program: Program, stops: Sequence[Call] | None = None, modules: bool = True) -> None:
+    def __init__(
+        self,
+        program: Program,
+        stops: Sequence[Call] | None = None,
+        modules: bool = True,
+        cutoffs: StopCutoffs | None = None,
+    ) -> None:
         self.program = program
         self.stops = stops
+        self.cutoffs = cutoffs
         self.with_modules = modules
         self.out: list[Diagnostic] = list(program.diagnostics)
         self.binders: dict[str, list[_Binder]] = {
@@ -371,7 +379,9 @@ class _Checker:
             return
         rule = StopRule(stops, self.program.config.instances)
         first = min(s.time for s in stops if s.time is not None)
+        cutoffs = self.cutoffs if self.cutoffs is not None else StopCutoffs()
         warned: set[int] = set()
+        stop_of = rule.stop_of
         for call in self.program.calls:
             t = call.time
             if t is None or t <= first or call.callback == "stop" or id(call.event) in self._bad_times:
@@ -379,14 +389,15 @@ class _Checker:
             key = id(call.event)
             if key in warned:
                 continue
-            warning = rule.warning(call)
-            if warning is not None:
+            stop = stop_of(call)
+            if stop is not None:
                 warned.add(key)
-                self.out.append(warning)
+                cutoffs.add(stop, call, rule)
+        if self.cutoffs is None:
+            self.out += cutoffs.diagnostics()
 
 
 _SC506_NOTES = ("a stopped peer runs no further events",)
-_UNKNOWN = ""  # a verdict not worked out yet (a message is never empty)
 
 
 class StopRule:
@@ -400,25 +411,44 @@ class StopRule:
         self.instances = instances
         self._meets: dict[tuple[int, int], bool] = {}  # by ids of the peer sets held in `_held`
         self._held: list[object] = []
-        self._verdicts: dict[tuple[float, int], str | None] = {}  # (time, id of peers) -> message
+        self._verdicts: dict[tuple[float, int], int] = {}  # (time, id of peers) -> index of the stop, -1
         self._messages: dict[tuple[float, int], str] = {}  # (time, index of the stop) -> message
+
+    def stop_of(self, call: Call) -> Call | None:
+        """The `stop` that cuts a call off, or None when it comes after no `stop` sharing a peer."""
+        k = self.stop_index(call)
+        return None if k < 0 else self.stops[k][0]
 
     def warning(self, call: Call) -> Diagnostic | None:
         """SC506 for one call, or None when it comes after no `stop` it shares a peer with."""
+        k = self.stop_index(call)
+        if k < 0:
+            return None
         t = call.time
-        if t is None:
-            return None
-        peers = call.peers
-        key = (t, id(peers))
-        message = self._verdicts.get(key, _UNKNOWN)
-        if message is _UNKNOWN:
-            message = self._verdicts[key] = self._message(t, peers)
-            self._held.append(peers)
+        assert t is not None
+        message = self._messages.get((t, k))
         if message is None:
-            return None
+            s, when = self.stops[k]
+            message = self._messages[(t, k)] = (
+                f"event at {t:g} s comes after `stop` at {when:g} s "
+                f"(line {s.event.span.line}) for some of its peers"
+            )
         return Diagnostic("SC506", _WARNING, message, call.event.time.span, _SC506_NOTES)
 
-    def _message(self, t: float, peers: PeerSet) -> str | None:
+    def stop_index(self, call: Call) -> int:
+        """The index in `stops` of the `stop` that cuts a call off, -1 when none does."""
+        t = call.time
+        if t is None:
+            return -1
+        peers = call.peers
+        key = (t, id(peers))
+        k = self._verdicts.get(key)
+        if k is None:
+            k = self._verdicts[key] = self._first_stop(t, peers)
+            self._held.append(peers)
+        return k
+
+    def _first_stop(self, t: float, peers: PeerSet) -> int:
         for k, (s, when) in enumerate(self.stops):
             if not t > when:
                 continue
@@ -427,14 +457,114 @@ class StopRule:
             if meets is None:
                 meets = self._meets[key] = peers.intersects(s.peers, self.instances)
             if meets:
-                message = self._messages.get((t, k))
-                if message is None:
-                    message = self._messages[(t, k)] = (
-                        f"event at {t:g} s comes after `stop` at {when:g} s "
-                        f"(line {s.event.span.line}) for some of its peers"
-                    )
-                return message
-        return None
+                return k
+        return -1
+
+
+SC506_SHOWN = 20  # the events a `stop` cuts off that get a warning each; the others are counted
+
+
+@dataclass(slots=True)
+class StopCutoff:
+    """The events one `stop` cuts off, in program order: how many, the warnings of the first
+    `SC506_SHOWN`, and the first and last line they are on in each file (files in the order met)."""
+
+    stop: Call
+    count: int = 0
+    shown: list[Diagnostic] = field(default_factory=list)
+    lines: dict[str, list[int]] = field(default_factory=dict)
+
+    def take(self, later: StopCutoff) -> None:
+        """Add the events of `later`, which all come after these in program order."""
+        self.count += later.count
+        room = SC506_SHOWN - len(self.shown)
+        if room > 0:
+            self.shown += later.shown[:room]
+        for path, (low, high) in later.lines.items():
+            span = self.lines.get(path)
+            if span is None:
+                self.lines[path] = [low, high]
+            else:
+                span[0] = min(span[0], low)
+                span[1] = max(span[1], high)
+
+    def summary(self) -> Diagnostic | None:
+        """One warning on the `stop` itself when it cuts off more events than are shown."""
+        if self.count <= SC506_SHOWN:
+            return None
+        return stop_summary(self.stop, self.count, {p: (lo, hi) for p, (lo, hi) in self.lines.items()})
+
+
+class StopCutoffs:
+    """SC506 grouped per `stop` (by the span of its event): each `stop`'s first `SC506_SHOWN`
+    cut-off events keep a warning each, and a `stop` cutting off more gets one summary. Filled in
+    program order (`add`); parts of a file checked apart are joined in order (`take`)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[Span, StopCutoff] = {}
+
+    def add(self, stop: Call, call: Call, rule: StopRule) -> None:
+        group = self.groups.get(stop.event.span)
+        if group is None:
+            group = self.groups[stop.event.span] = StopCutoff(stop)
+        group.count += 1
+        if len(group.shown) < SC506_SHOWN:
+            warning = rule.warning(call)
+            assert warning is not None
+            group.shown.append(warning)
+        span = call.event.span
+        lines = group.lines.get(span.path)
+        if lines is None:
+            group.lines[span.path] = [span.line, span.line]
+        elif span.line < lines[0]:
+            lines[0] = span.line
+        elif span.line > lines[1]:
+            lines[1] = span.line
+
+    def take(self, later: StopCutoffs) -> None:
+        """Add the groups of a later part of the program."""
+        for key, group in later.groups.items():
+            mine = self.groups.get(key)
+            if mine is None:
+                self.groups[key] = StopCutoff(
+                    group.stop, group.count, list(group.shown), {p: list(v) for p, v in group.lines.items()}
+                )
+            else:
+                mine.take(group)
+
+    def diagnostics(self) -> list[Diagnostic]:
+        out: list[Diagnostic] = []
+        for group in self.groups.values():
+            out += group.shown
+            summary = group.summary()
+            if summary is not None:
+                out.append(summary)
+        return out
+
+
+def stop_summary(stop: Call, count: int, lines: dict[str, tuple[int, int]]) -> Diagnostic:
+    """The one SC506 on a `stop` that cuts off `count` events (more than `SC506_SHOWN`), on the
+    lines `lines` gives per file (first and last), for `gscen check` and the language server."""
+    here = stop.event.span.path
+
+    def where(path: str, low: int, high: int) -> str:
+        text = f"line {low:,}" if low == high else f"lines {low:,}-{high:,}"
+        return text if path == here and len(lines) == 1 else f"{text} of `{os.path.basename(path)}`"
+
+    parts = [where(p, lo, hi) for p, (lo, hi) in lines.items()]
+    place = parts[0] if len(parts) == 1 else f"in {len(parts)} files: " + ", ".join(parts)
+    assert stop.time is not None
+    return Diagnostic(
+        "SC506",
+        _WARNING,
+        f"`stop` at {stop.time:g} s cuts off {count:,} later events on its peers ({place}); "
+        f"the first {SC506_SHOWN} are marked",
+        stop.event.callback.span,
+        (
+            "a stopped peer runs no further events",
+            "the later ones have no warning of their own; `gscen plan --peer N` lists what a peer runs",
+        ),
+    )
 
 
 def _as_seconds(seconds: float | None) -> str:
@@ -443,13 +573,21 @@ def _as_seconds(seconds: float | None) -> str:
     return f"{seconds:g}"
 
 
-def check(program: Program, *, stops: Sequence[Call] | None = None, modules: bool = True) -> list[Diagnostic]:
+def check(
+    program: Program,
+    *,
+    stops: Sequence[Call] | None = None,
+    modules: bool = True,
+    cutoffs: StopCutoffs | None = None,
+) -> list[Diagnostic]:
     """Every diagnostic of a resolved program (parse and resolution ones included), sorted.
 
     For a chunk of a file checked apart (see `project.analyze`): `stops` are the file's `stop` calls
-    (events after them are warned about) and `modules=False` leaves the module checks to the caller.
+    (events after them are warned about), `modules=False` leaves the module checks to the caller,
+    and with `cutoffs` SC506 is left out and gathered there instead, for the caller to join the
+    chunks' groups in order (`StopCutoffs.take`) and add `StopCutoffs.diagnostics()`.
     """
-    return _Checker(program, stops, modules).run()
+    return _Checker(program, stops, modules, cutoffs).run()
 
 
 def check_modules(program: Program) -> list[Diagnostic]:

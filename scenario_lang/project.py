@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .check import check, check_modules
+from .check import StopCutoffs, check, check_modules
 from .conf import ExperimentConfig, find_experiment_config, load_experiment_config
 from .diagnostics import Diagnostic, has_errors, sort_unique
 from .nodes import IncludeDirective, ScenarioFile, Span
@@ -177,6 +177,7 @@ class _ChunkResult:
     files_read: frozenset[str]
     missed: bool
     events: list[Keyed] | None
+    cutoffs: StopCutoffs  # SC506, grouped per `stop` once the halves are joined
 
 
 def _check_chunk(
@@ -198,12 +199,18 @@ def _check_chunk(
     )
     program = resolve(tree, lines, config, seed)
     stops = [c for c in globals_.calls if c.callback == "stop"]
-    diagnostics = [*parse_diags, *check(program, stops=stops, modules=False)]
+    cutoffs = StopCutoffs()
+    diagnostics = [*parse_diags, *check(program, stops=stops, modules=False, cutoffs=cutoffs)]
     events = None
     if compile_for is not None and not has_errors(diagnostics):
         events = planned_events(program, compile_for, part)
     return _ChunkResult(
-        tuple(diagnostics), program.environment_names, program.files_read, program.missed_files, events
+        tuple(diagnostics),
+        program.environment_names,
+        program.files_read,
+        program.missed_files,
+        events,
+        cutoffs,
     )
 
 
@@ -215,9 +222,10 @@ def _check_in_chunks(
     Lines are independent except directives, `set` and `stop`: every line that could be one (it
     contains `&`, `set` or `stop`) is parsed first, through the grammar, and resolved on its own; each
     half then starts from those modules and the variables set before it, and warns about events after
-    any `stop` of the file. With `compile_for` (the peer count), each half also compiles its plan
-    events. Returns None (check normally) for small files, files with `&include`, or when the file
-    cannot be read.
+    any `stop` of the file (each half counts the events per `stop`, and SC506 is grouped once the
+    halves are joined). With `compile_for` (the peer count), each half also compiles its plan events.
+    Returns None (check normally) for small files, files with `&include`, or when the file cannot
+    be read.
     """
     source, _ = read_source(path)
     if source is None or len(source.lines) < CHUNKED_MIN_LINES:
@@ -256,8 +264,16 @@ def _check_in_chunks(
     second = _unflatten(pickle.loads(payload)) if payload else None
     if not isinstance(second, _ChunkResult):
         second = _check_chunk(path, lines, middle, len(lines), config, globals_, 1, compile_for)
+    cutoffs = first.cutoffs
+    cutoffs.take(second.cutoffs)  # the second half's events come after the first's
     diagnostics = _first_unknown_only(
-        [*globals_.diagnostics, *check_modules(globals_), *first.diagnostics, *second.diagnostics]
+        [
+            *globals_.diagnostics,
+            *check_modules(globals_),
+            *first.diagnostics,
+            *second.diagnostics,
+            *cutoffs.diagnostics(),
+        ]
     )
     parts = None
     if first.events is not None and second.events is not None:
