@@ -82,7 +82,18 @@ class LineEntry:
     its parse diagnostics, its check diagnostics once checked (None until then), and the calls the
     last check resolved of it (None when unknown; what SC506 is recomputed from when `stop`s change)."""
 
-    __slots__ = ("calls", "check_diags", "encoded", "indexed", "parse_diags", "parsed_line", "stmt", "text")
+    __slots__ = (
+        "calls",
+        "check_diags",
+        "cut",
+        "cut_by",
+        "encoded",
+        "indexed",
+        "parse_diags",
+        "parsed_line",
+        "stmt",
+        "text",
+    )
 
     def __init__(
         self, text: str, stmt: Statement | None, parse_diags: tuple[Diagnostic, ...], parsed_line: int
@@ -93,6 +104,10 @@ class LineEntry:
         self.parsed_line = parsed_line
         self.check_diags: tuple[Diagnostic, ...] | None = None
         self.calls: tuple[Call, ...] | None = None
+        # the `stop` that cuts its event off (its index, -1: none) under the stops of a rule (the
+        # token `cut_by`: `Analysis.stop_rule`), kept while the stops cut off the same calls
+        self.cut = -1
+        self.cut_by: object = None
         self.indexed = False  # in its analysis' `times` / `var_users` (see `Analysis.index`)
         # its diagnostics as published (`features.diagnostics`): the tuple they came from, the
         # encoding, a template of the line number (None for a span over lines), the line, the JSON
@@ -221,6 +236,20 @@ class Analysis:
     # the root entries holding SC506 (the first events a `stop` cuts off, and a `stop`'s summary)
     sc506: list[LineEntry] = field(default_factory=list)
     _included: _Included | None = None
+    _rule: tuple[tuple[object, ...], StopRule, object] | None = None
+
+    def stop_rule(self, stops: list[Call]) -> tuple[StopRule, object]:
+        """SC506's rule for these `stop`s, and its token (what lines keep their verdicts under):
+        the last one while the stops are at the same times with the same peer sets, in the same
+        order (they cut off the same calls; only their lines, in the messages, may change)."""
+        key = tuple(x for s in stops for x in (s.time, id(s.peers)))
+        kept = self._rule
+        if kept is not None and kept[0] == key:
+            kept[1].relabel(stops)
+            return kept[1], kept[2]
+        rule = StopRule(stops, self.program.config.instances)
+        self._rule = (key, rule, object())
+        return rule, self._rule[2]
 
     def included(self) -> _Included:
         """What the included files use (read once: they change only with a full check)."""
@@ -1025,55 +1054,88 @@ class DocumentStore:
         other_had = any(d.code == "SC506" for ds in analysis.other.values() for d in ds)
         if not valid and not analysis.sc506 and not other_had:
             return None, None
-        pos = {id(e): i for i, e in enumerate(snapshot, 1)}
-        at_result = {pos[id(old)]: k for k, (old, _e, _d) in enumerate(results) if id(old) in pos}
-        rule = StopRule([c for _n, _e, c in valid], analysis.program.config.instances)
+        rule, token = analysis.stop_rule([c for _n, _e, c in valid])
         stop_index = rule.stop_index
         members: dict[int, list[int]] = {}  # index of the stop -> root lines of the events it cuts off
         included: dict[int, list[tuple[int, int, Call]]] = {}  # -> (`&include` line, order, call)
+        threshold = min((c.time for _n, _e, c in valid if c.time is not None), default=math.inf)
+        start = bisect_right(analysis.times, threshold)
+        # by the events timed after the earliest `stop` (a few), or by every line (an early `stop`)
+        by_time = len(analysis.timed) - start <= max(len(snapshot) // 8, 2_000)
+        wanted = [old for old, _e, _d in results] + analysis.sc506 + list(analysis.include_anchors.values())
+        if by_time and valid:
+            wanted += analysis.timed[start:]
+        pos = _positions(snapshot, wanted)
+        at_result = {pos[id(old)]: k for k, (old, _e, _d) in enumerate(results) if id(old) in pos}
         if valid:
-            threshold = min(c.time for _n, _e, c in valid if c.time is not None)
-            isfinite = math.isfinite
             unknown: list[tuple[int, LineEntry, LineEntry]] = []
-            candidates: list[tuple[int, LineEntry]] = []  # the lines checked now
-            for n, k in at_result.items():
-                if _timed_after(results[k][1].stmt, threshold):
-                    candidates.append((n, results[k][1]))
-            # (an early `stop` puts 100,000 events after it: this loop is kept lean)
-            for e in analysis.timed[bisect_right(analysis.times, threshold) :]:
-                line = pos.get(id(e))
-                if line is None or line in at_result:
-                    continue  # gone, or checked now (a candidate above)
-                stmt: Event = e.stmt  # type: ignore[assignment]  # `timed` holds events only
-                t = stmt.time
-                if len(t.fields) > 3 or not isfinite(t.seconds) or stmt.callback.value == "stop":  # type: ignore[arg-type]
-                    continue  # a time in error, or a stop: never warned about
-                calls = e.calls
-                if calls is None:
-                    fresh = e if e.parsed_line == line else parse_entry(e.text, path, line)
-                    unknown.append((line, e, fresh))
-                    continue
-                k = stop_index(calls[0]) if len(calls) == 1 else _stop_index_of(calls, stop_index)
+            if by_time:
+                seen: set[int] = set()
+                pairs: list[tuple[int, LineEntry]] = [(n, results[k][1]) for n, k in at_result.items()]
+                for e in analysis.timed[start:]:
+                    n = pos.get(id(e), 0)
+                    if n and n not in at_result and n not in seen:
+                        seen.add(n)
+                        pairs.append((n, e))
+                pairs.sort(key=_first_int)
+                scan: Iterable[tuple[int, LineEntry]] = pairs
+            else:
+                view = list(snapshot)
+                for n, k in at_result.items():
+                    view[n - 1] = results[k][1]
+                scan = enumerate(view, 1)
+            after_all, latest = rule.after_all, rule.latest  # (the rule's own cache, read inline)
+            cut_off: list[list[int]] = [[] for _ in valid]
+            inf = math.inf
+            # (an early `stop` puts 100,000 events after it: this loop is kept lean, and each
+            # line keeps its verdict for as long as the stops cut off the same calls)
+            for n, e in scan:
+                if e.cut_by is token:
+                    k = e.cut
+                else:
+                    k = -1
+                    stmt = e.stmt
+                    if type(stmt) is Event:
+                        t = stmt.time
+                        seconds = t.seconds
+                        if (
+                            seconds is not None
+                            and threshold < seconds < inf
+                            and len(t.fields) <= 3
+                            and stmt.callback.value != "stop"
+                        ):
+                            calls = e.calls
+                            if calls is None:  # unknown: checked whole below
+                                fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
+                                unknown.append((n, e, fresh))
+                                continue
+                            if len(calls) == 1:
+                                call = calls[0]
+                                when = call.time
+                                k = (
+                                    after_all.get(id(call.peers), -2)
+                                    if when is not None and when > latest
+                                    else -2
+                                )
+                                if k == -2:
+                                    k = stop_index(call)
+                            else:
+                                k = _stop_index_of(calls, stop_index)
+                    e.cut_by = token
+                    e.cut = k
                 if k >= 0:
-                    found = members.get(k)
-                    if found is None:
-                        members[k] = [line]
-                    else:
-                        found.append(line)
+                    cut_off[k].append(n)
+            members = {k: found for k, found in enumerate(cut_off) if found}
             if unknown:  # check them whole (they resolve their calls), then count them
                 for old, e, diags in self._check_lines(path, analysis, unknown, scope_lines):
-                    n = pos[id(old)]
+                    n = pos.get(id(old)) or snapshot.index(old) + 1
                     at_result[n] = len(results)
                     results.append((old, e, diags))
-                    candidates.append((n, e))
-            for n, e in candidates:
-                stmt = e.stmt  # type: ignore[assignment]
-                t = stmt.time
-                if len(t.fields) > 3 or not isfinite(t.seconds) or stmt.callback.value == "stop":  # type: ignore[arg-type]
-                    continue
-                k = _stop_index_of(e.calls or (), stop_index)
-                if k >= 0:
-                    members.setdefault(k, []).append(n)
+                    k = _stop_index_of(e.calls or (), stop_index)
+                    if k >= 0:
+                        members.setdefault(k, []).append(n)
+                for found in members.values():
+                    found.sort()
             if analysis.program.includes:
                 anchors = analysis.include_anchors
                 for made in analysis.included().calls:
@@ -1081,7 +1143,7 @@ class DocumentStore:
                     seconds = ev.time.seconds
                     if seconds is None or seconds <= threshold or ev.callback.value == "stop":
                         continue
-                    if len(ev.time.fields) > 3 or not isfinite(seconds):
+                    if len(ev.time.fields) > 3 or not math.isfinite(seconds):
                         continue
                     k = _stop_index_of(made, stop_index)
                     if k < 0:
@@ -1090,8 +1152,8 @@ class DocumentStore:
                     a = pos.get(id(through)) if through is not None else None
                     if a is None:
                         raise _FullCheckNeeded  # where its events come in the file order is unknown
-                    cut = next(c for c in made if stop_index(c) == k)
-                    included.setdefault(k, []).append((a, cut.order, cut))
+                    hit = next(c for c in made if stop_index(c) == k)
+                    included.setdefault(k, []).append((a, hit.order, hit))
         # the SC506 of each `stop`'s group, on the root lines and in the included files
         root: dict[int, list[Diagnostic]] = {}
         others: dict[str, list[Diagnostic]] = {}
@@ -1099,9 +1161,7 @@ class DocumentStore:
             stop_line, stop_entry, stop = valid[k]
             lines = members.get(k, [])
             inside = included.get(k, [])
-            keyed: list[tuple[int, int, Call | None]] = [
-                (n, -1, None) for n in heapq.nsmallest(SC506_SHOWN, lines)
-            ]
+            keyed: list[tuple[int, int, Call | None]] = [(n, -1, None) for n in lines[:SC506_SHOWN]]
             keyed += inside
             for n, _order, which in heapq.nsmallest(SC506_SHOWN, keyed, key=_program_order):
                 if which is None:  # a root line: its call that the stop cuts off
@@ -1120,7 +1180,7 @@ class DocumentStore:
             spans: dict[str, tuple[int, int]] = {}
             firsts: list[tuple[tuple[int, int], str]] = []
             if lines:
-                spans[path] = (min(lines), max(lines))
+                spans[path] = (lines[0], lines[-1])
                 firsts.append(((spans[path][0], -1), path))
             per_file: dict[str, list[tuple[int, int, int]]] = {}
             for a, order, which in inside:
@@ -1138,7 +1198,7 @@ class DocumentStore:
         # set them: on the lines that hold SC506 now or held it before
         touched = set(root)
         for e in analysis.sc506:
-            held = pos.get(id(e))
+            held = pos.get(id(e))  # (its line, when it is still there)
             if held is not None:
                 touched.add(held)
         holders: list[LineEntry] = []
@@ -1204,6 +1264,7 @@ class DocumentStore:
                 per_stmt.setdefault(id(c.event), []).append(c)
             for _n, _old, e in group:
                 e.calls = tuple(per_stmt.get(id(e.stmt), ()))
+                e.cut_by = None
             resolved = tuple(d for d in mini.diagnostics if d.span.path == path and d.span.line in lines)
             program = replace(
                 analysis.program,
@@ -1465,6 +1526,7 @@ def _record_calls(path: str, entries: list[LineEntry], calls: Iterable[Call]) ->
     empty: tuple[Call, ...] = ()
     for e in entries:
         e.calls = empty
+        e.cut_by = None
     for n, found in per_line.items():
         if 1 <= n <= len(entries):
             entries[n - 1].calls = tuple(found)
@@ -1486,6 +1548,10 @@ def _timed_after(stmt: Statement | None, threshold: float) -> bool:
         return False
     seconds = stmt.time.seconds
     return seconds is not None and seconds > threshold
+
+
+def _first_int(pair: tuple[int, LineEntry]) -> int:
+    return pair[0]
 
 
 def _program_order(item: tuple[int, int, Call | None]) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from difflib import get_close_matches
 from .diagnostics import CODES, Diagnostic, diag, sort_unique
 from .nodes import Argument, Event, Span, TimeSpec
 from .parse import bulk_allocation
-from .peers import PeerSet
+from .peers import PeerSet, Ranges
 from .resolve import Call, Program
 from .signatures import CallbackSig, Param, ParamKind, TypeSpec, convert
 
@@ -413,6 +413,16 @@ class StopRule:
         self._held: list[object] = []
         self._verdicts: dict[tuple[float, int], int] = {}  # (time, id of peers) -> index of the stop, -1
         self._messages: dict[tuple[float, int], str] = {}  # (time, index of the stop) -> message
+        self._concrete: dict[int, Ranges] = {}  # id of a stop's peers -> its peers within `instances`
+        # after every `stop`, the verdict depends on the peers only (most events of an early `stop`)
+        self.latest = max((when for _s, when in self.stops), default=math.inf)
+        self.after_all: dict[int, int] = {}  # id of peers (held in `_held`) -> index of the stop, -1
+
+    def relabel(self, stops: Sequence[Call]) -> None:
+        """Take `stops` in place of the rule's: the same times and peer sets in the same order
+        (the verdicts hold), maybe on other lines (the messages are made again)."""
+        self.stops = [(s, s.time) for s in stops if s.time is not None]
+        self._messages.clear()
 
     def stop_of(self, call: Call) -> Call | None:
         """The `stop` that cuts a call off, or None when it comes after no `stop` sharing a peer."""
@@ -441,6 +451,12 @@ class StopRule:
         if t is None:
             return -1
         peers = call.peers
+        if t > self.latest:
+            k = self.after_all.get(id(peers))
+            if k is None:
+                k = self.after_all[id(peers)] = self._first_stop(t, peers)
+                self._held.append(peers)
+            return k
         key = (t, id(peers))
         k = self._verdicts.get(key)
         if k is None:
@@ -455,10 +471,19 @@ class StopRule:
             key = (id(peers), id(s.peers))
             meets = self._meets.get(key)
             if meets is None:
-                meets = self._meets[key] = peers.intersects(s.peers, self.instances)
+                meets = self._meets[key] = self._intersect(peers, s.peers)
             if meets:
                 return k
         return -1
+
+    def _intersect(self, peers: PeerSet, stop_peers: PeerSet) -> bool:
+        instances = self.instances
+        if instances is None:
+            return peers.intersects(stop_peers, None)
+        b = self._concrete.get(id(stop_peers))
+        if b is None:
+            b = self._concrete[id(stop_peers)] = stop_peers.concrete(instances)
+        return any(lo <= bhi and blo <= hi for lo, hi in peers.concrete(instances) for blo, bhi in b)
 
 
 SC506_SHOWN = 20  # the events a `stop` cuts off that get a warning each; the others are counted
