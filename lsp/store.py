@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 from scenario_lang import cache
 from scenario_lang.check import SC506_SHOWN, StopRule, check, check_modules, stop_summary
@@ -85,14 +86,13 @@ class LineEntry:
     __slots__ = (
         "calls",
         "check_diags",
-        "cut",
-        "cut_by",
         "encoded",
         "indexed",
         "parse_diags",
         "parsed_line",
         "stmt",
         "text",
+        "timing",
     )
 
     def __init__(
@@ -104,10 +104,8 @@ class LineEntry:
         self.parsed_line = parsed_line
         self.check_diags: tuple[Diagnostic, ...] | None = None
         self.calls: tuple[Call, ...] | None = None
-        # the `stop` that cuts its event off (its index, -1: none) under the stops of a rule (the
-        # token `cut_by`: `Analysis.stop_rule`), kept while the stops cut off the same calls
-        self.cut = -1
-        self.cut_by: object = None
+        # what SC506 reads of its calls (`_timing`): None when no `stop` can cut them off
+        self.timing: tuple[float, int, Call] | object | None = _SLOW
         self.indexed = False  # in its analysis' `times` / `var_users` (see `Analysis.index`)
         # its diagnostics as published (`features.diagnostics`): the tuple they came from, the
         # encoding, a template of the line number (None for a span over lines), the line, the JSON
@@ -236,20 +234,20 @@ class Analysis:
     # the root entries holding SC506 (the first events a `stop` cuts off, and a `stop`'s summary)
     sc506: list[LineEntry] = field(default_factory=list)
     _included: _Included | None = None
-    _rule: tuple[tuple[object, ...], StopRule, object] | None = None
+    _rule: tuple[tuple[object, ...], StopRule] | None = None
 
-    def stop_rule(self, stops: list[Call]) -> tuple[StopRule, object]:
-        """SC506's rule for these `stop`s, and its token (what lines keep their verdicts under):
-        the last one while the stops are at the same times with the same peer sets, in the same
-        order (they cut off the same calls; only their lines, in the messages, may change)."""
+    def stop_rule(self, stops: list[Call]) -> StopRule:
+        """SC506's rule for these `stop`s: the last one (its verdicts worked out already) while
+        the stops are at the same times with the same peer sets, in the same order (they cut off
+        the same calls; only their lines, in the messages, may change)."""
         key = tuple(x for s in stops for x in (s.time, id(s.peers)))
         kept = self._rule
         if kept is not None and kept[0] == key:
             kept[1].relabel(stops)
-            return kept[1], kept[2]
+            return kept[1]
         rule = StopRule(stops, self.program.config.instances)
-        self._rule = (key, rule, object())
-        return rule, self._rule[2]
+        self._rule = (key, rule)
+        return rule
 
     def included(self) -> _Included:
         """What the included files use (read once: they change only with a full check)."""
@@ -820,6 +818,13 @@ class DocumentStore:
                 doc.full_needed = True  # what this check would have done is lost: start afresh
                 raise
             self.timings["incremental"] = time.perf_counter() - started
+            logger.info(
+                "checked %s version %s incrementally in %.1f ms (SC506 in %.1f ms)",
+                doc.uri,
+                version,
+                self.timings["incremental"] * 1000,
+                self.timings.get("sc506", 0.0) * 1000,
+            )
             self.counts["incremental"] += 1
             program = outcome.program
             if program is not None:
@@ -965,7 +970,9 @@ class DocumentStore:
         if changed_times:
             new_stops = [(e, call) for _n, e, call in placed]
         out += module_results
+        started = time.perf_counter()
         sc506, other = self._regroup(path, snapshot, analysis, out, placed, scope_lines)
+        self.timings["sc506"] = time.perf_counter() - started
         return _Outcome(out, scope, unknown, new_stops, program, other, sc506)
 
     def _remodule(
@@ -1054,7 +1061,7 @@ class DocumentStore:
         other_had = any(d.code == "SC506" for ds in analysis.other.values() for d in ds)
         if not valid and not analysis.sc506 and not other_had:
             return None, None
-        rule, token = analysis.stop_rule([c for _n, _e, c in valid])
+        rule = analysis.stop_rule([c for _n, _e, c in valid])
         stop_index = rule.stop_index
         members: dict[int, list[int]] = {}  # index of the stop -> root lines of the events it cuts off
         included: dict[int, list[tuple[int, int, Call]]] = {}  # -> (`&include` line, order, call)
@@ -1086,43 +1093,32 @@ class DocumentStore:
                 scan = enumerate(view, 1)
             after_all, latest = rule.after_all, rule.latest  # (the rule's own cache, read inline)
             cut_off: list[list[int]] = [[] for _ in valid]
-            inf = math.inf
-            # (an early `stop` puts 100,000 events after it: this loop is kept lean, and each
-            # line keeps its verdict for as long as the stops cut off the same calls)
+            # (an early `stop` puts 100,000 events after it: this loop is kept lean, from what
+            # each line keeps of its call, `LineEntry.timing`)
             for n, e in scan:
-                if e.cut_by is token:
-                    k = e.cut
-                else:
+                timing = e.timing
+                if timing is None:
+                    continue
+                if timing is _SLOW:
                     k = -1
                     stmt = e.stmt
-                    if type(stmt) is Event:
-                        t = stmt.time
-                        seconds = t.seconds
-                        if (
-                            seconds is not None
-                            and threshold < seconds < inf
-                            and len(t.fields) <= 3
-                            and stmt.callback.value != "stop"
-                        ):
-                            calls = e.calls
-                            if calls is None:  # unknown: checked whole below
-                                fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
-                                unknown.append((n, e, fresh))
-                                continue
-                            if len(calls) == 1:
-                                call = calls[0]
-                                when = call.time
-                                k = (
-                                    after_all.get(id(call.peers), -2)
-                                    if when is not None and when > latest
-                                    else -2
-                                )
-                                if k == -2:
-                                    k = stop_index(call)
-                            else:
-                                k = _stop_index_of(calls, stop_index)
-                    e.cut_by = token
-                    e.cut = k
+                    if type(stmt) is Event and _may_be_cut_off(stmt, threshold):
+                        calls = e.calls
+                        if calls is None:  # unknown: checked whole below
+                            fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
+                            unknown.append((n, e, fresh))
+                            continue
+                        k = _stop_index_of(calls, stop_index)
+                else:
+                    when, peers, call = cast("tuple[float, int, Call]", timing)
+                    if when > latest:
+                        k = after_all.get(peers, -2)
+                        if k == -2:
+                            k = stop_index(call)
+                    elif when > threshold:
+                        k = stop_index(call)
+                    else:
+                        continue
                 if k >= 0:
                     cut_off[k].append(n)
             members = {k: found for k, found in enumerate(cut_off) if found}
@@ -1264,7 +1260,7 @@ class DocumentStore:
                 per_stmt.setdefault(id(c.event), []).append(c)
             for _n, _old, e in group:
                 e.calls = tuple(per_stmt.get(id(e.stmt), ()))
-                e.cut_by = None
+                e.timing = _timing(e.stmt, e.calls)
             resolved = tuple(d for d in mini.diagnostics if d.span.path == path and d.span.line in lines)
             program = replace(
                 analysis.program,
@@ -1526,10 +1522,42 @@ def _record_calls(path: str, entries: list[LineEntry], calls: Iterable[Call]) ->
     empty: tuple[Call, ...] = ()
     for e in entries:
         e.calls = empty
-        e.cut_by = None
+        e.timing = None
     for n, found in per_line.items():
         if 1 <= n <= len(entries):
-            entries[n - 1].calls = tuple(found)
+            e = entries[n - 1]
+            e.calls = calls = tuple(found)
+            e.timing = _timing(e.stmt, calls)
+
+
+_SLOW = object()  # `LineEntry.timing` of a line whose calls are unknown, or several
+
+
+def _timing(stmt: Statement | None, calls: tuple[Call, ...]) -> tuple[float, int, Call] | object | None:
+    """What SC506 reads of a line's calls: (time, id of the peer set, the call) of an event's
+    only call; None when no `stop` can cut it off (not an event, no call, a `stop`, a time in
+    error); `_SLOW` for several calls (a loop)."""
+    if not calls or type(stmt) is not Event or not _may_be_cut_off(stmt, -math.inf):
+        return None
+    if len(calls) > 1:
+        return _SLOW
+    call = calls[0]
+    if call.time is None:
+        return None
+    return (call.time, id(call.peers), call)
+
+
+def _may_be_cut_off(stmt: Event, threshold: float) -> bool:
+    """Whether an event is timed after `threshold` and may be cut off by a `stop`: not a `stop`,
+    its time not in error (more than three fields, not finite), as `check` decides."""
+    t = stmt.time
+    seconds = t.seconds
+    return (
+        seconds is not None
+        and threshold < seconds < math.inf
+        and len(t.fields) <= 3
+        and stmt.callback.value != "stop"
+    )
 
 
 def _stop_index_of(calls: Iterable[Call], stop_index: Callable[[Call], int]) -> int:
