@@ -483,7 +483,9 @@ class StopRule:
         b = self._concrete.get(id(stop_peers))
         if b is None:
             b = self._concrete[id(stop_peers)] = stop_peers.concrete(instances)
-        return any(lo <= bhi and blo <= hi for lo, hi in peers.concrete(instances) for blo, bhi in b)
+        # `b` lies within 1..instances: ranges without exclusions need no clipping to meet it
+        a = peers.include if peers.include is not None and not peers.exclude else peers.concrete(instances)
+        return any(lo <= bhi and blo <= hi for lo, hi in a for blo, bhi in b)
 
 
 SC506_SHOWN = 20  # the events a `stop` cuts off that get a warning each; the others are counted
