@@ -68,3 +68,22 @@ def test_an_unknown_callback_is_reported_once_per_file_also_in_chunks(
     chunked = analyze(path, CheckOptions(instances=2, environment={}, parallel=True))
     assert [(d.code, d.span.line) for d in whole.diagnostics] == [("SC301", 1), ("SC301", 2)]
     assert chunked.diagnostics == whole.diagnostics
+
+
+def test_sc506_is_grouped_per_stop_across_the_chunks_as_in_the_whole_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # both halves cut off events of each stop: the first 20 (all in the first half for the early
+    # stop, some in each for the later one) keep their warning, and each stop sums up the rest
+    lines = ["@0:1 stop {1}", "@0:40 stop {2}"]
+    lines += [f"@0:{2 + i % 60} echo e{i} {{{1 + i % 2}}}" for i in range(400)]
+    (tmp_path / "s.scenario").write_text("\n".join(lines) + "\n")
+    path = str(tmp_path / "s.scenario")
+    whole = analyze(path, CheckOptions(instances=2, environment={}))
+    monkeypatch.setattr(project, "CHUNKED_MIN_LINES", 1)
+    chunked = analyze(path, CheckOptions(instances=2, environment={}, parallel=True))
+    assert not chunked.complete
+    summaries = [d.span.line for d in whole.diagnostics if d.code == "SC506" and d.span.column > 1]
+    assert summaries == [1, 2]
+    assert sum(d.code == "SC506" for d in whole.diagnostics) == 2 + 2 * 20
+    assert chunked.diagnostics == whole.diagnostics
