@@ -269,3 +269,33 @@ async def test_an_early_stop_marks_its_first_events_and_counts_the_others_as_gsc
         assert sorted(got) == sorted(expected(path)), text
     version = s.edit(uri, 1, 0, 0, "", end_line=4)  # every stop removed again
     assert await s.diagnostics(uri, version=version) == []
+
+
+async def test_edits_while_an_early_stop_stands_keep_its_group_as_gscen_check_does(
+    client: LanguageClient, project: Path
+) -> None:
+    # the marked events shift when one of them is no longer cut off, or a new one comes first;
+    # the summary's count and lines follow; removing the stop removes every SC506
+    path = project / "standing.scenario"
+    path.write_text(EARLY_STOP)
+    lines = EARLY_STOP.split("\n")
+    s = Session(client)
+    uri = s.open(path)
+    await s.diagnostics(uri, version=1)
+    edits = [
+        (1, 0, 0, "@0:01 stop {1-2}\n", None),
+        (3, 0, 100, "@0:0.5 echo no longer cut off", None),
+        (2, 0, 0, "@0:7 echo a new first one {1}\n", None),
+        (10, 0, 0, "", 11),  # a line deleted: an event gone
+        (1, 0, 100, "# no stop", None),
+    ]
+    for line, start, end, text, end_line in edits:
+        version = s.edit(uri, line, start, end, text, end_line=end_line)
+        found = await s.diagnostics(uri, version=version)
+        last = line if end_line is None else end_line
+        joined = lines[line][:start] + text + lines[last][end:]
+        lines[line : last + 1] = joined.split("\n")
+        path.write_text("\n".join(lines))
+        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
+        assert sorted(got) == sorted(expected(path)), text
+    assert not [d for d in found if d.code == "SC506"]

@@ -126,3 +126,32 @@ async def test_a_typo_in_the_only_module_line_checks_only_the_lines_with_diagnos
     )
     store = await run_edits(path, [(0, 20, 22, ""), (0, 20, 20, "le")])
     assert store.counts == {"full": 2, "incremental": 1}
+
+
+EARLY_INCLUDED = "".join(f"@0:{20 + i} echo included {i} {{2}}\n" for i in range(15))
+EARLY_INCLUDING = (
+    "@0:0.5 echo first\n"
+    + "".join(f"@0:{2 + i % 30} echo root {i} {{{1 + i % 3}}}\n" for i in range(10))
+    + "&include early_inc.scenario\n"
+    + "".join(f"@0:{2 + i % 30} echo later {i} {{{1 + i % 3}}}\n" for i in range(60))
+)
+EARLY_EDITS = [
+    (0, 0, 0, "@0:1 stop\n"),  # cuts off 85 events, the included file's at its `&include` line
+    (3, 0, 100, "@0:0.2 echo before the stop"),  # a marked event no longer cut off: the 21st shows
+    (2, 0, 0, "@0:9 echo inserted {1}\n"),  # a new first event: every line below moves
+    (5, 0, 100, ""),  # an event gone
+    (0, 8, 8, " {3}"),  # the stop for peer 3 only: the included events are no longer cut off
+    (1, 0, 0, "@0:1.5 stop {2}\n"),  # a second stop: peer 2's events are its own
+    (0, 0, 100, "@0:0 echo no longer a stop"),
+    (1, 0, 100, "# and no stop at all"),
+]
+
+
+async def test_an_early_stop_over_an_included_file_groups_sc506_incrementally_as_gscen_check_does(
+    project: Path,
+) -> None:
+    (project / "early_inc.scenario").write_text(EARLY_INCLUDED)
+    path = project / "early.scenario"
+    path.write_text(EARLY_INCLUDING)
+    store = await run_edits(path, EARLY_EDITS)
+    assert store.counts == {"full": 1, "incremental": len(EARLY_EDITS)}
