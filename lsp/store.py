@@ -105,7 +105,7 @@ class LineEntry:
         self.check_diags: tuple[Diagnostic, ...] | None = None
         self.calls: tuple[Call, ...] | None = None
         # what SC506 reads of its calls (`_timing`): None when no `stop` can cut them off
-        self.timing: tuple[float, int, Call] | object | None = _SLOW
+        self.timing: tuple[float, int, Call] | None = _SLOW
         self.indexed = False  # in its analysis' `times` / `var_users` (see `Analysis.index`)
         # its diagnostics as published (`features.diagnostics`): the tuple they came from, the
         # encoding, a template of the line number (None for a span over lines), the line, the JSON
@@ -914,7 +914,9 @@ class DocumentStore:
             [e for e, _ in analysis.scope_entries]
             + [e for e, _ in analysis.stops if e]
             + list(analysis.stop_anchors.values())
-            + list(analysis.unknown_first.values()),
+            + list(analysis.unknown_first.values())
+            + analysis.sc506
+            + list(analysis.include_anchors.values()),
         )
         for n, e in targets:
             index[id(e)] = n
@@ -971,7 +973,7 @@ class DocumentStore:
             new_stops = [(e, call) for _n, e, call in placed]
         out += module_results
         started = time.perf_counter()
-        sc506, other = self._regroup(path, snapshot, analysis, out, placed, scope_lines)
+        sc506, other = self._regroup(path, snapshot, analysis, out, placed, scope_lines, index)
         self.timings["sc506"] = time.perf_counter() - started
         return _Outcome(out, scope, unknown, new_stops, program, other, sc506)
 
@@ -1047,6 +1049,7 @@ class DocumentStore:
         results: list[_Checked],
         placed: list[tuple[int, LineEntry | None, Call]],
         scope_lines: list[tuple[int | None, tuple[VariableDef, ...]]],
+        index: dict[int, int],
     ) -> tuple[list[LineEntry] | None, dict[str, list[Diagnostic]] | None]:
         """SC506 of the whole document again, as `check` groups it: per `stop` (`placed`: at
         their lines, in program order), the first `SC506_SHOWN` events it cuts off, in program
@@ -1072,7 +1075,11 @@ class DocumentStore:
         wanted = [old for old, _e, _d in results] + analysis.sc506 + list(analysis.include_anchors.values())
         if by_time and valid:
             wanted += analysis.timed[start:]
-        pos = _positions(snapshot, wanted)
+        # (the lines the incremental check placed already, `index`, need no pass over the file)
+        pos = {id(e): n for e in wanted if (n := index.get(id(e), 0)) and snapshot[n - 1] is e}
+        missing = [e for e in wanted if id(e) not in pos]
+        if missing:
+            pos.update(_positions(snapshot, missing))
         at_result = {pos[id(old)]: k for k, (old, _e, _d) in enumerate(results) if id(old) in pos}
         if valid:
             unknown: list[tuple[int, LineEntry, LineEntry]] = []
@@ -1110,7 +1117,7 @@ class DocumentStore:
                             continue
                         k = _stop_index_of(calls, stop_index)
                 else:
-                    when, peers, call = cast("tuple[float, int, Call]", timing)
+                    when, peers, call = timing
                     if when > latest:
                         k = after_all.get(peers, -2)
                         if k == -2:
@@ -1530,10 +1537,11 @@ def _record_calls(path: str, entries: list[LineEntry], calls: Iterable[Call]) ->
             e.timing = _timing(e.stmt, calls)
 
 
-_SLOW = object()  # `LineEntry.timing` of a line whose calls are unknown, or several
+# `LineEntry.timing` of a line whose calls are unknown, or several (compared by identity)
+_SLOW: tuple[float, int, Call] = (math.nan, 0, cast(Call, None))
 
 
-def _timing(stmt: Statement | None, calls: tuple[Call, ...]) -> tuple[float, int, Call] | object | None:
+def _timing(stmt: Statement | None, calls: tuple[Call, ...]) -> tuple[float, int, Call] | None:
     """What SC506 reads of a line's calls: (time, id of the peer set, the call) of an event's
     only call; None when no `stop` can cut it off (not an event, no call, a `stop`, a time in
     error); `_SLOW` for several calls (a loop)."""
