@@ -12,12 +12,13 @@ no structural line is checked alone: the changed lines are resolved with the var
 replayed before them and checked against the last program's callbacks and stops, and every other
 line keeps its diagnostics. An edit of `@! set` lines recomputes the variables in scope and
 re-checks the lines that use a variable whose definition changed; an edit of `stop` lines rebuilds
-the stop list and recomputes SC506 (from the calls each line keeps) on the events timed after the
-earliest changed stop; an edit of `&module` lines resolves those lines again and re-checks the
-lines calling a callback whose signatures changed, and, when a module is not found (or found
-again), the lines where an unknown callback is (or is again) reported. The analysis keeps an index
-(timed events sorted by time, lines that may use a variable, `&module` lines, events per callback)
-so that none of these scans the whole file. Included files are fixed blocks at their `&include`
+the stop list; SC506, grouped per `stop`, is worked out again after every check of a file with a
+`stop`, in one pass from what each line keeps of its call; an edit of `&module` lines resolves
+those lines again and re-checks the lines calling a callback whose signatures changed, and, when a
+module is not found (or found again), the lines where an unknown callback is (or is again)
+reported. The analysis keeps an index (timed events sorted by time, lines that may use a variable,
+`&module` lines, events per callback) so that none of these scans the whole file (but SC506 after
+an early `stop`, which goes over the lines after it). Included files are fixed blocks at their `&include`
 line (their stops sit there in the file order; a `stop` edit recomputes their SC506 too); an edit
 whose effect reaches into them (a variable they read, a callback they call, a module they load)
 runs the whole front end again (`configure`, `resolve`, `check`: what `gscen check` runs), as do
@@ -893,8 +894,9 @@ class DocumentStore:
         a callback they call, a module they load) raises `_FullCheckNeeded`.
 
         With `restop` (a `stop` line changed), or when a `stop` moved to another line (its line is
-        in the SC506 messages), the `stop` list is rebuilt and SC506 is recomputed, from the calls
-        each line keeps, on the lines whose events come after the earliest changed `stop`.
+        in the SC506 messages), the `stop` list is rebuilt. SC506 is grouped per `stop` (its first
+        events marked, one summary), so `_regroup` works it out again at the end, for the file and
+        the included ones.
 
         With `remodule` (a `&module` line changed), the `&module` lines are resolved again (the
         new program is returned) and the lines calling a callback whose signatures changed are

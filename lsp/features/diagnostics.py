@@ -5,9 +5,9 @@ Codes, severities and ranges are `gscen check`'s; notes and the help text follow
 lines of their own. `data` carries the safe replacement that code actions apply.
 
 An open document's notification is written as JSON text directly (`DiagnosticEncoder`), each
-line's part kept until its diagnostics or its line number change: a `stop` near the top of a large
-file warns about 100,000 events, and building, converting and serializing as many `lsprotocol`
-objects, on every keystroke while they stand, took seconds.
+line's part kept until its diagnostics or its line number change: a large file has thousands of
+diagnostics at times, and building, converting and serializing as many `lsprotocol` objects on
+every keystroke took seconds (before SC506 was grouped per `stop`, one early `stop` made 114,766).
 """
 
 from __future__ import annotations
