@@ -308,6 +308,25 @@ async def run(edits: int) -> None:
             f"max {ms(max(durations))} over {edits} edits ({len(got.diagnostics)} diagnostics at the end)"
         )
 
+        # ---- a typo in the file's only `&module` line (every event calls its callbacks), then its fix
+        name_end = len("&module social_module.SocialModule")
+        typo, fix = [], []
+        for i in range(min(edits, 10)):
+            version += 1
+            fut = bench.expect(uri, version)
+            t0 = time.perf_counter()
+            if i % 2 == 0:
+                edit(client, uri, version, 0, name_end - 1, name_end, "")
+            else:
+                edit(client, uri, version, 0, name_end - 1, name_end - 1, "e")
+            got = await fut
+            (typo if i % 2 == 0 else fix).append(time.perf_counter() - t0)
+        print(
+            f"typo in the only `&module` line / its fix -> diagnostics: median {ms(statistics.median(typo))}"
+            f" / {ms(statistics.median(fix))}, max {ms(max(typo))} / {ms(max(fix))}"
+            f" ({len(got.diagnostics)} diagnostics at the end)"
+        )
+
         # ---- typing an `&module` line, one character at a time, with a call to one of its callbacks
         # and a call to an unknown callback far down the file (SC301 comes and goes with the module)
         far = len(lines) - 10

@@ -41,7 +41,7 @@ import os
 import re
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -234,6 +234,13 @@ class Analysis:
     include_anchors: dict[str, LineEntry] = field(default_factory=dict)
     # the root entries holding SC506 (the first events a `stop` cuts off, and a `stop`'s summary)
     sc506: list[LineEntry] = field(default_factory=list)
+    # the signatures each callback's callers were checked with: `verdict_sigs` when an `&module`
+    # edit re-checked all of them, else those of the last full check's program; and per callback,
+    # its callers checked since with other ones (by id; some may be gone). A module found again
+    # after a typo, with the signatures its callers were checked with, re-checks only the latter.
+    full_sigs: Mapping[str, object] = field(default_factory=dict)
+    verdict_sigs: dict[str, object] = field(default_factory=dict)
+    off_verdict: dict[str, dict[int, LineEntry]] = field(default_factory=dict)
     _included: _Included | None = None
     _rule: tuple[tuple[object, ...], StopRule] | None = None
 
@@ -249,6 +256,28 @@ class Analysis:
         rule = StopRule(stops, self.program.config.instances)
         self._rule = (key, rule)
         return rule
+
+    def verdict_sig(self, name: str) -> object:
+        """The signatures `name`'s callers not in `off_verdict` were checked with (None: unknown)."""
+        if name in self.verdict_sigs:
+            return self.verdict_sigs[name]
+        return self.full_sigs.get(name)
+
+    def note_checked(self, results: Iterable[tuple[LineEntry, LineEntry, object]]) -> None:
+        """Keep `off_verdict` up to date with lines just checked against the current program."""
+        by_name = self.program.callbacks.by_name
+        off = self.off_verdict
+        for old, e, _diags in results:
+            stmt = e.stmt
+            if type(stmt) is not Event:
+                continue
+            name = stmt.callback.value
+            bucket = off.get(name)
+            if bucket is not None:
+                bucket.pop(id(old), None)
+                bucket.pop(id(e), None)
+            if by_name.get(name) != self.verdict_sig(name):
+                off.setdefault(name, {})[id(e)] = e
 
     def included(self) -> _Included:
         """What the included files use (read once: they change only with a full check)."""
@@ -845,6 +874,11 @@ class DocumentStore:
             if remodule:  # (typing an `&module` line makes a new entry per keystroke)
                 analysis.directives = [e for e in analysis.directives if doc.line_of(e) is not None]
             results = outcome.results
+            if program is not None:
+                for name in outcome.resigned:
+                    analysis.verdict_sigs[name] = program.callbacks.by_name.get(name)
+                    analysis.off_verdict.pop(name, None)
+            analysis.note_checked(results)
             analysis.index(e for _old, e, _diags in results)
             for old, e, diags in results:
                 e.check_diags = diags
@@ -906,9 +940,12 @@ class DocumentStore:
         program: Program | None = None
         module_results: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
         also: set[str] = set()
+        resigned: set[str] = set()
         callers: list[tuple[int, LineEntry, LineEntry]] = []
         if remodule:
-            program, module_results, callers, also = self._remodule(path, snapshot, analysis, targets)
+            program, module_results, callers, also, resigned = self._remodule(
+                path, snapshot, analysis, targets
+            )
             analysis = replace(analysis, program=program)
             targets = [(n, e) for n, e in targets if type(e.stmt) is not ModuleDirective]
         index = _positions(
@@ -977,11 +1014,11 @@ class DocumentStore:
         started = time.perf_counter()
         sc506, other = self._regroup(path, snapshot, analysis, out, placed, scope_lines, index)
         self.timings["sc506"] = time.perf_counter() - started
-        return _Outcome(out, scope, unknown, new_stops, program, other, sc506)
+        return _Outcome(out, scope, unknown, new_stops, program, other, sc506, resigned)
 
     def _remodule(
         self, path: str, snapshot: list[LineEntry], analysis: Analysis, targets: list[tuple[int, LineEntry]]
-    ) -> tuple[Program, list[_Checked], list[tuple[int, LineEntry, LineEntry]], set[str]]:
+    ) -> tuple[Program, list[_Checked], list[tuple[int, LineEntry, LineEntry]], set[str], set[str]]:
         """Resolve the `&module` lines again, alone (what they load does not depend on the other
         lines): their diagnostics, the new program (modules, callbacks), the lines to check
         again: those calling a callback whose signatures changed, and those reporting an unknown
@@ -1013,14 +1050,20 @@ class DocumentStore:
                 by_line.setdefault(d.span.line, []).append(d)
         results = [(e, f, tuple(sort_unique([*f.parse_diags, *by_line.get(n, [])]))) for n, e, f in fresh]
         wanted: list[LineEntry] = []
+        resigned: set[str] = set()
         for name in changed:
             if mini.unchecked_callbacks and name not in after:
                 # unknown now, and calls are not checked (a module is not found): the line's check
                 # binds nothing, so a line without diagnostics stays so (a typo in the only
                 # `&module` line of a file then checks only the lines with diagnostics)
                 wanted += [e for e in analysis.callers.get(name, ()) if e.check_diags != ()]
+            elif after.get(name) == analysis.verdict_sig(name):
+                # back to the signatures its callers were checked with (the typo fixed): only
+                # those checked since with other ones
+                wanted += analysis.off_verdict.get(name, {}).values()
             else:
                 wanted += analysis.callers.get(name, ())
+                resigned.add(name)
         wanted += analysis.unknown_first.values()  # SC301 lists the modules and did-you-means
         if len(wanted) > len(snapshot) // 4:
             raise _FullCheckNeeded  # most of the file: the whole front end is as quick
@@ -1041,7 +1084,7 @@ class DocumentStore:
             missed_files=mini.missed_files or any(target is None for _d, target in old.includes),
             files_read=old.files_read | mini.files_read,
         )
-        return program, results, callers, also
+        return program, results, callers, also, resigned
 
     def _regroup(
         self,
@@ -1629,6 +1672,7 @@ class _Outcome:
     program: Program | None
     other: dict[str, list[Diagnostic]] | None
     sc506: list[LineEntry] | None = None  # the root lines holding SC506 now (None: unchanged)
+    resigned: set[str] = field(default_factory=set)  # callbacks whose callers were all checked again
 
 
 class _FullCheckNeeded(Exception):
@@ -1767,6 +1811,7 @@ def _analysis(
         stop_anchors=stop_anchors,
         include_anchors=include_anchors,
         sc506=sc506,
+        full_sigs=program.callbacks.by_name,
     )
 
 

@@ -116,16 +116,42 @@ async def test_diagnostics_written_as_json_are_what_pygls_would_send(project: Pa
     store.shutdown()
 
 
-async def test_a_typo_in_the_only_module_line_checks_only_the_lines_with_diagnostics(project: Path) -> None:
-    # every line calls the module's callbacks: the module not found, the clean ones stay clean
-    # (their calls are not checked); found again, every call is checked: the whole check
+async def test_a_typo_in_the_only_module_line_and_its_fix_check_only_the_lines_they_concern(
+    project: Path,
+) -> None:
+    # every line calls the module's callbacks. The module not found: the clean lines stay clean
+    # (their calls are not checked). Found again with the signatures the lines were checked with:
+    # only the lines checked in between (with diagnostics, edited, inserted) are checked again.
     path = project / "typo.scenario"
     path.write_text(
         "&module mymod.MyModule\n@0:2 start_queries\n"
         + "".join(f"@0:{i % 50} write_peer_id {{1}}\n" for i in range(80))
     )
-    store = await run_edits(path, [(0, 20, 22, ""), (0, 20, 20, "le")])
-    assert store.counts == {"full": 2, "incremental": 1}
+    edits = [
+        (0, 20, 22, ""),  # mymod.MyModu: not found
+        (5, 0, 100, "@0:7 write_peer_id 5 {1}"),  # too many arguments, unchecked while not found
+        (9, 0, 0, "@0:8 start_queries key 3 {1}\n"),  # a new line, checked while not found
+        (0, 20, 20, "le"),  # found again: SC306 on line 6 comes back
+        (0, 20, 22, ""),  # and the same again
+        (0, 20, 20, "le"),
+    ]
+    store = await run_edits(path, edits)
+    assert store.counts == {"full": 1, "incremental": len(edits)}
+
+
+async def test_a_module_line_naming_another_class_checks_every_call_again(project: Path) -> None:
+    # the callbacks' signatures differ from those the lines were checked with: the whole check
+    path = project / "other.scenario"
+    path.write_text("&module mymod.MyModule\n" + "".join(f"@0:{i % 50} echo {i}\n" for i in range(40)))
+    (project / "othermod.py").write_text(
+        "from scenario_lang import ExperimentModule, experiment_callback\n\n\n"
+        "class Other(ExperimentModule):\n"
+        "    @experiment_callback\n"
+        "    def echo(self, a: int, b: int) -> None:\n"
+        "        pass\n"
+    )
+    store = await run_edits(path, [(0, 8, 22, "othermod.Other"), (0, 8, 22, "mymod.MyModule")])
+    assert store.counts["full"] >= 2
 
 
 EARLY_INCLUDED = "".join(f"@0:{20 + i} echo included {i} {{2}}\n" for i in range(15))
