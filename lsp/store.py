@@ -387,6 +387,8 @@ class Document:
     scope_changed: bool = False  # a `set` line changed: the variables in scope are recomputed
     stops_changed: bool = False  # a `stop` line changed: the stops and SC506 are recomputed
     modules_changed: bool = False  # a `&module` line changed: the callbacks are recomputed
+    # `&include` lines replaced: incremental while neither they nor the new ones load a file
+    gone_includes: list[LineEntry] = field(default_factory=list)
     needs_check: bool = False
     task: asyncio.Task[None] | None = None
     matches_disk: bool = False
@@ -473,8 +475,11 @@ class Document:
                 self.stops_changed = True
             elif type(e.stmt) is ModuleDirective:
                 self.modules_changed = True
+            elif type(e.stmt) is IncludeDirective:
+                pass  # see `gone_includes`; a new one that loads a file makes the check a full one
             elif is_structural(e.stmt):
                 self.full_needed = True
+        self.gone_includes.extend(o for o in old if type(o.stmt) is IncludeDirective)
         self.dirty.extend(new)
 
 
@@ -652,6 +657,7 @@ class DocumentStore:
         doc.scope_changed = False
         doc.stops_changed = False
         doc.modules_changed = False
+        doc.gone_includes = []
         version = doc.version
         try:
             result = await loop.run_in_executor(
@@ -827,6 +833,13 @@ class DocumentStore:
         rescope, doc.scope_changed = doc.scope_changed, False
         restop, doc.stops_changed = doc.stops_changed, False
         remodule, doc.modules_changed = doc.modules_changed, False
+        gone, doc.gone_includes = doc.gone_includes, []
+        loading = {id(e) for e in analysis.include_anchors.values()}
+        if any(id(e) in loading for e in gone):
+            # an `&include` line that loaded a file is gone: its file's lines go with it
+            doc.full_needed = True
+            doc.needs_check = True
+            return
         if targets or rescope or restop or remodule:
             snapshot = list(doc.entries)
             loop = asyncio.get_running_loop()
@@ -864,6 +877,15 @@ class DocumentStore:
                 analysis.program = program
                 analysis._calls_by_event = None
                 analysis.deps = analysis.deps | {os.path.normpath(p) for p in program.files_read}
+            if outcome.includes:
+                # they load nothing (or the check would have been a full one): the program only
+                # learns of them (a missed file, and the variables their paths use)
+                analysis.program = replace(
+                    analysis.program,
+                    includes=(*analysis.program.includes, *((d, None) for d in outcome.includes)),
+                    missed_files=True,
+                )
+                analysis._included = None
             if outcome.scope is not None:
                 analysis.scope_entries = outcome.scope
             if outcome.stops is not None:
@@ -1017,7 +1039,8 @@ class DocumentStore:
         started = time.perf_counter()
         sc506, other = self._regroup(path, snapshot, analysis, out, placed, scope_lines, index)
         self.timings["sc506"] = time.perf_counter() - started
-        return _Outcome(out, scope, unknown, new_stops, program, other, sc506, resigned)
+        includes = [e.stmt for _n, e in targets if type(e.stmt) is IncludeDirective]
+        return _Outcome(out, scope, unknown, new_stops, program, other, sc506, resigned, includes)
 
     def _remodule(
         self, path: str, snapshot: list[LineEntry], analysis: Analysis, targets: list[tuple[int, LineEntry]]
@@ -1307,6 +1330,8 @@ class DocumentStore:
             stmts = [e.stmt for _, _, e in group if e.stmt is not None]
             tree = ScenarioFile(Span(path, 1, 1, 1, 1), path, (*replay, *stmts))
             mini = resolve(tree, (), analysis.config)
+            if any(target is not None for _d, target in mini.includes):
+                raise _FullCheckNeeded  # an `&include` line that loads a file: its lines come in
             wanted = {id(s) for s in stmts}
             lines = {n for n, _, _ in group}
             calls = tuple(c for c in mini.calls if id(c.event) in wanted)
@@ -1676,6 +1701,7 @@ class _Outcome:
     other: dict[str, list[Diagnostic]] | None
     sc506: list[LineEntry] | None = None  # the root lines holding SC506 now (None: unchanged)
     resigned: set[str] = field(default_factory=set)  # callbacks whose callers were all checked again
+    includes: list[IncludeDirective] = field(default_factory=list)  # new `&include` lines (no file found)
 
 
 class _FullCheckNeeded(Exception):

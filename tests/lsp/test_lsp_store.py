@@ -75,6 +75,28 @@ async def test_structural_edits_in_a_file_with_an_include_skip_the_whole_front_e
     assert store.counts == {"full": 2, "incremental": len(INCLUDE_EDITS) - 1}
 
 
+async def test_typing_an_include_line_is_incremental_until_it_names_a_file_that_exists(
+    project: Path,
+) -> None:
+    # while the name is incomplete no file is found: only the line's own SC210 changes. The last
+    # keystroke loads a file (a whole check), and so does removing that line again; a line
+    # including a missing file comes and goes incrementally.
+    (project / "setup.scenario").write_text("@! set greeting hello\n@0:1 echo $greeting {1}\n")
+    path = project / "inc_typing.scenario"
+    # ($greeting is undefined until setup.scenario is included; its echo comes after the stop)
+    path.write_text("&module mymod.MyModule\n@0:2 write_peer_id {1}\n@0:3 echo x $greeting\n@0:0.5 stop\n")
+    typed = "&include setup.scenario"
+    edits = [(1, 0, 0, "\n")] + [(1, i, i, char) for i, char in enumerate(typed)]
+    edits += [
+        (1, 0, 100, ""),  # the line emptied: the included file goes (a whole check)
+        (1, 0, 0, "&include missing_$HOME.scenario"),
+        (3, 0, 0, "&include nowhere.scenario {1}\n"),
+        (1, 0, 100, "# gone"),
+    ]
+    store = await run_edits(path, edits)
+    assert store.counts == {"full": 3, "incremental": len(edits) - 2}
+
+
 # accents and emoji before a diagnostic, safe fixes (`data.replacement`), `%` in a message, lines
 # moved by an insertion
 ENCODED = """\
