@@ -6,10 +6,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from .conftest import Session, codes
 from .test_lsp_robustness import comparable, diagnostics_of, expected, expected_in
+
+
+def same_as_gscen_check(
+    found: list[types.Diagnostic], path: Path, lines: list[str], why: object
+) -> list[tuple[object, ...]]:
+    """Write the editor's text to `path`: what the server published is what `gscen check` says."""
+    path.write_text("\n".join(lines))
+    got: list[tuple[object, ...]] = [
+        (*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)
+    ]
+    assert sorted(got) == sorted(expected(path)), why
+    return got
+
 
 STOPS = """\
 &module mymod.MyModule
@@ -54,9 +68,7 @@ async def test_stop_edits_end_with_gscen_checks_diagnostics(client: LanguageClie
         version = s.edit(uri, line, start, end, text)
         lines[line : line + 1] = (lines[line][:start] + text + lines[line][end:]).split("\n")
         found = await s.diagnostics(uri, version=version)
-        path.write_text("\n".join(lines))
-        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
-        assert sorted(got) == sorted(expected(path)), (line, text)
+        same_as_gscen_check(found, path, lines, (line, text))
 
 
 SET_EDITS = [
@@ -82,9 +94,7 @@ async def test_set_edits_end_with_gscen_checks_diagnostics(client: LanguageClien
         version = s.edit(uri, line, start, end, text)
         lines[line : line + 1] = (lines[line][:start] + text + lines[line][end:]).split("\n")
         found = await s.diagnostics(uri, version=version)
-        path.write_text("\n".join(lines))
-        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
-        assert sorted(got) == sorted(expected(path)), (line, text)
+        same_as_gscen_check(found, path, lines, (line, text))
 
 
 MODULES = """\
@@ -122,9 +132,7 @@ async def test_module_edits_end_with_gscen_checks_diagnostics(client: LanguageCl
         version = s.edit(uri, line, start, end, text)
         lines[line : line + 1] = (lines[line][:start] + text + lines[line][end:]).split("\n")
         found = await s.diagnostics(uri, version=version)
-        path.write_text("\n".join(lines))
-        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
-        assert sorted(got) == sorted(expected(path)), (line, text)
+        same_as_gscen_check(found, path, lines, (line, text))
 
 
 # --------------------------------------------------------------------------- the last full-check gaps
@@ -168,16 +176,12 @@ async def test_typing_a_module_line_character_by_character_keeps_gscen_checks_di
         version = s.edit(uri, 1, i, i, char)
         lines[1] = typed[: i + 1]
         found = await s.diagnostics(uri, version=version)
-        path.write_text("\n".join(lines))
-        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
-        assert sorted(got) == sorted(expected(path)), lines[1]
+        same_as_gscen_check(found, path, lines, lines[1])
     for i in range(len(typed), len("&module "), -1):  # and erased again, down to `&module e`
         version = s.edit(uri, 1, i - 1, i, "")
         lines[1] = typed[: i - 1]
         found = await s.diagnostics(uri, version=version)
-        path.write_text("\n".join(lines))
-        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
-        assert sorted(got) == sorted(expected(path)), lines[1]
+        same_as_gscen_check(found, path, lines, lines[1])
 
 
 INCLUDED = """\
@@ -237,9 +241,7 @@ async def test_structural_edits_in_a_file_with_an_include_keep_gscen_checks_diag
         version = s.edit(uri, line, start, end, text)
         lines[line : line + 1] = (lines[line][:start] + text + lines[line][end:]).split("\n")
         found = await s.diagnostics(uri, version=version)
-        path.write_text("\n".join(lines))
-        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
-        assert sorted(got) == sorted(expected(path)), (line, text)
+        same_as_gscen_check(found, path, lines, (line, text))
         # the included file's SC506 follow the including file's stops (published before its own)
         assert diagnostics_of(client, included) == expected_in(path, included), (line, text)
 
@@ -262,11 +264,9 @@ async def test_an_early_stop_marks_its_first_events_and_counts_the_others_as_gsc
         version = s.edit(uri, line, 0, 0, text)
         lines[line:line] = [text.rstrip("\n")]
         found = await s.diagnostics(uri, version=version)
-        path.write_text("\n".join(lines))
-        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
+        got = same_as_gscen_check(found, path, lines, text)
         summaries = [g for g in got if "cuts off" in g[-1]]  # one per `stop` cutting off more than 20
         assert summaries and len(got) <= 21 * (len(summaries) + 1)
-        assert sorted(got) == sorted(expected(path)), text
     version = s.edit(uri, 1, 0, 0, "", end_line=4)  # every stop removed again
     assert await s.diagnostics(uri, version=version) == []
 
@@ -295,7 +295,5 @@ async def test_edits_while_an_early_stop_stands_keep_its_group_as_gscen_check_do
         last = line if end_line is None else end_line
         joined = lines[line][:start] + text + lines[last][end:]
         lines[line : last + 1] = joined.split("\n")
-        path.write_text("\n".join(lines))
-        got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
-        assert sorted(got) == sorted(expected(path)), text
+        same_as_gscen_check(found, path, lines, text)
     assert not [d for d in found if d.code == "SC506"]
