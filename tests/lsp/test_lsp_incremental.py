@@ -13,6 +13,16 @@ from .conftest import Session, codes
 from .test_lsp_robustness import comparable, diagnostics_of, expected, expected_in
 
 
+async def opened(
+    client: LanguageClient, path: Path, text: str
+) -> tuple[Session, str, list[str], list[types.Diagnostic]]:
+    """`text` written to `path` and opened: the session, the uri, the lines, the first diagnostics."""
+    path.write_text(text)
+    s = Session(client)
+    uri = s.open(path)
+    return s, uri, text.split("\n"), await s.diagnostics(uri, version=1)
+
+
 def same_as_gscen_check(
     found: list[types.Diagnostic], path: Path, lines: list[str], why: object
 ) -> list[tuple[object, ...]]:
@@ -56,11 +66,7 @@ EDITS = [
 
 async def test_stop_edits_end_with_gscen_checks_diagnostics(client: LanguageClient, project: Path) -> None:
     path = project / "stops.scenario"
-    path.write_text(STOPS)
-    lines = STOPS.split("\n")
-    s = Session(client)
-    uri = s.open(path)
-    found = await s.diagnostics(uri, version=1)
+    s, uri, lines, found = await opened(client, path, STOPS)
     got = [(*c, comparable(d.message)) for c, d in zip(codes(found), found, strict=True)]
     assert sorted(got) == sorted(expected(path))
     for line, start, end, text in EDITS:
@@ -84,11 +90,7 @@ SET_EDITS = [
 
 async def test_set_edits_end_with_gscen_checks_diagnostics(client: LanguageClient, project: Path) -> None:
     path = project / "sets.scenario"
-    path.write_text(STOPS)
-    lines = STOPS.split("\n")
-    s = Session(client)
-    uri = s.open(path)
-    await s.diagnostics(uri, version=1)
+    s, uri, lines, _ = await opened(client, path, STOPS)
     for line, start, end, text in SET_EDITS:
         end = min(end, len(lines[line]))
         version = s.edit(uri, line, start, end, text)
@@ -122,11 +124,7 @@ MODULE_EDITS = [
 
 async def test_module_edits_end_with_gscen_checks_diagnostics(client: LanguageClient, project: Path) -> None:
     path = project / "modules.scenario"
-    path.write_text(MODULES)
-    lines = MODULES.split("\n")
-    s = Session(client)
-    uri = s.open(path)
-    await s.diagnostics(uri, version=1)
+    s, uri, lines, _ = await opened(client, path, MODULES)
     for line, start, end, text in MODULE_EDITS:
         end = min(end, len(lines[line]))
         version = s.edit(uri, line, start, end, text)
@@ -163,11 +161,7 @@ async def test_typing_a_module_line_character_by_character_keeps_gscen_checks_di
     # while the name is incomplete the module is not found: calls are not checked (no SC301 for
     # `pong` and `pang`, nor SC306 for `ping x`); once it is found they are checked again
     path = project / "typing.scenario"
-    path.write_text(TYPING)
-    lines = TYPING.split("\n")
-    s = Session(client)
-    uri = s.open(path)
-    await s.diagnostics(uri, version=1)
+    s, uri, lines, _ = await opened(client, path, TYPING)
     version = s.edit(uri, 1, 0, 0, "\n")
     lines.insert(1, "")
     await s.diagnostics(uri, version=version)
@@ -230,11 +224,7 @@ async def test_structural_edits_in_a_file_with_an_include_keep_gscen_checks_diag
     included = project / "inc.scenario"
     included.write_text(INCLUDED)
     path = project / "including.scenario"
-    path.write_text(INCLUDING)
-    lines = INCLUDING.split("\n")
-    s = Session(client)
-    uri = s.open(path)
-    await s.diagnostics(uri, version=1)
+    s, uri, lines, _ = await opened(client, path, INCLUDING)
     assert diagnostics_of(client, included) == expected_in(path, included)
     for line, start, end, text in INCLUDE_EDITS:
         end = min(end, len(lines[line]))
@@ -255,11 +245,7 @@ async def test_an_early_stop_marks_its_first_events_and_counts_the_others_as_gsc
     client: LanguageClient, project: Path
 ) -> None:
     path = project / "early.scenario"
-    path.write_text(EARLY_STOP)
-    lines = EARLY_STOP.split("\n")
-    s = Session(client)
-    uri = s.open(path)
-    await s.diagnostics(uri, version=1)
+    s, uri, lines, _ = await opened(client, path, EARLY_STOP)
     for line, text in ((1, "@0:01 stop\n"), (1, "@0:03 stop {1}\n"), (2, "@0:02 stop {2}\n")):
         version = s.edit(uri, line, 0, 0, text)
         lines[line:line] = [text.rstrip("\n")]
@@ -277,11 +263,7 @@ async def test_edits_while_an_early_stop_stands_keep_its_group_as_gscen_check_do
     # the marked events shift when one of them is no longer cut off, or a new one comes first;
     # the summary's count and lines follow; removing the stop removes every SC506
     path = project / "standing.scenario"
-    path.write_text(EARLY_STOP)
-    lines = EARLY_STOP.split("\n")
-    s = Session(client)
-    uri = s.open(path)
-    await s.diagnostics(uri, version=1)
+    s, uri, lines, _ = await opened(client, path, EARLY_STOP)
     edits = [
         (1, 0, 0, "@0:01 stop {1-2}\n", None),
         (3, 0, 100, "@0:0.5 echo no longer cut off", None),
