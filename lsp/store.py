@@ -414,9 +414,9 @@ class Document:
 
     def line_of(self, entry: LineEntry) -> int | None:
         """The current 1-based line of an entry, None once it is gone."""
-        n = entry.parsed_line  # where it was parsed: still its line unless lines moved above it
-        if 0 < n <= len(self.entries) and self.entries[n - 1] is entry:
-            return n
+        parsed = entry.parsed_line  # where it was parsed: still its line unless lines moved above it
+        if 0 < parsed <= len(self.entries) and self.entries[parsed - 1] is entry:
+            return parsed
         if self._index is None:
             self._index = {id(e): i for i, e in enumerate(self.entries, 1)}
         n = self._index.get(id(entry))
