@@ -151,7 +151,13 @@ class GscenServer(LanguageServer):
         started = time.perf_counter()
         body = self._encoder.publish_notification(doc)
         encoded = time.perf_counter()
-        self._send_json(body)  # (blocks while the client is slower to read than we write)
+        if not self._send_json(body):  # (blocks while the client is slower to read than we write)
+            # pygls without the transport this relies on: its own way (slower for many diagnostics)
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(
+                    uri=doc.uri, diagnostics=diagnostics.document_diagnostics(doc, codec), version=doc.version
+                )
+            )
         logger.info(
             "published diagnostics of %s version %s (%d characters): encoded in %.1f ms, "
             "%.1f ms after the edit; sent in %.1f ms",
@@ -163,25 +169,25 @@ class GscenServer(LanguageServer):
             (time.perf_counter() - encoded) * 1000,
         )
 
-    def _send_json(self, body: str) -> None:
+    def _send_json(self, body: str) -> bool:
         """Send a message already written as JSON text (ASCII: `json.dumps` escapes the rest), as
-        pygls' own `_send_data` frames what it serializes."""
+        pygls' own `_send_data` frames what it serializes. False when the protocol has no such
+        transport (another pygls): nothing was sent."""
         protocol = self.protocol
         writer = getattr(protocol, "writer", None)
-        if writer is None:
-            logger.error("cannot send diagnostics: no transport")
-            return
+        charset = getattr(protocol, "CHARSET", None)
+        content_type = getattr(protocol, "CONTENT_TYPE", None)
+        if writer is None or not hasattr(writer, "write") or charset is None or content_type is None:
+            return False
         if getattr(protocol, "_include_headers", True):
-            header = (
-                f"Content-Length: {len(body)}\r\n"
-                f"Content-Type: {protocol.CONTENT_TYPE}; charset={protocol.CHARSET}\r\n\r\n"
-            )
+            header = f"Content-Length: {len(body)}\r\nContent-Type: {content_type}; charset={charset}\r\n\r\n"
             body = header + body
-        written = writer.write(body.encode(protocol.CHARSET))
+        written = writer.write(body.encode(charset))
         if inspect.isawaitable(written):  # a websocket's writer
             pending = asyncio.ensure_future(written)
             self._writes.add(pending)
             pending.add_done_callback(self._writes.discard)
+        return True
 
     def _clear(self, uri: str) -> None:
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))

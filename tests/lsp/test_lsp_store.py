@@ -6,6 +6,7 @@ document's diagnostics is what pygls would have written."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from lsprotocol import types
 from pygls.protocol import default_converter
 from scenario_lang.lsp.features.diagnostics import DiagnosticEncoder, document_diagnostics
 from scenario_lang.lsp.positions import UTF8, UTF16, UTF32, PositionCodec
+from scenario_lang.lsp.server import GscenServer
 from scenario_lang.lsp.store import Document, DocumentStore
 
 from scenario_lang.diagnostics import Diagnostic
@@ -203,3 +205,16 @@ async def test_an_early_stop_over_an_included_file_groups_sc506_incrementally_as
     path.write_text(EARLY_INCLUDING)
     store = await run_edits(path, EARLY_EDITS)
     assert store.counts == {"full": 1, "incremental": len(EARLY_EDITS)}
+
+
+def test_the_server_frames_its_own_json_as_pygls_does_and_declines_without_a_transport() -> None:
+    # without the transport it writes to, the server says so (and publishes through pygls instead)
+    server = GscenServer()
+    assert server._send_json('{"a":1}') is False
+    sink = io.BytesIO()
+    server.protocol.set_writer(sink)
+    assert server._send_json('{"a":1}') is True
+    assert sink.getvalue() == (
+        b'Content-Length: 7\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{"a":1}'
+    )
+    server.store.shutdown()
