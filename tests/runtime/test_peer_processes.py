@@ -147,6 +147,13 @@ async def run_peers(
     return list(results), out
 
 
+async def hanging(out: Path) -> None:
+    """Wait until peer 1 runs its `hang` callback (it writes hanging.txt)."""
+    async with asyncio.timeout(DEADLINE):
+        while not (out / "1" / "hanging.txt").exists():
+            await asyncio.sleep(0.02)
+
+
 def result_of(out: Path, peer: int) -> dict[str, object]:
     data: dict[str, object] = json.loads((out / str(peer) / "result.json").read_text())
     return data
@@ -253,9 +260,7 @@ async def test_sigterm_shuts_the_peer_down_cleanly(tmp_path: Path) -> None:
     async with SyncServer(SyncServerConfig(instances=1, token=token, start_delay=0.1)) as server:
         proc = await start_peer(plan, server.port, token, out)
         await server.wait_go()
-        async with asyncio.timeout(DEADLINE):
-            while not (out / "1" / "hanging.txt").exists():
-                await asyncio.sleep(0.02)
+        await hanging(out)
         proc.send_signal(signal.SIGTERM)
         code, log = await finish(proc)
     assert code == 128 + signal.SIGTERM, log
@@ -271,9 +276,7 @@ async def test_a_peer_stops_when_the_sync_server_closes_after_go(tmp_path: Path)
     async with SyncServer(SyncServerConfig(instances=1, token=token, start_delay=0.1)) as server:
         proc = await start_peer(plan, server.port, token, out)
         await server.wait_go()
-        async with asyncio.timeout(DEADLINE):
-            while not (out / "1" / "hanging.txt").exists():
-                await asyncio.sleep(0.02)
+        await hanging(out)
     code, log = await finish(proc)
     assert code == 0, log
     assert result_of(out, 1)["exit_reason"] == "sync_closed"
