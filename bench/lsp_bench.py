@@ -109,6 +109,28 @@ class Bench:
         return fut
 
 
+async def line_edits(
+    bench: Bench, uri: str, version: int, line: int, texts: list[str], edits: int
+) -> tuple[int, list[float], types.PublishDiagnosticsParams, tuple[float, int, int]]:
+    """Replace a line `edits` times, cycling through `texts`, each time waiting for the diagnostics.
+
+    Returns the last version, the durations, the last diagnostics and the slowest edit as
+    (seconds, version, which edit, 1-based)."""
+    durations: list[float] = []
+    slowest = (0.0, 0, 0)
+    got: types.PublishDiagnosticsParams | None = None
+    for i in range(edits):
+        version += 1
+        fut = bench.expect(uri, version)
+        t0 = time.perf_counter()
+        edit(bench.client, uri, version, line, 0, 1000, texts[i % len(texts)])
+        got = await fut
+        durations.append(time.perf_counter() - t0)
+        slowest = max(slowest, (durations[-1], version, i + 1))
+    assert got is not None
+    return version, durations, got, slowest
+
+
 def edit(client: LanguageClient, uri: str, version: int, line: int, start: int, end: int, text: str) -> None:
     rng = types.Range(
         start=types.Position(line=line, character=start), end=types.Position(line=line, character=end)
@@ -270,14 +292,7 @@ async def run(edits: int) -> None:
             ("`stop` time edit", 1, ["@9:0:1 stop", "@9:0:2 stop {1-5}", "@9:0:0 stop"]),
             ("`@! set` value edit", 2, ["@! set unused 2", "@! set unused 3", "@! set unused 1"]),
         ):
-            durations = []
-            for i in range(edits):
-                version += 1
-                fut = bench.expect(uri, version)
-                t0 = time.perf_counter()
-                edit(client, uri, version, line, 0, 1000, texts[i % len(texts)])
-                got = await fut
-                durations.append(time.perf_counter() - t0)
+            version, durations, got, _ = await line_edits(bench, uri, version, line, texts, edits)
             print(
                 f"{label} -> diagnostics: median {ms(statistics.median(durations))}, "
                 f"max {ms(max(durations))} over {edits} edits ({len(got.diagnostics)} diagnostics at the end)"
@@ -430,16 +445,7 @@ async def run(edits: int) -> None:
                 ["@! set unused 2", "@! set unused 3", "@! set unused 1"],
             ),
         ):
-            durations = []
-            slowest = (0.0, 0, 0)
-            for i in range(edits):
-                version += 1
-                fut = bench.expect(uri, version)
-                t0 = time.perf_counter()
-                edit(client, uri, version, line, 0, 1000, texts[i % len(texts)])
-                got = await fut
-                durations.append(time.perf_counter() - t0)
-                slowest = max(slowest, (durations[-1], version, i + 1))
+            version, durations, got, slowest = await line_edits(bench, uri, version, line, texts, edits)
             print(
                 f"{label} -> diagnostics: median {ms(statistics.median(durations))}, "
                 f"max {ms(max(durations))} over {edits} edits ({len(got.diagnostics)} diagnostics at the "
