@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import cast
+from typing import Any, TypeVar, cast
 
 from scenario_lang import cache
 from scenario_lang.check import SC506_SHOWN, StopRule, check, check_modules, stop_summary
@@ -845,9 +845,11 @@ class DocumentStore:
             loop = asyncio.get_running_loop()
             started = time.perf_counter()
             try:
+                # (the cyclic garbage collector paused: a check may make many short-lived objects)
                 outcome = await loop.run_in_executor(
                     self.executor,
-                    self._incremental_work,
+                    _gc_paused,
+                    self._incremental_checks,
                     doc.path,
                     snapshot,
                     analysis,
@@ -915,21 +917,6 @@ class DocumentStore:
                             doc._index[id(e)] = n
         if doc.version == version and not doc.dirty:
             self.publish(doc)
-
-    def _incremental_work(
-        self,
-        path: str,
-        snapshot: list[LineEntry],
-        analysis: Analysis,
-        targets: list[tuple[int, LineEntry]],
-        rescope: bool,
-        restop: bool = False,
-        remodule: bool = False,
-    ) -> _Outcome:
-        """`_incremental_checks` with the cyclic garbage collector paused: an early `stop` makes
-        100,000 diagnostics, and each generation scan in between would go over all of them."""
-        with bulk_allocation():
-            return self._incremental_checks(path, snapshot, analysis, targets, rescope, restop, remodule)
 
     def _incremental_checks(
         self,
@@ -1691,7 +1678,7 @@ _Checked = tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]  # (entry, entry 
 
 @dataclass
 class _Outcome:
-    """What an incremental check found (see `DocumentStore._incremental_work`)."""
+    """What an incremental check found (see `DocumentStore._incremental_checks`)."""
 
     results: list[_Checked]
     scope: list[tuple[LineEntry, tuple[VariableDef, ...]]] | None
@@ -1702,6 +1689,15 @@ class _Outcome:
     sc506: list[LineEntry] | None = None  # the root lines holding SC506 now (None: unchanged)
     resigned: set[str] = field(default_factory=set)  # callbacks whose callers were all checked again
     includes: list[IncludeDirective] = field(default_factory=list)  # new `&include` lines (no file found)
+
+
+_T = TypeVar("_T")
+
+
+def _gc_paused(work: Callable[..., _T], *args: Any) -> _T:
+    """`work(*args)` with the cyclic garbage collector paused (see `parse.bulk_allocation`)."""
+    with bulk_allocation():
+        return work(*args)
 
 
 class _FullCheckNeeded(Exception):
