@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .diagnostics import Diagnostic, Severity
+from .files import write_atomically
 from .nodes import Span
 
 CACHE_VERSION = "2"  # 2: SC506 grouped per `stop`
@@ -90,9 +91,7 @@ def store(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{_key(root, digest, options)}.json"
-        tmp = target.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(entry), encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomically(target, json.dumps(entry), durable=False)  # a cache: losing it costs a check
     except OSError:
         return
 

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .diagnostics import Diagnostic, Severity, has_errors, sort_unique, summary_line
+from .files import write_atomically
 from .peers import PeerSet, parse_peer_selection
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold blue"}
@@ -305,10 +306,7 @@ def fmt_command(files: tuple[str, ...], check_only: bool, diff: bool) -> None:
         elif check_only:
             err.print(Text(f"would reformat {path}"))
         else:
-            tmp = f"{path}.gscen-fmt.tmp"
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                f.write(formatted)
-            os.replace(tmp, path)
+            write_atomically(path, formatted)
             err.print(Text(f"reformatted {path}"))
     verb = "would be reformatted" if (check_only or diff) else "reformatted"
     err.print(

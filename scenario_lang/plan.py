@@ -15,7 +15,6 @@ This module imports no parser: the runtime loads plans without lark.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import mmap
@@ -25,6 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .files import write_atomically
 from .nodes import frozen
 from .peers import PeerSet, format_ranges, merge_ranges
 from .signatures import CallbackSig, ParamKind, convert
@@ -303,20 +303,19 @@ def write_plan_file(plan: Plan, path: str | os.PathLike[str]) -> None:
     for p in payloads:
         offsets.append(offsets[-1] + len(p))
     n = len(plan.events)
-    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(head)
-            f.write(struct.pack(f"<{n}d", *times))
-            f.write(struct.pack(f"<{n + 1}Q", *offsets))
-            ids = struct.pack(f"<{n}I", *set_ids)
-            f.write(ids + b"\0" * (-len(ids) % 8))
-            f.write(b"".join(payloads))
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
+    ids = struct.pack(f"<{n}I", *set_ids)
+    write_atomically(
+        path,
+        b"".join(
+            (
+                head,
+                struct.pack(f"<{n}d", *times),
+                struct.pack(f"<{n + 1}Q", *offsets),
+                ids + b"\0" * (-len(ids) % 8),
+                *payloads,
+            )
+        ),
+    )
 
 
 class PlanFile:
