@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from difflib import get_close_matches
+from typing import Any
 
 from .diagnostics import CODES, Diagnostic, diag, sort_unique
 from .nodes import Argument, Event, Span, TimeSpec
@@ -23,6 +24,14 @@ from .resolve import Call, Program
 from .signatures import CallbackSig, Param, ParamKind, TypeSpec, convert
 
 _WARNING = CODES["SC506"].severity
+
+
+def _converts(value: str, t: TypeSpec) -> bool:
+    try:
+        convert(value, t)
+    except (ValueError, OverflowError):
+        return False
+    return True
 
 
 def _type_phrase(t: TypeSpec) -> str:
@@ -56,6 +65,11 @@ class _Binder:
         return _Binder(sig, positional, by_name, required)
 
 
+# what `_Checker.plan` returns: (where the value is, its type's verdicts by value, the type)
+_Plan = tuple[tuple[int, dict[str, bool], TypeSpec], ...]
+_UNPLANNED: Any = object()  # (a shape not seen yet)
+
+
 class _Checker:
     def __init__(
         self,
@@ -74,6 +88,8 @@ class _Checker:
         }
         self._bad_times: set[int] = set()  # ids of events whose time is in error
         self._convert_cache: dict[tuple[TypeSpec, str], bool] = {}
+        self._converts: dict[TypeSpec, dict[str, bool]] = {}  # a type -> value -> converts
+        self._plans: dict[tuple[object, ...], _Plan | None] = {}
 
     def run(self) -> list[Diagnostic]:
         with bulk_allocation():
@@ -190,32 +206,95 @@ class _Checker:
                 owners.setdefault(sig.name, info.dotted)
 
     # ---- per call
-    def check_calls(self) -> None:
+    def check_calls(
+        self, calls: Iterable[Call] | None = None, marks: list[tuple[int, int]] | None = None
+    ) -> None:
+        """Check `calls` (the program's by default) against the signatures; with `marks`, append
+        to it (the call's index, how many diagnostics `out` held before it) for each call that
+        has some."""
         binders = self.binders
         unchecked = self.program.unchecked_callbacks
         known_names = list(binders)
         missing_reported: set[tuple[str, str]] = set()  # an unknown name is reported once per file
         # Calls with the same callback and values get the same verdict: check each shape once.
         clean: set[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]] = set()
-        for call in self.program.calls:
-            found = binders.get(call.callback)
+        out = self.out
+        plans = self._plans
+        for k, call in enumerate(self.program.calls if calls is None else calls):
+            name = call.callback
+            found = binders.get(name)
             if found is None:
                 if unchecked:
                     continue
-                where = (call.event.span.path, call.callback)
-                if where in missing_reported:
-                    continue
-                missing_reported.add(where)
-                self.unknown_callback(call, known_names)
+                where = (call.event.span.path, name)
+                if where not in missing_reported:
+                    missing_reported.add(where)
+                    if marks is not None:
+                        marks.append((k, len(out)))
+                    self.unknown_callback(call, known_names)
                 continue
-            key = (call.callback, call.args, call.kwargs)
-            if key in clean:
+            # most calls are clean: their shape (how many values, which names) fits the one
+            # signature, and each typed value converts (one lookup per value, cached)
+            args = call.args
+            kwargs = call.kwargs
+            keys = tuple([key for key, _v in kwargs]) if kwargs else ()
+            shape = (name, len(args), keys) if kwargs else (name, len(args))
+            plan = plans.get(shape, _UNPLANNED)
+            if plan is _UNPLANNED:
+                plan = plans[shape] = self.plan(found, len(args), keys)
+            if plan is not None:
+                for i, verdicts, t in plan:
+                    value = args[i] if i >= 0 else kwargs[-1 - i][1]
+                    ok = verdicts.get(value)
+                    if ok is None:
+                        ok = verdicts[value] = _converts(value, t)
+                    if not ok:
+                        break
+                else:
+                    if not kwargs or all(v != "" for _k, v in kwargs):
+                        continue  # clean
+            value_key = (name, args, kwargs)
+            if value_key in clean:
                 continue
-            before = len(self.out)
+            before = len(out)
             for binder in found:
                 self.bind(call, binder)
-            if len(self.out) == before:
-                clean.add(key)
+            if len(out) == before:
+                clean.add(value_key)
+            elif marks is not None:
+                marks.append((k, before))
+
+    def plan(self, found: list[_Binder], nargs: int, keys: tuple[str, ...]) -> _Plan | None:
+        """How to tell quickly that a call with `nargs` positional values and these named ones is
+        clean against its only signature: the values to convert, each with its type's cache of
+        verdicts (a value by position, or by name: the index in the named values, negated, minus
+        one). None when a call of that shape cannot be clean (`bind` reports why), or has
+        several signatures."""
+        if len(found) != 1:
+            return None
+        b = found[0]
+        if nargs > len(b.positional) and not b.sig.varargs:
+            return None
+        typed: list[tuple[int, dict[str, bool], TypeSpec]] = []
+        bound: set[str] = set()
+        for i, p in enumerate(b.positional[:nargs]):
+            bound.add(p.name)
+            if p.type is not None and p.type.kind not in ("str", "any", "path"):
+                typed.append((i, self._converts.setdefault(p.type, {}), p.type))
+        for j, key in enumerate(keys):
+            p_named = b.by_name.get(key)
+            if p_named is None:
+                if b.sig.varkw and key not in keys[:j]:
+                    continue
+                return None
+            if key in bound:
+                return None
+            bound.add(key)
+            if p_named.type is not None and p_named.type.kind not in ("str", "any", "path"):
+                typed.append((-1 - j, self._converts.setdefault(p_named.type, {}), p_named.type))
+        if any(p.name not in bound for p in b.required):
+            return None
+        return tuple(typed)
 
     def unknown_callback(self, call: Call, known: list[str]) -> None:
         name = call.callback
@@ -615,6 +694,30 @@ def check(
     chunks' groups in order (`StopCutoffs.take`) and add `StopCutoffs.diagnostics()`.
     """
     return _Checker(program, stops, modules, cutoffs).run()
+
+
+# the diagnostics of a call against the callback signatures (`check_call_bindings`)
+CALL_CODES = frozenset({"SC301", "SC302", "SC303", "SC304", "SC305", "SC306", "SC307"})
+
+
+def check_call_bindings(
+    program: Program, calls: Iterable[Call], converts: dict[TypeSpec, dict[str, bool]] | None = None
+) -> dict[int, list[Diagnostic]]:
+    """Only the checks of `calls` against `program`'s callback signatures (the `CALL_CODES`: what
+    changes when the `&module` lines do; the calls themselves do not depend on them): the index
+    in `calls` of each call that has diagnostics -> its diagnostics. An unknown callback is
+    reported at its first call in `calls` per file only, as `check` does over the whole program.
+    `converts` keeps, per type, whether each value converts to it, from one call to the next."""
+    checker = _Checker(replace(program, calls=(), diagnostics=()), modules=False)
+    checker.out = []
+    if converts is not None:
+        checker._converts = converts
+    marks: list[tuple[int, int]] = []
+    with bulk_allocation():
+        checker.check_calls(calls, marks)
+    out = checker.out
+    ends = [start for _k, start in marks[1:]] + [len(out)] if marks else []
+    return {k: out[start:end] for (k, start), end in zip(marks, ends, strict=True)}
 
 
 def check_modules(program: Program) -> list[Diagnostic]:
