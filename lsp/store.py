@@ -44,11 +44,20 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from scenario_lang import cache
-from scenario_lang.check import SC506_SHOWN, StopRule, check, check_modules, stop_summary
+from scenario_lang.check import (
+    CALL_CODES,
+    SC506_SHOWN,
+    StopRule,
+    check,
+    check_call_bindings,
+    check_modules,
+    stop_summary,
+)
 from scenario_lang.diagnostics import Diagnostic, sort_unique
 from scenario_lang.nodes import (
     Argument,
@@ -66,7 +75,7 @@ from scenario_lang.nodes import (
 from scenario_lang.parse import bulk_allocation, parse_line, parse_lines, read_source
 from scenario_lang.project import CheckOptions, analyze, configure
 from scenario_lang.resolve import Call, LoadedFile, Program, ResolveConfig, VariableDef, resolve
-from scenario_lang.signatures import ModuleReader
+from scenario_lang.signatures import ModuleReader, TypeSpec
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +250,8 @@ class Analysis:
     full_sigs: Mapping[str, object] = field(default_factory=dict)
     verdict_sigs: dict[str, object] = field(default_factory=dict)
     off_verdict: dict[str, dict[int, LineEntry]] = field(default_factory=dict)
+    # per parameter type, whether each value converts to it (for `&module` edits re-binding calls)
+    converts: dict[TypeSpec, dict[str, bool]] = field(default_factory=dict)
     _included: _Included | None = None
     _rule: tuple[tuple[object, ...], StopRule] | None = None
 
@@ -493,6 +504,8 @@ class FullResult:
     diags: dict[int, tuple[Diagnostic, ...]]  # 1-based line -> diagnostics
     analysis: Analysis
     cacheable: bool
+    # the document's position index once these entries are installed (when it was not edited since)
+    index: dict[int, int] = field(default_factory=dict)
 
 
 def _set_event(var: VariableDef, span: Span) -> Event:
@@ -669,8 +682,10 @@ class DocumentStore:
             raise
         for i, e in enumerate(result.entries):
             e.check_diags = result.diags.get(i + 1, e.parse_diags)
+        index: dict[int, int] | None = None
         if doc.entries == snapshot:
             doc.entries[: len(result.entries)] = result.entries
+            index = result.index
         else:
             # edited meanwhile: install the parsed entries that are still there (maybe moved)
             where = {id(e): i for i, e in enumerate(doc.entries)}
@@ -678,7 +693,7 @@ class DocumentStore:
                 j = where.get(id(old))
                 if j is not None and old is not new:
                     doc.entries[j] = new
-        doc._index = None
+        doc._index = index
         # entries past the front end's lines (the empty line after a final newline)
         for e in snapshot[len(result.entries) :]:
             e.check_diags = e.parse_diags
@@ -802,6 +817,8 @@ class DocumentStore:
             {k: tuple(v) for k, v in by_line.items()},
             analysis,
             cacheable=not program.missed_files and matches_disk,
+            # (built here, not by the first `Document.line_of` after an edit on the event loop)
+            index={id(e): i for i, e in enumerate([*entries, *snapshot[len(entries) :]], 1)},
         )
 
     # ---- the incremental check
@@ -1013,6 +1030,7 @@ class DocumentStore:
                     changed_times.append(call.time)
             placed.sort(key=lambda t: (t[0], t[2].order))
         out = self._check_lines(path, analysis, pairs, scope_lines)
+        out += module_results  # (the lines checked again for their calls' binding too)
         other: dict[str, list[Diagnostic]] | None = None
         # with a module not found, calls to unknown callbacks are not checked: no SC301 anywhere
         unchecked = analysis.program.unchecked_callbacks
@@ -1022,7 +1040,6 @@ class DocumentStore:
         new_stops: list[tuple[LineEntry | None, Call]] | None = None
         if changed_times:
             new_stops = [(e, call) for _n, e, call in placed]
-        out += module_results
         started = time.perf_counter()
         sc506, other = self._regroup(path, snapshot, analysis, out, placed, scope_lines, index)
         self.timings["sc506"] = time.perf_counter() - started
@@ -1063,6 +1080,7 @@ class DocumentStore:
                 by_line.setdefault(d.span.line, []).append(d)
         results = [(e, f, tuple(sort_unique([*f.parse_diags, *by_line.get(n, [])]))) for n, e, f in fresh]
         wanted: list[LineEntry] = []
+        every: set[str] = set()  # callbacks all of whose calls are checked again
         resigned: set[str] = set()
         for name in changed:
             if mini.unchecked_callbacks and name not in after:
@@ -1075,19 +1093,37 @@ class DocumentStore:
                 # those checked since with other ones
                 wanted += analysis.off_verdict.get(name, {}).values()
             else:
-                wanted += analysis.callers.get(name, ())
+                prior = analysis.verdict_sig(name)
+                if prior is not None and name in after and _binding_key(prior) == _binding_key(after[name]):
+                    # the same parameters (another class defining the callback alike): a clean
+                    # call stays clean. Lines with diagnostics (their messages show the signature
+                    # and where it is defined) and those checked since with other ones change.
+                    wanted += [e for e in analysis.callers.get(name, ()) if e.check_diags]
+                    wanted += analysis.off_verdict.get(name, {}).values()
+                else:
+                    every.add(name)
                 resigned.add(name)
         wanted += analysis.unknown_first.values()  # SC301 lists the modules and did-you-means
-        if len(wanted) > len(snapshot) // 4:
-            raise _FullCheckNeeded  # most of the file: the whole front end is as quick
-        found = _positions(snapshot, wanted)
+        # every call of a callback defined now is bound again, in no particular order (only an
+        # unknown callback's first call matters: SC301), from what each line keeps
+        pool = [e for name in every if name in after for e in analysis.callers.get(name, ())]
+        wanted += [e for name in every if name not in after for e in analysis.callers.get(name, ())]
         seen: set[int] = {id(e) for _n, e in targets}
+        wanted += [e for e in pool if e.calls is None or e.check_diags is None]  # (to check whole)
+        found = _positions(snapshot, wanted)
         callers: list[tuple[int, LineEntry, LineEntry]] = []
+        rebind: list[tuple[int, LineEntry]] = []
         for e in wanted:
             at = found.get(id(e))
             if at is not None and id(e) not in seen:
                 seen.add(id(e))
-                callers.append((at, e, e if e.parsed_line == at else parse_entry(e.text, path, at)))
+                if e.calls is not None and e.check_diags is not None and type(e.stmt) is Event:
+                    rebind.append((at, e))  # its calls are known: only their binding changes
+                else:
+                    callers.append((at, e, e if e.parsed_line == at else parse_entry(e.text, path, at)))
+        rebind.sort(key=_first_int)
+        if len(callers) > len(snapshot) // 4:
+            raise _FullCheckNeeded  # most of the file to resolve again: the whole front end is as quick
         program = replace(
             old,
             modules=mini.modules,
@@ -1097,6 +1133,8 @@ class DocumentStore:
             missed_files=mini.missed_files or any(target is None for _d, target in old.includes),
             files_read=old.files_read | mini.files_read,
         )
+        free = [e for e in pool if id(e) not in seen and e.calls is not None and e.check_diags is not None]
+        results += _rebound(program, [e for _n, e in rebind], free, analysis.converts)
         return program, results, callers, also, resigned
 
     def _regroup(
@@ -1599,6 +1637,45 @@ def _record_calls(path: str, entries: list[LineEntry], calls: Iterable[Call]) ->
 
 # `LineEntry.timing` of a line whose calls are unknown, or several (compared by identity)
 _SLOW: tuple[float, int, Call] = (math.nan, 0, cast(Call, None))
+
+
+def _rebound(
+    program: Program,
+    ordered: list[LineEntry],
+    free: list[LineEntry],
+    converts: dict[TypeSpec, dict[str, bool]] | None = None,
+) -> list[_Checked]:
+    """Lines whose calls are known (some may be gone since), checked again against `program`'s
+    signatures (only their SC301-SC307 change: see `check_call_bindings`): those whose
+    diagnostics changed. `ordered` are in line order (SC301 goes on the first call of an
+    unknown callback among them); `free` call only callbacks `program` defines."""
+    entries = ordered + free
+    groups = [e.calls or () for e in entries]
+    firsts = list(accumulate(map(len, groups), initial=0))  # the index of each line's first call
+    found = check_call_bindings(program, chain.from_iterable(groups), converts)
+    touched = {bisect_right(firsts, k) - 1 for k in found}
+    touched.update([j for j, e in enumerate(entries) if e.check_diags])
+    out: list[_Checked] = []
+    for j in sorted(touched):
+        e = entries[j]
+        old = e.check_diags
+        assert old is not None
+        new = [d for k in range(firsts[j], firsts[j + 1]) for d in found.get(k, ())]
+        after = tuple(sort_unique([*(d for d in old if d.code not in CALL_CODES), *new]))
+        if after != old:
+            out.append((e, e, after))
+    return out
+
+
+def _binding_key(sigs: object) -> object:
+    """What decides whether a call binds to a callback's signatures cleanly (not their texts, nor
+    where they are defined)."""
+    if not isinstance(sigs, list):
+        return sigs
+    return tuple(
+        (tuple((p.name, p.kind, p.type, p.has_default) for p in sig.params), sig.varargs, sig.varkw)
+        for sig in sigs
+    )
 
 
 def _timing(stmt: Statement | None, calls: tuple[Call, ...]) -> tuple[float, int, Call] | None:

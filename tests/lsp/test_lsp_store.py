@@ -24,20 +24,20 @@ from scenario_lang.project import CheckOptions, analyze
 from .test_lsp_incremental import INCLUDE_EDITS, INCLUDED, INCLUDING, TYPING
 
 
-def found(doc: Document) -> list[tuple[str, int, str]]:
+def found(doc: Document) -> list[tuple[str, int, str, tuple[str, ...]]]:
     out = []
     for e in doc.entries:
         line = doc.line_of(e)
         assert line is not None
         for d in e.check_diags if e.check_diags is not None else e.parse_diags:
-            out.append((d.code, line, d.message))
+            out.append((d.code, line, d.message, d.notes))
     return sorted(out)
 
 
-def wanted(path: Path) -> tuple[list[tuple[str, int, str]], list[Diagnostic]]:
-    """`gscen check`'s diagnostics: in the file, and in the others."""
+def wanted(path: Path) -> tuple[list[tuple[str, int, str, tuple[str, ...]]], list[Diagnostic]]:
+    """`gscen check`'s diagnostics (notes too): in the file, and in the others."""
     diagnostics = analyze(str(path), CheckOptions()).diagnostics
-    mine = sorted((d.code, d.span.line, d.message) for d in diagnostics if d.span.path == str(path))
+    mine = sorted((d.code, d.span.line, d.message, d.notes) for d in diagnostics if d.span.path == str(path))
     return mine, sorted((d for d in diagnostics if d.span.path != str(path)), key=str)
 
 
@@ -163,19 +163,71 @@ async def test_a_typo_in_the_only_module_line_and_its_fix_check_only_the_lines_t
     assert store.counts == {"full": 1, "incremental": len(edits)}
 
 
-async def test_a_module_line_naming_another_class_checks_every_call_again(project: Path) -> None:
-    # the callbacks' signatures differ from those the lines were checked with: the whole check
+OTHER_MODULE = """\
+from scenario_lang import ExperimentModule, experiment_callback
+
+
+class Other(ExperimentModule):
+    @experiment_callback
+    def start_queries(self, key: int, *, rate: int = 1) -> None:
+        pass
+
+    @experiment_callback
+    def echo_twice(self, a: int, b: int) -> None:
+        pass
+"""
+
+# calls of every kind: clean ones, with errors, loops, an unknown callback, after a `stop`
+SWAPPED = (
+    "&module mymod.MyModule\n@! set key abc\n@0:0.5 stop {4}\n@0:1 start_queries\n@0:2 write_peer_id 5\n"
+)
+SWAPPED += "".join(
+    f"@0:{i % 50} write_peer_id {{1}}\n@0:{i % 40} start_queries {i} {i % 7} rate=0.5 {{2}}\n"
+    f"@0:{i % 30} start_queries $key many\n@0:{i % 20} for n in 1 to 3 call start_queries k$n {{$n}}\n"
+    f"@0:{i % 9} echo_twice 1 x\n@0:{i % 5} alias_name yes RED a {{4}}\n"
+    for i in range(30)
+)
+
+
+async def test_a_module_line_naming_another_class_checks_only_the_calls_bindings_again(
+    project: Path,
+) -> None:
+    # every callback's signatures change: the calls (resolved already) are bound again, line by
+    # line, without the whole front end; unknown callbacks move to their first use (SC301)
     path = project / "other.scenario"
-    path.write_text("&module mymod.MyModule\n" + "".join(f"@0:{i % 50} echo {i}\n" for i in range(40)))
-    (project / "othermod.py").write_text(
-        "from scenario_lang import ExperimentModule, experiment_callback\n\n\n"
-        "class Other(ExperimentModule):\n"
-        "    @experiment_callback\n"
-        "    def echo(self, a: int, b: int) -> None:\n"
-        "        pass\n"
-    )
-    store = await run_edits(path, [(0, 8, 22, "othermod.Other"), (0, 8, 22, "mymod.MyModule")])
-    assert store.counts["full"] >= 2
+    path.write_text(SWAPPED)
+    (project / "othermod.py").write_text(OTHER_MODULE)
+    (project / "mymod_copy.py").write_text((project / "mymod.py").read_text())
+    strict = (project / "mymod.py").read_text().replace("key: str", "key: int")
+    (project / "mymod_strict.py").write_text(strict)
+    module = len("&module ")
+    edits = [
+        (5, 0, 0, "@0:3 start_queries 7 {3}\n"),  # a line inserted: the lines below it move
+        (0, module, module + 14, "othermod.Other"),  # another class: every call bound again
+        (9, 0, 0, "@0:6 write_peer_id\n"),  # an earlier first use of a callback now unknown
+        (0, module, module + 14, "mymod.MyModule"),  # back
+        (0, module, module + 14, "othermod.Other"),
+        (0, module + 5, module + 6, "X"),  # not found: calls unchecked
+        (0, module + 5, module + 6, "m"),  # found again: every call bound again
+        (0, module, module + 14, "mymod.MyModule"),
+        # the same class in another file: the same parameters, so only the lines with diagnostics
+        # change (their notes name where the signature is defined)
+        (0, module, module + 14, "mymod_copy.MyModule"),
+        (0, module, module + 19, "mymod.MyModule"),
+        # the same parameters but for a type: the clean calls of `start_queries` turn SC306
+        (0, module, module + 14, "mymod_strict.MyModule"),
+    ]
+    store = await run_edits(path, edits)
+    assert store.counts == {"full": 1, "incremental": len(edits)}
+
+
+async def test_a_module_found_for_the_first_time_binds_every_call_without_the_whole_front_end(
+    project: Path,
+) -> None:
+    path = project / "late.scenario"
+    path.write_text(SWAPPED.replace("mymod.MyModule", "mymod.MyModul", 1))
+    store = await run_edits(path, [(0, 20, 20, "e"), (0, 8, 22, "othermod.Other")])
+    assert store.counts == {"full": 1, "incremental": 2}
 
 
 EARLY_INCLUDED = "".join(f"@0:{20 + i} echo included {i} {{2}}\n" for i in range(15))
