@@ -1030,7 +1030,9 @@ class DocumentStore:
                     changed_times.append(call.time)
             placed.sort(key=lambda t: (t[0], t[2].order))
         out = self._check_lines(path, analysis, pairs, scope_lines)
-        out += module_results  # (the lines checked again for their calls' binding too)
+        # the lines checked again for their calls' binding too, unless checked whole just now
+        whole = {id(old) for _n, old, _e in pairs}
+        out += [r for r in module_results if id(r[0]) not in whole]
         other: dict[str, list[Diagnostic]] | None = None
         # with a module not found, calls to unknown callbacks are not checked: no SC301 anywhere
         unchecked = analysis.program.unchecked_callbacks
