@@ -487,7 +487,8 @@ class Document:
             elif type(e.stmt) is ModuleDirective:
                 self.modules_changed = True
             elif type(e.stmt) is IncludeDirective:
-                pass  # see `gone_includes`; a new one that loads a file makes the check a full one
+                # what it loads (variables, events, `stop`s) comes in at its line: see `_include_block`
+                self.scope_changed = True
             elif is_structural(e.stmt):
                 self.full_needed = True
         self.gone_includes.extend(o for o in old if type(o.stmt) is IncludeDirective)
@@ -852,12 +853,8 @@ class DocumentStore:
         remodule, doc.modules_changed = doc.modules_changed, False
         gone, doc.gone_includes = doc.gone_includes, []
         loading = {id(e) for e in analysis.include_anchors.values()}
-        if any(id(e) in loading for e in gone):
-            # an `&include` line that loaded a file is gone: its file's lines go with it
-            doc.full_needed = True
-            doc.needs_check = True
-            return
-        if targets or rescope or restop or remodule:
+        gone = [e for e in gone if id(e) in loading]  # `&include` lines whose files go with them
+        if targets or rescope or restop or remodule or gone:
             snapshot = list(doc.entries)
             loop = asyncio.get_running_loop()
             started = time.perf_counter()
@@ -874,6 +871,7 @@ class DocumentStore:
                     rescope,
                     restop,
                     remodule,
+                    gone,
                 )
             except _FullCheckNeeded:
                 doc.full_needed = True
@@ -904,6 +902,9 @@ class DocumentStore:
                     includes=(*analysis.program.includes, *((d, None) for d in outcome.includes)),
                     missed_files=True,
                 )
+                analysis._included = None
+            if outcome.anchors is not None:
+                analysis.include_anchors, analysis.stop_anchors = outcome.anchors
                 analysis._included = None
             if outcome.scope is not None:
                 analysis.scope_entries = outcome.scope
@@ -944,6 +945,7 @@ class DocumentStore:
         rescope: bool,
         restop: bool = False,
         remodule: bool = False,
+        gone: Sequence[LineEntry] = (),
     ) -> _Outcome:
         """Check the changed lines; with `rescope`, first recompute the variables the `@! set`
         lines define and add every line that uses a variable whose definition changed. Returns,
@@ -965,7 +967,12 @@ class DocumentStore:
         new program is returned) and the lines calling a callback whose signatures changed are
         checked again; raises `_FullCheckNeeded` when that is most of the file. When a module is
         not found (or found again), calls to unknown callbacks stop being reported (or are
-        reported again, at their first use): only the SC301 lines change."""
+        reported again, at their first use): only the SC301 lines change.
+
+        An `&include` line that loads a file comes in as a block at its line (`_include_block`,
+        from `_rescope`): its files, calls, variables and `stop`s join the analysis; `gone` are
+        the `&include` lines that loaded files and are gone (edited or deleted): theirs leave it.
+        The new analysis pieces come back in the outcome (`anchors`, `program`, `other`)."""
         program: Program | None = None
         module_results: list[tuple[LineEntry, LineEntry, tuple[Diagnostic, ...]]] = []
         also: set[str] = set()
@@ -977,6 +984,12 @@ class DocumentStore:
             )
             analysis = replace(analysis, program=program)
             targets = [(n, e) for n, e in targets if type(e.stmt) is not ModuleDirective]
+        stops_moved = False  # a `stop` of an included file came in or went
+        if gone:
+            count = len(analysis.stops)
+            analysis = _without_blocks(analysis, gone)
+            program = analysis.program
+            stops_moved = len(analysis.stops) != count
         index = _positions(
             snapshot,
             [e for e, _ in analysis.scope_entries]
@@ -994,8 +1007,15 @@ class DocumentStore:
         pairs = [(n, e, e) for n, e in targets] + callers
         # `stop` lines whose calls change: edited ones, and those using a variable that changed
         renewed = [(n, e, e) for n, e in targets if is_stop(e.stmt)] if restop else []
+        blocks: list[_Block] = []
         if rescope:
-            scope, extra = self._rescope(path, snapshot, index, analysis, targets)
+            scope, extra, blocks = self._rescope(path, snapshot, index, analysis, targets)
+            if blocks:
+                analysis = _with_blocks(analysis, blocks)
+                program = analysis.program
+                stops_moved = stops_moved or any(c.callback == "stop" for b in blocks for c in b.calls)
+                loaded = {id(b.entry) for b in blocks}  # (their own diagnostics come with the block)
+                pairs = [t for t in pairs if id(t[2]) not in loaded]
             pairs += extra
             for n, _old, fresh in extra:
                 index[id(fresh)] = n
@@ -1028,8 +1048,12 @@ class DocumentStore:
                 for call in e.calls or ():
                     placed.append((n, e, call))
                     changed_times.append(call.time)
+        if renewed or stops_moved:
             placed.sort(key=lambda t: (t[0], t[2].order))
+        if stops_moved:
+            changed_times.append(None)
         out = self._check_lines(path, analysis, pairs, scope_lines)
+        out += [(b.entry, b.entry, b.own) for b in blocks]
         # the lines checked again for their calls' binding too, unless checked whole just now
         whole = {id(old) for _n, old, _e in pairs}
         out += [r for r in module_results if id(r[0]) not in whole]
@@ -1045,8 +1069,14 @@ class DocumentStore:
         started = time.perf_counter()
         sc506, other = self._regroup(path, snapshot, analysis, out, placed, scope_lines, index)
         self.timings["sc506"] = time.perf_counter() - started
-        includes = [e.stmt for _n, e in targets if type(e.stmt) is IncludeDirective]
-        return _Outcome(out, scope, unknown, new_stops, program, other, sc506, resigned, includes)
+        loading = {id(b.entry) for b in blocks}
+        includes = [e.stmt for _n, e in targets if type(e.stmt) is IncludeDirective and id(e) not in loading]
+        anchors = None
+        if blocks or gone:
+            anchors = (analysis.include_anchors, analysis.stop_anchors)
+            if other is None:
+                other = analysis.other
+        return _Outcome(out, scope, unknown, new_stops, program, other, sc506, resigned, includes, anchors)
 
     def _remodule(
         self, path: str, snapshot: list[LineEntry], analysis: Analysis, targets: list[tuple[int, LineEntry]]
@@ -1475,37 +1505,51 @@ class DocumentStore:
         index: dict[int, int],
         analysis: Analysis,
         targets: list[tuple[int, LineEntry]],
-    ) -> tuple[list[tuple[LineEntry, tuple[VariableDef, ...]]], list[tuple[int, LineEntry, LineEntry]]]:
-        """The `@! set` variables after `set` lines changed (in a root file that includes nothing),
-        and the unchanged lines to check again: those using a variable whose definition changed,
-        and those with an undefined variable (whose did-you-mean may change)."""
+    ) -> tuple[
+        list[tuple[LineEntry, tuple[VariableDef, ...]]], list[tuple[int, LineEntry, LineEntry]], list[_Block]
+    ]:
+        """The variables in scope after `@! set` or `&include` lines changed, the unchanged lines
+        to check again: those using a variable whose definition changed, and those with an
+        undefined variable (whose did-you-mean may change); and the files the changed `&include`
+        lines load, resolved with the variables in scope on their line (see `_include_block`)."""
         changed = {id(e) for _, e in targets}
         affected: set[str] = set()
         candidates: list[tuple[int, LineEntry, tuple[VariableDef, ...]]] = []
         for e, defs in analysis.scope_entries:
             n = index.get(id(e))
             if n is None:
-                affected.update(v.name for v in defs)  # a set line that is gone
+                affected.update(v.name for v in defs)  # a set line that is gone (or an `&include`)
             else:
                 candidates.append((n, e, defs))
         for n, e in targets:
-            if binds(e.stmt):
+            if binds(e.stmt) or type(e.stmt) is IncludeDirective:
                 candidates.append((n, e, ()))
         candidates.sort(key=lambda c: c[0])
         scope: list[tuple[LineEntry, tuple[VariableDef, ...]]] = []
+        lines: list[tuple[int, tuple[VariableDef, ...]]] = []  # the same, at their lines
         extra: list[tuple[int, LineEntry, LineEntry]] = []
+        blocks: list[_Block] = []
         for n, e, defs in candidates:
             if id(e) in changed or refers_to(e.stmt, affected):
                 if id(e) not in changed:
+                    if type(e.stmt) is IncludeDirective:
+                        raise _FullCheckNeeded  # the file it loads may change with the variable
                     fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
                     extra.append((n, e, fresh))
                     changed.add(id(e))
                     e = fresh
                 affected.update(v.name for v in defs)
-                defs = self._set_defs(path, e, scope, analysis.config)
+                if type(e.stmt) is IncludeDirective:
+                    block = self._include_block(path, n, e, lines, analysis)
+                    defs = block.defs if block is not None else ()
+                    if block is not None:
+                        blocks.append(block)
+                else:
+                    defs = self._set_defs(path, e, scope, analysis.config)
                 affected.update(v.name for v in defs)
             if defs:
                 scope.append((e, defs))
+                lines.append((n, defs))
         if affected and analysis.program.includes:
             # included files are fixed blocks: right only while no variable they read changed
             # (nor, when one of them has an undefined variable, the names its did-you-mean picks from)
@@ -1522,7 +1566,75 @@ class DocumentStore:
             if refers_to(e.stmt, affected) or any(d.code == "SC401" for d in e.check_diags or ()):
                 fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
                 extra.append((n, e, fresh))
-        return scope, extra
+        return scope, extra, blocks
+
+    def _include_block(
+        self,
+        path: str,
+        line: int,
+        entry: LineEntry,
+        scope_lines: list[tuple[int, tuple[VariableDef, ...]]],
+        analysis: Analysis,
+    ) -> _Block | None:
+        """What an `&include` line loads, resolved as the whole check would, with the variables
+        in scope on its line replayed first, and checked (SC506 aside: see `_regroup`); None
+        when it loads no file. Raises `_FullCheckNeeded` when what it loads defines callbacks
+        (`&module`), or comes in twice (a file another line includes too), or includes the
+        root file."""
+        replay = [
+            _set_event(
+                var,
+                Span(path, n, var.span.column, n, var.span.end_column) if var.span.path == path else var.span,
+            )
+            for n, defs in scope_lines
+            for var in defs
+        ]
+        stmt = entry.stmt
+        assert type(stmt) is IncludeDirective
+        tree = ScenarioFile(Span(path, 1, 1, 1, 1), path, (*replay, stmt))
+        mini = resolve(tree, (), analysis.config)
+        targets = [os.path.normpath(t) for _d, t in mini.includes if t is not None]
+        if not any(d is stmt and t is not None for d, t in mini.includes):
+            return None
+        root = os.path.normpath(path)
+        files = {p: f for p, f in mini.files.items() if os.path.normpath(p) != root}
+        if mini.module_directives or root in targets or any(t in analysis.include_anchors for t in targets):
+            raise _FullCheckNeeded
+        calls = tuple(c for c in mini.calls if c.event.span.path != path)
+        resolved = tuple(d for d in mini.diagnostics if d.span.path != path)
+        own = tuple(
+            sort_unique(
+                [
+                    *entry.parse_diags,
+                    *(d for d in mini.diagnostics if d.span.path == path and d.span.line == line),
+                ]
+            )
+        )
+        program = replace(
+            analysis.program,
+            files=files,
+            lines={**analysis.program.lines, **mini.lines},
+            calls=calls,
+            diagnostics=resolved,
+        )
+        found: dict[str, list[Diagnostic]] = {}
+        for d in check(program, stops=(), modules=False):
+            found.setdefault(d.span.path, []).append(d)
+        defs = tuple(sorted(mini.variables[len(replay) :], key=lambda v: v.order))
+        return _Block(
+            line,
+            entry,
+            files,
+            {p: t for p, t in mini.lines.items() if p in files},
+            tuple((d, t) for d, t in mini.includes if d.span.path != path or d is stmt),
+            calls,
+            defs,
+            resolved,
+            found,
+            own,
+            mini.files_read,
+            mini.missed_files,
+        )
 
     def _set_defs(
         self,
@@ -1639,6 +1751,82 @@ def _record_calls(path: str, entries: list[LineEntry], calls: Iterable[Call]) ->
 
 # `LineEntry.timing` of a line whose calls are unknown, or several (compared by identity)
 _SLOW: tuple[float, int, Call] = (math.nan, 0, cast(Call, None))
+
+
+def _without_blocks(analysis: Analysis, gone: Sequence[LineEntry]) -> Analysis:
+    """The analysis without what the `&include` lines `gone` loaded: their files (nested ones
+    too), with their calls, variables, `&include` lines, `stop`s and diagnostics. Raises
+    `_FullCheckNeeded` when they loaded modules."""
+    ids = {id(e) for e in gone}
+    dropped = {p for p, through in analysis.include_anchors.items() if id(through) in ids}
+    old = analysis.program
+    raw = {p for p in (*old.files, *analysis.other) if os.path.normpath(p) in dropped}
+    if any(d.span.path in raw for d, _info in old.module_directives):
+        raise _FullCheckNeeded  # its `&module` lines go: the callbacks every line calls may change
+    roots = {id(e.stmt) for e in gone}
+    program = replace(
+        old,
+        files={p: f for p, f in old.files.items() if p not in raw},
+        lines={p: t for p, t in old.lines.items() if p not in raw},
+        calls=tuple(c for c in old.calls if c.event.span.path not in raw) if raw else old.calls,
+        variables=tuple(v for v in old.variables if v.span.path not in raw),
+        includes=tuple((d, t) for d, t in old.includes if d.span.path not in raw and id(d) not in roots),
+        diagnostics=tuple(d for d in old.diagnostics if d.span.path not in raw),
+    )
+    stop_anchors = {k: through for k, through in analysis.stop_anchors.items() if id(through) not in ids}
+    return replace(
+        analysis,
+        program=program,
+        stops=[(e, c) for e, c in analysis.stops if e is not None or id(c) in stop_anchors],
+        stop_anchors=stop_anchors,
+        include_anchors={p: through for p, through in analysis.include_anchors.items() if p not in dropped},
+        other={p: ds for p, ds in analysis.other.items() if p not in raw},
+        _calls_by_event=None,
+        _included=None,
+        _rule=None,
+    )
+
+
+def _with_blocks(analysis: Analysis, blocks: list[_Block]) -> Analysis:
+    """The analysis with the files `&include` lines now load (see `_Block`) at their lines."""
+    program = analysis.program
+    anchors = dict(analysis.include_anchors)
+    stop_anchors = dict(analysis.stop_anchors)
+    stops = list(analysis.stops)
+    other = dict(analysis.other)
+    for b in blocks:
+        for p in b.files:
+            key = os.path.normpath(p)
+            if key in anchors:
+                raise _FullCheckNeeded  # the same file through two lines: one anchor per file
+            anchors[key] = b.entry
+        for c in b.calls:
+            if c.callback == "stop":
+                stops.append((None, c))
+                stop_anchors[id(c)] = b.entry
+        other.update(b.diagnostics)
+        program = replace(
+            program,
+            files={**program.files, **b.files},
+            lines={**program.lines, **b.lines},
+            calls=program.calls + b.calls,
+            variables=program.variables + b.defs,
+            includes=program.includes + b.includes,
+            diagnostics=program.diagnostics + b.resolved,
+            files_read=program.files_read | b.files_read,
+            missed_files=program.missed_files or b.missed,
+        )
+    return replace(
+        analysis,
+        program=program,
+        stops=stops,
+        stop_anchors=stop_anchors,
+        include_anchors=anchors,
+        other=other,
+        _calls_by_event=None,
+        _included=None,
+        _rule=None,
+    )
 
 
 def _rebound(
@@ -1768,6 +1956,30 @@ class _Outcome:
     sc506: list[LineEntry] | None = None  # the root lines holding SC506 now (None: unchanged)
     resigned: set[str] = field(default_factory=set)  # callbacks whose callers were all checked again
     includes: list[IncludeDirective] = field(default_factory=list)  # new `&include` lines (no file found)
+    # the included files' and their `stop`s' root `&include` lines, when files came in or went
+    anchors: tuple[dict[str, LineEntry], dict[int, LineEntry]] | None = None
+
+
+@dataclass
+class _Block:
+    """An `&include` line of the root file that loads a file, resolved in scope on its line
+    (`DocumentStore._include_block`): the files it loads (nested ones too), their `&include`
+    lines and the root's, calls, the variables they set (in order), resolution diagnostics,
+    diagnostics per file (SC506 aside), the root line's own, the files read, and whether a
+    nested `&include` missed its file."""
+
+    line: int
+    entry: LineEntry
+    files: dict[str, ScenarioFile]
+    lines: dict[str, tuple[str, ...]]
+    includes: tuple[tuple[IncludeDirective, str | None], ...]
+    calls: tuple[Call, ...]
+    defs: tuple[VariableDef, ...]
+    resolved: tuple[Diagnostic, ...]
+    diagnostics: dict[str, list[Diagnostic]]
+    own: tuple[Diagnostic, ...]
+    files_read: frozenset[str]
+    missed: bool
 
 
 _T = TypeVar("_T")

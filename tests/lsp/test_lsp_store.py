@@ -77,12 +77,12 @@ async def test_structural_edits_in_a_file_with_an_include_skip_the_whole_front_e
     assert store.counts == {"full": 2, "incremental": len(INCLUDE_EDITS) - 1}
 
 
-async def test_typing_an_include_line_is_incremental_until_it_names_a_file_that_exists(
+async def test_typing_an_include_line_is_incremental_also_when_it_names_a_file_that_exists(
     project: Path,
 ) -> None:
     # while the name is incomplete no file is found: only the line's own SC210 changes. The last
-    # keystroke loads a file (a whole check), and so does removing that line again; a line
-    # including a missing file comes and goes incrementally.
+    # keystroke loads a file (its variable, events and `stop` come in at the line), and
+    # removing that line takes them away again; a line including a missing file comes and goes.
     (project / "setup.scenario").write_text("@! set greeting hello\n@0:1 echo $greeting {1}\n")
     path = project / "inc_typing.scenario"
     # ($greeting is undefined until setup.scenario is included; its echo comes after the stop)
@@ -96,7 +96,62 @@ async def test_typing_an_include_line_is_incremental_until_it_names_a_file_that_
         (1, 0, 100, "# gone"),
     ]
     store = await run_edits(path, edits)
-    assert store.counts == {"full": 3, "incremental": len(edits) - 2}
+    assert store.counts == {"full": 1, "incremental": len(edits)}
+
+
+# included by the `&include` edits below: a variable the root reads after the line, one it reads
+# from the root, an unknown callback, an argument in error, events after the root's `stop`, a `stop`
+# of its own, and a nested include (which sets a variable too)
+BLOCK = """\
+@! set block_key $key-x
+@0:1 echo included $key {1}
+@0:2 start_queries $block_key many {2}
+@0:3 not_a_callback
+@0:12 echo after the root stop {1}
+@0:8 stop {3}
+&include nested.scenario
+"""
+NESTED = "@! set nested_key 7\n@0:13 echo nested $nested_key\n"
+OTHER_BLOCK = "@! set block_key 5\n@0:4 start_queries $key\n"
+BLOCK_ROOT = (
+    "&module mymod.MyModule\n@! set key abc\n@0:1 write_peer_id {1}\n"
+    "@0:9 echo uses $block_key and $nested_key\n@0:10 stop {1-2}\n@0:11 echo late {1}\n"
+    + "".join(f"@0:{12 + i % 9} start_queries k{i} {i} {{{1 + i % 4}}}\n" for i in range(40))
+)
+BLOCK_EDITS = [
+    (2, 0, 0, "&include block.scenario\n"),  # loads block.scenario and nested.scenario
+    (2, 9, 14, "other"),  # another file: the first block goes, this one comes
+    (2, 9, 14, "block"),
+    (1, 11, 14, "abd"),  # a variable the block reads: the whole check
+    (2, 0, 100, "# no longer an include"),  # the files go
+    (40, 0, 0, "&include block.scenario\n"),  # after the `stop`: its events are cut off
+    (40, 0, 100, ""),
+    (3, 0, 0, "&include block.scenario\n&include other.scenario\n"),  # two at once
+    (3, 0, 100, ""),  # one of them goes
+    (0, 0, 0, "&include other.scenario\n"),  # included twice: the whole check
+]
+
+
+async def test_an_include_line_that_loads_a_file_brings_its_block_in_without_the_whole_front_end(
+    project: Path,
+) -> None:
+    (project / "block.scenario").write_text(BLOCK)
+    (project / "nested.scenario").write_text(NESTED)
+    (project / "other.scenario").write_text(OTHER_BLOCK)
+    path = project / "block_root.scenario"
+    path.write_text(BLOCK_ROOT)
+    store = await run_edits(path, BLOCK_EDITS)
+    # a variable the block reads changed, and a file included twice: the two whole checks
+    assert store.counts == {"full": 3, "incremental": len(BLOCK_EDITS) - 2}
+
+
+async def test_an_include_line_loading_a_module_runs_the_whole_front_end(project: Path) -> None:
+    (project / "with_module.scenario").write_text("&module extra.Extra\n@0:1 ping 3\n")
+    path = project / "mod_root.scenario"
+    path.write_text("&module mymod.MyModule\n@0:2 ping 4\n@0:3 write_peer_id\n")
+    store = await run_edits(path, [(1, 0, 0, "&include with_module.scenario\n"), (1, 0, 100, "")])
+    # the module's callbacks change what every line calls: a whole check, and so does its removal
+    assert store.counts == {"full": 3, "incremental": 0}
 
 
 # accents and emoji before a diagnostic, safe fixes (`data.replacement`), `%` in a message, lines
