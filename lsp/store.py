@@ -1141,7 +1141,11 @@ class DocumentStore:
         pool = [e for name in every if name in after for e in analysis.callers.get(name, ())]
         wanted += [e for name in every if name not in after for e in analysis.callers.get(name, ())]
         seen: set[int] = {id(e) for _n, e in targets}
-        wanted += [e for e in pool if e.calls is None or e.check_diags is None]  # (to check whole)
+        # (a line also checked whole below, or in `wanted`, may be in `free` too: see `whole` in
+        # `_incremental_checks`; the same line bound twice gets the same diagnostics)
+        free = [e for e in pool if e.calls is not None and e.check_diags is not None]
+        if len(free) < len(pool):
+            wanted += [e for e in pool if e.calls is None or e.check_diags is None]  # (to check whole)
         found = _positions(snapshot, wanted)
         callers: list[tuple[int, LineEntry, LineEntry]] = []
         rebind: list[tuple[int, LineEntry]] = []
@@ -1165,7 +1169,6 @@ class DocumentStore:
             missed_files=mini.missed_files or any(target is None for _d, target in old.includes),
             files_read=old.files_read | mini.files_read,
         )
-        free = [e for e in pool if id(e) not in seen and e.calls is not None and e.check_diags is not None]
         results += _rebound(program, [e for _n, e in rebind], free, analysis.converts)
         return program, results, callers, also, resigned
 
