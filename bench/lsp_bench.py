@@ -11,12 +11,15 @@ measures, as an editor sees them:
 - updated diagnostics after a one-line edit in the middle of the file (incremental), after an edit
   that introduces an error, after inserting a line, after editing a `stop` and an `@! set` line
   and after adding and removing an `&module` line (median and max),
+- the only `&module` line naming another version of the module and back: with one signature
+  changed (the lines with diagnostics are bound again), with `send_post`'s changed (its 78,763
+  calls are), and, reopened with a typo in that line, the typo fixed (every call is bound),
 - typing an `&module` line character by character (the module is not found until the name is
   complete: calls turn unchecked and back; median and max per keystroke),
 - adding (and removing) a `stop` at the top that puts 114,766 events after it (SC506 each), and
   edits while their warnings stand,
-- `stop` and `@! set` edits in the file once it has an `&include` (a small included file that sets
-  a variable, has events and a `stop`),
+- typing an `&include` line (a small included file that sets a variable, has events and a
+  `stop`), commenting it out and back, then `stop` and `@! set` edits in the file with it,
 - completion and hover answers.
 
 The server runs with `-v --log-file` in the temporary folder; for the edits that publish many
@@ -57,6 +60,13 @@ def corpus_file() -> Path:
 def build(folder: Path) -> Path:
     (folder / "pyproject.toml").write_text("[project]\nname = 'bench'\n")
     shutil.copy(HERE / "social_module.py", folder / "social_module.py")
+    # other versions of the module (every callback's owner differs): `start_dispersy` takes a port;
+    # `send_post` takes a string
+    other = (HERE / "social_module.py").read_text()
+    (folder / "social_other.py").write_text(
+        other.replace("def start_dispersy(self)", "def start_dispersy(self, port: int)", 1)
+    )
+    (folder / "social_posts.py").write_text(other.replace("post_id: int", "post_id: str", 1))
     (folder / "social.conf").write_text(
         "scenario_file = social.scenario\ncommunity_type = SocialCommunity\ninstances_to_run = 4000\n"
     )
@@ -129,6 +139,28 @@ async def line_edits(
         slowest = max(slowest, (durations[-1], version, i + 1))
     assert got is not None
     return version, durations, got, slowest
+
+
+async def module_swaps(bench: Bench, uri: str, version: int, other: str, edits: int, label: str) -> int:
+    """Name `other` instead of `social_module` in the `&module` line on line 1, and back, `edits`
+    times; prints the medians and maxima. Returns the last version."""
+    there, back = [], []
+    counts = []
+    for i in range(edits):
+        version += 1
+        fut = bench.expect(uri, version)
+        t0 = time.perf_counter()
+        old, new = ("social_module", other) if i % 2 == 0 else (other, "social_module")
+        edit(bench.client, uri, version, 0, 8, 8 + len(old), new)
+        got = await fut
+        (there if i % 2 == 0 else back).append(time.perf_counter() - t0)
+        counts.append(len(got.diagnostics))
+    print(
+        f"{label} in the only `&module` line / back -> diagnostics: median "
+        f"{ms(statistics.median(there))} / {ms(statistics.median(back))}, max {ms(max(there))} / "
+        f"{ms(max(back))} ({counts[0]} / {counts[-1]} diagnostics)"
+    )
+    return version
 
 
 def edit(client: LanguageClient, uri: str, version: int, line: int, start: int, end: int, text: str) -> None:
@@ -342,6 +374,15 @@ async def run(edits: int) -> None:
             f" ({len(got.diagnostics)} diagnostics at the end)"
         )
 
+        # ---- the only `&module` line names another version of the module, and back: one where a
+        # signature differs (the others have the same parameters: only the lines with diagnostics
+        # are bound again), and one where `send_post` takes a string (its 78,763 calls are)
+        for label, other_name in (
+            ("another class, one signature changed", "social_other"),
+            ("another class, `send_post` changed", "social_posts"),
+        ):
+            version = await module_swaps(bench, uri, version, other_name, min(edits, 10), label)
+
         # ---- typing an `&module` line, one character at a time, with a call to one of its callbacks
         # and a call to an unknown callback far down the file (SC301 comes and goes with the module)
         far = len(lines) - 10
@@ -417,8 +458,8 @@ async def run(edits: int) -> None:
                         f"({server_side(log, version)})"
                     )
 
-        # ---- `stop` and `@! set` edits in a file with an `&include` (adding it: the whole check)
-        # typed one character at a time: no file is found until the last keystroke (the whole check)
+        # ---- `stop` and `@! set` edits in a file with an `&include`, typed one character at a
+        # time: no file is found until the last keystroke (then the file's block comes in)
         version += 1
         fut = bench.expect(uri, version)
         replace_lines(client, uri, version, 3, 3, "\n")
@@ -435,7 +476,17 @@ async def run(edits: int) -> None:
         print(
             f"typing `{typed}` -> diagnostics per keystroke before the last: median"
             f" {ms(statistics.median(durations[:-1]))}, max {ms(max(durations[:-1]))};"
-            f" the last (the file found: the whole check) {ms(durations[-1])}"
+            f" the last (the file found: its variable, events and `stop` come in) {ms(durations[-1])}"
+        )
+        # the line commented out (its block goes) and back, several times
+        version, durations, got, slowest = await line_edits(
+            bench, uri, version, 3, ["# &include common.scenario", typed], edits
+        )
+        print(
+            f"`&include` line commented out / back -> diagnostics: median "
+            f"{ms(statistics.median(durations[0::2]))} / {ms(statistics.median(durations[1::2]))}, max "
+            f"{ms(max(durations[0::2]))} / {ms(max(durations[1::2]))} ({len(got.diagnostics)} diagnostics at "
+            f"the end; the slowest, edit {slowest[2]}: {server_side(log, slowest[1])})"
         )
         for label, line, texts in (
             ("`stop` time edit, with `&include`", 1, ["@9:0:1 stop", "@9:0:2 stop {1-5}", "@9:0:0 stop"]),
@@ -493,6 +544,38 @@ async def run(edits: int) -> None:
             hov.append(time.perf_counter() - t0)
         print(f"completion: median {ms(statistics.median(comp))}, max {ms(max(comp))} ({len(items)} items)")
         print(f"hover: median {ms(statistics.median(hov))}, max {ms(max(hov))} ({'ok' if hover else 'none'})")
+
+        # ---- reopened with a typo in the `&module` line (no call checked), then the typo fixed:
+        # the module found for the first time since the file was opened binds every call
+        client.text_document_did_close(
+            types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
+        version += 1  # (versions go on: the server log is searched by version)
+        fut = bench.expect(uri, version)
+        typo_text = text.replace("social_module.SocialModule", "social_modul.SocialModule", 1)
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="scenario", version=version, text=typo_text
+                )
+            )
+        )
+        await fut
+        version += 1
+        fut = bench.expect(uri, version)
+        edit(client, uri, version, middle, number_at, number_at, "")  # waits for the full analysis
+        await fut
+        await asyncio.sleep(2.0)  # (the check cache written)
+        version += 1
+        fut = bench.expect(uri, version)
+        t0 = time.perf_counter()
+        edit(client, uri, version, 0, len("&module social_modul"), len("&module social_modul"), "e")
+        got = await fut
+        print(
+            f"the module found for the first time since the file was opened (every call bound) -> "
+            f"diagnostics: {ms(time.perf_counter() - t0)} ({len(got.diagnostics)} diagnostics; "
+            f"{server_side(log, version)})"
+        )
 
         await client.shutdown_async(None)
         client.exit(None)
