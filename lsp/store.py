@@ -75,7 +75,7 @@ from scenario_lang.nodes import (
 from scenario_lang.parse import bulk_allocation, parse_line, parse_lines, read_source
 from scenario_lang.project import CheckOptions, analyze, configure
 from scenario_lang.resolve import Call, LoadedFile, Program, ResolveConfig, VariableDef, resolve
-from scenario_lang.signatures import ModuleReader, TypeSpec
+from scenario_lang.signatures import ModuleInfo, ModuleReader, TypeSpec
 
 logger = logging.getLogger(__name__)
 
@@ -978,18 +978,19 @@ class DocumentStore:
         also: set[str] = set()
         resigned: set[str] = set()
         callers: list[tuple[int, LineEntry, LineEntry]] = []
-        if remodule:
-            program, module_results, callers, also, resigned = self._remodule(
-                path, snapshot, analysis, targets
-            )
-            analysis = replace(analysis, program=program)
-            targets = [(n, e) for n, e in targets if type(e.stmt) is not ModuleDirective]
         stops_moved = False  # a `stop` of an included file came in or went
+        modules_moved = False  # an included file's `&module` line came in or went
         if gone:
             count = len(analysis.stops)
+            before = analysis.program.files
             analysis = _without_blocks(analysis, gone)
             program = analysis.program
             stops_moved = len(analysis.stops) != count
+            modules_moved = any(
+                type(stmt) is ModuleDirective
+                for p in before.keys() - program.files.keys()
+                for stmt in before[p].statements
+            )
         index = _positions(
             snapshot,
             [e for e, _ in analysis.scope_entries]
@@ -1001,25 +1002,33 @@ class DocumentStore:
         )
         for n, e in targets:
             index[id(e)] = n
-        for n, _old, e in callers:
-            index[id(e)] = n
         scope = None
-        pairs = [(n, e, e) for n, e in targets] + callers
         # `stop` lines whose calls change: edited ones, and those using a variable that changed
         renewed = [(n, e, e) for n, e in targets if is_stop(e.stmt)] if restop else []
         blocks: list[_Block] = []
+        extra: list[tuple[int, LineEntry, LineEntry]] = []
         if rescope:
+            # (what `&include` lines load does not depend on the callbacks: their calls are bound
+            # again below when an included `&module` line came in or went)
             scope, extra, blocks = self._rescope(path, snapshot, index, analysis, targets)
             if blocks:
                 analysis = _with_blocks(analysis, blocks)
                 program = analysis.program
                 stops_moved = stops_moved or any(c.callback == "stop" for b in blocks for c in b.calls)
-                loaded = {id(b.entry) for b in blocks}  # (their own diagnostics come with the block)
-                pairs = [t for t in pairs if id(t[2]) not in loaded]
-            pairs += extra
+                modules_moved = modules_moved or any(b.module_directives for b in blocks)
             for n, _old, fresh in extra:
                 index[id(fresh)] = n
             renewed += [(n, fresh, fresh) for n, _old, fresh in extra if is_stop(fresh.stmt)]
+        if remodule or modules_moved:
+            program, module_results, callers, also, resigned, other_now = self._remodule(
+                path, snapshot, analysis, targets
+            )
+            analysis = replace(analysis, program=program, other=other_now)
+            targets = [(n, e) for n, e in targets if type(e.stmt) is not ModuleDirective]
+            for n, _old, e in callers:
+                index[id(e)] = n
+        loaded = {id(b.entry) for b in blocks}  # (their own diagnostics come with the block)
+        pairs = [(n, e, e) for n, e in targets if id(e) not in loaded] + callers + extra
         stale = {id(old) for _n, old, _fresh in extra if is_stop(old.stmt)} if rescope else set()
         scope_entries = scope if scope is not None else analysis.scope_entries
         scope_lines = [(index.get(id(e)), defs) for e, defs in scope_entries]
@@ -1074,42 +1083,67 @@ class DocumentStore:
         anchors = None
         if blocks or gone:
             anchors = (analysis.include_anchors, analysis.stop_anchors)
-            if other is None:
-                other = analysis.other
+        if other is None and (blocks or gone or remodule or modules_moved):
+            other = analysis.other
         return _Outcome(out, scope, unknown, new_stops, program, other, sc506, resigned, includes, anchors)
 
     def _remodule(
         self, path: str, snapshot: list[LineEntry], analysis: Analysis, targets: list[tuple[int, LineEntry]]
-    ) -> tuple[Program, list[_Checked], list[tuple[int, LineEntry, LineEntry]], set[str], set[str]]:
+    ) -> tuple[
+        Program,
+        list[_Checked],
+        list[tuple[int, LineEntry, LineEntry]],
+        set[str],
+        set[str],
+        dict[str, list[Diagnostic]],
+    ]:
         """Resolve the `&module` lines again, alone (what they load does not depend on the other
-        lines): their diagnostics, the new program (modules, callbacks), the lines to check
-        again: those calling a callback whose signatures changed, and those reporting an unknown
-        callback (SC301 lists the loaded modules and the names it might mean), and the callbacks
-        whose first use must be found again (every unknown one, when calls become checked again
-        because every module is found: while one was missing, no SC301 was kept anywhere)."""
+        lines): the root's and the included files' (at their `&include` line, in program order).
+        Returns the root lines' diagnostics, the new program (modules, callbacks), the lines to
+        check again: those calling a callback whose signatures changed, and those reporting an
+        unknown callback (SC301 lists the loaded modules and the names it might mean), the
+        callbacks whose first use must be found again (every unknown one, when calls become
+        checked again because every module is found: while one was missing, no SC301 was kept
+        anywhere), and the included files' diagnostics (their `&module` lines', and their calls
+        bound again)."""
         old = analysis.program
         where = _positions(snapshot, analysis.directives)
         lines = [(n, e) for e in analysis.directives if (n := where.get(id(e), 0))]
         lines += [(n, e) for n, e in targets if type(e.stmt) is ModuleDirective and id(e) not in where]
-        lines.sort(key=lambda t: t[0])
         fresh = [(n, e, e if e.parsed_line == n else parse_entry(e.text, path, n)) for n, e in lines]
-        stmts = tuple(f.stmt for _n, _e, f in fresh if f.stmt is not None)
+        ordered: list[tuple[int, int, Statement]] = [
+            (n, -1, f.stmt) for n, _e, f in fresh if f.stmt is not None
+        ]
+        # the included files' `&module` lines, at the root line that includes them, in program order
+        anchors = _positions(snapshot, list(analysis.include_anchors.values()))
+        included_lines: dict[str, set[int]] = {}
+        targets_of = {id(d): t for d, t in old.includes}
+        for directive, target in old.includes:
+            if directive.span.path != path or target is None:
+                continue
+            at = anchors.get(id(analysis.include_anchors.get(os.path.normpath(target))))
+            if at is None:
+                raise _FullCheckNeeded  # where its lines come in the file order is unknown
+            for k, loaded in enumerate(_module_lines(old, target, targets_of)):
+                ordered.append((at, k, loaded))
+                included_lines.setdefault(loaded.span.path, set()).add(loaded.span.line)
+        ordered.sort(key=lambda t: (t[0], t[1]))
+        stmts = tuple(stmt for _n, _k, stmt in ordered)
         mini = resolve(ScenarioFile(Span(path, 1, 1, 1, 1), path, stmts), (), analysis.config)
         before, after = old.callbacks.by_name, mini.callbacks.by_name
         changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
-        if old.includes:
-            # included files are fixed blocks: right only while they load no module and call no
-            # callback that changed or is unknown (SC301 there lists the modules, or goes away)
-            inc = analysis.included()
-            if inc.has_modules or any(n in changed or n not in after for n in inc.callbacks):
-                raise _FullCheckNeeded
         also: set[str] = set()
         if old.unchecked_callbacks and not mini.unchecked_callbacks:
             also = {name for name in analysis.callers if name not in after}
         by_line: dict[int, list[Diagnostic]] = {}
+        other = dict(analysis.other)
+        for p in included_lines:  # their `&module` lines' diagnostics are worked out again
+            other[p] = [d for d in other.get(p, []) if d.span.line not in included_lines[p]]
         for d in (*mini.diagnostics, *check_modules(mini)):
             if d.span.path == path:
                 by_line.setdefault(d.span.line, []).append(d)
+            else:
+                other.setdefault(d.span.path, []).append(d)
         results = [(e, f, tuple(sort_unique([*f.parse_diags, *by_line.get(n, [])]))) for n, e, f in fresh]
         wanted: list[LineEntry] = []
         every: set[str] = set()  # callbacks all of whose calls are checked again
@@ -1170,7 +1204,20 @@ class DocumentStore:
             files_read=old.files_read | mini.files_read,
         )
         results += _rebound(program, [e for _n, e in rebind], free, analysis.converts)
-        return program, results, callers, also, resigned
+        if old.includes:
+            # the included files' calls, bound again (their SC301 lists the modules too)
+            calls = [c for made in analysis.included().calls for c in made]
+            found_calls = check_call_bindings(program, calls, analysis.converts)
+            bound: dict[str, list[Diagnostic]] = {c.event.span.path: [] for c in calls}
+            for k, ds in found_calls.items():
+                bound[calls[k].event.span.path] += ds
+            for p, ds in bound.items():
+                other[p] = [*(d for d in other.get(p, []) if d.code not in CALL_CODES), *ds]
+        for p in included_lines.keys() | {
+            c.event.span.path for made in analysis.included().calls for c in made
+        }:
+            other[p] = sort_unique(other.get(p, []))
+        return program, results, callers, also, resigned, {p: ds for p, ds in other.items() if ds}
 
     def _regroup(
         self,
@@ -1581,9 +1628,9 @@ class DocumentStore:
     ) -> _Block | None:
         """What an `&include` line loads, resolved as the whole check would, with the variables
         in scope on its line replayed first, and checked (SC506 aside: see `_regroup`); None
-        when it loads no file. Raises `_FullCheckNeeded` when what it loads defines callbacks
-        (`&module`), or comes in twice (a file another line includes too), or includes the
-        root file."""
+        when it loads no file. Raises `_FullCheckNeeded` when what it loads comes in twice (a
+        file another line includes too), or includes the root file. (Its `&module` lines are
+        resolved with the others afterwards, and its calls bound again: `_remodule`.)"""
         replay = [
             _set_event(
                 var,
@@ -1601,7 +1648,7 @@ class DocumentStore:
             return None
         root = os.path.normpath(path)
         files = {p: f for p, f in mini.files.items() if os.path.normpath(p) != root}
-        if mini.module_directives or root in targets or any(t in analysis.include_anchors for t in targets):
+        if root in targets or any(t in analysis.include_anchors for t in targets):
             raise _FullCheckNeeded
         calls = tuple(c for c in mini.calls if c.event.span.path != path)
         resolved = tuple(d for d in mini.diagnostics if d.span.path != path)
@@ -1637,6 +1684,7 @@ class DocumentStore:
             own,
             mini.files_read,
             mini.missed_files,
+            mini.module_directives,
         )
 
     def _set_defs(
@@ -1756,16 +1804,28 @@ def _record_calls(path: str, entries: list[LineEntry], calls: Iterable[Call]) ->
 _SLOW: tuple[float, int, Call] = (math.nan, 0, cast(Call, None))
 
 
+def _module_lines(program: Program, path: str, targets_of: dict[int, str | None]) -> list[ModuleDirective]:
+    """The `&module` lines of an included file and of those it includes, in program order."""
+    tree = program.files.get(path)
+    out: list[ModuleDirective] = []
+    for stmt in tree.statements if tree is not None else ():
+        if type(stmt) is ModuleDirective:
+            out.append(stmt)
+        elif type(stmt) is IncludeDirective:
+            target = targets_of.get(id(stmt))
+            if target is not None and target != path:
+                out += _module_lines(program, target, targets_of)
+    return out
+
+
 def _without_blocks(analysis: Analysis, gone: Sequence[LineEntry]) -> Analysis:
     """The analysis without what the `&include` lines `gone` loaded: their files (nested ones
-    too), with their calls, variables, `&include` lines, `stop`s and diagnostics. Raises
-    `_FullCheckNeeded` when they loaded modules."""
+    too), with their calls, variables, `&include` lines, `&module` lines (the modules are
+    resolved again: see `DocumentStore._remodule`), `stop`s and diagnostics."""
     ids = {id(e) for e in gone}
     dropped = {p for p, through in analysis.include_anchors.items() if id(through) in ids}
     old = analysis.program
     raw = {p for p in (*old.files, *analysis.other) if os.path.normpath(p) in dropped}
-    if any(d.span.path in raw for d, _info in old.module_directives):
-        raise _FullCheckNeeded  # its `&module` lines go: the callbacks every line calls may change
     roots = {id(e.stmt) for e in gone}
     program = replace(
         old,
@@ -1775,6 +1835,7 @@ def _without_blocks(analysis: Analysis, gone: Sequence[LineEntry]) -> Analysis:
         variables=tuple(v for v in old.variables if v.span.path not in raw),
         includes=tuple((d, t) for d, t in old.includes if d.span.path not in raw and id(d) not in roots),
         diagnostics=tuple(d for d in old.diagnostics if d.span.path not in raw),
+        module_directives=tuple((d, i) for d, i in old.module_directives if d.span.path not in raw),
     )
     stop_anchors = {k: through for k, through in analysis.stop_anchors.items() if id(through) not in ids}
     return replace(
@@ -1816,6 +1877,7 @@ def _with_blocks(analysis: Analysis, blocks: list[_Block]) -> Analysis:
             variables=program.variables + b.defs,
             includes=program.includes + b.includes,
             diagnostics=program.diagnostics + b.resolved,
+            module_directives=program.module_directives + b.module_directives,
             files_read=program.files_read | b.files_read,
             missed_files=program.missed_files or b.missed,
         )
@@ -1968,8 +2030,8 @@ class _Block:
     """An `&include` line of the root file that loads a file, resolved in scope on its line
     (`DocumentStore._include_block`): the files it loads (nested ones too), their `&include`
     lines and the root's, calls, the variables they set (in order), resolution diagnostics,
-    diagnostics per file (SC506 aside), the root line's own, the files read, and whether a
-    nested `&include` missed its file."""
+    diagnostics per file (SC506 aside), the root line's own, the files read, whether a nested
+    `&include` missed its file, and their `&module` lines (see `DocumentStore._remodule`)."""
 
     line: int
     entry: LineEntry
@@ -1983,6 +2045,7 @@ class _Block:
     own: tuple[Diagnostic, ...]
     files_read: frozenset[str]
     missed: bool
+    module_directives: tuple[tuple[ModuleDirective, ModuleInfo | None], ...]
 
 
 _T = TypeVar("_T")

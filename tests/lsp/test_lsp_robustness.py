@@ -103,12 +103,20 @@ WITH_INCLUDE = "&include common.scenario\n" + OK.replace("@! set key abc\n", "")
 COMMON = "@! set key abc\n@! set a 2\n"
 # an included file with events and a `stop`: the including file's `stop`s warn about its events
 COMMON_EVENTS = COMMON + "@0:5 echo included {1-2}\n@0:20 echo late $a\n@0:8 stop {3}\n"
+# the corpus' way: the included file holds the `&module` line, and calls its callbacks
+WITH_INCLUDE_MODULE = WITH_INCLUDE.replace("&module mymod.MyModule\n", "")
+COMMON_MODULE = "&module mymod.MyModule\n" + COMMON_EVENTS + "@0:6 start_queries $key many\n"
 
 
 @pytest.mark.parametrize(
     ("start", "common"),
-    [(OK, COMMON), (WITH_INCLUDE, COMMON), (WITH_INCLUDE, COMMON_EVENTS)],
-    ids=["plain", "with-include", "with-include-events"],
+    [
+        (OK, COMMON),
+        (WITH_INCLUDE, COMMON),
+        (WITH_INCLUDE, COMMON_EVENTS),
+        (WITH_INCLUDE_MODULE, COMMON_MODULE),
+    ],
+    ids=["plain", "with-include", "with-include-events", "with-include-module"],
 )
 @settings(
     max_examples=int(os.environ.get("GSCEN_LSP_EXAMPLES", "25")),

@@ -145,13 +145,29 @@ async def test_an_include_line_that_loads_a_file_brings_its_block_in_without_the
     assert store.counts == {"full": 3, "incremental": len(BLOCK_EDITS) - 2}
 
 
-async def test_an_include_line_loading_a_module_runs_the_whole_front_end(project: Path) -> None:
-    (project / "with_module.scenario").write_text("&module extra.Extra\n@0:1 ping 3\n")
+# the corpus' way: a common scenario holds the `&module` lines (and calls their callbacks)
+WITH_MODULE = "&module extra.Extra\n@0:1 ping 3\n@0:2 ping many\n@0:3 write_peer_id\n@0:4 pong\n"
+MODULE_EDITS = [
+    (1, 0, 0, "&include with_module.scenario\n"),  # `ping` defined: its calls are checked
+    (0, 0, 100, "# no module line of its own"),  # `write_peer_id` unknown, in both files
+    (0, 0, 100, "&module mymod.MyModule"),
+    (0, 8, 9, "X"),  # not found: calls unchecked everywhere
+    (0, 8, 9, "m"),
+    (0, 0, 0, "&module extra.Extra\n"),  # loaded twice: SC206, the included line's
+    (0, 0, 100, ""),
+    (2, 0, 100, ""),  # the include goes: `ping` unknown again
+    (2, 0, 0, "&include with_module.scenario"),
+]
+
+
+async def test_an_include_line_loading_a_module_binds_every_call_again_without_the_whole_front_end(
+    project: Path,
+) -> None:
+    (project / "with_module.scenario").write_text(WITH_MODULE)
     path = project / "mod_root.scenario"
-    path.write_text("&module mymod.MyModule\n@0:2 ping 4\n@0:3 write_peer_id\n")
-    store = await run_edits(path, [(1, 0, 0, "&include with_module.scenario\n"), (1, 0, 100, "")])
-    # the module's callbacks change what every line calls: a whole check, and so does its removal
-    assert store.counts == {"full": 3, "incremental": 0}
+    path.write_text("&module mymod.MyModule\n@0:2 ping 4\n@0:3 write_peer_id\n@0:5 ping x\n")
+    store = await run_edits(path, MODULE_EDITS)
+    assert store.counts == {"full": 1, "incremental": len(MODULE_EDITS)}
 
 
 # accents and emoji before a diagnostic, safe fixes (`data.replacement`), `%` in a message, lines
