@@ -1010,7 +1010,16 @@ class DocumentStore:
         if rescope:
             # (what `&include` lines load does not depend on the callbacks: their calls are bound
             # again below when an included `&module` line came in or went)
-            scope, extra, blocks = self._rescope(path, snapshot, index, analysis, targets)
+            scope, extra, blocks, dropped = self._rescope(path, snapshot, index, analysis, targets)
+            if dropped:  # files read a variable that changed: they come in again (`blocks`)
+                before = analysis.program.files
+                analysis = _without_blocks(analysis, dropped)
+                stops_moved = True
+                modules_moved = modules_moved or any(
+                    type(stmt) is ModuleDirective
+                    for p in before.keys() - analysis.program.files.keys()
+                    for stmt in before[p].statements
+                )
             if blocks:
                 analysis = _with_blocks(analysis, blocks)
                 program = analysis.program
@@ -1062,7 +1071,7 @@ class DocumentStore:
         if stops_moved:
             changed_times.append(None)
         out = self._check_lines(path, analysis, pairs, scope_lines)
-        out += [(b.entry, b.entry, b.own) for b in blocks]
+        out += [(b.was, b.entry, b.own) for b in blocks]
         # the lines checked again for their calls' binding too, unless checked whole just now
         whole = {id(old) for _n, old, _e in pairs}
         out += [r for r in module_results if id(r[0]) not in whole]
@@ -1556,12 +1565,17 @@ class DocumentStore:
         analysis: Analysis,
         targets: list[tuple[int, LineEntry]],
     ) -> tuple[
-        list[tuple[LineEntry, tuple[VariableDef, ...]]], list[tuple[int, LineEntry, LineEntry]], list[_Block]
+        list[tuple[LineEntry, tuple[VariableDef, ...]]],
+        list[tuple[int, LineEntry, LineEntry]],
+        list[_Block],
+        list[LineEntry],
     ]:
         """The variables in scope after `@! set` or `&include` lines changed, the unchanged lines
         to check again: those using a variable whose definition changed, and those with an
-        undefined variable (whose did-you-mean may change); and the files the changed `&include`
-        lines load, resolved with the variables in scope on their line (see `_include_block`)."""
+        undefined variable (whose did-you-mean may change); the files the changed `&include`
+        lines load, resolved with the variables in scope on their line (see `_include_block`),
+        and those of unchanged `&include` lines whose files read a variable that changed above
+        them; and the latter lines (their files, as they were, leave the analysis)."""
         changed = {id(e) for _, e in targets}
         affected: set[str] = set()
         candidates: list[tuple[int, LineEntry, tuple[VariableDef, ...]]] = []
@@ -1579,18 +1593,43 @@ class DocumentStore:
         lines: list[tuple[int, tuple[VariableDef, ...]]] = []  # the same, at their lines
         extra: list[tuple[int, LineEntry, LineEntry]] = []
         blocks: list[_Block] = []
+        dropped: list[LineEntry] = []  # `&include` lines in place whose files are resolved again
+        # the `&include` lines that load files (some define no variable), and what their files read
+        reads = _block_reads(analysis)
+        listed = {id(e) for _n, e, _defs in candidates}
+        for e in reads:
+            n = index.get(id(e))
+            if n is None:
+                raise _FullCheckNeeded  # (a line that loads files is gone only through `gone`)
+            if id(e) not in listed:
+                candidates.append((n, e, ()))
+        candidates.sort(key=lambda c: c[0])
         for n, e, defs in candidates:
-            if id(e) in changed or refers_to(e.stmt, affected):
-                if id(e) not in changed:
-                    if type(e.stmt) is IncludeDirective:
-                        raise _FullCheckNeeded  # the file it loads may change with the variable
+            was = e
+            block_reads = reads.get(e) if id(e) not in changed else None
+            if block_reads is not None:
+                # a block in place: resolved again when a variable it reads (or, for a did-you-mean,
+                # any variable) changed above it
+                names, undefined = block_reads
+                stale = not affected.isdisjoint(names) or not affected.isdisjoint(used_names(e.stmt))
+                if not (stale or (affected and undefined)):
+                    if defs:
+                        scope.append((e, defs))
+                        lines.append((n, defs))
+                    continue
+                dropped.append(e)  # (kept as it is, parsed where it was: its own spans say so)
+                changed.add(id(was))
+            if id(was) in changed or refers_to(e.stmt, affected):
+                if id(was) not in changed:
                     fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
                     extra.append((n, e, fresh))
                     changed.add(id(e))
                     e = fresh
                 affected.update(v.name for v in defs)
                 if type(e.stmt) is IncludeDirective:
-                    block = self._include_block(path, n, e, lines, analysis)
+                    block = self._include_block(path, n, e, lines, analysis, was)
+                    if block is None and block_reads is not None:
+                        raise _FullCheckNeeded  # its file no longer found: a missed include
                     defs = block.defs if block is not None else ()
                     if block is not None:
                         blocks.append(block)
@@ -1600,12 +1639,11 @@ class DocumentStore:
             if defs:
                 scope.append((e, defs))
                 lines.append((n, defs))
-        if affected and analysis.program.includes:
-            # included files are fixed blocks: right only while no variable they read changed
-            # (nor, when one of them has an undefined variable, the names its did-you-mean picks from)
-            inc = analysis.included()
-            if inc.undefined_variables or not affected.isdisjoint(inc.names):
-                raise _FullCheckNeeded
+        if affected and any(
+            target is None and d.span.path == path and not affected.isdisjoint(used_names(d))
+            for d, target in analysis.program.includes
+        ):
+            raise _FullCheckNeeded  # an `&include` line that missed its file may find one now
         # one quick pass over the text, then a closer look at the few lines it keeps
         users = analysis.var_users
         where = _positions(snapshot, users)
@@ -1616,7 +1654,7 @@ class DocumentStore:
             if refers_to(e.stmt, affected) or any(d.code == "SC401" for d in e.check_diags or ()):
                 fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
                 extra.append((n, e, fresh))
-        return scope, extra, blocks
+        return scope, extra, blocks, dropped
 
     def _include_block(
         self,
@@ -1625,6 +1663,7 @@ class DocumentStore:
         entry: LineEntry,
         scope_lines: list[tuple[int, tuple[VariableDef, ...]]],
         analysis: Analysis,
+        was: LineEntry | None = None,
     ) -> _Block | None:
         """What an `&include` line loads, resolved as the whole check would, with the variables
         in scope on its line replayed first, and checked (SC506 aside: see `_regroup`); None
@@ -1648,7 +1687,8 @@ class DocumentStore:
             return None
         root = os.path.normpath(path)
         files = {p: f for p, f in mini.files.items() if os.path.normpath(p) != root}
-        if root in targets or any(t in analysis.include_anchors for t in targets):
+        owner = was if was is not None else entry
+        if root in targets or any(analysis.include_anchors.get(t, owner) is not owner for t in targets):
             raise _FullCheckNeeded
         calls = tuple(c for c in mini.calls if c.event.span.path != path)
         resolved = tuple(d for d in mini.diagnostics if d.span.path != path)
@@ -1656,7 +1696,7 @@ class DocumentStore:
             sort_unique(
                 [
                     *entry.parse_diags,
-                    *(d for d in mini.diagnostics if d.span.path == path and d.span.line == line),
+                    *(d for d in mini.diagnostics if d.span.path == path and d.span.line == stmt.span.line),
                 ]
             )
         )
@@ -1674,6 +1714,7 @@ class DocumentStore:
         return _Block(
             line,
             entry,
+            owner,
             files,
             {p: t for p, t in mini.lines.items() if p in files},
             tuple((d, t) for d, t in mini.includes if d.span.path != path or d is stmt),
@@ -1802,6 +1843,23 @@ def _record_calls(path: str, entries: list[LineEntry], calls: Iterable[Call]) ->
 
 # `LineEntry.timing` of a line whose calls are unknown, or several (compared by identity)
 _SLOW: tuple[float, int, Call] = (math.nan, 0, cast(Call, None))
+
+
+def _block_reads(analysis: Analysis) -> dict[LineEntry, tuple[set[str], bool]]:
+    """Per root `&include` line that loads files: the variable names its files use, and whether
+    one of them has an undefined variable (its did-you-mean picks from every name in scope)."""
+    program = analysis.program
+    undefined = {d.span.path for d in program.diagnostics if d.code == "SC401"}
+    out: dict[LineEntry, tuple[set[str], bool]] = {}
+    for p, tree in program.files.items():
+        through = analysis.include_anchors.get(os.path.normpath(p))
+        if through is None or p == program.root:
+            continue
+        names, missing = out.get(through, (set(), False))
+        for stmt in tree.statements:
+            names |= used_names(stmt)
+        out[through] = (names, missing or p in undefined)
+    return out
 
 
 def _module_lines(program: Program, path: str, targets_of: dict[int, str | None]) -> list[ModuleDirective]:
@@ -2035,6 +2093,7 @@ class _Block:
 
     line: int
     entry: LineEntry
+    was: LineEntry  # the document's entry on that line (`entry` may be it parsed again)
     files: dict[str, ScenarioFile]
     lines: dict[str, tuple[str, ...]]
     includes: tuple[tuple[IncludeDirective, str | None], ...]

@@ -214,7 +214,7 @@ INCLUDE_EDITS = [
     (1, 14, 19, "Extr"),  # not found: calls unchecked
     (1, 14, 18, "Extra"),
     (1, 0, 100, "@0:0 echo no longer a module"),
-    (2, 0, 0, "@! set common_key 2\n"),  # a variable the included file reads: the whole check
+    (2, 0, 0, "@! set common_key 2\n"),  # a variable the included file reads: resolved again
 ]
 
 

@@ -73,8 +73,8 @@ async def test_structural_edits_in_a_file_with_an_include_skip_the_whole_front_e
     path = project / "including.scenario"
     path.write_text(INCLUDING)
     store = await run_edits(path, INCLUDE_EDITS)
-    # the last edit sets a variable the included file reads: only that one runs the whole check
-    assert store.counts == {"full": 2, "incremental": len(INCLUDE_EDITS) - 1}
+    # (the last edit sets a variable the included file reads: that file is resolved again)
+    assert store.counts == {"full": 1, "incremental": len(INCLUDE_EDITS)}
 
 
 async def test_typing_an_include_line_is_incremental_also_when_it_names_a_file_that_exists(
@@ -122,7 +122,7 @@ BLOCK_EDITS = [
     (2, 0, 0, "&include block.scenario\n"),  # loads block.scenario and nested.scenario
     (2, 9, 14, "other"),  # another file: the first block goes, this one comes
     (2, 9, 14, "block"),
-    (1, 11, 14, "abd"),  # a variable the block reads: the whole check
+    (1, 11, 14, "abd"),  # a variable the block reads: its files are resolved again
     (2, 0, 100, "# no longer an include"),  # the files go
     (40, 0, 0, "&include block.scenario\n"),  # after the `stop`: its events are cut off
     (40, 0, 100, ""),
@@ -141,8 +141,36 @@ async def test_an_include_line_that_loads_a_file_brings_its_block_in_without_the
     path = project / "block_root.scenario"
     path.write_text(BLOCK_ROOT)
     store = await run_edits(path, BLOCK_EDITS)
-    # a variable the block reads changed, and a file included twice: the two whole checks
-    assert store.counts == {"full": 3, "incremental": len(BLOCK_EDITS) - 2}
+    # a file included twice: the one whole check
+    assert store.counts == {"full": 2, "incremental": len(BLOCK_EDITS) - 1}
+
+
+# an included file whose name is a variable, and one with a variable it does not define
+GUESS = "@0:3 echo $colour {1}\n@! set guessed 1\n"
+VARIABLE_ROOT = (
+    "&module mymod.MyModule\n@! set key abc\n@! set which block\n&include $which.scenario\n"
+    "&include guess.scenario\n@0:9 echo $block_key $guessed\n@0:10 stop\n"
+    + "".join(f"@0:{2 + i % 12} start_queries k{i} {i}\n" for i in range(30))
+)
+VARIABLE_EDITS = [
+    (0, 0, 0, "@0:0 echo top\n"),  # the lines below move (the `&include` lines parsed at others)
+    (2, 11, 14, "xyz"),  # a variable block.scenario reads: it is resolved again
+    (3, 13, 18, "other"),  # the name: another file comes in at that line
+    (1, 0, 0, "@! set color red\n"),  # guess.scenario's did-you-mean may change: resolved again
+    (1, 7, 12, "colour"),  # and now its variable is defined
+    (4, 13, 18, "missing"),  # the name of a file that is not there: the whole check
+]
+
+
+async def test_set_lines_that_included_files_read_resolve_those_files_again(project: Path) -> None:
+    (project / "block.scenario").write_text(BLOCK)
+    (project / "nested.scenario").write_text(NESTED)
+    (project / "other.scenario").write_text(OTHER_BLOCK)
+    (project / "guess.scenario").write_text(GUESS)
+    path = project / "variable_root.scenario"
+    path.write_text(VARIABLE_ROOT)
+    store = await run_edits(path, VARIABLE_EDITS)
+    assert store.counts == {"full": 2, "incremental": len(VARIABLE_EDITS) - 1}
 
 
 # the corpus' way: a common scenario holds the `&module` lines (and calls their callbacks)
