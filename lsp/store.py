@@ -252,6 +252,13 @@ class Analysis:
     off_verdict: dict[str, dict[int, LineEntry]] = field(default_factory=dict)
     # per parameter type, whether each value converts to it (for `&module` edits re-binding calls)
     converts: dict[TypeSpec, dict[str, bool]] = field(default_factory=dict)
+    # the full check's lines making one call, per callback, grouped by the call's values: (one of
+    # the calls, the lines). An `&module` edit binds each group once (`_rebound`). Only lines
+    # without `$` are grouped: their calls change only with their text (then they are new
+    # entries). New entries, loops, lines with `$` (a variable's value may change; an unresolved
+    # one is not checked) or an empty named value are `ungrouped`, by id: bound one by one.
+    groups: dict[str, dict[tuple[object, ...], tuple[Call, list[LineEntry]]]] = field(default_factory=dict)
+    ungrouped: dict[int, LineEntry] = field(default_factory=dict)
     _included: _Included | None = None
     _rule: tuple[tuple[object, ...], StopRule] | None = None
 
@@ -310,6 +317,7 @@ class Analysis:
                 self.directives.append(e)
             if type(stmt) is Event:
                 self.callers.setdefault(stmt.callback.value, []).append(e)
+                self.ungrouped[id(e)] = e
                 seconds = stmt.time.seconds
                 if seconds is not None and seconds == seconds:  # not NaN
                     at = bisect_right(self.times, seconds)
@@ -322,6 +330,8 @@ class Analysis:
         users: list[LineEntry] = []
         directives: list[LineEntry] = []
         callers: dict[str, list[LineEntry]] = {}
+        groups: dict[str, dict[tuple[object, ...], tuple[Call, list[LineEntry]]]] = {}
+        ungrouped: dict[int, LineEntry] = {}
         for e in entries:
             e.indexed = True
             text = e.text
@@ -331,7 +341,23 @@ class Analysis:
             if type(stmt) is ModuleDirective:
                 directives.append(e)
             elif type(stmt) is Event:
-                callers.setdefault(stmt.callback.value, []).append(e)
+                name = stmt.callback.value
+                callers.setdefault(name, []).append(e)
+                calls = e.calls
+                if calls is not None and len(calls) == 1 and "$" not in text and '=""' not in text:
+                    call = calls[0]
+                    if not call.kwargs or all(v for _k, v in call.kwargs):
+                        table = groups.setdefault(name, {})
+                        key = (call.args, call.kwargs)
+                        group = table.get(key)
+                        if group is None:
+                            table[key] = (call, [e])
+                        else:
+                            group[1].append(e)
+                    else:
+                        ungrouped[id(e)] = e
+                elif calls:
+                    ungrouped[id(e)] = e
                 seconds = stmt.time.seconds
                 if seconds is not None and seconds == seconds:
                     pairs.append((seconds, e))
@@ -341,6 +367,8 @@ class Analysis:
         self.var_users = users
         self.directives = directives
         self.callers = callers
+        self.groups = groups
+        self.ungrouped = ungrouped
 
     def calls_of(self, event: Event) -> list[Call]:
         """The calls the last full check made of an event node (loops give several)."""
@@ -802,8 +830,10 @@ class DocumentStore:
             else:
                 other.setdefault(d.span.path, []).append(d)
         analysis = _analysis(path, entries, program, config, conf_path, other, loose, by_line)
-        # (~0.17 s on 118k lines: here, not in a later job, so that no edit's check waits for it)
-        self._index_work(path, entries, analysis)
+        # (~0.2 s on 118k lines: here, not in a later job, so that no edit's check waits for it;
+        # the collector paused: it makes 100,000s of small objects)
+        with bulk_allocation():
+            self._index_work(path, entries, analysis)
         if program.includes:
             analysis.included()
         analysis.duration = time.perf_counter() - started
@@ -1180,15 +1210,24 @@ class DocumentStore:
                 resigned.add(name)
         wanted += analysis.unknown_first.values()  # SC301 lists the modules and did-you-means
         # every call of a callback defined now is bound again, in no particular order (only an
-        # unknown callback's first call matters: SC301), from what each line keeps
-        pool = [e for name in every if name in after for e in analysis.callers.get(name, ())]
+        # unknown callback's first call matters: SC301), from what each line keeps: one call per
+        # group of lines making the same call, the lines not grouped one by one, and the lines
+        # with diagnostics (which may lose them)
+        defined = {name for name in every if name in after}
         wanted += [e for name in every if name not in after for e in analysis.callers.get(name, ())]
         seen: set[int] = {id(e) for _n, e in targets}
-        # (a line also checked whole below, or in `wanted`, may be in `free` too: see `whole` in
+        grouped = [table for name in defined if (table := analysis.groups.get(name))]
+        single = [
+            e
+            for e in analysis.ungrouped.values()
+            if type(stmt := e.stmt) is Event and stmt.callback.value in defined
+        ]
+        single += [e for name in defined for e in analysis.callers.get(name, ()) if e.check_diags]
+        # (a line also checked whole below, or in `wanted`, may be bound here too: see `whole` in
         # `_incremental_checks`; the same line bound twice gets the same diagnostics)
-        free = [e for e in pool if e.calls is not None and e.check_diags is not None]
-        if len(free) < len(pool):
-            wanted += [e for e in pool if e.calls is None or e.check_diags is None]  # (to check whole)
+        free = [e for e in single if e.calls is not None and e.check_diags is not None]
+        if len(free) < len(single):
+            wanted += [e for e in single if e.calls is None or e.check_diags is None]  # (to check whole)
         found = _positions(snapshot, wanted)
         callers: list[tuple[int, LineEntry, LineEntry]] = []
         rebind: list[tuple[int, LineEntry]] = []
@@ -1212,7 +1251,7 @@ class DocumentStore:
             missed_files=mini.missed_files or any(target is None for _d, target in old.includes),
             files_read=old.files_read | mini.files_read,
         )
-        results += _rebound(program, [e for _n, e in rebind], free, analysis.converts)
+        results += _rebound(program, [e for _n, e in rebind], free, grouped, analysis.converts)
         if old.includes:
             # the included files' calls, bound again (their SC301 lists the modules too)
             calls = [c for made in analysis.included().calls for c in made]
@@ -1956,24 +1995,33 @@ def _rebound(
     program: Program,
     ordered: list[LineEntry],
     free: list[LineEntry],
+    grouped: Sequence[dict[tuple[object, ...], tuple[Call, list[LineEntry]]]],
     converts: dict[TypeSpec, dict[str, bool]] | None = None,
 ) -> list[_Checked]:
     """Lines whose calls are known (some may be gone since), checked again against `program`'s
     signatures (only their SC301-SC307 change: see `check_call_bindings`): those whose
     diagnostics changed. `ordered` are in line order (SC301 goes on the first call of an
-    unknown callback among them); `free` call only callbacks `program` defines."""
-    entries = ordered + free
+    unknown callback among them); `free` call only callbacks `program` defines; so do the
+    `grouped` lines (`Analysis.groups`): one call per group is bound, and a group's lines are
+    bound one by one only when it has diagnostics (a clean call is clean on each of them)."""
+    reps = [(call, lines) for table in grouped for call, lines in table.values()]
+    verdicts = check_call_bindings(program, [call for call, _lines in reps], converts)
+    entries = list(ordered)
+    seen = {id(e) for e in entries}
+    for e in (*free, *(e for k in verdicts for e in reps[k][1])):
+        if id(e) not in seen:
+            seen.add(id(e))
+            entries.append(e)
     groups = [e.calls or () for e in entries]
     firsts = list(accumulate(map(len, groups), initial=0))  # the index of each line's first call
     found = check_call_bindings(program, chain.from_iterable(groups), converts)
-    touched = {bisect_right(firsts, k) - 1 for k in found}
-    touched.update([j for j, e in enumerate(entries) if e.check_diags])
     out: list[_Checked] = []
-    for j in sorted(touched):
-        e = entries[j]
+    for j, e in enumerate(entries):
         old = e.check_diags
         assert old is not None
         new = [d for k in range(firsts[j], firsts[j + 1]) for d in found.get(k, ())]
+        if not new and not old:
+            continue
         after = tuple(sort_unique([*(d for d in old if d.code not in CALL_CODES), *new]))
         if after != old:
             out.append((e, e, after))

@@ -301,7 +301,7 @@ async def test_a_module_line_naming_another_class_checks_only_the_calls_bindings
     (project / "mymod_strict.py").write_text(strict)
     module = len("&module ")
     edits = [
-        (5, 0, 0, "@0:3 start_queries 7 {3}\n"),  # a line inserted: the lines below it move
+        (5, 0, 0, "@0:3 start_queries abc {3}\n"),  # a line inserted: the lines below it move
         (0, module, module + 14, "othermod.Other"),  # another class: every call bound again
         (9, 0, 0, "@0:6 write_peer_id\n"),  # an earlier first use of a callback now unknown
         (0, module, module + 14, "mymod.MyModule"),  # back
