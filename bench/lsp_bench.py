@@ -18,8 +18,9 @@ measures, as an editor sees them:
   complete: calls turn unchecked and back; median and max per keystroke),
 - adding (and removing) a `stop` at the top that puts 114,766 events after it (SC506 each), and
   edits while their warnings stand,
-- typing an `&include` line (a small included file that sets a variable, has events and a
-  `stop`), commenting it out and back, then `stop` and `@! set` edits in the file with it,
+- typing an `&include` line (a small included file that sets a variable, reads one, has events
+  and a `stop`), commenting it out and back, naming a file with an `&module` line instead and
+  back, then `stop` edits and `@! set` edits of the variable it reads,
 - completion and hover answers.
 
 The server runs with `-v --log-file` in the temporary folder; for the edits that publish many
@@ -72,6 +73,7 @@ def build(folder: Path) -> Path:
     )
     (folder / "extra_module.py").write_text(EXTRA_MODULE)
     (folder / "common.scenario").write_text(COMMON)
+    (folder / "with_module.scenario").write_text(WITH_MODULE)
     scenario = folder / "social.scenario"
     scenario.write_text("&module social_module.SocialModule\n" + corpus_file().read_text())
     return scenario
@@ -87,8 +89,11 @@ class ExtraModule(ExperimentModule):
         \"\"\"Ping the others.\"\"\"
 """
 
-# included by the file for the `&include` figures: a variable, events (one after every `stop`) and a `stop`
-COMMON = "@! set common_key 1\n@0:5 echo included {1-2}\n@9:0:5 echo late\n@9:0:6 stop {3}\n"
+# included by the file for the `&include` figures: a variable, events (one after every `stop`, one
+# reading the root's `unused`) and a `stop`
+COMMON = "@! set common_key 1\n@0:5 echo included $unused {1-2}\n@9:0:5 echo late\n@9:0:6 stop {3}\n"
+# the corpus' common scenarios hold `&module` lines (and call their callbacks)
+WITH_MODULE = "&module extra_module.ExtraModule\n@0:5 ping 3\n"
 
 
 class Bench:
@@ -432,7 +437,7 @@ async def run(edits: int) -> None:
                 continue
             # edits elsewhere while they stand: a character typed, a line inserted (the lines
             # below move down: their diagnostics are written again) and deleted again
-            for what, start, end, text in (
+            for what, start, end, new_text in (
                 ("a one-line edit", (middle, number_at), (middle, number_at), "1"),
                 ("", (middle, number_at), (middle, number_at + 1), ""),
                 ("inserting a line", (middle, 0), (middle, 0), "@0:5 send_post 12\n"),
@@ -448,7 +453,7 @@ async def run(edits: int) -> None:
                 client.text_document_did_change(
                     types.DidChangeTextDocumentParams(
                         text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                        content_changes=[types.TextDocumentContentChangePartial(range=rng, text=text)],
+                        content_changes=[types.TextDocumentContentChangePartial(range=rng, text=new_text)],
                     )
                 )
                 await fut
@@ -488,10 +493,21 @@ async def run(edits: int) -> None:
             f"{ms(max(durations[0::2]))} / {ms(max(durations[1::2]))} ({len(got.diagnostics)} diagnostics at "
             f"the end; the slowest, edit {slowest[2]}: {server_side(log, slowest[1])})"
         )
+        # another file at that line: one with an `&module` line (the callbacks change: every call
+        # of the file is bound again), and back
+        version, durations, got, slowest = await line_edits(
+            bench, uri, version, 3, ["&include with_module.scenario", typed], edits
+        )
+        print(
+            f"`&include` line naming a file with an `&module` line / back -> diagnostics: median "
+            f"{ms(statistics.median(durations[0::2]))} / {ms(statistics.median(durations[1::2]))}, max "
+            f"{ms(max(durations[0::2]))} / {ms(max(durations[1::2]))} ({len(got.diagnostics)} diagnostics at "
+            f"the end; the slowest, edit {slowest[2]}: {server_side(log, slowest[1])})"
+        )
         for label, line, texts in (
             ("`stop` time edit, with `&include`", 1, ["@9:0:1 stop", "@9:0:2 stop {1-5}", "@9:0:0 stop"]),
             (
-                "`@! set` value edit, with `&include`",
+                "`@! set` value edit, with an `&include` whose file reads it",
                 2,
                 ["@! set unused 2", "@! set unused 3", "@! set unused 1"],
             ),
