@@ -87,7 +87,6 @@ class _Checker:
             name: [_Binder.of(s) for s in sigs] for name, sigs in program.callbacks.by_name.items()
         }
         self._bad_times: set[int] = set()  # ids of events whose time is in error
-        self._convert_cache: dict[tuple[TypeSpec, str], bool] = {}
         self._converts: dict[TypeSpec, dict[str, bool]] = {}  # a type -> value -> converts
         self._plans: dict[tuple[object, ...], _Plan | None] = {}
 
@@ -417,15 +416,10 @@ class _Checker:
             )
         for p, value, node in type_checks:
             assert p.type is not None
-            cache_key = (p.type, value)
-            ok = self._convert_cache.get(cache_key)
+            verdicts = self._converts.setdefault(p.type, {})
+            ok = verdicts.get(value)
             if ok is None:
-                try:
-                    convert(value, p.type)
-                    ok = True
-                except (ValueError, OverflowError):
-                    ok = False
-                self._convert_cache[cache_key] = ok
+                ok = verdicts[value] = _converts(value, p.type)
             if ok:
                 continue
             if not node.value.is_literal and "$" in value:
@@ -709,7 +703,6 @@ def check_call_bindings(
     reported at its first call in `calls` per file only, as `check` does over the whole program.
     `converts` keeps, per type, whether each value converts to it, from one call to the next."""
     checker = _Checker(replace(program, calls=(), diagnostics=()), modules=False)
-    checker.out = []
     if converts is not None:
         checker._converts = converts
     marks: list[tuple[int, int]] = []
