@@ -1012,15 +1012,9 @@ class DocumentStore:
         modules_moved = False  # an included file's `&module` line came in or went
         if gone:
             count = len(analysis.stops)
-            before = analysis.program.files
-            analysis = _without_blocks(analysis, gone)
+            analysis, modules_moved = _without_blocks(analysis, gone)
             program = analysis.program
             stops_moved = len(analysis.stops) != count
-            modules_moved = any(
-                type(stmt) is ModuleDirective
-                for p in before.keys() - program.files.keys()
-                for stmt in before[p].statements
-            )
         index = _positions(
             snapshot,
             [e for e, _ in analysis.scope_entries]
@@ -1042,14 +1036,9 @@ class DocumentStore:
             # again below when an included `&module` line came in or went)
             scope, extra, blocks, dropped = self._rescope(path, snapshot, index, analysis, targets)
             if dropped:  # files read a variable that changed: they come in again (`blocks`)
-                before = analysis.program.files
-                analysis = _without_blocks(analysis, dropped)
+                analysis, had_modules = _without_blocks(analysis, dropped)
                 stops_moved = True
-                modules_moved = modules_moved or any(
-                    type(stmt) is ModuleDirective
-                    for p in before.keys() - analysis.program.files.keys()
-                    for stmt in before[p].statements
-                )
+                modules_moved = modules_moved or had_modules
             if blocks:
                 analysis = _with_blocks(analysis, blocks)
                 program = analysis.program
@@ -1915,10 +1904,11 @@ def _module_lines(program: Program, path: str, targets_of: dict[int, str | None]
     return out
 
 
-def _without_blocks(analysis: Analysis, gone: Sequence[LineEntry]) -> Analysis:
+def _without_blocks(analysis: Analysis, gone: Sequence[LineEntry]) -> tuple[Analysis, bool]:
     """The analysis without what the `&include` lines `gone` loaded: their files (nested ones
-    too), with their calls, variables, `&include` lines, `&module` lines (the modules are
-    resolved again: see `DocumentStore._remodule`), `stop`s and diagnostics."""
+    too), with their calls, variables, `&include` lines, `&module` lines, `stop`s and
+    diagnostics; and whether `&module` lines went (the modules are then resolved again: see
+    `DocumentStore._remodule`)."""
     ids = {id(e) for e in gone}
     dropped = {p for p, through in analysis.include_anchors.items() if id(through) in ids}
     old = analysis.program
@@ -1935,6 +1925,7 @@ def _without_blocks(analysis: Analysis, gone: Sequence[LineEntry]) -> Analysis:
         module_directives=tuple((d, i) for d, i in old.module_directives if d.span.path not in raw),
     )
     stop_anchors = {k: through for k, through in analysis.stop_anchors.items() if id(through) not in ids}
+    had_modules = len(program.module_directives) != len(old.module_directives)
     return replace(
         analysis,
         program=program,
@@ -1945,7 +1936,7 @@ def _without_blocks(analysis: Analysis, gone: Sequence[LineEntry]) -> Analysis:
         _calls_by_event=None,
         _included=None,
         _rule=None,
-    )
+    ), had_modules
 
 
 def _with_blocks(analysis: Analysis, blocks: list[_Block]) -> Analysis:
