@@ -483,27 +483,19 @@ async def run(edits: int) -> None:
             f" {ms(statistics.median(durations[:-1]))}, max {ms(max(durations[:-1]))};"
             f" the last (the file found: its variable, events and `stop` come in) {ms(durations[-1])}"
         )
-        # the line commented out (its block goes) and back, several times
-        version, durations, got, slowest = await line_edits(
-            bench, uri, version, 3, ["# &include common.scenario", typed], edits
-        )
-        print(
-            f"`&include` line commented out / back -> diagnostics: median "
-            f"{ms(statistics.median(durations[0::2]))} / {ms(statistics.median(durations[1::2]))}, max "
-            f"{ms(max(durations[0::2]))} / {ms(max(durations[1::2]))} ({len(got.diagnostics)} diagnostics at "
-            f"the end; the slowest, edit {slowest[2]}: {server_side(log, slowest[1])})"
-        )
-        # another file at that line: one with an `&module` line (the callbacks change: every call
-        # of the file is bound again), and back
-        version, durations, got, slowest = await line_edits(
-            bench, uri, version, 3, ["&include with_module.scenario", typed], edits
-        )
-        print(
-            f"`&include` line naming a file with an `&module` line / back -> diagnostics: median "
-            f"{ms(statistics.median(durations[0::2]))} / {ms(statistics.median(durations[1::2]))}, max "
-            f"{ms(max(durations[0::2]))} / {ms(max(durations[1::2]))} ({len(got.diagnostics)} diagnostics at "
-            f"the end; the slowest, edit {slowest[2]}: {server_side(log, slowest[1])})"
-        )
+        # the line commented out (its block goes) and back; another file at that line, one with an
+        # `&module` line (the callbacks change: every call of the file is bound again), and back
+        for label, other in (
+            ("`&include` line commented out", "# &include common.scenario"),
+            ("`&include` line naming a file with an `&module` line", "&include with_module.scenario"),
+        ):
+            version, durations, got, slowest = await line_edits(bench, uri, version, 3, [other, typed], edits)
+            print(
+                f"{label} / back -> diagnostics: median {ms(statistics.median(durations[0::2]))} / "
+                f"{ms(statistics.median(durations[1::2]))}, max {ms(max(durations[0::2]))} / "
+                f"{ms(max(durations[1::2]))} ({len(got.diagnostics)} diagnostics at the end; the slowest, "
+                f"edit {slowest[2]}: {server_side(log, slowest[1])})"
+            )
         for label, line, texts in (
             ("`stop` time edit, with `&include`", 1, ["@9:0:1 stop", "@9:0:2 stop {1-5}", "@9:0:0 stop"]),
             (

@@ -132,12 +132,16 @@ BLOCK_EDITS = [
 ]
 
 
+def write_included(project: Path) -> None:
+    """The files the `&include` tests below include."""
+    for name, text in (("block", BLOCK), ("nested", NESTED), ("other", OTHER_BLOCK), ("guess", GUESS)):
+        (project / f"{name}.scenario").write_text(text)
+
+
 async def test_an_include_line_that_loads_a_file_brings_its_block_in_without_the_whole_front_end(
     project: Path,
 ) -> None:
-    (project / "block.scenario").write_text(BLOCK)
-    (project / "nested.scenario").write_text(NESTED)
-    (project / "other.scenario").write_text(OTHER_BLOCK)
+    write_included(project)
     path = project / "block_root.scenario"
     path.write_text(BLOCK_ROOT)
     store = await run_edits(path, BLOCK_EDITS)
@@ -163,10 +167,7 @@ VARIABLE_EDITS = [
 
 
 async def test_set_lines_that_included_files_read_resolve_those_files_again(project: Path) -> None:
-    (project / "block.scenario").write_text(BLOCK)
-    (project / "nested.scenario").write_text(NESTED)
-    (project / "other.scenario").write_text(OTHER_BLOCK)
-    (project / "guess.scenario").write_text(GUESS)
+    write_included(project)
     path = project / "variable_root.scenario"
     path.write_text(VARIABLE_ROOT)
     store = await run_edits(path, VARIABLE_EDITS)
