@@ -2089,12 +2089,22 @@ def _callback(stmt: Statement | None) -> str | None:
 
 
 def _positions(snapshot: list[LineEntry], entries: list[LineEntry]) -> dict[int, int]:
-    """1-based positions in `snapshot` of `entries` (by identity), absent ones left out."""
-    if len(entries) > 16:
-        wanted = {id(e) for e in entries}
-        return {id(e): i for i, e in enumerate(snapshot, 1) if id(e) in wanted}
+    """1-based positions in `snapshot` of `entries` (by identity), absent ones left out. An entry
+    still on the line it was parsed on is found there; the others by a search."""
     out: dict[int, int] = {}
+    size = len(snapshot)
+    moved: list[LineEntry] = []
     for e in entries:
+        n = e.parsed_line
+        if 0 < n <= size and snapshot[n - 1] is e:
+            out[id(e)] = n
+        else:
+            moved.append(e)
+    if len(moved) > 16:
+        wanted = {id(e) for e in moved}
+        out.update({id(e): i for i, e in enumerate(snapshot, 1) if id(e) in wanted})
+        return out
+    for e in moved:
         try:
             out[id(e)] = snapshot.index(e) + 1  # identity: entries define no __eq__
         except ValueError:
