@@ -37,6 +37,9 @@ ALPHABET = [
     "$key",
     "$a",
     "for i in 1 to 2 call ",
+    # whole `&include` and `&module` lines: included files and modules come and go
+    "\n&include common.scenario\n",
+    "\n&module mymod.MyModule\n",
 ]
 _names = itertools.count()
 
