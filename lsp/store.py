@@ -259,7 +259,7 @@ class Analysis:
     # one is not checked) or an empty named value are `ungrouped`, by id: bound one by one.
     groups: dict[str, dict[tuple[object, ...], tuple[Call, list[LineEntry]]]] = field(default_factory=dict)
     ungrouped: dict[int, LineEntry] = field(default_factory=dict)
-    _included: _Included | None = None
+    _included: list[list[Call]] | None = None
     _rule: tuple[tuple[object, ...], StopRule] | None = None
 
     def stop_rule(self, stops: list[Call]) -> StopRule:
@@ -297,10 +297,16 @@ class Analysis:
             if by_name.get(name) != self.verdict_sig(name):
                 off.setdefault(name, {})[id(e)] = e
 
-    def included(self) -> _Included:
-        """What the included files use (read once: they change only with a full check)."""
+    def included_calls(self) -> list[list[Call]]:
+        """The calls the included files make, per event, in program order (worked out once per
+        program: blocks coming in or going make a new analysis)."""
         if self._included is None:
-            self._included = _Included.of(self.program)
+            root = self.program.root
+            per_event: dict[int, list[Call]] = {}
+            for c in self.program.calls:
+                if c.event.span.path != root:
+                    per_event.setdefault(id(c.event), []).append(c)
+            self._included = list(per_event.values())
         return self._included
 
     def index(self, entries: Iterable[LineEntry]) -> None:
@@ -344,7 +350,7 @@ class Analysis:
                 name = stmt.callback.value
                 callers.setdefault(name, []).append(e)
                 calls = e.calls
-                if calls is not None and len(calls) == 1 and "$" not in text and '=""' not in text:
+                if calls is not None and len(calls) == 1 and "$" not in text:
                     call = calls[0]
                     if not call.kwargs or all(v for _k, v in call.kwargs):
                         table = groups.setdefault(name, {})
@@ -378,40 +384,6 @@ class Analysis:
                 table.setdefault(id(c.event), []).append(c)
             self._calls_by_event = table
         return [c for c in self._calls_by_event.get(id(event), []) if c.event is event]
-
-
-@dataclass
-class _Included:
-    """What the files an analysis includes use: variable names, callbacks, `&module` lines, and the
-    root's `&include` targets' variables; and the calls they make, per event, in program order."""
-
-    names: set[str]
-    callbacks: set[str]
-    has_modules: bool
-    undefined_variables: bool
-    calls: list[list[Call]]
-
-    @staticmethod
-    def of(program: Program) -> _Included:
-        root = program.root
-        names: set[str] = set()
-        has_modules = False
-        for p, tree in program.files.items():
-            if p == root:
-                continue
-            for stmt in tree.statements:
-                names |= used_names(stmt)
-                has_modules = has_modules or type(stmt) is ModuleDirective
-        for directive, _target in program.includes:  # the root's `&include` lines too
-            names |= used_names(directive)
-        callbacks: set[str] = set()
-        per_event: dict[int, list[Call]] = {}
-        for c in program.calls:
-            if c.event.span.path != root:
-                callbacks.add(c.callback)
-                per_event.setdefault(id(c.event), []).append(c)
-        undefined = any(d.code == "SC401" and d.span.path != root for d in program.diagnostics)
-        return _Included(names, callbacks, has_modules, undefined, list(per_event.values()))
 
 
 @dataclass
@@ -835,7 +807,7 @@ class DocumentStore:
         with bulk_allocation():
             self._index_work(path, entries, analysis)
         if program.includes:
-            analysis.included()
+            analysis.included_calls()
         analysis.duration = time.perf_counter() - started
         self.timings["full"] = analysis.duration
         self.counts["full"] += 1
@@ -1090,7 +1062,7 @@ class DocumentStore:
         if stops_moved:
             changed_times.append(None)
         out = self._check_lines(path, analysis, pairs, scope_lines)
-        out += [(b.was, b.entry, b.own) for b in blocks]
+        out += [(b.entry, b.entry, b.own) for b in blocks]
         # the lines checked again for their calls' binding too, unless checked whole just now
         whole = {id(old) for _n, old, _e in pairs}
         out += [r for r in module_results if id(r[0]) not in whole]
@@ -1106,8 +1078,7 @@ class DocumentStore:
         started = time.perf_counter()
         sc506, other = self._regroup(path, snapshot, analysis, out, placed, scope_lines, index)
         self.timings["sc506"] = time.perf_counter() - started
-        loading = {id(b.entry) for b in blocks}
-        includes = [e.stmt for _n, e in targets if type(e.stmt) is IncludeDirective and id(e) not in loading]
+        includes = [e.stmt for _n, e in targets if type(e.stmt) is IncludeDirective and id(e) not in loaded]
         anchors = None
         if blocks or gone:
             anchors = (analysis.include_anchors, analysis.stop_anchors)
@@ -1241,18 +1212,15 @@ class DocumentStore:
             files_read=old.files_read | mini.files_read,
         )
         results += _rebound(program, [e for _n, e in rebind], free, grouped, analysis.converts)
-        if old.includes:
-            # the included files' calls, bound again (their SC301 lists the modules too)
-            calls = [c for made in analysis.included().calls for c in made]
-            found_calls = check_call_bindings(program, calls, analysis.converts)
-            bound: dict[str, list[Diagnostic]] = {c.event.span.path: [] for c in calls}
-            for k, ds in found_calls.items():
-                bound[calls[k].event.span.path] += ds
-            for p, ds in bound.items():
-                other[p] = [*(d for d in other.get(p, []) if d.code not in CALL_CODES), *ds]
-        for p in included_lines.keys() | {
-            c.event.span.path for made in analysis.included().calls for c in made
-        }:
+        # the included files' calls, bound again (their SC301 lists the modules too)
+        calls = [c for made in analysis.included_calls() for c in made] if old.includes else []
+        found_calls = check_call_bindings(program, calls, analysis.converts)
+        bound: dict[str, list[Diagnostic]] = {c.event.span.path: [] for c in calls}
+        for k, ds in found_calls.items():
+            bound[calls[k].event.span.path] += ds
+        for p, ds in bound.items():
+            other[p] = [*(d for d in other.get(p, []) if d.code not in CALL_CODES), *ds]
+        for p in included_lines.keys() | bound.keys():
             other[p] = sort_unique(other.get(p, []))
         return program, results, callers, also, resigned, {p: ds for p, ds in other.items() if ds}
 
@@ -1356,7 +1324,7 @@ class DocumentStore:
                     found.sort()
             if analysis.program.includes:
                 anchors = analysis.include_anchors
-                for made in analysis.included().calls:
+                for made in analysis.included_calls():
                     ev = made[0].event
                     seconds = ev.time.seconds
                     if seconds is None or seconds <= threshold or ev.callback.value == "stop":
@@ -1633,7 +1601,6 @@ class DocumentStore:
                 candidates.append((n, e, ()))
         candidates.sort(key=lambda c: c[0])
         for n, e, defs in candidates:
-            was = e
             block_reads = reads.get(e) if id(e) not in changed else None
             if block_reads is not None:
                 # a block in place: resolved again when a variable it reads (or, for a did-you-mean,
@@ -1646,16 +1613,16 @@ class DocumentStore:
                         lines.append((n, defs))
                     continue
                 dropped.append(e)  # (kept as it is, parsed where it was: its own spans say so)
-                changed.add(id(was))
-            if id(was) in changed or refers_to(e.stmt, affected):
-                if id(was) not in changed:
+                changed.add(id(e))
+            if id(e) in changed or refers_to(e.stmt, affected):
+                if id(e) not in changed:
                     fresh = e if e.parsed_line == n else parse_entry(e.text, path, n)
                     extra.append((n, e, fresh))
                     changed.add(id(e))
                     e = fresh
                 affected.update(v.name for v in defs)
                 if type(e.stmt) is IncludeDirective:
-                    block = self._include_block(path, n, e, lines, analysis, was)
+                    block = self._include_block(path, n, e, lines, analysis)
                     if block is None and block_reads is not None:
                         raise _FullCheckNeeded  # its file no longer found: a missed include
                     defs = block.defs if block is not None else ()
@@ -1691,7 +1658,6 @@ class DocumentStore:
         entry: LineEntry,
         scope_lines: list[tuple[int, tuple[VariableDef, ...]]],
         analysis: Analysis,
-        was: LineEntry | None = None,
     ) -> _Block | None:
         """What an `&include` line loads, resolved as the whole check would, with the variables
         in scope on its line replayed first, and checked (SC506 aside: see `_regroup`); None
@@ -1715,8 +1681,7 @@ class DocumentStore:
             return None
         root = os.path.normpath(path)
         files = {p: f for p, f in mini.files.items() if os.path.normpath(p) != root}
-        owner = was if was is not None else entry
-        if root in targets or any(analysis.include_anchors.get(t, owner) is not owner for t in targets):
+        if root in targets or any(analysis.include_anchors.get(t, entry) is not entry for t in targets):
             raise _FullCheckNeeded
         calls = tuple(c for c in mini.calls if c.event.span.path != path)
         resolved = tuple(d for d in mini.diagnostics if d.span.path != path)
@@ -1742,7 +1707,6 @@ class DocumentStore:
         return _Block(
             line,
             entry,
-            owner,
             files,
             {p: t for p, t in mini.lines.items() if p in files},
             tuple((d, t) for d, t in mini.includes if d.span.path != path or d is stmt),
@@ -2141,8 +2105,7 @@ class _Block:
     `&include` missed its file, and their `&module` lines (see `DocumentStore._remodule`)."""
 
     line: int
-    entry: LineEntry
-    was: LineEntry  # the document's entry on that line (`entry` may be it parsed again)
+    entry: LineEntry  # (one in place, resolved again, keeps the line it was parsed on)
     files: dict[str, ScenarioFile]
     lines: dict[str, tuple[str, ...]]
     includes: tuple[tuple[IncludeDirective, str | None], ...]
