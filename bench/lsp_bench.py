@@ -123,6 +123,15 @@ class Bench:
         self.waiters.append((uri, version, fut))
         return fut
 
+    async def replace(self, uri: str, version: int, start: int, end: int, text: str) -> int:
+        """Replace lines `start` to `end` (0-based, end excluded) by `text` as the next version,
+        and wait for its diagnostics. Returns that version."""
+        version += 1
+        fut = self.expect(uri, version)
+        replace_lines(self.client, uri, version, start, end, text)
+        await fut
+        return version
+
 
 async def line_edits(
     bench: Bench, uri: str, version: int, line: int, texts: list[str], edits: int
@@ -391,14 +400,8 @@ async def run(edits: int) -> None:
         # ---- typing an `&module` line, one character at a time, with a call to one of its callbacks
         # and a call to an unknown callback far down the file (SC301 comes and goes with the module)
         far = len(lines) - 10
-        version += 1
-        fut = bench.expect(uri, version)
-        replace_lines(client, uri, version, far, far, "@0:7 ping 1\n@0:7 pong\n")
-        await fut
-        version += 1
-        fut = bench.expect(uri, version)
-        replace_lines(client, uri, version, 1, 1, "\n")
-        await fut
+        version = await bench.replace(uri, version, far, far, "@0:7 ping 1\n@0:7 pong\n")
+        version = await bench.replace(uri, version, 1, 1, "\n")
         typed = "&module extra_module.ExtraModule"
         durations = []
         slowest = (0.0, 0)
@@ -417,10 +420,7 @@ async def run(edits: int) -> None:
             f"the slowest, {server_side(log, slowest[1])})"
         )
         for start, end in ((1, 2), (far, far + 2)):  # the line and the two calls removed again
-            version += 1
-            fut = bench.expect(uri, version)
-            replace_lines(client, uri, version, start, end, "")
-            await fut
+            version = await bench.replace(uri, version, start, end, "")
 
         # ---- a `stop` before almost every event: ~78k SC506 warnings, then removed again
         for label, new in (("added", "@0:01 stop\n"), ("removed", "")):
@@ -465,10 +465,7 @@ async def run(edits: int) -> None:
 
         # ---- `stop` and `@! set` edits in a file with an `&include`, typed one character at a
         # time: no file is found until the last keystroke (then the file's block comes in)
-        version += 1
-        fut = bench.expect(uri, version)
-        replace_lines(client, uri, version, 3, 3, "\n")
-        await fut
+        version = await bench.replace(uri, version, 3, 3, "\n")
         typed = "&include common.scenario"
         durations = []
         for i, char in enumerate(typed):
