@@ -552,13 +552,21 @@ class Guard:
         env = dict(os.environ if cfg.env is None else cfg.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self._started_at = time.time()
-        for index, command in enumerate(cfg.commands):
-            if self._shutdown_task is not None:
-                raise GuardClosedError("the guard was closed while it was starting")
-            self._spawn(index, command, env, loop)
-            # Let the loop breathe between spawns (a sync server may be accepting in the same loop),
-            # and let a cancellation land between two spawns rather than after all of them.
-            await asyncio.sleep(0)
+        try:
+            for index, command in enumerate(cfg.commands):
+                if self._shutdown_task is not None:
+                    raise GuardClosedError("the guard was closed while it was starting")
+                self._spawn(index, command, env, loop)
+                # Let the loop breathe between spawns (a sync server may be accepting in the same
+                # loop), and let a cancellation land between two spawns rather than after all of them.
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            # Cancelled half-way (a signal to `gscen run` while 3,000 peers are spawned): the caller
+            # never got a started guard to close, so stop what was spawned here, before the
+            # cancellation goes on; otherwise those peers outlive the run.
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.aclose()
+            raise
         if self._shutdown_task is not None:
             raise GuardClosedError("the guard was closed while it was starting")
         self._monitor_task = loop.create_task(self._monitor(), name="gscen-guard-monitor")
