@@ -68,7 +68,10 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
     events_planned, events_fired, events_failed (fired events with a failed call),
     calls, calls_failed, calls_cancelled (every target call, hooks included),
     lateness_seconds {p50, p99, max} (per fired event: first call's start - planned; null if none),
-    peak_rss_bytes, cpu_seconds (the whole process),
+    peak_rss_bytes (the peak resident set of the peer's own address space, VmHWM: pages shared with
+    the fork server it was forked from count in full), pss_bytes and uss_bytes (proportional and
+    unique set sizes as it ends, from /proc/self/smaps_rollup; null where unreadable),
+    cpu_seconds (the whole process),
     start_time (the go instant, epoch seconds), started_at (when this peer actually started, read
     as its start hooks ran; null if it never did), end_time,
     plan_load_seconds, plan_load_cpu_seconds (reading the plan header and selecting this peer's
@@ -103,6 +106,7 @@ from .builtin_callbacks import BuiltinCallbacks
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .output_files import WriteFailure, write_atomically, write_failure
 from .peer_plan import PeerPlan, PlanFileError
+from .procfs import read_memory, read_peak_rss
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
 from .sync import SyncError
 from .sync_client import AllVars, SyncClient, SyncClientConfig
@@ -210,7 +214,7 @@ class PeerState:
 
 
 # --------------------------------------------------------------------------- logging
-class _PeerIdFilter(logging.Filter):
+class PeerIdFilter(logging.Filter):
     def __init__(self, state: PeerState | None = None) -> None:
         super().__init__()
         self.state = state
@@ -221,11 +225,11 @@ class _PeerIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> _PeerIdFilter:
+def configure_logging(level: str) -> PeerIdFilter:
     """Log lines `<time> peer <id> <LEVEL> <logger>: <message>` to stderr (the entry point calls this)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s peer %(peer)s %(levelname)s %(name)s: %(message)s"))
-    peer_filter = _PeerIdFilter()
+    peer_filter = PeerIdFilter()
     handler.addFilter(peer_filter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -297,7 +301,7 @@ async def _call_hook(hook: Callable[..., Any], *args: Any) -> None:
 class Peer:
     """One run of one peer (see the module docstring); `await Peer(config).run()` -> PeerOutcome."""
 
-    def __init__(self, config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> None:
+    def __init__(self, config: PeerConfig, log_filter: PeerIdFilter | None = None) -> None:
         self.config = config
         self.state = PeerState(output_root=config.output_dir.resolve())
         if log_filter is not None:
@@ -592,6 +596,7 @@ class Peer:
             return None
         events = self.events
         usage = resource.getrusage(resource.RUSAGE_SELF)
+        memory = read_memory("self")
         result = {
             "peer_id": self.state.my_id,
             "exit_reason": outcome.reason,
@@ -606,7 +611,10 @@ class Peer:
             "lateness_seconds": events.lateness_summary()
             if events
             else {"p50": None, "p99": None, "max": None},
-            "peak_rss_bytes": usage.ru_maxrss * 1024,
+            # The peak of this process's own pages: ru_maxrss would be its parent's at fork time.
+            "peak_rss_bytes": read_peak_rss() or usage.ru_maxrss * 1024,
+            "pss_bytes": memory.pss if memory is not None else None,
+            "uss_bytes": memory.uss if memory is not None else None,
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 6),
             "start_time": self._start_time,
             "started_at": self._started_at,
@@ -626,6 +634,6 @@ class Peer:
         return None
 
 
-def run_peer(config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> PeerOutcome:
+def run_peer(config: PeerConfig, log_filter: PeerIdFilter | None = None) -> PeerOutcome:
     """Run one peer to its end (the entry point: `asyncio.run` happens here)."""
     return asyncio.run(Peer(config, log_filter).run())

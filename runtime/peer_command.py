@@ -7,23 +7,18 @@ scenario, an unknown log level, a broken EXPERIMENT_DIR/logger.conf) exit 2 with
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from .peer import PeerConfig, configure_logging, run_peer
+from .lifetime import die_with_guard
+from .peer import PeerConfig, run_peer
+from .peer_main import EVENTS_LOG_CHOICES, PeerUsageError, configure_peer_logging, env_bool
 
 __all__ = ["peer_command"]
-
-_TRUE_WORDS = frozenset({"1", "true", "yes", "on", "t", "y"})
-
-
-def _env_bool(value: str | None, default: bool) -> bool:
-    if value is None or not value.strip():
-        return default
-    return value.strip().lower() in _TRUE_WORDS
 
 
 @click.command(name="peer")
@@ -91,7 +86,7 @@ def _env_bool(value: str | None, default: bool) -> bool:
 )
 @click.option(
     "--events-log",
-    type=click.Choice(["all", "problems"]),
+    type=click.Choice(EVENTS_LOG_CHOICES),
     envvar="GSCEN_EVENTS_LOG",
     default="all",
     show_default=True,
@@ -132,27 +127,21 @@ def peer_command(
     log_level: str,
 ) -> None:
     """Run one peer of an experiment (started by `gscen run`; Gumby's launch_scenario.py)."""
+    die_with_guard(os.environ)
     if fail_on_callback_error is None:
-        fail_on_callback_error = _env_bool(os.environ.get("FAIL_ON_CALLBACK_ERROR"), True)
+        fail_on_callback_error = env_bool(os.environ.get("FAIL_ON_CALLBACK_ERROR"), True)
     if exit_when_done is None:
-        exit_when_done = _env_bool(os.environ.get("GSCEN_EXIT_WHEN_DONE"), False)
+        exit_when_done = env_bool(os.environ.get("GSCEN_EXIT_WHEN_DONE"), False)
     if plan is None and scenario is None:
         raise click.UsageError("give --plan (GSCEN_PLAN_FILE) or --scenario (SCENARIO_FILE)")
     if experiment_dir is None and scenario is not None:
         experiment_dir = scenario.resolve().parent
+    if log_level.upper() not in logging.getLevelNamesMapping():
+        raise click.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
     try:
-        log_filter = configure_logging(log_level)
-    except ValueError:
-        raise click.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level") from None
-    logger_conf = experiment_dir / "logger.conf" if experiment_dir is not None else None
-    if logger_conf is not None and logger_conf.is_file():
-        # Gumby's launch_scenario.py honours EXPERIMENT_DIR/logger.conf (a logging INI file).
-        import logging.config
-
-        try:
-            logging.config.fileConfig(logger_conf, disable_existing_loggers=False)
-        except Exception as exc:
-            raise click.ClickException(f"{logger_conf}: not a usable logging configuration: {exc}") from None
+        log_filter = configure_peer_logging(log_level, experiment_dir)
+    except PeerUsageError as exc:
+        raise click.ClickException(str(exc)) from None
     config = PeerConfig(
         sync_host=sync_host,
         sync_port=sync_port,

@@ -1,8 +1,8 @@
 """A signal to `gscen run` at any moment leaves no process behind and nothing written after summary.json.
 
 Real runs of many peers: the signal lands while the peers are still being spawned, while they connect,
-while they run, or twice; afterwards no process of the run is alive (zombies included: PID 1 here does
-not reap) and no file of the output folder changed after summary.json was written.
+while they run, or twice; afterwards no process of the run is left (zombies included: the test process
+adopts the orphans, see conftest.py) and no file of the output folder changed after summary.json.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pytest
+from process_watch import Adopter
 
 MODULE = """\
 from scenario_lang import ExperimentModule, experiment_callback
@@ -40,30 +40,6 @@ def experiment(folder: Path, instances: int) -> Path:
         encoding="utf-8",
     )
     return conf
-
-
-def run_processes(out: Path) -> list[psutil.Process]:
-    """Every process (zombies too) whose environment names `out` as its OUTPUT_DIR."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("OUTPUT_DIR") == str(out):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            # A zombie's environment cannot be read: a zombie whose parent is gone counts as left over.
-            try:
-                if process.status() == psutil.STATUS_ZOMBIE and process.ppid() == 1:
-                    found.append(process)
-            except psutil.NoSuchProcess:
-                pass
-    return found
-
-
-def alive(process: psutil.Process) -> bool:
-    try:
-        return process.status() not in (psutil.STATUS_DEAD,)
-    except psutil.NoSuchProcess:
-        return False
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
@@ -94,7 +70,9 @@ def files_after(out: Path, instant: float) -> list[str]:
     return late
 
 
-def interrupt(tmp_path: Path, instances: int, when: Callable[[Path], bool], signals: tuple[int, ...]) -> Path:
+def interrupt(
+    tmp_path: Path, adopter: Adopter, instances: int, when: Callable[[Path], bool], signals: tuple[int, ...]
+) -> Path:
     conf = experiment(tmp_path / "x", instances)
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -119,26 +97,30 @@ def interrupt(tmp_path: Path, instances: int, when: Callable[[Path], bool], sign
     written = summary.stat().st_mtime
     # Orphans would retry the closed sync server for seconds: give them time to show up.
     time.sleep(3)
-    left = [p for p in run_processes(out) if alive(p)]
-    assert not left, f"left behind: {[(p.pid, p.status()) for p in left]}"
+    left = adopter.left()
+    assert not left, f"left behind: {[(p.pid, p.name(), p.status()) for p in left]}"
     assert files_after(out, written) == []
     return out
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_while_peers_are_spawned_leaves_no_process_behind(tmp_path: Path, sig: int) -> None:
-    interrupt(tmp_path, 400, lambda out: spawned(out) >= 40, (sig,))
+def test_a_signal_while_peers_are_spawned_leaves_no_process_behind(
+    tmp_path: Path, adopter: Adopter, sig: int
+) -> None:
+    interrupt(tmp_path, adopter, 400, lambda out: spawned(out) >= 40, (sig,))
 
 
 @pytest.mark.slow
-def test_a_second_signal_while_stopping_leaves_no_process_behind(tmp_path: Path) -> None:
-    interrupt(tmp_path, 400, lambda out: spawned(out) >= 40, (signal.SIGTERM, signal.SIGINT))
+def test_a_second_signal_while_stopping_leaves_no_process_behind(tmp_path: Path, adopter: Adopter) -> None:
+    interrupt(tmp_path, adopter, 400, lambda out: spawned(out) >= 40, (signal.SIGTERM, signal.SIGINT))
 
 
 @pytest.mark.slow
-def test_a_signal_while_peers_connect_or_run_leaves_no_process_behind(tmp_path: Path) -> None:
+def test_a_signal_while_peers_connect_or_run_leaves_no_process_behind(
+    tmp_path: Path, adopter: Adopter
+) -> None:
     def connected(out: Path) -> bool:
         return sum(1 for name in os.listdir(out) if name.isdigit()) >= 1 if out.is_dir() else False
 
-    interrupt(tmp_path, 30, connected, (signal.SIGTERM,))
+    interrupt(tmp_path, adopter, 30, connected, (signal.SIGTERM,))

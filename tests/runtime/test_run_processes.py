@@ -219,7 +219,8 @@ def test_signal_mid_run_stops_every_process_and_keeps_results(
         wait_for(lambda: all((out / str(i) / "work.txt").exists() for i in (1, 2, 3)), "the peers to work")
         parent = psutil.Process(proc.pid)
         descendants = parent.children(recursive=True)
-        peers = [p for p in descendants if "peer" in " ".join(p.cmdline())]
+        # Forked peers are named gscen-peer; peers started through the shell have `peer` in their command.
+        peers = [p for p in descendants if "peer" in " ".join([p.name(), *p.cmdline()])]
         assert len(peers) >= 3
         os.kill(proc.pid, signum)
         _stdout, stderr = proc.communicate(timeout=30)

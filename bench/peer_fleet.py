@@ -1,0 +1,161 @@
+"""Start-up at scale: how long N peers take from the peers' step starting to all connected, and their memory.
+
+Issue 9's targets: 200 peers connected within 3 s and 1,000 within 15 s (200 took 11 s when each peer
+was a fresh interpreter), with a per-peer PSS no higher than before. One run of `gscen run`'s pipeline
+in this process (prepare_run + execute_run, as the CLI does) on a trivial experiment (one module, a
+stop at 1 s), through a launcher that wraps the local one to take the times:
+
+- `connected`: seconds from the peers' guard starting to every peer's folder existing. A peer creates
+  OUTPUT_DIR/<id>/ as soon as it has its id, and the sync server hands out ids once all have joined, so
+  this is all-connected plus one message; an upper bound.
+- memory per peer at that moment, from /proc/PID/smaps_rollup of every peer: mean RSS, PSS and USS
+  (MiB). RSS counts pages shared with the fork server in full, PSS divides them among their sharers.
+- the run's summary: mean of the peers' peak RSS (their own address space) and peak PSS (the guard's).
+
+    python bench/peer_fleet.py --peers 200 [--shell] [--repeat 1]
+
+`--shell` starts every peer through `/bin/sh -c exec python -m scenario_lang.cli peer` (the way
+before the fork server) instead of forking it from the fork server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from scenario_lang.runtime.guard import Guard, GuardResult, ProcessReport
+from scenario_lang.runtime.launch import LaunchedPeers, PeerLaunch
+from scenario_lang.runtime.procfs import read_memory
+from scenario_lang.runtime.run import RunOptions, execute_run, prepare_run
+
+MIB = 2**20
+MODULE = """\
+from scenario_lang import ExperimentModule, experiment_callback
+
+
+class Fleet(ExperimentModule):
+    @experiment_callback
+    def hello(self) -> None:
+        pass
+"""
+
+
+class TimedPeers:
+    """The local guard, with a watcher thread that notes when every peer has its folder."""
+
+    def __init__(self, guard: Guard, peers: int, output: Path) -> None:
+        self.guard = guard
+        self.peers = peers
+        self.output = output
+        self.connected: float | None = None
+        self.spawned: float | None = None
+        self.memory: list[tuple[int, int, int]] = []
+        self._watcher: threading.Thread | None = None
+
+    async def start(self) -> None:
+        began = time.monotonic()
+        self._watcher = threading.Thread(target=self._watch, args=(began,), daemon=True)
+        self._watcher.start()
+        await self.guard.start()
+        self.spawned = time.monotonic() - began
+
+    def _watch(self, began: float) -> None:
+        deadline = began + 300
+        while time.monotonic() < deadline:
+            count = sum(1 for name in os.listdir(self.output) if name.isdigit())
+            if count >= self.peers:
+                self.connected = time.monotonic() - began
+                break
+            time.sleep(0.01)
+        for report in self.guard.reports():
+            memory = read_memory(report.pid)
+            if memory is not None:
+                self.memory.append((memory.rss, memory.pss, memory.uss))
+
+    async def wait_done(self) -> GuardResult:
+        return await self.guard.wait_done()
+
+    async def aclose(self) -> GuardResult:
+        return await self.guard.aclose()
+
+    def reports(self) -> tuple[ProcessReport, ...]:
+        return self.guard.reports()
+
+    @property
+    def running(self) -> int:
+        return self.guard.running
+
+
+class TimedLauncher:
+    name = "local (timed)"
+
+    def __init__(self, peers: int, output: Path, shell: bool) -> None:
+        self.peers, self.output, self.shell = peers, output, shell
+        self.opened: TimedPeers | None = None
+
+    def open(self, launch: PeerLaunch) -> LaunchedPeers:
+        config = dataclasses.replace(launch.config, peer_python=None) if self.shell else launch.config
+        self.opened = TimedPeers(Guard(config), self.peers, self.output)
+        return self.opened
+
+
+def one_run(peers: int, shell: bool, folder: Path) -> dict[str, object]:
+    (folder / "fleet.py").write_text(MODULE, encoding="utf-8")
+    (folder / "fleet.scenario").write_text("&module fleet.Fleet\n@0:0.5 hello\n@0:1 stop\n", encoding="utf-8")
+    conf = folder / "fleet.conf"
+    conf.write_text(
+        f"experiment_name = fleet\ninstances_to_run = {peers}\nscenario_file = fleet.scenario\n"
+        "experiment_time = 30\nsync_experiment_start_delay = 1\n",
+        encoding="utf-8",
+    )
+    output = folder / "out"
+    launcher = TimedLauncher(peers, output, shell)
+    options = RunOptions(conf=conf, output=output, plots=False, launcher=launcher, sync_timeout=300)
+    prepared = prepare_run(options)
+    assert prepared.run is not None, prepared.refusal
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    outcome = asyncio.run(execute_run(prepared.run))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    timed = launcher.opened
+    assert timed is not None
+    rows = outcome.summary.peers
+    mean = statistics.fmean
+    return {
+        "peers": peers,
+        "how": "shell" if shell else "fork server",
+        "status": outcome.status,
+        "spawned_s": None if timed.spawned is None else round(timed.spawned, 2),
+        "connected_s": None if timed.connected is None else round(timed.connected, 2),
+        "rss_mib": round(mean(m[0] for m in timed.memory) / MIB, 1) if timed.memory else None,
+        "pss_mib": round(mean(m[1] for m in timed.memory) / MIB, 1) if timed.memory else None,
+        "uss_mib": round(mean(m[2] for m in timed.memory) / MIB, 1) if timed.memory else None,
+        "peer_cpu_ms": round(mean(p.cpu_seconds or 0 for p in rows) * 1000, 1) if rows else None,
+        "runner_cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
+        "peak_rss_mib": round(mean(p.peak_rss_mib or 0 for p in rows), 1) if rows else None,
+        "peak_pss_mib": round(mean(p.peak_pss_mib or 0 for p in rows), 1) if rows else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--peers", type=int, default=200)
+    parser.add_argument("--shell", action="store_true", help="start peers through the shell, not forked")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="gscen-fleet-") as tmp:
+            print(json.dumps(one_run(args.peers, args.shell, Path(tmp))), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
