@@ -1,6 +1,6 @@
 """One peer process (`gscen peer`, Gumby's launch_scenario.py): a plan + a sync server -> a peer folder.
 
-Takes a `PeerConfig` (from flags or Gumby's environment variables, see `peer_command`); returns a
+Takes a `PeerConfig` (from flags or Gumby's environment variables, see peer_entry.py); returns a
 `PeerOutcome` (exit code and why it ended) after writing the peer's files.
 
 Sequence:
@@ -210,7 +210,9 @@ class PeerState:
 
 
 # --------------------------------------------------------------------------- logging
-class _PeerIdFilter(logging.Filter):
+class PeerIdFilter(logging.Filter):
+    """Puts this peer's id (`?` before it has one) into every log record, as `%(peer)s`."""
+
     def __init__(self, state: PeerState | None = None) -> None:
         super().__init__()
         self.state = state
@@ -221,11 +223,11 @@ class _PeerIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> _PeerIdFilter:
+def configure_logging(level: str) -> PeerIdFilter:
     """Log lines `<time> peer <id> <LEVEL> <logger>: <message>` to stderr (the entry point calls this)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s peer %(peer)s %(levelname)s %(name)s: %(message)s"))
-    peer_filter = _PeerIdFilter()
+    peer_filter = PeerIdFilter()
     handler.addFilter(peer_filter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -297,7 +299,7 @@ async def _call_hook(hook: Callable[..., Any], *args: Any) -> None:
 class Peer:
     """One run of one peer (see the module docstring); `await Peer(config).run()` -> PeerOutcome."""
 
-    def __init__(self, config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> None:
+    def __init__(self, config: PeerConfig, log_filter: PeerIdFilter | None = None) -> None:
         self.config = config
         self.state = PeerState(output_root=config.output_dir.resolve())
         if log_filter is not None:
@@ -626,6 +628,6 @@ class Peer:
         return None
 
 
-def run_peer(config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> PeerOutcome:
+def run_peer(config: PeerConfig, log_filter: PeerIdFilter | None = None) -> PeerOutcome:
     """Run one peer to its end (the entry point: `asyncio.run` happens here)."""
     return asyncio.run(Peer(config, log_filter).run())
