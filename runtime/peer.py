@@ -13,7 +13,7 @@ Sequence:
     a target. A failure here is one clear error line and exit 1, before the peer ever connects.
     (Without that list, an event whose name has no target fails when it is due.)
  3. Connect to the sync server (SYNC_HOST:SYNC_PORT, the run token GSCEN_SYNC_TOKEN), get the id;
-    select this peer's events from the plan (`peer_plan`).
+    select this peer's events from the plan (`scenario_lang.plan_file`).
  4. mkdir + chdir OUTPUT_DIR/<id>/ (the one chdir, at entry), open events.csv.
  5. `on_id_received` hooks, in a worker thread (`asyncio.to_thread`), in `&module` order (an `async
     def` hook runs on the loop instead); modules fill `self.vars` here.
@@ -99,10 +99,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scenario_lang.plan_file import PlanFileError, PlanFileReader
+
 from .builtin_callbacks import BuiltinCallbacks
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .output_files import WriteFailure, write_atomically, write_failure
-from .peer_plan import PeerPlan, PlanFileError
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
 from .sync import SyncError
 from .sync_client import AllVars, SyncClient, SyncClientConfig
@@ -273,7 +274,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _source_namer(plan: PeerPlan) -> Callable[[str, int], str]:
+def _source_namer(plan: PlanFileReader) -> Callable[[str, int], str]:
     """`scenario:line` with the path relative to the main scenario's folder when it lies inside it."""
     base = os.path.dirname(plan.source) if plan.source else ""
     cache: dict[str, str] = {}
@@ -304,7 +305,7 @@ class Peer:
         self.state = PeerState(output_root=config.output_dir.resolve())
         if log_filter is not None:
             log_filter.state = self.state
-        self.plan: PeerPlan | None = None
+        self.plan: PlanFileReader | None = None
         self.modules: LoadedModules | None = None
         self.events: EventLog | None = None
         self._events_file: Any = None
@@ -391,11 +392,11 @@ class Peer:
             if cfg.scenario is None:
                 raise PeerError("no plan: give --plan (GSCEN_PLAN_FILE) or a scenario (SCENARIO_FILE)")
             plan_path = await asyncio.to_thread(_compile_scenario, cfg)
-            self.plan = PeerPlan(plan_path)
+            self.plan = PlanFileReader(plan_path)
             plan_path.unlink()
         else:
             t0, c0 = time.perf_counter(), time.process_time()
-            self.plan = PeerPlan(plan_path)
+            self.plan = PlanFileReader(plan_path)
             self._load_seconds = time.perf_counter() - t0
             self._load_cpu = time.process_time() - c0
         plan = self.plan
