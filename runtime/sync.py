@@ -5,8 +5,8 @@ through `SyncServer.wait_go()`, the start instant every peer received; or raises
 naming the peer that broke the handshake and why. `gscen sync-server` runs it alone (the equivalent of
 Gumby's experiment_server.py); `sync_client.SyncClient` is the peer's side.
 
-Wire protocol (Gumby's, section 9 of gumby-semantics.md; a Gumby client can join when no token is
-required). One line per message, ending in CR LF; whitespace around a line is ignored::
+Wire protocol (Gumby's, docs/compatibility.md "The sync protocol"; a Gumby client can join when no
+token is required). One line per message, ending in CR LF; whitespace around a line is ignored::
 
     client                                  server
       [token:<secret>] ------------------->   gscen's addition, see below
