@@ -3,7 +3,7 @@
 Starting a peer as a fresh interpreter costs about 0.1 CPU-second (interpreter, imports); 200 of them on
 two cores took 11 s to connect. The guard instead starts this server once per peers' step (`ForkServer`,
 its client, used by guard.py) and asks it for each peer; a fork of a process that has already imported
-`peer_main` (and so the peer, the sync client and the scheduler) costs about a millisecond, and the
+`peer_entry` (and so the peer, the sync client and the scheduler) costs about a millisecond, and the
 forked peers share those pages (their PSS is lower than a fresh interpreter's).
 
 What each forked peer is, as the guard sees it (the same as a peer started through `/bin/sh -c exec`):
@@ -14,7 +14,7 @@ What each forked peer is, as the guard sees it (the same as a peer started throu
 * the leader of its own session (and process group), stdin /dev/null, stdout/stderr the guard's
   `%05d.out` / `%05d.err` files (opened here, the `Starting #...` line written first);
 * named `gscen-peer` (the `comm` in /proc/PID/stat), and it dies with the guard (PR_SET_PDEATHSIG);
-* it runs `peer_main.run_from_environment` on the server's environment (the step's, as the shell's
+* it runs `peer_entry.main` on the server's environment (the step's, as the shell's
   would be) and exits with its code. No command-line library is imported (click is not).
 
 If the server dies (killed, out of memory), the peers already forked are unaffected (their parent is
@@ -63,11 +63,13 @@ class ForkServerError(Exception):
 def serve(sock_fd: int, guard_pid: int) -> None:
     """The server's loop (in its own process): answer spawn requests until end of file."""
     set_process_name(SERVER_PROCESS_NAME)
+    # The server's only children are the intermediates: the kernel reaps them as they exit.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     die_with_parent(guard_pid)
     # Everything a peer imports before it reads its plan, imported once here and shared by every fork.
     import concurrent.futures.thread  # noqa: F401  (asyncio.to_thread's pool, imported late otherwise)
 
-    from . import peer_main  # noqa: F401
+    from . import peer_entry  # noqa: F401
 
     # Keep the collector off the inherited objects: touching them would copy their pages into each peer.
     gc.collect()
@@ -79,11 +81,6 @@ def serve(sock_fd: int, guard_pid: int) -> None:
         request = json.loads(line)
         reply = _spawn(request, sock_fd, guard_pid)
         channel.write(json.dumps(reply).encode() + b"\n")
-    while True:
-        try:
-            os.wait()
-        except ChildProcessError:
-            break
 
 
 def _open_outputs(request: Mapping[str, Any]) -> tuple[int | None, int | None]:
@@ -137,23 +134,11 @@ def _spawn(request: Mapping[str, Any], sock_fd: int, guard_pid: int) -> dict[str
             os.close(fd)
     with os.fdopen(read_pid, "rb") as f:
         text = f.readline().strip()
-    # The intermediate exits right after this line; it is reaped at the next request (waiting for its
-    # exit here would double the time per peer). Its peer waits until it has been reparented.
-    _reap_intermediates()
+    # The intermediate exits right after this line, reaped by the kernel (SIGCHLD is ignored here);
+    # waiting for its exit would double the time per peer. Its peer waits until it is reparented.
     if not text.isdigit():
         return {"index": index, "error": "cannot fork the peer"}
     return {"index": index, "pid": int(text)}
-
-
-def _reap_intermediates() -> None:
-    """Reap the intermediates that have exited (the server's only children)."""
-    while True:
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 def _peer(out: int | None, err: int | None, sock_fd: int, guard_pid: int) -> None:
@@ -178,16 +163,19 @@ def _peer(out: int | None, err: int | None, sock_fd: int, guard_pid: int) -> Non
                 os._exit(1)
             time.sleep(0.0002)
         die_with_parent(guard_pid)
-        from .peer_main import run_from_environment
+        from .peer_entry import main
 
-        code = run_from_environment(os.environ)
+        try:
+            main([])  # exits with the peer's code
+        except SystemExit as exc:
+            code = _exit_code(exc)
         # As at an interpreter's exit: the handlers a module registered (the server registered none
         # that a peer needs; os._exit below skips the rest of the server's state).
         import atexit
 
         atexit._run_exitfuncs()
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        code = _exit_code(exc)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -195,6 +183,12 @@ def _peer(out: int | None, err: int | None, sock_fd: int, guard_pid: int) -> Non
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    return exc.code if isinstance(exc.code, int) else 1
 
 
 # --------------------------------------------------------------------------------------------- client
