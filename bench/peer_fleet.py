@@ -5,6 +5,9 @@ was a fresh interpreter), with a per-peer PSS no higher than before. One run of 
 in this process (prepare_run + execute_run, as the CLI does) on a trivial experiment (one module, a
 stop at 1 s), through a launcher that wraps the local one to take the times:
 
+- `cpu_to_connected`: CPU seconds spent until then by this process (guard, sync server), the peers
+  and the fork server (with its intermediates): with the machine to itself, 2 cores need at least
+  half of it in wall time. On a shared machine `connected` says more about the neighbours.
 - `connected`: seconds from the peers' guard starting to every peer's folder existing. A peer creates
   OUTPUT_DIR/<id>/ as soon as it has its id, and the sync server hands out ids once all have joined, so
   this is all-connected plus one message; an upper bound.
@@ -35,7 +38,7 @@ from pathlib import Path
 
 from scenario_lang.runtime.guard import Guard, GuardResult, ProcessReport
 from scenario_lang.runtime.launch import LaunchedPeers, PeerLaunch
-from scenario_lang.runtime.procfs import read_memory
+from scenario_lang.runtime.procfs import read_memory, read_stat
 from scenario_lang.runtime.run import RunOptions, execute_run, prepare_run
 
 MIB = 2**20
@@ -50,6 +53,15 @@ class Fleet(ExperimentModule):
 """
 
 
+def _cpu_ticks(pid: int, children: bool) -> int:
+    """utime + stime of a process (and of its reaped children), in clock ticks; 0 when gone."""
+    stat = read_stat(pid)
+    if stat is None:
+        return 0
+    words = stat.line[stat.line.rfind(b")") + 2 :].split()
+    return stat.cpu_ticks + (int(words[13]) + int(words[14]) if children else 0)
+
+
 class TimedPeers:
     """The local guard, with a watcher thread that notes when every peer has its folder."""
 
@@ -59,6 +71,7 @@ class TimedPeers:
         self.output = output
         self.connected: float | None = None
         self.spawned: float | None = None
+        self.cpu_to_connected: float | None = None
         self.memory: list[tuple[int, int, int]] = []
         self._watcher: threading.Thread | None = None
 
@@ -70,6 +83,7 @@ class TimedPeers:
         self.spawned = time.monotonic() - began
 
     def _watch(self, began: float) -> None:
+        runner = resource.getrusage(resource.RUSAGE_SELF)
         deadline = began + 300
         while time.monotonic() < deadline:
             count = sum(1 for name in os.listdir(self.output) if name.isdigit())
@@ -77,8 +91,21 @@ class TimedPeers:
                 self.connected = time.monotonic() - began
                 break
             time.sleep(0.01)
-        for report in self.guard.reports():
-            memory = read_memory(report.pid)
+        # CPU spent until then: the runner's (this process: guard, sync server), every peer's, and
+        # the fork server's with its reaped intermediates (before any peer is reaped by the runner).
+        now = resource.getrusage(resource.RUSAGE_SELF)
+        ticks = 0
+        pids = [r.pid for r in self.guard.reports()]
+        server = self.guard._fork_server  # the bench looks inside on purpose
+        for pid in pids:
+            ticks += _cpu_ticks(pid, children=False)
+        if server is not None and server.pid is not None:
+            ticks += _cpu_ticks(server.pid, children=True)
+        self.cpu_to_connected = (
+            now.ru_utime + now.ru_stime - runner.ru_utime - runner.ru_stime + ticks / os.sysconf("SC_CLK_TCK")
+        )
+        for pid in pids:
+            memory = read_memory(pid)
             if memory is not None:
                 self.memory.append((memory.rss, memory.pss, memory.uss))
 
@@ -136,6 +163,7 @@ def one_run(peers: int, shell: bool, folder: Path) -> dict[str, object]:
         "status": outcome.status,
         "spawned_s": None if timed.spawned is None else round(timed.spawned, 2),
         "connected_s": None if timed.connected is None else round(timed.connected, 2),
+        "cpu_to_connected_s": None if timed.cpu_to_connected is None else round(timed.cpu_to_connected, 2),
         "rss_mib": round(mean(m[0] for m in timed.memory) / MIB, 1) if timed.memory else None,
         "pss_mib": round(mean(m[1] for m in timed.memory) / MIB, 1) if timed.memory else None,
         "uss_mib": round(mean(m[2] for m in timed.memory) / MIB, 1) if timed.memory else None,
