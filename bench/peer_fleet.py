@@ -13,6 +13,8 @@ stop at 1 s), through a launcher that wraps the local one to take the times:
   this is all-connected plus one message; an upper bound.
 - memory per peer at that moment, from /proc/PID/smaps_rollup of every peer: mean RSS, PSS and USS
   (MiB). RSS counts pages shared with the fork server in full, PSS divides them among their sharers.
+- start spread (ms): max - min of the peers' `started_at` (when their start hooks ran); lateness: the
+  median and worst over peers of each peer's worst event lateness (ms).
 - the run's summary: mean of the peers' peak RSS (their own address space) and peak PSS (the guard's).
 
     python bench/peer_fleet.py --peers 200 [--shell] [--repeat 1]
@@ -157,6 +159,14 @@ def one_run(peers: int, shell: bool, folder: Path) -> dict[str, object]:
     assert timed is not None
     rows = outcome.summary.peers
     mean = statistics.fmean
+    started = []
+    for peer in output.iterdir():
+        if peer.name.isdigit() and (peer / "result.json").is_file():
+            value = json.loads((peer / "result.json").read_text()).get("started_at")
+            if isinstance(value, float):
+                started.append(value)
+    late = [p.lateness_ms.get("max") for p in rows]
+    late_max = [v for v in late if v is not None]
     return {
         "peers": peers,
         "how": "shell" if shell else "fork server",
@@ -169,6 +179,9 @@ def one_run(peers: int, shell: bool, folder: Path) -> dict[str, object]:
         "uss_mib": round(mean(m[2] for m in timed.memory) / MIB, 1) if timed.memory else None,
         "peer_cpu_ms": round(mean(p.cpu_seconds or 0 for p in rows) * 1000, 1) if rows else None,
         "runner_cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
+        "start_spread_ms": round((max(started) - min(started)) * 1000, 1) if started else None,
+        "lateness_max_ms_median": round(statistics.median(late_max), 1) if late_max else None,
+        "lateness_max_ms_worst": round(max(late_max), 1) if late_max else None,
         "peak_rss_mib": round(mean(p.peak_rss_mib or 0 for p in rows), 1) if rows else None,
         "peak_pss_mib": round(mean(p.peak_pss_mib or 0 for p in rows), 1) if rows else None,
     }
