@@ -81,6 +81,11 @@ def serve(sock_fd: int, guard_pid: int) -> None:
         request = json.loads(line)
         reply = _spawn(request, sock_fd, guard_pid)
         channel.write(json.dumps(reply).encode() + b"\n")
+    # Exit only once every intermediate has: then each peer forked, reported or not, is already the
+    # guard's child when the guard sees this server gone (with SIGCHLD ignored, wait() returns when
+    # no child is left).
+    with contextlib.suppress(ChildProcessError):
+        os.wait()
 
 
 def _open_outputs(request: Mapping[str, Any]) -> tuple[int | None, int | None]:
