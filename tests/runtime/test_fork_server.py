@@ -96,16 +96,17 @@ def test_peers_are_forked_sessions_of_the_run_without_cli_libraries(tmp_path: Pa
         wait_for(lambda: peer_dirs(out) == 4, "the peers to connect")
         peers = children_named(proc.pid, "gscen-peer")
         servers = children_named(proc.pid, "gscen-forksrv")
+        # Each the leader of its own session (looked at while they wait for the start).
+        sessions = {peer.pid: os.getsid(peer.pid) for peer in peers}
         _stdout, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, stderr
-    # Children of the run's process (it reaps them), each the leader of its own session.
+    # Children of the run's process (it reaps them).
     assert len(peers) == 4 and len(servers) == 1
-    for peer in peers:
-        assert os.getsid(peer.pid) == peer.pid if peer.is_running() else True
+    assert all(session == pid for pid, session in sessions.items())
     for i in (1, 2, 3, 4):
         assert (out / str(i) / "imported.json").read_text() == "[]"
         assert json.loads((out / str(i) / "result.json").read_text())["exit_code"] == 0
