@@ -219,8 +219,11 @@ def _peer(out: int | None, err: int | None, sock_fd: int, guard_pid: int) -> Non
                 os._exit(1)
             time.sleep(0.0002)
         die_with_parent(guard_pid)
+        from . import peer_entry
         from .peer_entry import main
 
+        # What `python -m scenario_lang.runtime.peer_entry` would show a module that looks.
+        sys.argv = [peer_entry.__file__]
         try:
             main([])  # exits with the peer's code
         except SystemExit as exc:
