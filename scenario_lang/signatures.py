@@ -22,6 +22,23 @@ DECORATOR = "experiment_callback"
 BASE_CLASS_NAMES = frozenset({"ExperimentModule"})
 
 
+def _gumby_api_roots() -> tuple[str, ...]:
+    """Where the runtime's Gumby API files lie (read, never imported), and the folder holding this
+    package (those files import gscen's classes from it). Searched after everything else, as the
+    runtime's import hook answers only what nothing else provides."""
+    here = Path(__file__).resolve().parent
+    roots: list[str] = []
+    for runtime in (here / "runtime", here.parent / "runtime"):  # installed; a source checkout
+        if (runtime / "gumby_api").is_dir():
+            roots.append(str(runtime / "gumby_api"))
+            break
+    roots.append(str(here.parent))
+    return tuple(roots)
+
+
+GUMBY_API_ROOTS = _gumby_api_roots()
+
+
 class ParamKind(enum.Enum):
     POSITIONAL = "positional"  # positional or keyword
     POSITIONAL_ONLY = "positional_only"
@@ -166,7 +183,7 @@ class ModuleReader:
     """Reads module sources with `ast` and caches them per file (by modification time and size)."""
 
     def __init__(self, search: Sequence[str]) -> None:
-        self.search = tuple(search)
+        self.search = (*search, *(r for r in GUMBY_API_ROOTS if r not in search))
         self._trees: dict[str, tuple[tuple[float, int], ast.Module | None, str]] = {}
         self.files_read: set[str] = set()
 
@@ -232,6 +249,14 @@ class ModuleReader:
         classes = _module_classes(tree)
         if name in classes:
             return path, classes[name]
+        # `Name = OtherClass`: another name for the same class
+        for stmt in tree.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and isinstance(stmt.value, ast.Name)
+                and any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets)
+            ):
+                return self._locate_class(stmt.value.id, path, tree, seen)
         # `from x import Name [as alias]` inside the module
         for stmt in tree.body:
             if isinstance(stmt, ast.ImportFrom):
