@@ -23,20 +23,19 @@ BASE_CLASS_NAMES = frozenset({"ExperimentModule"})
 
 
 def _gumby_api_roots() -> tuple[str, ...]:
-    """Where the runtime's Gumby API files lie (read, never imported), and the folder holding this
-    package (those files import gscen's classes from it). Searched after everything else, as the
-    runtime's import hook answers only what nothing else provides."""
+    """Where the runtime's Gumby API files lie (read, never imported). Searched after everything
+    else, as the runtime's import hook answers only what nothing else provides."""
     here = Path(__file__).resolve().parent
-    roots: list[str] = []
     for runtime in (here / "runtime", here.parent / "runtime"):  # installed; a source checkout
         if (runtime / "gumby_api").is_dir():
-            roots.append(str(runtime / "gumby_api"))
-            break
-    roots.append(str(here.parent))
-    return tuple(roots)
+            return (str(runtime / "gumby_api"),)
+    return ()
 
 
 GUMBY_API_ROOTS = _gumby_api_roots()
+# `scenario_lang.*` in a module means the gscen that runs it (the Gumby API files import from it),
+# never a same-named folder on the search path (a gscen source checkout as the current folder).
+_GSCEN_ROOT = (str(Path(__file__).resolve().parent.parent),)
 
 
 class ParamKind(enum.Enum):
@@ -213,9 +212,14 @@ class ModuleReader:
         return cached[2] if cached else ""
 
     # ---- resolution
+    def _find(self, parts: Sequence[str]) -> tuple[str, int] | None:
+        if parts and parts[0] == "scenario_lang":
+            return find_module_file(parts, _GSCEN_ROOT)
+        return find_module_file(parts, self.search)
+
     def resolve(self, dotted: str) -> ModuleInfo | ModuleMiss:
         parts = dotted.split(".")
-        found = find_module_file(parts, self.search)
+        found = self._find(parts)
         if found is None:
             return ModuleMiss("not_found", dotted, searched=self.search)
         path, used = found
@@ -280,7 +284,7 @@ class ModuleReader:
                 init = base / "__init__.py"
                 return str(init) if init.is_file() and not module else None
             return found[0] if found[1] == len(module.split(".")) else None
-        found = find_module_file(module.split("."), self.search)
+        found = self._find(module.split("."))
         if found is None or found[1] != len(module.split(".")):
             return None
         return found[0]
@@ -301,13 +305,13 @@ class ModuleReader:
                 if isinstance(stmt, ast.Import):
                     for a in stmt.names:
                         if (a.asname or a.name) == alias:
-                            found = find_module_file(a.name.split("."), self.search)
+                            found = self._find(a.name.split("."))
                             target = found[0] if found else None
                 elif isinstance(stmt, ast.ImportFrom):
                     for a in stmt.names:
                         if (a.asname or a.name) == alias:
                             mod = f"{stmt.module}.{a.name}" if stmt.module else a.name
-                            found = find_module_file(mod.split("."), self.search)
+                            found = self._find(mod.split("."))
                             target = found[0] if found else None
                 if target:
                     sub = self.tree(target)

@@ -143,16 +143,13 @@ class IsolatedLauncher(CommunityLauncher):
 
     def get_overlay_class(self) -> type:
         base = self.child.get_overlay_class()
-        isolated = type(
+        community_id = community_id_for(self.nonce, self.get_name())
+        log.info("%s isolated: community id %s", base.__name__, community_id.hex())
+        return type(
             base.__name__,
             (base,),
-            {
-                "community_id": community_id_for(self.nonce, self.get_name()),
-                "__module__": base.__module__,
-                "__qualname__": base.__qualname__,
-            },
+            {"community_id": community_id, "__module__": base.__module__, "__qualname__": base.__qualname__},
         )
-        return isolated
 
     def get_my_peer(self, ipv8: Any, session: Any) -> Peer:
         return self.child.get_my_peer(ipv8, session)
