@@ -6,29 +6,30 @@ scenario (`send_ping`) and records how many pongs came back (`write_pongs` -> po
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from gumby.experiment import experiment_callback
+from gumby.modules.community_experiment_module import IPv8OverlayExperimentModule
+from gumby.modules.ipv8_community_launchers import IPv8CommunityLauncher
 from ipv8.community import Community, CommunitySettings
 from ipv8.lazy_community import lazy_wrapper
 from ipv8.loader import overlay
 from ipv8.messaging.lazy_payload import VariablePayload, vp_compile
 from ipv8.peer import Peer
 
-from gumby.experiment import experiment_callback
-from gumby.modules.community_experiment_module import IPv8OverlayExperimentModule
-from gumby.modules.ipv8_community_launchers import IPv8CommunityLauncher
-
 
 @vp_compile
 class Ping(VariablePayload):
     msg_id = 1
-    format_list = ["I"]
-    names = ["number"]
+    format_list: ClassVar[list[str]] = ["I"]
+    names: ClassVar[list[str]] = ["number"]
 
 
 @vp_compile
 class Pong(VariablePayload):
     msg_id = 2
-    format_list = ["I"]
-    names = ["number"]
+    format_list: ClassVar[list[str]] = ["I"]
+    names: ClassVar[list[str]] = ["number"]
 
 
 class PingPongCommunity(Community):
