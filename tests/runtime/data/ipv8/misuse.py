@@ -2,13 +2,12 @@
 
 import os
 
-from ipv8.community import Community
-from ipv8.loader import overlay
-
 from gumby.experiment import experiment_callback
 from gumby.modules.base_ipv8_module import BaseIPv8Module
 from gumby.modules.community_experiment_module import IPv8OverlayExperimentModule
 from gumby.modules.ipv8_community_launchers import IPv8CommunityLauncher
+from ipv8.community import Community
+from ipv8.loader import overlay
 
 
 class BrokenCommunity(Community):
