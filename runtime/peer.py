@@ -163,6 +163,8 @@ class PeerState:
     client: SyncClient | None = None
     scheduler: Scheduler | None = None
     server_vars: dict[str, Any] = field(default_factory=dict)
+    # Gumby's list of the loaded modules, in `&module` order (IPv8 overlay modules find their provider)
+    experiment_modules: list[object] = field(default_factory=list)
 
     @property
     def output_dir(self) -> Path:

@@ -29,6 +29,7 @@ from .gumby_commands import GumbyCommandError, GumbyProgram, classify
 from .launch import Launcher
 from .steps import Step, StepKind, StepLaunch, command_step, expand_command, peers_step
 from .sync import SyncServerConfig, new_token
+from .udp_ports import PORT_BASE_VARIABLE, free_udp_port_base
 
 if TYPE_CHECKING:
     from scenario_lang.plan import Plan
@@ -215,6 +216,11 @@ def prepare_run(options: RunOptions) -> Preparation:
     }
     if instances is not None:
         run_variables["INSTANCES_TO_RUN"] = str(instances)
+        # IPv8 peers bind base + id; a base picked free for this run (unless the caller set one).
+        if PORT_BASE_VARIABLE not in options.environ:
+            ipv8_base = free_udp_port_base(instances)
+            if ipv8_base is not None:
+                run_variables[PORT_BASE_VARIABLE] = str(ipv8_base)
     plan_path = output_dir / PLAN_FILE_NAME if scenario is not None else None
     if plan_path is not None:
         run_variables["GSCEN_PLAN_FILE"] = str(plan_path)

@@ -13,39 +13,12 @@ the other peers would otherwise be told a wrong address.
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 from typing import Any
 
 from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint
 
-# How many ports above a taken one are tried (pyipv8 tries 10,000; a run's peers sit close together).
-PORT_ATTEMPTS = 100
-
-
-class PortInUseError(OSError):
-    """An explicitly requested UDP port is taken."""
-
-
-def bind_udp(host: str, port: int, *, exact: bool) -> socket.socket:
-    """A non-blocking UDP socket bound to (host, port), or to the next free port when not `exact`."""
-    attempts = 1 if exact or port == 0 else PORT_ATTEMPTS
-    last: OSError | None = None
-    for offset in range(attempts):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.bind((host, port + offset if port else 0))
-        except OSError as exc:
-            sock.close()
-            last = exc
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            continue
-        sock.setblocking(False)
-        return sock
-    if exact:
-        raise PortInUseError(errno.EADDRINUSE, f"UDP port {port} on {host} is already in use")
-    raise OSError(errno.EADDRINUSE, f"no free UDP port in {port}..{port + attempts - 1} on {host}") from last
+from ..udp_ports import bind_udp
 
 
 class EarlyUDPEndpoint(UDPEndpoint):

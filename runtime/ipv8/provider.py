@@ -19,7 +19,7 @@ Takes the peer's context; gives the experiment one pyipv8 `IPv8` per peer, isola
 
 Statistics (`enable_ipv8_statistics`): `ipv8_statistics.txt` gets one JSON line per second while the
 monitor runs, and one at `stop_session`: Gumby's `{"time", "stats": {prefix: {msg_id: {...}}}}` plus
-`"names": {prefix: overlay class}` (read by `runtime.ipv8.statistics_file`).
+`"names": {prefix: overlay class}` (read by `runtime.ipv8_statistics`).
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ from ipv8_service import IPv8
 from scenario_lang.authoring import PeerContext, experiment_callback
 
 from ..gumby_module import GumbyExperimentModule, loaded_modules
+from ..udp_ports import PORT_BASE_VARIABLE
 from .endpoint import EarlyUDPEndpoint
 from .launchers import DHTCommunityLauncher, IPv8DiscoveryCommunityLauncher, IsolatingCommunityLoader
 from .session import IPv8Session, SessionConfig, load_or_create_key
 
 STATISTICS_FILE = "ipv8_statistics.txt"
-PORT_BASE_VARIABLE = "GSCEN_IPV8_PORT_BASE"
 BIND_HOST_VARIABLE = "GSCEN_IPV8_HOST"
 
 

@@ -159,6 +159,15 @@ def test_the_ping_pong_example_runs_end_to_end(tmp_path: Path) -> None:
         assert (folder / f"tc_keypair_{peer}").is_file() and (folder / f"tc_keypair_{peer}.pub").is_file()
         assert (folder / "verified_peers.txt").read_text().split() == [str(3 - peer)]
         assert (folder / "ipv8_statistics.txt").is_file()
+    # The message statistics: summed in the summary, drawn with the run's plots.
+    summary = json.loads((out / "summary.json").read_text())
+    totals = {(m["overlay"], m["message"]): m for m in summary["ipv8_messages"]}
+    for message in (1, 2):  # one ping and one pong, each sent by one peer and received by the other
+        row = totals["PingPongCommunity", message]
+        assert (row["peers"], row["sent"], row["received"]) == (2, 1, 1) and row["bytes_sent"] > 0
+    assert "ipv8_messages.png" in summary["plots"]
+    assert (out / "ipv8_messages.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "IPv8 messages (all peers)" in result.stdout + result.stderr
     assert_nothing_left(out)
 
 
