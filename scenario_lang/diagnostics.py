@@ -72,6 +72,7 @@ CODES: Mapping[str, Code] = _table(
     Code("SC306", E, "argument does not convert to the parameter's type"),
     Code("SC307", W, "named argument with an empty value"),
     Code("SC308", W, "callback defined by several modules (all are called)"),
+    Code("SC309", E, "`isolate_ipv8_overlay` names an overlay no launcher loads"),
     # SC4xx: variables
     Code("SC401", E, "undefined variable"),
     Code("SC402", W, "timed `set` does not change substitution"),

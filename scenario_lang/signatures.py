@@ -36,6 +36,7 @@ GUMBY_API_ROOTS = _gumby_api_roots()
 # `scenario_lang.*` in a module means the gscen that runs it (the Gumby API files import from it),
 # never a same-named folder on the search path (a gscen source checkout as the current folder).
 _GSCEN_ROOT = (str(Path(__file__).resolve().parent.parent),)
+_GSCEN_PACKAGE = str(Path(__file__).resolve().parent) + os.sep
 
 
 class ParamKind(enum.Enum):
@@ -112,6 +113,10 @@ class ModuleInfo:
     class_span: Span
     callbacks: tuple[CallbackSig, ...]
     is_base: bool = False
+    # IPv8 overlay classes that launchers in the module's file (and the files it imports from) load,
+    # by class name (`@overlay(Class)` on a launcher); None when some launcher's overlay cannot be
+    # told without running it.
+    overlays: tuple[str, ...] | None = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +225,8 @@ class ModuleReader:
     def resolve(self, dotted: str) -> ModuleInfo | ModuleMiss:
         parts = dotted.split(".")
         found = self._find(parts)
+        if found is not None and found[0].startswith(GUMBY_API_ROOTS) and len(parts) - found[1] > 1:
+            found = None  # a Gumby module gscen does not answer (only its package is there)
         if found is None:
             return ModuleMiss("not_found", dotted, searched=self.search)
         path, used = found
@@ -242,7 +249,32 @@ class ModuleReader:
         callbacks = self._callbacks(cls, cls_path, dotted, set())
         span = Span(cls_path, cls.lineno, cls.col_offset + 1, cls.lineno, cls.col_offset + 1 + len(cls.name))
         is_base = cls.name in BASE_CLASS_NAMES and not cls.bases
-        return ModuleInfo(dotted, cls_path, cls.name, span, tuple(callbacks.values()), is_base)
+        overlays = self._overlays(cls_path)
+        return ModuleInfo(dotted, cls_path, cls.name, span, tuple(callbacks.values()), is_base, overlays)
+
+    def _overlays(self, path: str) -> tuple[str, ...] | None:
+        """See `ModuleInfo.overlays`: `path` and the files its `from x import` lines name."""
+        tree = self.tree(path)
+        if tree is None:
+            return None
+        files = [(path, tree)]
+        for stmt in tree.body:
+            if not isinstance(stmt, ast.ImportFrom):
+                continue
+            # pyipv8's own files define launcher bases, not overlays an experiment isolates
+            if stmt.level == 0 and (stmt.module or "").split(".")[0] in ("ipv8", "ipv8_service"):
+                continue
+            target = self._import_from_file(stmt, path)
+            sub = self.tree(target) if target is not None else None
+            if target is not None and sub is not None and target != path:
+                files.append((target, sub))
+        names: list[str] = []
+        for file, module in files:
+            found = _launched_overlays(module, own=file.startswith(_GSCEN_PACKAGE))
+            if found is None:
+                return None
+            names.extend(n for n in found if n not in names)
+        return tuple(names)
 
     def _locate_class(
         self, name: str, path: str, tree: ast.Module, seen: set[tuple[str, str]]
@@ -362,6 +394,40 @@ def _expr_name(expr: ast.expr) -> str:
     if isinstance(expr, ast.Subscript):
         return _expr_name(expr.value)
     return ""
+
+
+def _launched_overlays(tree: ast.Module, own: bool) -> list[str] | None:
+    """Class names in `@overlay(...)` decorators of the module's classes: `@overlay(Class)`,
+    `@overlay(function)` when the function is `return Class`, `@overlay("module", "Class")`. None
+    when one cannot be told, or (outside gscen's own files) a class defines `get_overlay_class`."""
+    functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
+    names: list[str] = []
+    for cls in _module_classes(tree).values():
+        if not own and any(
+            isinstance(s, ast.FunctionDef) and s.name == "get_overlay_class" for s in cls.body
+        ):
+            return None
+        for dec in cls.decorator_list:
+            if not isinstance(dec, ast.Call) or _expr_name(dec.func).split(".")[-1] != "overlay":
+                continue
+            args = dec.args
+            name: str | None = None
+            if len(args) == 2 and isinstance(args[1], ast.Constant) and isinstance(args[1].value, str):
+                name = args[1].value
+            elif len(args) == 1 and isinstance(args[0], ast.Name):
+                name = args[0].id
+                function = functions.get(name)
+                if function is not None:
+                    returned = [s.value for s in function.body if isinstance(s, ast.Return)]
+                    name = (
+                        returned[0].id if len(returned) == 1 and isinstance(returned[0], ast.Name) else None
+                    )
+            elif len(args) == 1 and isinstance(args[0], ast.Attribute):
+                name = args[0].attr
+            if name is None:
+                return None
+            names.append(name)
+    return names
 
 
 def _module_classes(tree: ast.Module) -> dict[str, ast.ClassDef]:
