@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from scenario_lang.conf import ExperimentConfig, load_experiment_config
 from scenario_lang.diagnostics import Diagnostic, diag, has_errors, sort_unique
 
+from .gumby_api import SITE as GUMBY_API_SITE
 from .gumby_commands import GumbyCommandError, GumbyProgram, classify
 from .launch import Launcher
 from .steps import Step, StepKind, StepLaunch, command_step, expand_command, peers_step
@@ -212,7 +213,10 @@ def prepare_run(options: RunOptions) -> Preparation:
         "SYNC_PORT": str(port),
         "LOCAL_RUN": "True",
         "PATH": os.pathsep.join((str(config.experiment_dir), str(shims), base_path)),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(config.experiment_dir), python_path) if p),
+        # last: Gumby's module names for the run's Python programs, when nothing else provides them
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(config.experiment_dir), python_path, str(GUMBY_API_SITE)) if p
+        ),
     }
     if instances is not None:
         run_variables["INSTANCES_TO_RUN"] = str(instances)

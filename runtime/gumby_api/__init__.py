@@ -14,6 +14,9 @@ So a real Gumby on the path wins, and a `gumby/` folder that lacks these files (
 as a Gumby corpus without its sources) does not hide them. The checker reads the same files
 (`scenario_lang.signatures` searches `ROOT` after everything else), so check and run agree.
 The files re-export gscen's classes (`runtime.ipv8`, `runtime.gumby_module`, `scenario_lang`).
+
+`SITE` is a folder whose `sitecustomize.py` installs the hook at start-up: `gscen run` puts it last on
+the PYTHONPATH of the programs it starts, so post-processing scripts import Gumby's names as well.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+SITE = ROOT / "site"
 
 # module name -> file below ROOT
 PROVIDED: dict[str, str] = {
@@ -60,5 +64,6 @@ class GumbyApiFinder(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     """Make the Gumby names importable in this process (idempotent)."""
-    if not any(isinstance(finder, GumbyApiFinder) for finder in sys.meta_path):
+    # by name: the sitecustomize start-up hook loads this file under another module name
+    if not any(type(finder).__name__ == GumbyApiFinder.__name__ for finder in sys.meta_path):
         sys.meta_path.append(GumbyApiFinder())

@@ -114,29 +114,18 @@ def test_gumbys_write_ids_tutorial_module_runs_unchanged_and_its_post_processing
     assert not (tutorials.parents[1] / "gumby" / "experiment.py").exists()
     conf = tmp_path / "exp" / "write_ids.conf"
     conf.parent.mkdir()
+    # The tutorial's post-processing (gumby.statsparser.StatisticsParser) runs from the corpus too.
+    post = f"{sys.executable} {tutorials / 'post_process_write_ids.py'} ."
     conf.write_text(
         f"experiment_name = write_ids\ninstances_to_run = 5\nexperiment_time = 20\n"
         f"scenario_file = {tutorials / 'write_ids.scenario'}\nsync_port = __unique_port__\n"
+        f"post_process_cmd = {post}\n"
     )
     out = tmp_path / "out"
     result = gscen_run(conf, out)
     assert result.returncode == 0, result.stderr
     for peer in range(1, 6):
         assert (out / str(peer) / "id.txt").read_text() == str(peer)
-    # The tutorial's post-processing (gumby.statsparser.StatisticsParser), read in place.
-    script = tutorials / "post_process_write_ids.py"
-    runner = (
-        "import runpy, sys; from scenario_lang.runtime.gumby_api import install; install(); "
-        f"sys.argv = [{str(script)!r}, '.']; runpy.run_path({str(script)!r}, run_name='__main__')"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", runner],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "OUTPUT_DIR": str(out)},
-    )
-    assert done.returncode == 0, done.stderr
     assert (out / "sum_id.txt").read_text() == "15"
 
 
