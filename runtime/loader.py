@@ -47,10 +47,10 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from scenario_lang.authoring import CALLBACK_ATTRIBUTE
+from scenario_lang.plan_file import ModuleSpec
 
 from .gumby_api import install as install_gumby_api
 from .gumby_module import loaded_modules
-from .peer_plan import ModuleSpec
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """One peer process (`gscen peer`, Gumby's launch_scenario.py): a plan + a sync server -> a peer folder.
 
-Takes a `PeerConfig` (from flags or Gumby's environment variables, see `peer_command`); returns a
+Takes a `PeerConfig` (from flags or Gumby's environment variables, see peer_entry.py); returns a
 `PeerOutcome` (exit code and why it ended) after writing the peer's files.
 
 Sequence:
@@ -13,7 +13,7 @@ Sequence:
     a target. A failure here is one clear error line and exit 1, before the peer ever connects.
     (Without that list, an event whose name has no target fails when it is due.)
  3. Connect to the sync server (SYNC_HOST:SYNC_PORT, the run token GSCEN_SYNC_TOKEN), get the id;
-    select this peer's events from the plan (`peer_plan`).
+    select this peer's events from the plan (`scenario_lang.plan_file`).
  4. mkdir + chdir OUTPUT_DIR/<id>/ (the one chdir, at entry), open events.csv.
  5. `on_id_received` hooks, in a worker thread (`asyncio.to_thread`), in `&module` order (an `async
     def` hook runs on the loop instead); modules fill `self.vars` here.
@@ -99,12 +99,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scenario_lang.plan_file import PlanFileError, PlanFileReader
+
 from .builtin_callbacks import BuiltinCallbacks
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .output_files import WriteFailure, write_atomically, write_failure
-from .peer_plan import PeerPlan, PlanFileError
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
-from .sync import SyncError
+from .sync import SyncError, is_loopback
 from .sync_client import AllVars, SyncClient, SyncClientConfig
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ RESULT_FILE = "result.json"
 ALL_VARS_FILE = "all_vars.txt"
 
 
-class PeerError(Exception):
+class PeerFatalError(Exception):
     """A fatal problem before or around the experiment (plan, modules, sync, lifecycle hooks)."""
 
 
@@ -212,7 +213,9 @@ class PeerState:
 
 
 # --------------------------------------------------------------------------- logging
-class _PeerIdFilter(logging.Filter):
+class PeerIdFilter(logging.Filter):
+    """Puts this peer's id (`?` before it has one) into every log record, as `%(peer)s`."""
+
     def __init__(self, state: PeerState | None = None) -> None:
         super().__init__()
         self.state = state
@@ -223,11 +226,11 @@ class _PeerIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> _PeerIdFilter:
+def configure_logging(level: str) -> PeerIdFilter:
     """Log lines `<time> peer <id> <LEVEL> <logger>: <message>` to stderr (the entry point calls this)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s peer %(peer)s %(levelname)s %(name)s: %(message)s"))
-    peer_filter = _PeerIdFilter()
+    peer_filter = PeerIdFilter()
     handler.addFilter(peer_filter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -243,7 +246,7 @@ def _compile_scenario(config: PeerConfig) -> Path:
     if not scenario.is_file() and config.experiment_dir is not None and not scenario.is_absolute():
         scenario = config.experiment_dir / scenario
     if not scenario.is_file():
-        raise PeerError(f"scenario file {config.scenario} not found")
+        raise PeerFatalError(f"scenario file {config.scenario} not found")
     from scenario_lang.diagnostics import has_errors
     from scenario_lang.plan import compile_plan, write_plan_file
     from scenario_lang.project import CheckOptions, analyze
@@ -252,7 +255,7 @@ def _compile_scenario(config: PeerConfig) -> Path:
     if has_errors(analysis.diagnostics):
         for d in analysis.diagnostics:
             log.error("%s:%d:%d: %s", d.span.path, d.span.line, d.span.column, d.message)
-        raise PeerError(f"{scenario} has errors; run `gscen check {scenario}`")
+        raise PeerFatalError(f"{scenario} has errors; run `gscen check {scenario}`")
     plan = compile_plan(analysis.program, config.instances)
     import tempfile
 
@@ -262,18 +265,7 @@ def _compile_scenario(config: PeerConfig) -> Path:
     return Path(name)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _source_namer(plan: PeerPlan) -> Callable[[str, int], str]:
+def _source_namer(plan: PlanFileReader) -> Callable[[str, int], str]:
     """`scenario:line` with the path relative to the main scenario's folder when it lies inside it."""
     base = os.path.dirname(plan.source) if plan.source else ""
     cache: dict[str, str] = {}
@@ -299,12 +291,12 @@ async def _call_hook(hook: Callable[..., Any], *args: Any) -> None:
 class Peer:
     """One run of one peer (see the module docstring); `await Peer(config).run()` -> PeerOutcome."""
 
-    def __init__(self, config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> None:
+    def __init__(self, config: PeerConfig, log_filter: PeerIdFilter | None = None) -> None:
         self.config = config
         self.state = PeerState(output_root=config.output_dir.resolve())
         if log_filter is not None:
             log_filter.state = self.state
-        self.plan: PeerPlan | None = None
+        self.plan: PlanFileReader | None = None
         self.modules: LoadedModules | None = None
         self.events: EventLog | None = None
         self._events_file: Any = None
@@ -330,7 +322,7 @@ class Peer:
             if self._signal is None:
                 raise
             outcome = PeerOutcome(128 + self._signal, "signal")
-        except (PeerError, ModuleLoadError, PlanFileError, SyncError) as exc:
+        except (PeerFatalError, ModuleLoadError, PlanFileError, SyncError) as exc:
             log.error("%s", exc)
             outcome = PeerOutcome(1, "error", str(exc))
         finally:
@@ -389,13 +381,13 @@ class Peer:
         plan_path = cfg.plan
         if plan_path is None:
             if cfg.scenario is None:
-                raise PeerError("no plan: give --plan (GSCEN_PLAN_FILE) or a scenario (SCENARIO_FILE)")
+                raise PeerFatalError("no plan: give --plan (GSCEN_PLAN_FILE) or a scenario (SCENARIO_FILE)")
             plan_path = await asyncio.to_thread(_compile_scenario, cfg)
-            self.plan = PeerPlan(plan_path)
+            self.plan = PlanFileReader(plan_path)
             plan_path.unlink()
         else:
             t0, c0 = time.perf_counter(), time.process_time()
-            self.plan = PeerPlan(plan_path)
+            self.plan = PlanFileReader(plan_path)
             self._load_seconds = time.perf_counter() - t0
             self._load_cpu = time.process_time() - c0
         plan = self.plan
@@ -409,7 +401,7 @@ class Peer:
             registry = self.modules.registry
             missing = sorted(name for name in plan.callbacks if not registry.get(name))
             if missing:
-                raise PeerError(
+                raise PeerFatalError(
                     "no module answers the callback(s) "
                     + ", ".join(f"`{name}`" for name in missing)
                     + " that the plan calls (the modules changed since the plan was compiled?)"
@@ -441,7 +433,7 @@ class Peer:
                 os.chdir(state.output_dir)
                 self._events_file = open(EVENTS_FILE, "w", encoding="utf-8", newline="")  # noqa: SIM115
             except OSError as exc:
-                raise PeerError(f"cannot write the peer folder {state.output_dir}: {exc}") from None
+                raise PeerFatalError(f"cannot write the peer folder {state.output_dir}: {exc}") from None
             self._folder_ready = True
             self.events = EventLog(
                 self._events_file,
@@ -473,7 +465,7 @@ class Peer:
             scheduler.fire_immediate()
             start_wall = await client.wait_go()
             offset = client.time_offset
-            if offset and _is_loopback(cfg.sync_host):
+            if offset and is_loopback(cfg.sync_host):
                 # Same machine, same clock: the offset the server measured is its own delay in reading
                 # our `time:` line (under load, more than the 0.5 s dead band). Undo it.
                 log.info("ignoring the %.3f s clock offset the sync server measured on this host", offset)
@@ -545,7 +537,7 @@ class Peer:
                     await _call_hook(hook)
             except Exception as exc:
                 log.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
-                raise PeerError(f"{label} failed: {type(exc).__name__}: {exc}") from exc
+                raise PeerFatalError(f"{label} failed: {type(exc).__name__}: {exc}") from exc
 
     def _hook_after_go(
         self, module: object, name: str, scheduler: Scheduler, *args: Any, record_ok: bool = True
@@ -585,7 +577,7 @@ class Peer:
             with open(ALL_VARS_FILE, "wb") as f:
                 f.write(all_vars.raw + b"\n")
         except OSError as exc:
-            raise PeerError(str(write_failure(state.output_dir / ALL_VARS_FILE, exc))) from None
+            raise PeerFatalError(str(write_failure(state.output_dir / ALL_VARS_FILE, exc))) from None
 
     # -- result.json
     def _write_result(self, outcome: PeerOutcome) -> WriteFailure | None:
@@ -628,6 +620,6 @@ class Peer:
         return None
 
 
-def run_peer(config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> PeerOutcome:
+def run_peer(config: PeerConfig, log_filter: PeerIdFilter | None = None) -> PeerOutcome:
     """Run one peer to its end (the entry point: `asyncio.run` happens here)."""
     return asyncio.run(Peer(config, log_filter).run())

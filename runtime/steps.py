@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scenario_lang.conf import ExperimentConfig
+from scenario_lang.variables import expand_variables
 
 from .guard import GuardConfig
 from .gumby_commands import (
+    PEER_MODULE,
     SHIM_MODULE,
     GumbyProgram,
     classify,
     gscen_argv,
+    is_peer_command,
     mentions_gumby_program,
     parse_process_guard,
     peer_shell_command,
@@ -34,7 +37,6 @@ from .gumby_commands import (
 __all__ = ["Step", "StepKind", "StepLaunch", "command_step", "expand_command", "peers_step"]
 
 _SHELL_OPERATORS = frozenset({"|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", "&>", "|&"})
-_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 _TILDE = re.compile(r"(?:(?<=^)|(?<=[\s=:]))~(?=/|\s|$)")
 
 
@@ -91,6 +93,7 @@ class Step:
 
 
 _GSCEN_INVOCATION = re.compile(r"(?:exec )?\S*python[\d.]* -m scenario_lang\.cli")
+_PEER_INVOCATION = re.compile(r"(?:exec )?\S*python[\d.]* -m " + re.escape(PEER_MODULE))
 _SHIM_INVOCATION = re.compile(r"\S*python[\d.]* -m " + re.escape(SHIM_MODULE) + r" (\S+)")
 
 
@@ -106,6 +109,7 @@ class StepLaunch:
 
 def _shown(command: str) -> str:
     """A command as the user thinks of it: `gscen peer`, not the interpreter's path."""
+    command = _PEER_INVOCATION.sub("gscen peer", command)
     return _SHIM_INVOCATION.sub(r"gscen's \1", _GSCEN_INVOCATION.sub("gscen", command))
 
 
@@ -119,11 +123,7 @@ def _count_commands(commands: Sequence[str]) -> str:
 def expand_command(text: str, environment: Mapping[str, str]) -> str:
     """`$NAME`, `${NAME}` and a `~` starting a word expanded against `environment` (unknown names stay)."""
 
-    def variable(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return environment.get(name, match.group(0))
-
-    out = _VAR.sub(variable, text)
+    out = expand_variables(text, environment.get)
     home = environment.get("HOME")
     if home:
         out = _TILDE.sub(lambda _m: home, out)
@@ -182,7 +182,7 @@ def command_step(
         invocation = parse_process_guard(args, cwd)
         commands = tuple(rewrite_shell_text(c, launch.python) for c in invocation.commands)
         runs_peers = any(c != o for c, o in zip(commands, invocation.commands, strict=True)) and any(
-            "scenario_lang.cli" in c and " peer" in c for c in commands
+            is_peer_command(c) for c in commands
         )
         guard = GuardConfig(
             commands=commands,
