@@ -47,6 +47,17 @@ def corpus() -> Path:
     return CORPUS
 
 
+@pytest.fixture
+def tutorials() -> Path:
+    """Gumby's tutorial files in the corpus, read in place (never copied); missing fails under CI=true."""
+    folder = CORPUS / "docs" / "tutorials"
+    if not (folder / "ping_pong_module.py").is_file():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Gumby's tutorials are not at {folder} (set GSCEN_CORPUS)")
+        pytest.skip(f"Gumby's tutorials are not at {folder} (set GSCEN_CORPUS)")
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def _restore_package_logger() -> object:
     """Commands run in-process (CliRunner) install their terminal log handler on the `scenario_lang`

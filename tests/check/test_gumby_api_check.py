@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
 from scenario_lang.project import CheckOptions, analyze
-
-REPO = Path(__file__).resolve().parents[2]
-TUTORIALS = (
-    Path(os.environ.get("GSCEN_CORPUS", REPO.parent / "shared" / "corpus" / "gumby")) / "docs" / "tutorials"
-)
-
-
-@pytest.fixture
-def tutorials() -> Path:
-    if not (TUTORIALS / "ping_pong_module.py").is_file():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Gumby's tutorials are not at {TUTORIALS}")
-        pytest.skip(f"Gumby's tutorials are not at {TUTORIALS}")
-    return TUTORIALS
 
 
 def test_gumbys_ipv8_tutorial_resolves_to_the_runtimes_classes(tutorials: Path) -> None:

@@ -17,23 +17,10 @@ import sys
 from pathlib import Path
 
 import psutil
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "simple_ipv8"
 DATA = Path(__file__).resolve().parent / "data" / "ipv8"
-TUTORIALS = Path(os.environ.get("GSCEN_CORPUS", REPO.parent / "shared" / "corpus" / "gumby")).joinpath(
-    "docs", "tutorials"
-)
-
-
-@pytest.fixture
-def tutorials() -> Path:
-    if not (TUTORIALS / "ping_pong_module.py").is_file():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Gumby's tutorials are not at {TUTORIALS} (set GSCEN_CORPUS)")
-        pytest.skip(f"Gumby's tutorials are not at {TUTORIALS} (set GSCEN_CORPUS)")
-    return TUTORIALS
 
 
 def gscen_run(
