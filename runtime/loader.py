@@ -55,6 +55,8 @@ from .gumby_module import loaded_modules
 log = logging.getLogger(__name__)
 
 Converter = Callable[[Any], Any]
+# The attribute a real Gumby's `experiment_callback` sets (gscen's own is CALLBACK_ATTRIBUTE).
+GUMBY_CALLBACK_ATTRIBUTE = "register_as_callback"
 
 
 class ModuleLoadError(Exception):
@@ -324,6 +326,8 @@ class CallbackRegistry:
             except Exception:
                 continue
             name = getattr(value, CALLBACK_ATTRIBUTE, None)
+            if name is None:  # marked by a real Gumby's decorator
+                name = getattr(value, GUMBY_CALLBACK_ATTRIBUTE, None)
             if isinstance(name, str) and callable(value):
                 self.add(Target.of(name, owner, value))
                 count += 1

@@ -211,6 +211,12 @@ class PeerState:
         if self.scheduler is not None:
             self.scheduler.request_stop(reason)
 
+    def register(self, module: object) -> None:
+        """Gumby's `ExperimentClient.register`, which a real Gumby's `ExperimentModule` calls: list the
+        module (its callbacks are registered by the loader, once)."""
+        if module not in self.experiment_modules:
+            self.experiment_modules.append(module)
+
 
 # --------------------------------------------------------------------------- logging
 class PeerIdFilter(logging.Filter):
