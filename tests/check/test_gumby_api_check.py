@@ -39,3 +39,15 @@ def test_an_unknown_overlay_in_gumbys_tutorial_module_is_sc309(tutorials: Path, 
     )
     codes = [(d.code, d.suggestion) for d in analysis.diagnostics]
     assert codes == [("SC309", "did you mean `PingPongCommunity`?")]
+
+
+def test_gscens_own_names_are_the_same_classes(tmp_path: Path) -> None:
+    scenario = tmp_path / "own.scenario"
+    scenario.write_text(
+        "&module scenario_lang.runtime.ipv8.provider.IPv8Module\n@0:0 start_session\n@0:1 stop_session\n"
+    )
+    analysis = analyze(str(scenario), CheckOptions(instances=2, environment={}))
+    assert analysis.diagnostics == ()
+    (module,) = analysis.program.modules
+    # `IPv8Module = BaseIPv8Module`: the checker follows the alias to the class the run imports
+    assert module.class_name == "BaseIPv8Module" and Path(module.path).name == "provider.py"
