@@ -22,17 +22,20 @@ DECORATOR = "experiment_callback"
 BASE_CLASS_NAMES = frozenset({"ExperimentModule"})
 
 
-def _gumby_api_roots() -> tuple[str, ...]:
-    """Where the runtime's Gumby API files lie (read, never imported). Searched after everything
-    else, as the runtime's import hook answers only what nothing else provides."""
+def _runtime_folder() -> Path | None:
+    """The folder installed as `scenario_lang.runtime` (the top-level `runtime/` of a checkout when
+    installed in editable mode). Read, never imported."""
     here = Path(__file__).resolve().parent
     for runtime in (here / "runtime", here.parent / "runtime"):  # installed; a source checkout
         if (runtime / "gumby_api").is_dir():
-            return (str(runtime / "gumby_api"),)
-    return ()
+            return runtime
+    return None
 
 
-GUMBY_API_ROOTS = _gumby_api_roots()
+_RUNTIME = _runtime_folder()
+# Where the runtime's Gumby API files lie: searched after everything else, as the runtime's import
+# hook answers only what nothing else provides.
+GUMBY_API_ROOTS = (str(_RUNTIME / "gumby_api"),) if _RUNTIME is not None else ()
 # `scenario_lang.*` in a module means the gscen that runs it (the Gumby API files import from it),
 # never a same-named folder on the search path (a gscen source checkout as the current folder).
 _GSCEN_ROOT = (str(Path(__file__).resolve().parent.parent),)
@@ -218,6 +221,9 @@ class ModuleReader:
 
     # ---- resolution
     def _find(self, parts: Sequence[str]) -> tuple[str, int] | None:
+        if len(parts) > 2 and parts[0] == "scenario_lang" and parts[1] == "runtime" and _RUNTIME is not None:
+            found = find_module_file(parts[2:], [str(_RUNTIME)])
+            return (found[0], found[1] + 2) if found is not None else None
         if parts and parts[0] == "scenario_lang":
             return find_module_file(parts, _GSCEN_ROOT)
         return find_module_file(parts, self.search)
