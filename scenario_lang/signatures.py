@@ -39,7 +39,8 @@ GUMBY_API_ROOTS = (str(_RUNTIME / "gumby_api"),) if _RUNTIME is not None else ()
 # `scenario_lang.*` in a module means the gscen that runs it (the Gumby API files import from it),
 # never a same-named folder on the search path (a gscen source checkout as the current folder).
 _GSCEN_ROOT = (str(Path(__file__).resolve().parent.parent),)
-_GSCEN_PACKAGE = str(Path(__file__).resolve().parent) + os.sep
+# gscen's own files (the package, and the runtime wherever it is installed)
+_GSCEN_FILES = tuple(str(p) + os.sep for p in (Path(__file__).resolve().parent, _RUNTIME) if p is not None)
 
 
 class ParamKind(enum.Enum):
@@ -276,7 +277,7 @@ class ModuleReader:
                 files.append((target, sub))
         names: list[str] = []
         for file, module in files:
-            found = _launched_overlays(module, own=file.startswith(_GSCEN_PACKAGE))
+            found = _launched_overlays(module, own=file.startswith(_GSCEN_FILES))
             if found is None:
                 return None
             names.extend(n for n in found if n not in names)
