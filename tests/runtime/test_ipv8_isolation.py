@@ -8,8 +8,6 @@ run) they do. An unknown overlay name is an error that lists the names the launc
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,22 +21,6 @@ from scenario_lang.runtime.ipv8.launchers import (
     community_id_for,
 )
 from scenario_lang.runtime.ipv8.session import IPv8Session, SessionConfig
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "simple_ipv8"
-
-
-@pytest.fixture
-def ping_pong() -> Any:
-    from scenario_lang.runtime.gumby_api import install
-
-    install()
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        import ping_pong
-
-        yield ping_pong
-    finally:
-        sys.path.remove(str(EXAMPLE))
 
 
 async def start(ping_pong: Any, nonce: str) -> tuple[IPv8, Any]:

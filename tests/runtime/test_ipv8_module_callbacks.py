@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario_lang.runtime.gumby_api import install
 from scenario_lang.runtime.ipv8.provider import BaseIPv8Module, IPv8SessionError
 from scenario_lang.runtime.peer import PeerState
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "simple_ipv8"
 
 
 class Peer:
@@ -28,18 +24,6 @@ class Peer:
     def ids(self) -> None:
         self.provider.on_id_received()
         self.module.on_id_received()
-
-
-@pytest.fixture
-def ping_pong() -> Any:
-    install()
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        import ping_pong
-
-        yield ping_pong
-    finally:
-        sys.path.remove(str(EXAMPLE))
 
 
 async def two_peers(tmp_path: Path, ping_pong: Any) -> list[Peer]:
