@@ -54,7 +54,7 @@ class StatisticsParser:
 
 @dataclass(frozen=True, slots=True)
 class MessageSample:
-    """Cumulative counts of one message type of one overlay at `time` seconds after the session start."""
+    """Cumulative counts of one message type of one overlay at `time` seconds after the start."""
 
     time: float
     overlay: str

@@ -262,7 +262,7 @@ def plot_ipv8_messages(output_dir: Path, path: Path) -> Path | None:
             linestyle="--",
             label=f"{label} received",
         )
-    ax.set_xlabel("seconds since the IPv8 session started")
+    ax.set_xlabel("seconds since the start")
     ax.set_ylabel("messages (all peers, cumulative)")
     ax.set_title("IPv8 messages per overlay and message type")
     ax.legend(fontsize="x-small", loc="upper left")

@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import secrets
-import time
 from binascii import hexlify
 from pathlib import Path
 from typing import Any
@@ -94,7 +93,6 @@ class BaseIPv8Module(IPv8Provider):
         self.udp_endpoint: EarlyUDPEndpoint | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._running = False
-        self._started_at = time.time()
 
     def create_ipv8_community_loader(self) -> IsolatingCommunityLoader:
         loader = IsolatingCommunityLoader()
@@ -207,7 +205,6 @@ class BaseIPv8Module(IPv8Provider):
             raise IPv8SessionError(f"starting the IPv8 session failed: {type(exc).__name__}: {exc}") from exc
         self.ipv8 = ipv8
         self._running = True
-        self._started_at = time.time()
         if config.ipv8.statistics:
             for overlay in ipv8.overlays:
                 ipv8.endpoint.enable_community_statistics(overlay.get_prefix(), True)
@@ -262,7 +259,10 @@ class BaseIPv8Module(IPv8Provider):
             hexlify(prefix).decode(): {str(msg_id): stat.to_dict() for msg_id, stat in by_msg.items()}
             for prefix, by_msg in statistics.items()
         }
-        line = {"time": round(time.time() - self._started_at, 3), "stats": stats, "names": names}
+        # seconds since the experiment's start, as events.csv and annotations.csv count (Gumby did too)
+        elapsed = getattr(self.experiment, "elapsed", None)
+        when = elapsed() if callable(elapsed) else 0.0
+        line = {"time": round(when, 3), "stats": stats, "names": names}
         with open(Path(self.experiment.output_dir) / STATISTICS_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
 
