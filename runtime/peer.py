@@ -168,6 +168,8 @@ class PeerState:
     client: SyncClient | None = None
     scheduler: Scheduler | None = None
     server_vars: dict[str, Any] = field(default_factory=dict)
+    # Gumby's list of the loaded modules, in `&module` order (IPv8 overlay modules find their provider)
+    experiment_modules: list[object] = field(default_factory=list)
 
     @property
     def output_dir(self) -> Path:
@@ -212,6 +214,12 @@ class PeerState:
     def request_stop(self, reason: str) -> None:
         if self.scheduler is not None:
             self.scheduler.request_stop(reason)
+
+    def register(self, module: object) -> None:
+        """Gumby's `ExperimentClient.register`, which a real Gumby's `ExperimentModule` calls: list the
+        module (its callbacks are registered by the loader, once)."""
+        if module not in self.experiment_modules:
+            self.experiment_modules.append(module)
 
 
 # --------------------------------------------------------------------------- logging

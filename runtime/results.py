@@ -15,6 +15,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from .ipv8_statistics import run_message_totals
 from .observer import RunObserver
 from .output_files import WriteFailure
 from .plots import peer_events_of, plot_output_folder
@@ -112,6 +113,7 @@ def write_results(
         processes=tuple(processes),
         errors=tuple(errors),
         plots=tuple(str(p.relative_to(out)) if p.is_relative_to(out) else str(p) for p in state.plots),
+        ipv8_messages=tuple(run_message_totals(out)),
         runner_cpu_seconds=_own_cpu_seconds(),
     )
     try:
