@@ -12,8 +12,9 @@ from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 
+from .document import Document
 from .positions import PositionCodec
-from .store import Document, DocumentStore
+from .store import DocumentStore
 
 logger = logging.getLogger(__name__)
 

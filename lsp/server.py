@@ -31,6 +31,7 @@ from scenario_lang.parse import split_lines
 from scenario_lang.project import CheckOptions
 
 from .context import Context, path_to_uri
+from .document import Document
 from .features import (
     code_actions,
     completion,
@@ -46,7 +47,7 @@ from .features import (
 )
 from .handler import Handler
 from .positions import PositionCodec
-from .store import Document, DocumentStore
+from .store import DocumentStore
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from scenario_lang.diagnostics import Diagnostic, Severity
 from scenario_lang.parse import bulk_allocation
 
 from ..context import Context, uri_to_path
+from ..document import Document
 from ..handler import Handler
 from ..positions import UTF32, PositionCodec
-from ..store import Document
 
 SOURCE = "gscen"
 

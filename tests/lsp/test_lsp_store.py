@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 from pygls.protocol import default_converter
+from scenario_lang.lsp.document import Document
 from scenario_lang.lsp.features.diagnostics import DiagnosticEncoder, document_diagnostics
 from scenario_lang.lsp.positions import UTF8, UTF16, UTF32, PositionCodec
 from scenario_lang.lsp.server import GscenServer
-from scenario_lang.lsp.store import Document, DocumentStore
+from scenario_lang.lsp.store import DocumentStore
 
 from scenario_lang.diagnostics import Diagnostic
 from scenario_lang.project import CheckOptions, analyze

@@ -1,0 +1,147 @@
+"""`Document`: one open document's lines and version, edited in place, and its last analysis.
+
+Takes the editor's text and its range edits (in code points); re-parses only the lines an edit
+touches and records which kinds of structural lines it touched (`@! set`, `stop`, `&module`,
+`&include`), which is what the store's next check reads to choose its incremental passes.
+Features read lines, entries and positions from it (`line_of` for entries parsed above moved
+lines), and the variables in scope on a line (`scope_at`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from scenario_lang.nodes import (
+    IncludeDirective,
+    ModuleDirective,
+)
+from scenario_lang.resolve import VariableDef
+
+from .analysis import Analysis
+from .lines import LineEntry, binds, is_stop, is_structural, parse_entry, split_text
+
+
+@dataclass
+class Document:
+    uri: str
+    path: str
+    version: int | None
+    entries: list[LineEntry]
+    analysis: Analysis | None = None
+    dirty: list[LineEntry] = field(default_factory=list)
+    full_needed: bool = True
+    scope_changed: bool = False  # a `set` line changed: the variables in scope are recomputed
+    stops_changed: bool = False  # a `stop` line changed: the stops and SC506 are recomputed
+    modules_changed: bool = False  # a `&module` line changed: the callbacks are recomputed
+    # `&include` lines replaced: incremental while neither they nor the new ones load a file
+    gone_includes: list[LineEntry] = field(default_factory=list)
+    needs_check: bool = False
+    task: asyncio.Task[None] | None = None
+    matches_disk: bool = False
+    early: bool = False  # diagnostics were published before the first analysis (cache, early check)
+    changed_at: float | None = None  # `time.perf_counter()` at the last edit (for the log)
+    checked: asyncio.Event = field(default_factory=asyncio.Event)
+    _index: dict[int, int] | None = None
+
+    # ---- reading
+    def line_count(self) -> int:
+        return len(self.entries)
+
+    def line_text(self, line: int) -> str:
+        """The text of 1-based `line` ("" outside the document)."""
+        if 1 <= line <= len(self.entries):
+            return self.entries[line - 1].text
+        return ""
+
+    def entry(self, line: int) -> LineEntry | None:
+        if 1 <= line <= len(self.entries):
+            return self.entries[line - 1]
+        return None
+
+    def line_of(self, entry: LineEntry) -> int | None:
+        """The current 1-based line of an entry, None once it is gone."""
+        parsed = entry.parsed_line  # where it was parsed: still its line unless lines moved above it
+        if 0 < parsed <= len(self.entries) and self.entries[parsed - 1] is entry:
+            return parsed
+        if self._index is None:
+            self._index = {id(e): i for i, e in enumerate(self.entries, 1)}
+        n = self._index.get(id(entry))
+        if n is None or self.entries[n - 1] is not entry:
+            return None
+        return n
+
+    def text(self) -> str:
+        return "\n".join(e.text for e in self.entries)
+
+    def front_end_lines(self) -> int:
+        """How many lines the front end sees (`split_lines` drops the empty line after a final newline)."""
+        n = len(self.entries)
+        if n > 1 and self.entries[-1].text == "":
+            return n - 1
+        return n
+
+    # ---- editing
+    def replace_all(self, text: str) -> None:
+        """New text: the lines are kept unparsed (parsed_line 0) for the worker's full check to parse,
+        so that opening a 118k-line file does not hold the event loop for seconds."""
+        self.entries = [LineEntry(t, None, (), 0) for t in split_text(text)]
+        self.dirty = []
+        self.full_needed = True
+        self._index = None
+
+    def apply_edit(self, start: tuple[int, int], end: tuple[int, int], new_text: str) -> None:
+        """Replace the text between two (0-based line, code-point column) points."""
+        n = len(self.entries)
+        sl, sc = start
+        el, ec = end
+        if (el, ec) < (sl, sc):
+            sl, sc, el, ec = el, ec, sl, sc
+        if sl >= n:
+            sl, sc = n - 1, len(self.entries[n - 1].text)
+        if el >= n:
+            el, ec = n - 1, len(self.entries[n - 1].text)
+        sl, el = max(sl, 0), max(el, 0)
+        prefix = self.entries[sl].text[: max(sc, 0)]
+        suffix = self.entries[el].text[max(ec, 0) :]
+        texts = split_text(prefix + new_text + suffix)
+        old = self.entries[sl : el + 1]
+        if len(texts) == len(old) and all(o.text == t for o, t in zip(old, texts, strict=True)):
+            return
+        new = [parse_entry(t, self.path, sl + 1 + i) for i, t in enumerate(texts)]
+        self.entries[sl : el + 1] = new
+        if len(new) != len(old):
+            self._index = None
+        elif self._index is not None:
+            for i, e in enumerate(new, sl + 1):
+                self._index[id(e)] = i
+        for e in (*old, *new):
+            if binds(e.stmt):
+                self.scope_changed = True
+            elif is_stop(e.stmt):
+                self.stops_changed = True
+            elif type(e.stmt) is ModuleDirective:
+                self.modules_changed = True
+            elif type(e.stmt) is IncludeDirective:
+                # what it loads (variables, events, `stop`s) comes in at its line: see `_include_block`
+                self.scope_changed = True
+            elif is_structural(e.stmt):
+                self.full_needed = True
+        self.gone_includes.extend(o for o in old if type(o.stmt) is IncludeDirective)
+        self.dirty.extend(new)
+
+
+def scope_at(doc: Document, line: int) -> dict[str, tuple[VariableDef, int | None]]:
+    """The `@! set` variables visible on a line, from the last check: name -> (definition, the
+    definition's current line in this document, or None when it is in an included file)."""
+    a = doc.analysis
+    if a is None:
+        return {}
+    out: dict[str, tuple[VariableDef, int | None]] = {}
+    for e, defs in a.scope_entries:
+        n = doc.line_of(e)
+        if n is None or n >= line:
+            continue
+        for var in defs:
+            out[var.name] = (var, n if var.span.path == doc.path else None)
+    return out
