@@ -21,6 +21,9 @@ from scenario_lang.resolve import VariableDef
 from .analysis import Analysis
 from .lines import LineEntry, binds, is_stop, is_structural, parse_entry, split_text
 
+# a full-text change touching more lines than this is parsed by the worker, as a new text
+MAX_DIFF_LINES = 2_000
+
 
 @dataclass
 class Document:
@@ -41,7 +44,9 @@ class Document:
     matches_disk: bool = False
     early: bool = False  # diagnostics were published before the first analysis (cache, early check)
     changed_at: float | None = None  # `time.perf_counter()` at the last edit (for the log)
-    checked: asyncio.Event = field(default_factory=asyncio.Event)
+    checked: asyncio.Event = field(default_factory=asyncio.Event)  # set when no check is pending
+    hurry: asyncio.Event = field(default_factory=asyncio.Event)  # a request waits: check at once
+    waiting: int = 0  # requests waiting for the pending check
     _index: dict[int, int] | None = None
 
     # ---- reading
@@ -104,12 +109,43 @@ class Document:
         sl, el = max(sl, 0), max(el, 0)
         prefix = self.entries[sl].text[: max(sc, 0)]
         suffix = self.entries[el].text[max(ec, 0) :]
-        texts = split_text(prefix + new_text + suffix)
-        old = self.entries[sl : el + 1]
+        self.replace_lines(sl, el + 1, split_text(prefix + new_text + suffix))
+
+    def replace_text(self, text: str) -> None:
+        """The whole new text (a full-text change): replaced as the one range edit it amounts to
+        (the lines between the unchanged first and last ones), so it takes the incremental path
+        of a range edit. Before the first check, or when most of the file changed, the text is
+        new (`replace_all`): the worker's bulk parse is quicker than parsing line by line here."""
+        texts = split_text(text)
+        entries = self.entries
+        if self.analysis is None or not entries:
+            self.replace_all(text)
+            return
+        size = min(len(entries), len(texts))
+        first = 0
+        while first < size and entries[first].text == texts[first]:
+            first += 1
+        last = 0  # lines the same at the end, not overlapping the first ones
+        while last < size - first and entries[-1 - last].text == texts[-1 - last]:
+            last += 1
+        if first + last == len(texts):  # lines only deleted: the line after them is edited too,
+            if last > 0:  # as a range edit joining them would (so that the check runs)
+                last -= 1
+            else:
+                first -= 1
+        if len(texts) - first - last > MAX_DIFF_LINES:
+            self.replace_all(text)
+            return
+        self.replace_lines(first, len(entries) - last, texts[first : len(texts) - last])
+
+    def replace_lines(self, start: int, end: int, texts: list[str]) -> None:
+        """Replace lines `start` to `end` (0-based, `end` excluded) by lines with `texts`."""
+        sl = start
+        old = self.entries[start:end]
         if len(texts) == len(old) and all(o.text == t for o, t in zip(old, texts, strict=True)):
             return
         new = [parse_entry(t, self.path, sl + 1 + i) for i, t in enumerate(texts)]
-        self.entries[sl : el + 1] = new
+        self.entries[start:end] = new
         if len(new) != len(old):
             self._index = None
         elif self._index is not None:

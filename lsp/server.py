@@ -270,7 +270,7 @@ class GscenServer(LanguageServer):
                 try:
                     document = getattr(params, "text_document", None)
                     if document is not None:
-                        await store.wait_ready(document.uri)
+                        await store.wait_current(document.uri)
                     result = function(params)
                     if inspect.isawaitable(result):
                         result = await result

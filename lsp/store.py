@@ -158,7 +158,7 @@ class DocumentStore:
 
     async def _run(self, doc: Document) -> None:
         while doc.needs_check and self.docs.get(doc.uri) is doc and not self.closed:
-            await asyncio.sleep(self.debounce)
+            await self._debounce(doc)
             doc.needs_check = False
             try:
                 if doc.analysis is None or doc.full_needed or not doc.analysis.incremental_ok:
@@ -173,20 +173,37 @@ class DocumentStore:
                 doc.full_needed = True
                 logger.exception("checking %s failed", doc.uri)
                 self.report(f"gscen: checking {doc.path} failed: {type(exc).__name__}: {exc}")
-        if not doc.needs_check:
-            doc.checked.set()
+        if not doc.needs_check or self.closed or self.docs.get(doc.uri) is not doc:
+            doc.checked.set()  # (closed: no check comes, the waiting requests answer)
 
-    async def wait_ready(self, uri: str, timeout: float = 30.0) -> None:
-        """Wait until an open document has been parsed and checked once (right after didOpen of a
-        large file, the worker is still at it)."""
-        doc = self.docs.get(uri)
-        if doc is None or doc.analysis is not None:
+    async def _debounce(self, doc: Document) -> None:
+        """Wait for more edits to come (typing), unless a request waits for this check."""
+        if doc.waiting:
             return
+        doc.hurry.clear()
+        try:
+            async with asyncio.timeout(self.debounce):
+                await doc.hurry.wait()
+        except TimeoutError:
+            return
+
+    async def wait_current(self, uri: str, timeout: float = 30.0) -> None:
+        """Wait until an open document is checked as it is now: parsed and checked once (right
+        after didOpen of a large file, the worker is still at it), and every edit received so far
+        checked, so that a request answers against the text and analysis after every
+        notification before it (as the LSP asks). The check starts at once, not debounced."""
+        doc = self.docs.get(uri)
+        if doc is None or doc.checked.is_set():
+            return
+        doc.waiting += 1
+        doc.hurry.set()
         try:
             async with asyncio.timeout(timeout):
                 await doc.checked.wait()
         except TimeoutError:
-            return
+            logger.warning("answering a request on %s before its check ended", uri)
+        finally:
+            doc.waiting -= 1
 
     # ---- the full check
     async def _full(self, doc: Document) -> None:

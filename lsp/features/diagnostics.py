@@ -234,7 +234,7 @@ def handlers(ctx: Context) -> list[Handler]:
                 )
                 doc.apply_edit((sl, sc), (el, ec), change.text)
             else:
-                doc.replace_all(change.text)
+                doc.replace_text(change.text)
         ctx.store.changed(doc, params.text_document.version)
 
     def did_save(params: types.DidSaveTextDocumentParams) -> None:
