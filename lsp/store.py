@@ -17,7 +17,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,6 +51,9 @@ class FullResult:
     diags: dict[int, tuple[Diagnostic, ...]]  # 1-based line -> diagnostics
     analysis: Analysis
     cacheable: bool
+    # the lines the front end read of the document and of the open documents it includes: the
+    # result goes to the check cache only if `gscen check` reads the same from disk
+    inputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # the document's position index once these entries are installed (when it was not edited since)
     index: dict[int, int] = field(default_factory=dict)
 
@@ -79,6 +82,7 @@ class DocumentStore:
         self._feature_readers: dict[tuple[str, ...], ModuleReader] = {}
         self._files: dict[str, tuple[tuple[float, int], LoadedFile]] = {}
         self._others: dict[str, tuple[Diagnostic, ...]] = {}
+        self._buffer_reads: dict[str, tuple[str, ...]] = {}  # (the worker's, during a full check)
         self.timings: dict[str, float] = {}
         self.counts = {"full": 0, "incremental": 0}  # checks done, of each kind
         self.closed = False
@@ -259,7 +263,7 @@ class DocumentStore:
         if doc.version == version and not doc.dirty:
             self.publish(doc)
         if result.cacheable and doc.matches_disk:
-            self.executor.submit(self._store_cache, doc.path, result.analysis, result.diags)
+            self.executor.submit(self._store_cache, doc.path, result.analysis, result.diags, result.inputs)
 
     def _index_work(self, path: str, entries: list[LineEntry], analysis: Analysis) -> None:
         """What the incremental checks of `stop`, `@! set` and `&module` edits read: the calls of
@@ -315,6 +319,7 @@ class DocumentStore:
                 lines = tuple(e.text for e in entries)
                 tree = tree_of(path, entries)
                 diags = tuple(d for e in entries for d in e.parse_diags)
+                self._buffer_reads[path] = lines
                 return LoadedFile(tree, lines, diags)
         try:
             st = os.stat(path)
@@ -335,6 +340,7 @@ class DocumentStore:
 
     def _full_work(self, path: str, snapshot: list[LineEntry], matches_disk: bool) -> FullResult:
         started = time.perf_counter()
+        self._buffer_reads = {}
         n = len(snapshot)
         if n > 1 and snapshot[-1].text == "":
             n -= 1
@@ -376,6 +382,7 @@ class DocumentStore:
             {k: tuple(v) for k, v in by_line.items()},
             analysis,
             cacheable=not program.missed_files and matches_disk,
+            inputs={**self._buffer_reads, path: lines},
             # (built here, not by the first `Document.line_of` after an edit on the event loop)
             index={id(e): i for i, e in enumerate([*entries, *snapshot[len(entries) :]], 1)},
         )
@@ -539,8 +546,23 @@ class DocumentStore:
         for e in doc.entries:
             e.check_diags = None
 
-    def _store_cache(self, path: str, analysis: Analysis, diags: dict[int, tuple[Diagnostic, ...]]) -> None:
+    def _store_cache(
+        self,
+        path: str,
+        analysis: Analysis,
+        diags: dict[int, tuple[Diagnostic, ...]],
+        inputs: Mapping[str, tuple[str, ...]],
+    ) -> None:
+        """Write a full check's result to `gscen check`'s cache, only when `gscen check` would
+        compute it: each file the check read from the editor reads from disk, through the
+        front end's own reader, as the same lines (not a binary or undecodable file: that is
+        SC105 there)."""
         try:
+            for p, lines in inputs.items():
+                source, read_diags = read_source(p)
+                if source is None or read_diags or source.lines != lines:
+                    logger.info("not caching the check of %s: %s reads otherwise from disk", path, p)
+                    return
             program = analysis.program
             files = set(program.files_read)
             if analysis.conf_path:
