@@ -12,17 +12,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 import logging
 import os
+import re
 import sys
 import time
 import traceback
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import click
 from lsprotocol import types
+from lsprotocol.types import ResponseError
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
@@ -50,6 +55,12 @@ from .positions import PositionCodec
 from .store import DocumentStore
 
 logger = logging.getLogger(__name__)
+
+PARSE_ERROR = int(types.ErrorCodes.ParseError)  # -32700
+INVALID_REQUEST = int(types.ErrorCodes.InvalidRequest)  # -32600
+INVALID_PARAMS = int(types.ErrorCodes.InvalidParams)  # -32602
+SERVER_NOT_INITIALIZED = int(types.ErrorCodes.ServerNotInitialized)  # -32002
+_FIELD = {name: re.compile(rf'"{name}"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)') for name in ("method", "id")}
 
 # notifications are handled synchronously, in the order they arrive
 NOTIFICATIONS = frozenset(
@@ -84,8 +95,73 @@ def _version() -> str:
         return "dev"
 
 
+@dataclass(frozen=True)
+class Malformed:
+    """A message whose params do not have the shape its method asks for (a position's line of
+    -1, a missing position): what `structure_message` makes of it instead of raising."""
+
+    data: dict[str, Any]
+    error: str
+
+
+def _request_id(data: Mapping[str, Any]) -> int | str | None:
+    msg_id = data.get("id")
+    return msg_id if isinstance(msg_id, int | str) and not isinstance(msg_id, bool) else None
+
+
 class GscenProtocol(LanguageServerProtocol):
-    """pygls' protocol without its text documents: the store keeps the text, edited in place."""
+    """pygls' protocol without its text documents (the store keeps the text, edited in place),
+    answering every request: malformed params with InvalidParams (pygls would log them and answer
+    nothing), a request before `initialize` with ServerNotInitialized, one after `shutdown`
+    with InvalidRequest (pygls drops both)."""
+
+    initialize_seen = False
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if "jsonrpc" in data and isinstance(data.get("method"), str):
+                cause = exc.__cause__
+                return Malformed(data, str(cause) if cause is not None else str(exc))
+            raise
+
+    def handle_message(self, message: Any) -> None:
+        if isinstance(message, Malformed):
+            self._malformed(message)
+            return
+        method = getattr(message, "method", None)
+        msg_id = getattr(message, "id", None) if method is not None else None
+        if method == types.INITIALIZE:
+            self.initialize_seen = True
+        elif method is not None and method != types.EXIT:
+            refusal = None
+            if not self.initialize_seen:
+                refusal = ResponseError(
+                    code=SERVER_NOT_INITIALIZED, message=f"{method}: the server is not initialized"
+                )
+            elif self._shutdown:
+                refusal = ResponseError(code=INVALID_REQUEST, message=f"{method}: the server is shut down")
+            if refusal is not None:
+                if msg_id is not None:
+                    self._send_response(msg_id, error=refusal)
+                else:  # a notification: dropped, as the LSP asks
+                    logger.info("dropped %s: %s", method, refusal.message)
+                return
+        super().handle_message(message)
+
+    def _malformed(self, message: Malformed) -> None:
+        method = message.data.get("method")
+        msg_id = _request_id(message.data)
+        text = f"{method}: invalid params: {message.error}"
+        logger.warning("%s", text)
+        if msg_id is not None:
+            self._send_response(msg_id, error=ResponseError(code=INVALID_PARAMS, message=text))
+        else:
+            self.notify(
+                types.WINDOW_LOG_MESSAGE,
+                types.LogMessageParams(type=types.MessageType.Error, message=f"gscen: dropped {text}"),
+            )
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(
@@ -127,6 +203,7 @@ class GscenServer(LanguageServer):
         self._codec: PositionCodec | None = None
         self._encoder: diagnostics.DiagnosticEncoder | None = None
         self._writes: set[asyncio.Future[Any]] = set()
+        self.exit_code = 0  # 1 when the client sent `exit` without `shutdown`, as the LSP asks
         self._wire()
 
     # ---- plumbing shared by features
@@ -209,6 +286,34 @@ class GscenServer(LanguageServer):
             types.PublishDiagnosticsParams(uri=path_to_uri(path), diagnostics=items)
         )
 
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls' hook for a message it could not read (and other errors): a message that is not
+        UTF-8 or not JSON is dropped, so tell the client what was dropped (and answer it, when it
+        was a request), rather than only the log."""
+        if isinstance(error, UnicodeDecodeError | json.JSONDecodeError):
+            self._dropped(error)
+            return
+        super().report_server_error(error, source)
+
+    def _dropped(self, error: UnicodeDecodeError | json.JSONDecodeError) -> None:
+        if isinstance(error, UnicodeDecodeError):
+            body = bytes(error.object).decode("utf-8", errors="replace")
+            why = f"it is not valid UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start})"
+        else:
+            body = error.doc
+            why = f"it is not valid JSON ({error.msg} at offset {error.pos})"
+        found = {name: m[1] for name, pattern in _FIELD.items() if (m := pattern.search(body))}
+        method = found.get("method", "").strip('"') or "a message"
+        msg_id = found.get("id")
+        what = f"{method}" + (f" (request id {msg_id})" if msg_id is not None else "")
+        logger.error("dropped %s: %s", what, why)
+        self.log(f"gscen: dropped {what}: {why}", types.MessageType.Error)
+        if msg_id is not None:
+            request_id: int | str = json.loads(msg_id)
+            self.protocol._send_response(
+                request_id, error=ResponseError(code=PARSE_ERROR, message=f"{what} dropped: {why}")
+            )
+
     # ---- wiring
     def _wire(self) -> None:
         for module in FEATURE_MODULES:
@@ -241,6 +346,11 @@ class GscenServer(LanguageServer):
         @self.feature(types.SHUTDOWN)
         def shutdown(params: None) -> None:
             self.store.shutdown()
+
+        @self.feature(types.EXIT)
+        def exit_(params: None) -> None:
+            # (pygls then raises SystemExit with this code, which its `start_io` swallows)
+            self.exit_code = 0 if self.store.closed else 1
 
     def _guard(self, handler: Handler) -> Any:
         """Run a handler; on an exception, log it to the client and answer nothing."""
@@ -329,6 +439,8 @@ def lsp_command(stdio: bool, tcp: str | None, log_file: str | None, verbose: int
         server.start_tcp(host, port)
     else:
         server.start_io()
+    if server.exit_code:
+        sys.exit(server.exit_code)
 
 
 def main() -> None:
