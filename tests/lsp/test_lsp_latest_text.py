@@ -127,3 +127,22 @@ async def test_full_text_changes_report_a_typo_and_its_correction(
     assert [(d.code, d.range.start.line) for d in found] == [("SC301", 2)]
     version = whole_text_change(client, s, uri, OK)
     assert await s.diagnostics(uri, version=version) == []
+
+
+async def test_inlay_hints_right_after_an_edit_are_only_those_inside_the_range(
+    client: LanguageClient, project: Path
+) -> None:
+    s, uri = await opened(client, project)
+    s.edit(uri, 7, 0, 0, "@1:30 echo a\n@2:00 echo b\n@3:00 echo c\n")
+
+    def hints(start: types.Position, end: types.Position) -> asyncio.Future[Any]:
+        params = types.InlayHintParams(text_document=doc_id(uri), range=types.Range(start=start, end=end))
+        return asyncio.ensure_future(client.text_document_inlay_hint_async(params))
+
+    # hints sit after the time (character 5): a range ending before it, one starting after it
+    before, after, middle = await asyncio.gather(
+        hints(pos(7, 0), pos(7, 3)), hints(pos(8, 6), pos(9, 2)), hints(pos(7, 5), pos(9, 5))
+    )
+    assert list(before or []) == []
+    assert list(after or []) == []
+    assert [(h.position.line, h.label) for h in middle or []] == [(7, "90s"), (8, "120s")]
