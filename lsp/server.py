@@ -199,7 +199,7 @@ class GscenServer(LanguageServer):
             clear=self._clear,
             report=lambda message: self.log(message, types.MessageType.Error),
         )
-        self.context = Context(self.store, self.codec, self.log)
+        self.context = Context(self.store, self.codec, self.log, self._send_json, self.show)
         self._codec: PositionCodec | None = None
         self._encoder: diagnostics.DiagnosticEncoder | None = None
         self._writes: set[asyncio.Future[Any]] = set()
@@ -221,6 +221,12 @@ class GscenServer(LanguageServer):
             self.window_log_message(types.LogMessageParams(type=kind, message=message))
         except Exception:  # no client yet (or gone): the log file still has it
             logger.warning("could not send to the client: %s", message)
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        try:
+            self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+        except Exception:  # no client yet (or gone): the log file still has it
+            logger.warning("could not show to the client: %s", message)
 
     def _publish(self, doc: Document) -> None:
         codec = self.codec()

@@ -5,40 +5,17 @@ status 1; a message that is not UTF-8 is reported to the client, never dropped i
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient as PlainClient
 from pytest_lsp import LanguageClient
 
-from .conftest import SERVER, SERVER_ENV, Session, make_capabilities
-
-
-def send_raw(client: PlainClient | LanguageClient, message: dict[str, Any]) -> None:
-    """Write a message as it is (no client-side shape check), framed as the protocol asks."""
-    body = json.dumps(message).encode()
-    writer = client.protocol.writer
-    assert writer is not None
-    writer.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-
-
-async def error_of(client: PlainClient | LanguageClient, method: str, params: Any) -> JsonRpcException:
-    """The error the server answers a raw request with (params sent as they are)."""
-    msg_id = str(uuid.uuid4())
-    answer: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    client.protocol._request_futures[msg_id] = answer  # (where the client looks for the response)
-    send_raw(client, {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
-    with pytest.raises(JsonRpcException) as info:
-        async with asyncio.timeout(30):  # (no answer at all is the failure this guards against)
-            await asyncio.wrap_future(answer)
-    return info.value
+from .conftest import SERVER, SERVER_ENV, Session, error_of, make_capabilities
 
 
 def hover_params(uri: str, line: int) -> dict[str, Any]:
@@ -74,7 +51,7 @@ async def test_a_message_that_is_not_utf8_is_reported_to_the_client(
     item = {"uri": uri, "languageId": "gumby-scenario", "version": 1, "text": "@0:1 echo XX\n"}
     message = {"jsonrpc": "2.0", "method": types.TEXT_DOCUMENT_DID_OPEN, "params": {"textDocument": item}}
     body = json.dumps(message).encode().replace(b"XX", b"\xff\xfe")
-    logged = client.wait_for_notification(types.WINDOW_LOG_MESSAGE)
+    logged = asyncio.ensure_future(client.wait_for_notification(types.WINDOW_LOG_MESSAGE))
     writer = client.protocol.writer
     assert writer is not None
     writer.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)  # (not JSON text: raw bytes)
