@@ -35,7 +35,7 @@ from scenario_lang.diagnostics import Diagnostic
 from scenario_lang.parse import split_lines
 from scenario_lang.project import CheckOptions
 
-from .context import Context, path_to_uri
+from .context import Context, path_to_uri, uri_to_path
 from .document import Document
 from .features import (
     code_actions,
@@ -198,6 +198,7 @@ class GscenServer(LanguageServer):
             publish_other=self._publish_other,
             clear=self._clear,
             report=lambda message: self.log(message, types.MessageType.Error),
+            publish_context=self._publish_context,
         )
         self.context = Context(self.store, self.codec, self.log, self._send_json, self.show)
         self._codec: PositionCodec | None = None
@@ -273,6 +274,16 @@ class GscenServer(LanguageServer):
             pending.add_done_callback(self._writes.discard)
         return True
 
+    def _publish_context(self, doc: Document, found: list[Diagnostic]) -> None:
+        """An open included document's diagnostics as the files including it report them."""
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(
+                uri=doc.uri,
+                diagnostics=diagnostics.file_diagnostics(found, doc.line_text, self.codec()),
+                version=doc.version,
+            )
+        )
+
     def _clear(self, uri: str) -> None:
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
@@ -329,6 +340,10 @@ class GscenServer(LanguageServer):
         @self.feature(types.INITIALIZE)
         def initialize(params: types.InitializeParams) -> None:
             self._codec = None
+            folders = [f.uri for f in params.workspace_folders or []] or [params.root_uri or ""]
+            self.store.roots = [uri_to_path(u) for u in folders if u.startswith("file:")]
+            if not self.store.roots and params.root_path:
+                self.store.roots = [params.root_path]
             opts = params.initialization_options
             if isinstance(opts, dict):
                 conf = opts.get("conf")

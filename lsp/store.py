@@ -30,11 +30,12 @@ from scenario_lang.check import (
 from scenario_lang.diagnostics import Diagnostic, sort_unique
 from scenario_lang.parse import bulk_allocation, parse_lines, read_source
 from scenario_lang.project import CheckOptions, analyze, configure
-from scenario_lang.resolve import LoadedFile, ResolveConfig, resolve
+from scenario_lang.resolve import LoadedFile, ResolveConfig, resolve, resolve_file
 from scenario_lang.signatures import ModuleReader
 
 from .analysis import Analysis, FullCheckNeeded, build_analysis
 from .document import Document
+from .includers import diagnostics_in, in_context, workspace_candidates
 from .lines import LineEntry, normalized, parse_entry, record_calls, tree_of
 from .passes.context import EditContext
 from .passes.edits import incremental_checks
@@ -69,9 +70,17 @@ class DocumentStore:
         report: Callable[[str], None],
         options: CheckOptions | None = None,
         debounce: float = 0.015,
+        publish_context: Callable[[Document, list[Diagnostic]], None] | None = None,
     ) -> None:
         self.docs: dict[str, Document] = {}
         self.publish = publish
+        # an open document's diagnostics in the context of the files including it (see `includers`)
+        self.publish_context = publish_context
+        self.roots: list[str] = []  # the workspace folders (where files including a document are looked for)
+        # per included document (normalized path): its version when the workspace's files including
+        # it were checked, and their diagnostics in it; and those files (found once per document)
+        self._context: dict[str, tuple[int | None, dict[str, list[Diagnostic]]]] = {}
+        self._candidates: dict[str, list[str]] = {}
         self.publish_other = publish_other
         self.clear = clear
         self.report = report
@@ -83,6 +92,7 @@ class DocumentStore:
         self._files: dict[str, tuple[tuple[float, int], LoadedFile]] = {}
         self._others: dict[str, tuple[Diagnostic, ...]] = {}
         self._buffer_reads: dict[str, tuple[str, ...]] = {}  # (the worker's, during a full check)
+        self._tasks: set[asyncio.Task[None]] = set()
         self.timings: dict[str, float] = {}
         self.counts = {"full": 0, "incremental": 0}  # checks done, of each kind
         self.closed = False
@@ -107,8 +117,10 @@ class DocumentStore:
             doc.task.cancel()
         self.clear(uri)
         self._others.pop(doc.path, None)
+        self._context.pop(os.path.normpath(doc.path), None)
         self._set_others()
         self._dependents_changed(doc.path)
+        self._publish_included(doc)  # (they are no longer in its context)
 
     def get(self, uri: str) -> Document | None:
         return self.docs.get(uri)
@@ -133,6 +145,8 @@ class DocumentStore:
         changed = {os.path.normpath(p) for p in paths}
         for p in changed:
             self._files.pop(p, None)
+        if any(p.endswith(".scenario") for p in changed):
+            self._candidates.clear()  # (a file naming an open one may have come, or gone)
         any_conf = any(p.endswith(".conf") for p in changed)
         for doc in self.docs.values():
             a = doc.analysis
@@ -179,6 +193,9 @@ class DocumentStore:
                 self.report(f"gscen: checking {doc.path} failed: {type(exc).__name__}: {exc}")
         if not doc.needs_check or self.closed or self.docs.get(doc.uri) is not doc:
             doc.checked.set()  # (closed: no check comes, the waiting requests answer)
+            if not self.closed and self.docs.get(doc.uri) is doc:
+                self._publish_included(doc)
+                self._check_includers(doc)
 
     async def _debounce(self, doc: Document) -> None:
         """Wait for more edits to come (typing), unless a request waits for this check."""
@@ -261,7 +278,7 @@ class DocumentStore:
         doc.analysis = result.analysis
         self._set_others()
         if doc.version == version and not doc.dirty:
-            self.publish(doc)
+            self._publish_doc(doc)
         if result.cacheable and doc.matches_disk:
             self.executor.submit(self._store_cache, doc.path, result.analysis, result.diags, result.inputs)
 
@@ -490,8 +507,102 @@ class DocumentStore:
                         if doc._index is not None:
                             doc._index[id(e)] = n
         if doc.version == version and not doc.dirty:
-            self.publish(doc)
+            self._publish_doc(doc)
 
+    # ---- an included document, in the context of the files including it
+    def _publish_doc(self, doc: Document) -> None:
+        """Publish a document's diagnostics: those the files including it report in it when there
+        are such files (nothing yet while one of them is being checked again: its check publishes
+        them), else its own check's."""
+        found = self._in_context(doc)
+        if found is None or self.publish_context is None:
+            self.publish(doc)
+        elif found is not _PENDING:
+            self.publish_context(doc, found)
+
+    def _in_context(self, doc: Document) -> list[Diagnostic] | None:
+        norm = os.path.normpath(doc.path)
+        per: dict[str, list[Diagnostic]] = {}
+        for other in self.docs.values():
+            if other is doc or other.analysis is None or not self._includes(other, norm):
+                continue
+            if not other.checked.is_set():
+                return _PENDING
+            per[other.path] = diagnostics_in(other.analysis.other, doc.path)
+        kept = self._context.get(norm)
+        if kept is not None and kept[1]:
+            version, found = kept
+            if version != doc.version:
+                return _PENDING  # (`_check_includers` is at it)
+            open_paths = {os.path.normpath(d.path) for d in self.docs.values()}
+            per.update({w: ds for w, ds in found.items() if os.path.normpath(w) not in open_paths})
+        return in_context(per) if per else None
+
+    @staticmethod
+    def _includes(doc: Document, norm: str) -> bool:
+        a = doc.analysis
+        return a is not None and any(os.path.normpath(p) == norm for p in a.program.files)
+
+    def _publish_included(self, doc: Document) -> None:
+        """After a document's check (or its closing): publish again the open documents it includes."""
+        a = doc.analysis
+        if a is None:
+            return
+        files = {os.path.normpath(p) for p in a.program.files} - {os.path.normpath(doc.path)}
+        for other in list(self.docs.values()):
+            if other is not doc and os.path.normpath(other.path) in files and other.checked.is_set():
+                self._publish_doc(other)
+
+    def _check_includers(self, doc: Document) -> None:
+        """Check again, off the loop, the workspace's files (not open) that include `doc`, with
+        its text as it is now; then publish its diagnostics in their context."""
+        if self.publish_context is None or self.closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._includers_checked(doc, doc.version))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _includers_checked(self, doc: Document, version: int | None) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            found = await loop.run_in_executor(self.executor, self._includers_work, doc.path)
+        except RuntimeError:  # the executor was shut down
+            return
+        if self.docs.get(doc.uri) is not doc or doc.version != version:
+            return  # (edited since: the check of that edit does it again)
+        norm = os.path.normpath(doc.path)
+        before = self._context.get(norm)
+        self._context[norm] = (version, found)
+        if found or (before is not None and before[1]):
+            self._publish_doc(doc)
+
+    def _includers_work(self, path: str) -> dict[str, list[Diagnostic]]:
+        """`gscen check` of each workspace file (not open) including `path`: its diagnostics there."""
+        norm = os.path.normpath(path)
+        candidates = self._candidates.get(norm)
+        if candidates is None:
+            candidates = self._candidates[norm] = workspace_candidates(
+                self.roots or [os.path.dirname(path)], path
+            )
+        open_paths = {os.path.normpath(d.path) for d in list(self.docs.values())}
+        out: dict[str, list[Diagnostic]] = {}
+        for candidate in candidates:
+            if os.path.normpath(candidate) in open_paths:
+                continue  # (an open includer's own analysis has them)
+            try:
+                with bulk_allocation():
+                    config, conf_diags, _conf_path = self._configure(candidate)
+                    program = resolve_file(candidate, config)
+                    if not any(os.path.normpath(p) == norm for p in program.files):
+                        continue
+                    everything = sort_unique([*check(program), *conf_diags])
+            except Exception:
+                logger.exception("checking %s (it may include %s) failed", candidate, path)
+                continue
+            out[candidate] = [d for d in everything if os.path.normpath(d.span.path) == norm]
+        return out
+
+    # ---- diagnostics of other files, and the check cache
     def _set_others(self) -> None:
         """Publish the diagnostics of files that are not open but that open documents include."""
         merged: dict[str, list[Diagnostic]] = {}
@@ -583,6 +694,8 @@ class DocumentStore:
 
 
 _T = TypeVar("_T")
+# `_in_context` of a document whose includer is being checked again (compared by identity)
+_PENDING: list[Diagnostic] = []
 
 
 def gc_paused(work: Callable[..., _T], *args: Any) -> _T:
