@@ -48,6 +48,7 @@ class Document:
     hurry: asyncio.Event = field(default_factory=asyncio.Event)  # a request waits: check at once
     waiting: int = 0  # requests waiting for the pending check
     _index: dict[int, int] | None = None
+    _full_text: str | None = None  # the text of the last full-text change, while no edit came since
 
     # ---- reading
     def line_count(self) -> int:
@@ -94,6 +95,7 @@ class Document:
         self.dirty = []
         self.full_needed = True
         self._index = None
+        self._full_text = None
 
     def apply_edit(self, start: tuple[int, int], end: tuple[int, int], new_text: str) -> None:
         """Replace the text between two (0-based line, code-point column) points."""
@@ -121,8 +123,12 @@ class Document:
         entries = self.entries
         if self.analysis is None or not entries or "\r" in text:
             self.replace_all(text)
+            self._full_text = text
             return
-        old = "\n".join(e.text for e in entries)
+        old = self._full_text
+        if old is None:
+            old = "\n".join([e.text for e in entries])
+        self._full_text = text  # (kept for the next full-text change: joining the lines costs more)
         head = common_prefix(old, text)
         if head == len(old) == len(text):
             return
@@ -134,11 +140,14 @@ class Document:
         texts = text[starts_at : ends_at if ends_at >= 0 else len(text)].split("\n")
         if len(texts) > MAX_DIFF_LINES:
             self.replace_all(text)
+            self._full_text = text
             return
         self.replace_lines(first, last_old + 1, texts)
+        self._full_text = text
 
     def replace_lines(self, start: int, end: int, texts: list[str]) -> None:
         """Replace lines `start` to `end` (0-based, `end` excluded) by lines with `texts`."""
+        self._full_text = None
         sl = start
         old = self.entries[start:end]
         if len(texts) == len(old) and all(o.text == t for o, t in zip(old, texts, strict=True)):
