@@ -564,11 +564,15 @@ class DocumentStore:
 
     async def _includers_checked(self, doc: Document, version: int | None) -> None:
         loop = asyncio.get_running_loop()
+
+        def current() -> bool:  # (read on the worker: an edit since makes this work moot)
+            return self.docs.get(doc.uri) is doc and doc.version == version and not doc.dirty
+
         try:
-            found = await loop.run_in_executor(self.executor, self._includers_work, doc.path)
+            found = await loop.run_in_executor(self.executor, self._includers_work, doc.path, current)
         except RuntimeError:  # the executor was shut down
             return
-        if self.docs.get(doc.uri) is not doc or doc.version != version:
+        if found is None or not current():
             return  # (edited since: the check of that edit does it again)
         norm = os.path.normpath(doc.path)
         before = self._context.get(norm)
@@ -576,8 +580,10 @@ class DocumentStore:
         if found or (before is not None and before[1]):
             self._publish_doc(doc)
 
-    def _includers_work(self, path: str) -> dict[str, list[Diagnostic]]:
-        """`gscen check` of each workspace file (not open) including `path`: its diagnostics there."""
+    def _includers_work(self, path: str, current: Callable[[], bool]) -> dict[str, list[Diagnostic]] | None:
+        """`gscen check` of each workspace file (not open) including `path`: its diagnostics there;
+        None once `current()` says the document was edited since (its own check comes first: a
+        large includer's check would hold the worker for seconds on every keystroke)."""
         norm = os.path.normpath(path)
         candidates = self._candidates.get(norm)
         if candidates is None:
@@ -589,6 +595,8 @@ class DocumentStore:
         for candidate in candidates:
             if os.path.normpath(candidate) in open_paths:
                 continue  # (an open includer's own analysis has them)
+            if not current():
+                return None
             try:
                 with bulk_allocation():
                     config, conf_diags, _conf_path = self._configure(candidate)
