@@ -23,8 +23,9 @@ measures, as an editor sees them:
   back, then `stop` edits and `@! set` edits of the variable it reads,
 - completion and hover answers,
 - requests in the same batch as the edit: hover and completion right after a one-line edit and
-  after a full-text change, and 50 keystrokes with a completion after each (`--only pipelined`
-  runs only these, after the first diagnostics).
+  after a full-text change, and 50 keystrokes with a completion after each; and a hover and a
+  completion sent right after references to `send_post` (78,763 of them), with and without a
+  partialResultToken (`--only pipelined` runs only these, after the first diagnostics).
 
 The server runs with `-v --log-file` in the temporary folder; for the edits that publish many
 diagnostics (and the slowest of some series) the bench also prints what the server logged: when
@@ -339,6 +340,47 @@ async def pipelined(
     fut = bench.expect(uri, version)
     replace_lines(client, uri, version, middle, middle + 1, "")
     await fut
+    # references to `send_post` (78,763 calls) with a hover and a completion sent right after them
+    at = types.Position(line=middle, character=lines[middle].index("send_post") + 2)
+    received: list[int] = []  # the sizes of the partial results
+
+    @client.feature(types.PROGRESS)
+    def progress(params: types.ProgressParams) -> None:
+        if isinstance(params.value, list):
+            received.append(len(params.value))
+
+    for token in (None, "bench-refs"):
+        received.clear()
+        t0 = time.perf_counter()
+        refs = asyncio.ensure_future(
+            client.text_document_references_async(
+                types.ReferenceParams(
+                    text_document=ident(uri),
+                    position=at,
+                    context=types.ReferenceContext(include_declaration=True),
+                    partial_result_token=token,
+                )
+            )
+        )
+        (hover_s, _h), (comp_s, _c) = await asyncio.gather(
+            timed(
+                client.text_document_hover_async(
+                    types.HoverParams(text_document=ident(uri), position=hover_at)
+                )
+            ),
+            timed(
+                client.text_document_completion_async(
+                    types.CompletionParams(text_document=ident(uri), position=complete_at)
+                )
+            ),
+        )
+        found = await refs
+        total = time.perf_counter() - t0
+        how = f"{sum(received):,} streamed" if token is not None else f"{len(found or []):,} answered"
+        print(
+            f"references to send_post ({'with' if token else 'without'} a partialResultToken: {how}) in "
+            f"{ms(total)}; a hover / completion sent after them answered in {ms(hover_s)} / {ms(comp_s)}"
+        )
     return version
 
 

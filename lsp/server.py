@@ -1,10 +1,12 @@
 """The language server: pygls wiring, the `gscen lsp` command, and nothing else.
 
 Takes LSP messages on stdio (or TCP) and answers them from one `DocumentStore`. Every LSP method
-is wired here, once, to the feature module that answers it (`lsp/features/<name>.py`). The
-protocol keeps no text documents of its own: pygls' `TextDocument` re-splits the whole text on
-every edit, the store applies edits to its own line list. A handler that fails logs the error to
-the client (`window/logMessage`) and answers nothing; the server keeps serving.
+is wired here, once, to the feature module that answers it (`lsp/features/<name>.py`); a request
+on a document waits for the check of the edits sent before it. The protocol (`protocol.py`)
+answers the messages pygls cannot hand to a feature, and keeps no text documents of its own:
+pygls' `TextDocument` re-splits the whole text on every edit, the store applies edits to its own
+line list. A handler that fails logs the error to the client (`window/logMessage`) and answers
+nothing; the server keeps serving.
 """
 
 from __future__ import annotations
@@ -15,21 +17,15 @@ import inspect
 import json
 import logging
 import os
-import re
 import sys
 import time
 import traceback
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import click
 from lsprotocol import types
-from lsprotocol.types import ResponseError
-from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from scenario_lang.diagnostics import Diagnostic
 from scenario_lang.parse import split_lines
@@ -52,15 +48,10 @@ from .features import (
 )
 from .handler import Handler
 from .positions import PositionCodec
+from .protocol import GscenProtocol
 from .store import DocumentStore
 
 logger = logging.getLogger(__name__)
-
-PARSE_ERROR = int(types.ErrorCodes.ParseError)  # -32700
-INVALID_REQUEST = int(types.ErrorCodes.InvalidRequest)  # -32600
-INVALID_PARAMS = int(types.ErrorCodes.InvalidParams)  # -32602
-SERVER_NOT_INITIALIZED = int(types.ErrorCodes.ServerNotInitialized)  # -32002
-_FIELD = {name: re.compile(rf'"{name}"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)') for name in ("method", "id")}
 
 # notifications are handled synchronously, in the order they arrive
 NOTIFICATIONS = frozenset(
@@ -95,97 +86,9 @@ def _version() -> str:
         return "dev"
 
 
-@dataclass(frozen=True)
-class Malformed:
-    """A message whose params do not have the shape its method asks for (a position's line of
-    -1, a missing position): what `structure_message` makes of it instead of raising."""
-
-    data: dict[str, Any]
-    error: str
-
-
-def _request_id(data: Mapping[str, Any]) -> int | str | None:
-    msg_id = data.get("id")
-    return msg_id if isinstance(msg_id, int | str) and not isinstance(msg_id, bool) else None
-
-
-class GscenProtocol(LanguageServerProtocol):
-    """pygls' protocol without its text documents (the store keeps the text, edited in place),
-    answering every request: malformed params with InvalidParams (pygls would log them and answer
-    nothing), a request before `initialize` with ServerNotInitialized, one after `shutdown`
-    with InvalidRequest (pygls drops both)."""
-
-    initialize_seen = False
-
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        try:
-            return super().structure_message(data)
-        except JsonRpcException as exc:
-            if "jsonrpc" in data and isinstance(data.get("method"), str):
-                cause = exc.__cause__
-                return Malformed(data, str(cause) if cause is not None else str(exc))
-            raise
-
-    def handle_message(self, message: Any) -> None:
-        if isinstance(message, Malformed):
-            self._malformed(message)
-            return
-        method = getattr(message, "method", None)
-        msg_id = getattr(message, "id", None) if method is not None else None
-        if method == types.INITIALIZE:
-            self.initialize_seen = True
-        elif method is not None and method != types.EXIT:
-            refusal = None
-            if not self.initialize_seen:
-                refusal = ResponseError(
-                    code=SERVER_NOT_INITIALIZED, message=f"{method}: the server is not initialized"
-                )
-            elif self._shutdown:
-                refusal = ResponseError(code=INVALID_REQUEST, message=f"{method}: the server is shut down")
-            if refusal is not None:
-                if msg_id is not None:
-                    self._send_response(msg_id, error=refusal)
-                else:  # a notification: dropped, as the LSP asks
-                    logger.info("dropped %s: %s", method, refusal.message)
-                return
-        super().handle_message(message)
-
-    def _malformed(self, message: Malformed) -> None:
-        method = message.data.get("method")
-        msg_id = _request_id(message.data)
-        text = f"{method}: invalid params: {message.error}"
-        logger.warning("%s", text)
-        if msg_id is not None:
-            self._send_response(msg_id, error=ResponseError(code=INVALID_PARAMS, message=text))
-        else:
-            self.notify(
-                types.WINDOW_LOG_MESSAGE,
-                types.LogMessageParams(type=types.MessageType.Error, message=f"gscen: dropped {text}"),
-            )
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(
-        self, params: types.DidOpenTextDocumentParams
-    ) -> Generator[Any, Any, None]:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(
-        self, params: types.DidChangeTextDocumentParams
-    ) -> Generator[Any, Any, None]:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(
-        self, params: types.DidCloseTextDocumentParams
-    ) -> Generator[Any, Any, None]:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
-            yield handler, (params,), None
-
-
 class GscenServer(LanguageServer):
+    protocol: GscenProtocol
+
     def __init__(self) -> None:
         super().__init__(
             "gscen",
@@ -308,28 +211,9 @@ class GscenServer(LanguageServer):
         UTF-8 or not JSON is dropped, so tell the client what was dropped (and answer it, when it
         was a request), rather than only the log."""
         if isinstance(error, UnicodeDecodeError | json.JSONDecodeError):
-            self._dropped(error)
+            self.protocol.report_unreadable(error)
             return
         super().report_server_error(error, source)
-
-    def _dropped(self, error: UnicodeDecodeError | json.JSONDecodeError) -> None:
-        if isinstance(error, UnicodeDecodeError):
-            body = bytes(error.object).decode("utf-8", errors="replace")
-            why = f"it is not valid UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start})"
-        else:
-            body = error.doc
-            why = f"it is not valid JSON ({error.msg} at offset {error.pos})"
-        found = {name: m[1] for name, pattern in _FIELD.items() if (m := pattern.search(body))}
-        method = found.get("method", "").strip('"') or "a message"
-        msg_id = found.get("id")
-        what = f"{method}" + (f" (request id {msg_id})" if msg_id is not None else "")
-        logger.error("dropped %s: %s", what, why)
-        self.log(f"gscen: dropped {what}: {why}", types.MessageType.Error)
-        if msg_id is not None:
-            request_id: int | str = json.loads(msg_id)
-            self.protocol._send_response(
-                request_id, error=ResponseError(code=PARSE_ERROR, message=f"{what} dropped: {why}")
-            )
 
     # ---- wiring
     def _wire(self) -> None:

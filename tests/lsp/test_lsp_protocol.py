@@ -37,9 +37,12 @@ async def test_a_hover_at_line_minus_one_right_after_an_edit_is_invalid_params(
     assert found is not None
 
 
-async def test_a_hover_without_a_position_is_invalid_params(client: LanguageClient, project: Path) -> None:
+async def test_a_hover_without_a_position_right_after_an_edit_is_invalid_params(
+    client: LanguageClient, project: Path
+) -> None:
     s = Session(client)
     uri = s.open(project / "exp.scenario")
+    s.edit(uri, 0, 0, 0, "# a comment\n")
     error = await error_of(client, types.TEXT_DOCUMENT_HOVER, {"textDocument": {"uri": uri}})
     assert error.code == types.ErrorCodes.InvalidParams
 

@@ -17,9 +17,9 @@ from .conftest import Session, request_raw, send_raw
 CALLS = 30_000  # `echo` calls: several chunks of lines to scan
 
 
-async def opened_large(client: LanguageClient, project: Path) -> tuple[Session, str]:
+async def opened_large(client: LanguageClient, project: Path, calls: int = CALLS) -> tuple[Session, str]:
     path = project / "large.scenario"
-    path.write_text("".join(f"@0:{1 + i % 50} echo x{i}\n" for i in range(CALLS)))
+    path.write_text("".join(f"@0:{1 + i % 50} echo x{i}\n" for i in range(calls)))
     s = Session(client)
     uri = s.open(path)
     await s.diagnostics(uri, version=1)
@@ -73,13 +73,17 @@ async def test_references_are_streamed_as_partial_results_when_the_client_offers
 
 
 async def test_references_stop_on_cancel_request(client: LanguageClient, project: Path) -> None:
-    _s, uri = await opened_large(client, project)
-    # (once the file is checked: the references start at once, and the cancellation comes during them)
-    await client.text_document_hover_async(
-        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(0, 1))
-    )
-    params = client.protocol._converter.unstructure(references_params(uri))
+    """Cancelled once their first partial result came (so while they run), they stop: the answer
+    is RequestCancelled and not every reference was sent."""
+    calls = 60_000
+    _s, uri = await opened_large(client, project, calls)
+    params = client.protocol._converter.unstructure(references_params(uri, token="cancel-me"))
+    event: asyncio.Event = client.partial_event  # type: ignore[attr-defined]
+    event.clear()
     msg_id, answer = request_raw(client, types.TEXT_DOCUMENT_REFERENCES, params)
+    first = asyncio.ensure_future(event.wait())
+    done, _pending = await asyncio.wait({answer, first}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    assert first in done, "references answered before sending any partial result"
     send_raw(client, {"jsonrpc": "2.0", "method": types.CANCEL_REQUEST, "params": {"id": msg_id}})
     try:
         async with asyncio.timeout(30):
@@ -88,3 +92,4 @@ async def test_references_stop_on_cancel_request(client: LanguageClient, project
         assert exc.code == types.LSPErrorCodes.RequestCancelled
     else:
         raise AssertionError("references answered in full after $/cancelRequest")
+    assert len(client.partial_results["cancel-me"]) < calls  # type: ignore[attr-defined]
