@@ -81,6 +81,7 @@ class DocumentStore:
         # it were checked, and their diagnostics in it; and those files (found once per document)
         self._context: dict[str, tuple[int | None, dict[str, list[Diagnostic]]]] = {}
         self._candidates: dict[str, list[str]] = {}
+        self._included: dict[str, set[str]] = {}  # uri -> the files it included at its last check
         self.publish_other = publish_other
         self.clear = clear
         self.report = report
@@ -544,11 +545,14 @@ class DocumentStore:
         return a is not None and any(os.path.normpath(p) == norm for p in a.program.files)
 
     def _publish_included(self, doc: Document) -> None:
-        """After a document's check (or its closing): publish again the open documents it includes."""
+        """After a document's check (or its closing): publish again the open documents it includes,
+        and those it included before (no longer in its context)."""
         a = doc.analysis
-        if a is None:
-            return
-        files = {os.path.normpath(p) for p in a.program.files} - {os.path.normpath(doc.path)}
+        now = set() if a is None else {os.path.normpath(p) for p in a.program.files}
+        now.discard(os.path.normpath(doc.path))
+        files = now | self._included.pop(doc.uri, set())
+        if now and self.docs.get(doc.uri) is doc:
+            self._included[doc.uri] = now
         for other in list(self.docs.values()):
             if other is not doc and os.path.normpath(other.path) in files and other.checked.is_set():
                 self._publish_doc(other)

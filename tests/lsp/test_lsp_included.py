@@ -122,3 +122,19 @@ async def test_an_included_file_without_includers_keeps_its_own_check(
     common = s.open(project / "common.scenario")
     found = await s.diagnostics(common, version=1)
     assert codes_of(found) == [("SC301", 0), ("SC301", 1), ("SC401", 0)]
+
+
+async def test_an_included_file_gets_its_own_check_again_once_its_includer_no_longer_includes_it(
+    client: LanguageClient, project: Path
+) -> None:
+    (project / "main.scenario").write_text(INCLUDING)
+    (project / "common.scenario").write_text(INCLUDED)
+    (project / "other.scenario").write_text("@0:1 echo no include here\n")  # (not a workspace includer)
+    s = Session(client)
+    main = s.open(project / "main.scenario")
+    await s.diagnostics(main, version=1)
+    common = s.open(project / "common.scenario")
+    await s.diagnostics(common, version=1, until=has("SC506"))
+    s.edit(main, 2, 0, 0, "# ")  # the `&include` line commented out
+    found = await s.diagnostics(common, until=has("SC301", "SC401"))
+    assert codes_of(found) == [("SC301", 0), ("SC301", 1), ("SC401", 0)]
