@@ -19,6 +19,10 @@ Outputs (each function returns the path it wrote, written atomically: never a tr
   `max_rows` peers: a heat map of events per peer and time bin), and below it the lateness (actual -
   planned) over time, with p50/p99/max.
 
+`plot_output_folder` draws all of them for a run's output folder (the resource log, the merged
+annotations and each peer's events.csv, read with `peer_events_of`); `gscen run` and the
+`graph_process_guard_data.sh` shim call it.
+
 Annotations are drawn as vertical dashed lines, merged when several peers annotate the same message at
 about the same time. matplotlib (Agg backend) is imported only inside the functions, so importing this
 module is cheap.
@@ -30,13 +34,15 @@ import csv
 import io
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .output_files import write_atomically
-from .resource_log import Grouping, ResourceLog, TimeSeries
+from .resource_log import Grouping, ResourceLog, TimeSeries, read_resource_log
+from .statistics import iter_peer_dirs
+from .summary import read_peer_events
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -46,9 +52,11 @@ __all__ = [
     "Annotation",
     "FiredEvent",
     "PeerEvents",
+    "peer_events_of",
     "plot_cpu",
     "plot_event_timeline",
     "plot_memory",
+    "plot_output_folder",
     "plot_resources",
     "read_annotations",
 ]
@@ -527,3 +535,57 @@ def _save(fig: Figure, path: Path) -> None:
 
 def _plural(n: int, unit: str) -> str:
     return f"{n} {unit}" if n == 1 else f"{n} {unit}es" if unit.endswith("s") else f"{n} {unit}s"
+
+
+# --------------------------------------------------------------------------------------------- a run's folder
+def peer_events_of(output_dir: Path) -> list[PeerEvents]:
+    """The events each peer logged in `output_dir/<id>/events.csv` (peers without events left out)."""
+    out = []
+    for peer in iter_peer_dirs(output_dir):
+        events = read_peer_events(peer.path)
+        if not events:
+            continue
+        fired = [
+            FiredEvent(
+                e.planned if e.planned is not None else (e.actual or 0.0), e.actual, e.callback, e.failed
+            )
+            for e in events
+        ]
+        out.append(PeerEvents(peer.peer_id, fired))
+    return out
+
+
+def plot_output_folder(
+    output_dir: Path,
+    labels: Mapping[int, str] | None = None,
+    start: float | None = None,
+    peer_events: Sequence[PeerEvents] | None = None,
+) -> list[Path]:
+    """Write the plots of an output folder (cpu.png, memory.png, and events.png when peers logged
+    events); return the files written. Missing inputs mean fewer plots, never an error."""
+    written: list[Path] = []
+    annotations: list[Annotation] = []
+    merged = output_dir / "annotations.csv"
+    try:
+        annotations = read_annotations(merged) if merged.is_file() else []
+    except OSError:
+        annotations = []
+    log_path = output_dir / "resource_usage.log"
+    if log_path.is_file():
+        log = read_resource_log(log_path)
+        if log.processes:
+            written.extend(
+                plot_resources(
+                    log,
+                    output_dir,
+                    by="session",
+                    labels=dict(labels or {}),
+                    annotations=annotations,
+                    start=start,
+                )
+            )
+    if peer_events is None:
+        peer_events = peer_events_of(output_dir)
+    if peer_events:
+        written.append(plot_event_timeline(peer_events, output_dir / "events.png", annotations=annotations))
+    return written

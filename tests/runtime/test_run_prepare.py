@@ -211,7 +211,7 @@ def test_classify_and_rewrite_gumby_names() -> None:
     rewritten = rewrite_shell_text("cd x && launch_scenario.py --a; graph_process_guard_data.sh", "/py")
     assert rewritten == (
         "cd x && /py -m scenario_lang.cli peer --a; "
-        "/py -m scenario_lang.runtime.gumby_commands graph_process_guard_data.sh"
+        "/py -m scenario_lang.runtime.gumby_shims graph_process_guard_data.sh"
     )
 
 
