@@ -135,6 +135,8 @@ class PeerConfig:
     events_log: str = "all"
     connect_timeout: float = 30.0
     sync_timeout: float | None = 300.0
+    requested_id: int | None = None  # ask the sync server for this id (a launcher placed the peer)
+    publish_host: bool = False  # publish this peer's own address (peers on several machines)
 
 
 @dataclass
@@ -423,6 +425,8 @@ class Peer:
             id_timeout=cfg.sync_timeout,
             vars_timeout=cfg.sync_timeout,
             go_timeout=cfg.sync_timeout,
+            requested_id=cfg.requested_id,
+            publish_host=cfg.publish_host,
         )
         async with SyncClient(client_config) as client:
             state.client = client

@@ -112,6 +112,19 @@ def _env_bool(value: str | None, default: bool) -> bool:
     help="Seconds each sync step (id, all vars, go) may take.",
 )
 @click.option(
+    "--peer-id",
+    type=click.IntRange(min=1),
+    envvar="GSCEN_PEER_ID",
+    help="Ask the sync server for this id (a launcher placed this peer) [env GSCEN_PEER_ID].",
+)
+@click.option(
+    "--publish-host/--no-publish-host",
+    envvar="GSCEN_PUBLISH_HOST",
+    default=False,
+    help="Publish this peer's own address to the others (peers on several machines) "
+    "[env GSCEN_PUBLISH_HOST].",
+)
+@click.option(
     "--log-level", envvar="GUMBY_LOG_LEVEL", default="INFO", show_default=True, help="[env GUMBY_LOG_LEVEL]"
 )
 def peer_command(
@@ -129,6 +142,8 @@ def peer_command(
     events_log: str,
     connect_timeout: float,
     sync_timeout: float,
+    peer_id: int | None,
+    publish_host: bool,
     log_level: str,
 ) -> None:
     """Run one peer of an experiment (started by `gscen run`; Gumby's launch_scenario.py)."""
@@ -168,6 +183,8 @@ def peer_command(
         events_log=events_log,
         connect_timeout=connect_timeout,
         sync_timeout=sync_timeout,
+        requested_id=peer_id,
+        publish_host=publish_host,
     )
     outcome = run_peer(config, log_filter)
     sys.exit(outcome.exit_code)

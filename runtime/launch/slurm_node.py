@@ -1,0 +1,138 @@
+"""One node's task in a SLURM run: `python -m scenario_lang.runtime.launch.slurm_node NODE_SPEC`.
+
+srun starts this once per node (slurm.py's batch script). It reads the `NodeSpec`, takes its rank
+from SLURM_NODEID, and runs gscen's process guard on this node's share of the peers
+(`slurm.node_share`), peer k asking the sync server for id `first_id + k` (GSCEN_PEER_ID) and
+publishing its own address (GSCEN_PUBLISH_HOST). The run's token comes from the spec's token file
+(readable by its owner only) into the peers' environment, never onto a command line. The guard
+writes into `OUTPUT_DIR/.gscen/nodes/<rank>/`; this task writes `status.json` there about once a
+second (the processes' reports) and a last time with `"done": true` when the guard has stopped.
+
+SIGTERM or SIGINT (scancel, srun interrupted) stop the guard: its processes get TERM, then KILL after
+the grace period, and are reaped before the last status is written. Exit status: 0 when the guard ran
+(failed peers are in the status, for the submitting side to report), 1 when this task could not run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from scenario_lang.files import write_atomically
+
+from ..guard import Guard, GuardConfig, GuardError, GuardResult, ProcessReport
+from .slurm import STATUS_NAME, NodeSpec, first_id, node_share, report_to_json
+
+_STATUS_PERIOD = 1.0
+
+
+def _write_status(
+    folder: Path, rank: int, reports: tuple[ProcessReport, ...], result: GuardResult | None, error: str | None
+) -> None:
+    status: dict[str, object] = {
+        "rank": rank,
+        "host": socket.gethostname(),
+        "node": os.environ.get("SLURMD_NODENAME", ""),
+        "time": time.time(),
+        "done": result is not None or error is not None,
+        "processes": [report_to_json(r) for r in reports],
+    }
+    if result is not None:
+        status.update(
+            reason=result.reason.value,
+            samples=result.samples,
+            late_ticks=result.late_ticks,
+            error=result.error,
+        )
+    if error is not None:
+        status.update(reason="error", error=error)
+    with contextlib.suppress(OSError):  # a full disk: the submitting side reports the node as not done
+        write_atomically(folder / STATUS_NAME, json.dumps(status), durable=result is not None)
+
+
+def node_guard_config(spec: NodeSpec, rank: int, environ: dict[str, str]) -> GuardConfig:
+    """The guard this node runs: its share of the peers, each with its id and the run's token."""
+    count = node_share(spec.instances, spec.nodes, rank)
+    first = first_id(spec.instances, spec.nodes, rank)
+    env = dict(environ)
+    if spec.token_file is not None:
+        env["GSCEN_SYNC_TOKEN"] = Path(spec.token_file).read_text(encoding="ascii").strip()
+    env["GSCEN_PUBLISH_HOST"] = "1"
+    folder = spec.node_folder(rank)
+    commands = tuple(f"export GSCEN_PEER_ID={first + k}; {spec.command}" for k in range(count))
+    return GuardConfig(
+        commands=commands,
+        timeout=spec.timeout,
+        interval=spec.interval,
+        grace=spec.grace,
+        output_dir=folder,
+        resource_dir=folder,
+        network=spec.network,
+        cwd=Path(spec.cwd) if spec.cwd is not None else None,
+        env=env,
+    )
+
+
+async def run_node(spec: NodeSpec, rank: int) -> int:
+    """Run this node's guard to its end (or to a signal); write the status; the exit status."""
+    folder = spec.node_folder(rank)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        config = node_guard_config(spec, rank, dict(os.environ))
+    except OSError as exc:
+        _write_status(folder, rank, (), None, f"cannot read the token file: {exc}")
+        return 1
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    guard = Guard(config)
+    try:
+        await guard.start()
+    except GuardError as exc:
+        result = await guard.aclose()
+        _write_status(folder, rank, result.processes, None, str(exc))
+        return 1
+    done = asyncio.ensure_future(guard.wait_done())
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        while not done.done() and not stopper.done():
+            await asyncio.wait({done, stopper}, timeout=_STATUS_PERIOD, return_when=asyncio.FIRST_COMPLETED)
+            _write_status(folder, rank, guard.reports(), None, None)
+    finally:
+        stopper.cancel()
+        result = await guard.aclose()
+        if done.done() and not done.cancelled() and done.exception() is not None:
+            _write_status(folder, rank, result.processes, None, str(done.exception()))
+        else:
+            done.cancel()
+            _write_status(folder, rank, result.processes, result, None)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m scenario_lang.runtime.launch.slurm_node NODE_SPEC", file=sys.stderr)
+        return 2
+    try:
+        spec = NodeSpec.from_json(Path(argv[1]).read_text(encoding="utf-8"))
+        rank = int(os.environ.get("SLURM_NODEID", os.environ.get("SLURM_PROCID", "")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"gscen slurm node: cannot read {argv[1]} or SLURM_NODEID: {exc}", file=sys.stderr)
+        return 1
+    nodes = int(os.environ.get("SLURM_NNODES", spec.nodes))
+    if nodes != spec.nodes or not 0 <= rank < nodes:
+        print(f"gscen slurm node: rank {rank} of {nodes} nodes; the job wants {spec.nodes}", file=sys.stderr)
+        return 1
+    return asyncio.run(run_node(spec, rank))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
