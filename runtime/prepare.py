@@ -332,11 +332,13 @@ def prepare_run(options: RunOptions) -> Preparation:
             )
         else:
             add("experiment_server_cmd", StepKind.BACKGROUND)
+    instance_step: Step | None
     if placement.das_instance_cmd:
-        instance_step = _das_peers_step(placement, instances, config, output_dir, cwd, environment, launch)
-        if isinstance(instance_step, str):
-            return refuse(instance_step)
-        steps.append(instance_step)
+        das_step = _das_peers_step(placement, instances, config, output_dir, cwd, environment, launch)
+        if isinstance(das_step, str):
+            return refuse(das_step)
+        steps.append(das_step)
+        instance_step = das_step
     else:
         instance_step = add("local_instance_cmd")
     if instance_step is None and scenario is not None and instances is not None:

@@ -1,0 +1,343 @@
+"""The slurm launcher: what it would submit (no cluster needed), and runs on the real local cluster.
+
+The cluster tests use `slurm_cluster` (tests/slurm_cluster.py): skipped without a cluster, failing
+under CI=true. After every run they check that squeue lists nothing of the run and that no peer
+process is left (zombies count as gone: PID 1 here does not reap).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from scenario_lang.runtime.guard import GuardConfig
+from scenario_lang.runtime.launch.slurm import (
+    SlurmConfig,
+    SlurmLauncher,
+    batch_script,
+    first_id,
+    node_share,
+    sbatch_argv,
+)
+from slurm_cluster import SlurmCluster
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def gscen_run(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scenario_lang.cli", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def experiment(folder: Path, conf: str, scenario: str, module: str | None = None) -> Path:
+    """A small experiment: `conf` (scenario_file and sync_port added), `scenario`, a module."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "exp.scenario").write_text(scenario)
+    if module is not None:
+        (folder / "probe_module.py").write_text(module)
+    path = folder / "exp.conf"
+    path.write_text(f"scenario_file = exp.scenario\nsync_port = __unique_port__\n{conf}")
+    return path
+
+
+def job_name(conf: Path) -> str:
+    return "gscen-" + next(
+        line.split("=", 1)[1].strip()
+        for line in conf.read_text().splitlines()
+        if line.startswith("experiment_name")
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X", "x")
+
+
+def assert_nothing_left(cluster: SlurmCluster, out: Path, name: str) -> None:
+    deadline = time.monotonic() + 15
+    while cluster.active_jobs(name) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert cluster.active_jobs(name) == [], f"squeue still lists {name}"
+    pids = []
+    for status in (out / ".gscen" / "nodes").glob("*/status.json"):
+        pids += [p["pid"] for p in json.loads(status.read_text())["processes"]]
+    assert pids, "no node status was written"
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p for p in pids if alive(p)] == []
+
+
+LONG_SCENARIO = "&module probe_module.Probe\n\n@0:1 touch\n@0:60 stop\n"
+PROBE = """
+from scenario_lang import ExperimentModule, experiment_callback
+
+
+class Probe(ExperimentModule):
+    @experiment_callback
+    def touch(self) -> None:
+        (self.output_dir / "touched").write_text("yes")
+
+    def on_id_received(self) -> None:
+        if self.my_id == FAIL_ID:
+            raise RuntimeError("peer FAIL_ID refuses to start")
+"""
+
+
+def probe(fail_id: int = 0) -> str:
+    return PROBE.replace("FAIL_ID", str(fail_id))
+
+
+# --------------------------------------------------------------------------------------------- no cluster
+@pytest.mark.parametrize(
+    ("instances", "nodes", "shares", "firsts"),
+    [(16, 2, [8, 8], [1, 9]), (10, 4, [3, 3, 2, 2], [1, 4, 7, 9]), (3, 4, [1, 1, 1, 0], [1, 2, 3, 4])],
+)
+def test_the_first_instances_mod_nodes_nodes_get_one_more_peer_and_ids_follow_rank(
+    instances: int, nodes: int, shares: list[int], firsts: list[int]
+) -> None:
+    assert [node_share(instances, nodes, r) for r in range(nodes)] == shares
+    assert [first_id(instances, nodes, r) for r in range(nodes)] == firsts
+    assert sum(shares) == instances
+
+
+def test_sbatch_asks_for_one_task_per_node_and_the_reservation_outlives_the_node_timeout(
+    tmp_path: Path,
+) -> None:
+    config = SlurmConfig(
+        node_amount=3, node_timeout=100, partition="p", account="a", extra_args=("--exclusive",)
+    )
+    argv = sbatch_argv(config, tmp_path / "job.sh", tmp_path, tmp_path, None)
+    assert "--nodes=3" in argv and "--ntasks-per-node=1" in argv
+    assert "--time=4" in argv  # (100 + 120) s, in whole minutes
+    assert "--partition=p" in argv and "--account=a" in argv and "--exclusive" in argv
+    assert argv[-1] == str(tmp_path / "job.sh")
+    script = batch_script("/py", tmp_path / "spec.json", 3, 10)
+    assert "srun --nodes=3 --ntasks=3 --ntasks-per-node=1" in script
+    assert "scenario_lang.runtime.launch.slurm_node" in script
+
+
+def test_the_token_is_in_no_command_line_or_script_and_in_a_file_only_its_owner_reads(tmp_path: Path) -> None:
+    token = "s3cret-token-value"
+    guard = GuardConfig(
+        commands=("exec gscen peer",) * 4, output_dir=tmp_path, env={"GSCEN_SYNC_TOKEN": token}
+    )
+    launcher = SlurmLauncher(SlurmConfig(node_amount=2), "/py", token)
+    shown = "\n".join(launcher.describe(guard))
+    assert token not in shown
+    job = launcher.open(__import__("scenario_lang.runtime.launch", fromlist=["PeerLaunch"]).PeerLaunch(guard))
+    job._write_files()  # type: ignore[attr-defined]
+    folder = tmp_path / ".gscen" / "slurm"
+    assert (folder / "token").read_text() == token
+    assert (folder / "token").stat().st_mode & 0o077 == 0
+    for name in ("job.sh", "node-spec.json"):
+        assert token not in (folder / name).read_text()
+
+
+def test_dry_run_shows_the_batch_script_and_srun_without_slurm_on_path(tmp_path: Path) -> None:
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))
+    assert shutil.which("sbatch", path=env["PATH"]) is None
+    conf = EXAMPLES / "synchronized_instances_das" / "synchronized_instances_das.conf"
+    result = gscen_run([str(conf), "--dry-run", "-o", str(tmp_path / "out")], env)
+    assert result.returncode == 0, result.stderr
+    assert "slurm: 16 peers on 2 nodes, shares 8 + 8 (ids 1-8, 9-16), node timeout 30 s" in result.stdout
+    assert "sbatch --parsable" in result.stdout and "--nodes=2" in result.stdout
+    assert "exec srun --nodes=2 --ntasks=2 --ntasks-per-node=1" in result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_gumbys_das_tutorial_keys_map_onto_the_slurm_launcher(corpus: Path, tmp_path: Path) -> None:
+    tutorial = corpus / "docs" / "tutorials" / "synchronized_instances_das.conf"
+    result = gscen_run([str(tutorial), "--dry-run", "-o", str(tmp_path / "out")])
+    assert result.returncode == 0, result.stderr
+    assert "slurm: 16 peers on 2 nodes, shares 8 + 8 (ids 1-8, 9-16), node timeout 20 s" in result.stdout
+    assert "--time=3" in result.stdout  # node_timeout 20 + 120 s
+    assert "local_setup_cmd `das_setup.sh`: nothing to prepare here" in result.stderr
+    assert "use_local_venv is ignored" in result.stderr
+    assert "local_setup_cmd:" not in result.stdout
+
+
+def test_an_unknown_launcher_is_refused_naming_the_key(tmp_path: Path) -> None:
+    conf = experiment(tmp_path, "instances_to_run = 2\nlauncher = prun\n", "@0:1 stop\n")
+    result = gscen_run([str(conf), "--dry-run"])
+    assert result.returncode == 1
+    assert "launcher = 'prun': expected one of local, slurm" in result.stderr
+
+
+def test_without_sbatch_the_run_fails_with_a_clear_message(tmp_path: Path) -> None:
+    conf = experiment(tmp_path, "instances_to_run = 2\nlauncher = slurm\n", "@0:1 stop\n")
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))
+    result = gscen_run([str(conf), "-o", str(tmp_path / "out")], env, timeout=60)
+    assert result.returncode == 1
+    assert "`sbatch ...` could not run: not found on PATH" in result.stderr
+
+
+# --------------------------------------------------------------------------------------------- cluster
+@pytest.mark.slurm
+def test_the_das_example_runs_16_peers_on_2_nodes_with_a_local_runs_layout(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    conf = EXAMPLES / "synchronized_instances_das" / "synchronized_instances_das.conf"
+    result = gscen_run([str(conf), "-o", str(out)], slurm_cluster.env)
+    assert result.returncode == 0, result.stderr
+    assert (out / "sum_id.txt").read_text().strip() == "136"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "ok"
+    assert [p["peer"] for p in summary["peers"]] == list(range(1, 17))
+    # The local layout: one .out/.err per process numbered 0..15 in OUTPUT_DIR, peer folders beside
+    # them, one resource log; peer k on node r has id first_id(r) + k, so process i is peer i + 1.
+    for peer in summary["peers"]:
+        assert peer["stdout"] == f"{peer['peer'] - 1:05d}.out"
+        assert (out / str(peer["peer"]) / "id.txt").read_text().strip() == str(peer["peer"])
+    assert sorted(p.name for p in out.glob("*.out")) == [f"{i:05d}.out" for i in range(16)]
+    assert len((out / "resource_usage.log").read_text().splitlines()) > 16
+    # Both nodes ran their half.
+    nodes = {json.loads(s.read_text())["node"] for s in (out / ".gscen" / "nodes").glob("*/status.json")}
+    assert len(nodes) == 2
+    assert "slurm job" in result.stderr and "running on" in result.stderr
+    assert_nothing_left(slurm_cluster, out, "gscen-synchronized_instances_das")
+
+
+@pytest.mark.slurm
+def test_gumbys_das_tutorial_conf_runs_unchanged(
+    slurm_cluster: SlurmCluster, corpus: Path, tmp_path: Path
+) -> None:
+    # Gumby's .conf as it is; the scenario, module and post-processing it names are this repo's
+    # (Gumby's tutorial module imports gumby itself).
+    folder = tmp_path / "exp"
+    shutil.copytree(EXAMPLES / "synchronized_instances_das", folder)
+    shutil.copy(corpus / "docs" / "tutorials" / "synchronized_instances_das.conf", folder / "das.conf")
+    out = tmp_path / "out"
+    result = gscen_run([str(folder / "das.conf"), "-o", str(out)], slurm_cluster.env)
+    assert result.returncode == 0, result.stderr
+    assert (out / "sum_id.txt").read_text().strip() == "136"
+    assert_nothing_left(slurm_cluster, out, "gscen-synchronized_instances_das5")
+
+
+@pytest.mark.slurm
+def test_ctrl_c_cancels_the_job_and_leaves_nothing_running(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    conf = experiment(
+        tmp_path / "exp",
+        "experiment_name = slurm_ctrl_c\ninstances_to_run = 6\nlauncher = slurm\nnode_amount = 3\n",
+        LONG_SCENARIO,
+        probe(),
+    )
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scenario_lang.cli", "run", str(conf), "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=slurm_cluster.env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(out.glob("[0-9]*/touched"))) < 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(list(out.glob("[0-9]*/touched"))) == 6, "the peers did not start"
+        assert slurm_cluster.active_jobs("gscen-slurm_ctrl_c")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert json.loads((out / "summary.json").read_text())["status"] == "interrupted"
+    assert_nothing_left(slurm_cluster, out, "gscen-slurm_ctrl_c")
+
+
+@pytest.mark.slurm
+def test_a_peer_failing_before_the_start_fails_the_run_and_cancels_the_job(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    conf = experiment(
+        tmp_path / "exp",
+        "experiment_name = slurm_failing_peer\ninstances_to_run = 4\nlauncher = slurm\nnode_amount = 2\n",
+        LONG_SCENARIO,
+        probe(fail_id=3),
+    )
+    out = tmp_path / "out"
+    started = time.monotonic()
+    result = gscen_run([str(conf), "-o", str(out)], slurm_cluster.env)
+    assert result.returncode == 1
+    assert time.monotonic() - started < 40  # at once, not at the scenario's 60 s stop
+    assert "peer 3" in result.stderr
+    assert_nothing_left(slurm_cluster, out, "gscen-slurm_failing_peer")
+
+
+@pytest.mark.slurm
+def test_node_timeout_stops_the_peers_and_the_job_ends(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
+    conf = experiment(
+        tmp_path / "exp",
+        "experiment_name = slurm_node_timeout\ninstances_to_run = 4\nlauncher = slurm\nnode_amount = 2\n"
+        "node_timeout = 4\n",
+        LONG_SCENARIO,
+        probe(),
+    )
+    out = tmp_path / "out"
+    started = time.monotonic()
+    result = gscen_run([str(conf), "-o", str(out)], slurm_cluster.env)
+    assert time.monotonic() - started < 40
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert "timeout" in next(s for s in summary["steps"] if s["name"] == "local_instance_cmd")["detail"]
+    assert_nothing_left(slurm_cluster, out, "gscen-slurm_node_timeout")
+
+
+@pytest.mark.slurm
+def test_a_job_that_stays_pending_times_out_with_slurms_reason_and_is_cancelled(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    conf = experiment(
+        tmp_path / "exp",
+        "experiment_name = slurm_pending\ninstances_to_run = 2\nlauncher = slurm\n"
+        "slurm_extra_args = --begin=now+3600\nslurm_pending_timeout = 2\n",
+        "@0:1 stop\n",
+    )
+    out = tmp_path / "out"
+    result = gscen_run([str(conf), "-o", str(out)], slurm_cluster.env)
+    assert result.returncode == 1
+    assert "did not start within 2 s (BeginTime); it was cancelled" in result.stderr
+    deadline = time.monotonic() + 15
+    while slurm_cluster.active_jobs("gscen-slurm_pending") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert slurm_cluster.active_jobs("gscen-slurm_pending") == []
+
+
+@pytest.mark.slurm
+def test_sbatch_refusing_the_job_is_shown_with_its_reason(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    conf = experiment(
+        tmp_path / "exp",
+        "experiment_name = slurm_bad_partition\ninstances_to_run = 2\nlauncher = slurm\n"
+        "slurm_partition = no_such_partition\n",
+        "@0:1 stop\n",
+    )
+    result = gscen_run([str(conf), "-o", str(tmp_path / "out")], slurm_cluster.env, timeout=60)
+    assert result.returncode == 1
+    assert "`sbatch --parsable ...` exited with status 1" in result.stderr
+    assert "invalid partition" in result.stderr.lower()
