@@ -498,7 +498,12 @@ class _Connection(asyncio.Protocol):
                 if not sep2 or not key:
                     server._failed(self, PeerProtocolError, f"sent a malformed set line {_shown(line)}")
                     return
-                self.vars[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+                text = value.decode("utf-8", "replace")
+                if key == b"host" and text == self.host:
+                    # A peer publishing the address the server sees anyway (gscen peers on SLURM
+                    # do): leave it to the server to fill in, so the compact form stays compact.
+                    return
+                self.vars[key.decode("utf-8", "replace")] = text
             elif line == b"ready":
                 server._ready(self)
             else:

@@ -109,12 +109,35 @@ async def test_a_connection_that_leaves_before_joining_gives_its_id_back() -> No
 
 
 async def test_a_peer_can_publish_its_own_address() -> None:
+    token = new_token()
+    config = SyncServerConfig(instances=1, token=token, start_delay=0.01)
+    async with asyncio.timeout(LIMIT), SyncServer(config) as server:
+        client = SyncClient(SyncClientConfig("127.0.0.1", server.port, token=token, publish_host=True))
+        async with client:
+            await client.connect()
+            assert client.local_host == "127.0.0.1"
+            all_vars = await client.ready({})
+    assert all_vars.address_of(1) == ("127.0.0.1", 12001)
+
+
+async def test_a_published_address_the_server_sees_anyway_keeps_the_document_compact() -> None:
     results = await _run([None, None], publish_host=True)
     all_vars = results[0]["all_vars"]
-    assert all_vars.address_of(1)[0] == "127.0.0.1"
     assert all_vars.clients[2]["host"] == "127.0.0.1"
-    # Published, so it is the peer's own entry in the compact document, not the server's default.
-    assert b'"2":{"host":"127.0.0.1"}' in all_vars.raw
+    assert b'"clients":{"1":{},"2":{}}' in all_vars.raw
+
+
+async def test_a_published_address_other_than_the_servers_view_is_kept() -> None:
+    token = new_token()
+    config = SyncServerConfig(instances=1, token=token, start_delay=0.01)
+    async with (
+        asyncio.timeout(LIMIT),
+        SyncServer(config) as server,
+        SyncClient(SyncClientConfig("127.0.0.1", server.port, token=token)) as client,
+    ):
+        await client.connect()
+        all_vars = await client.ready({"host": "10.1.2.3"})
+    assert all_vars.address_of(1) == ("10.1.2.3", 12001)
 
 
 def test_a_requested_id_below_one_is_refused_by_the_config() -> None:
