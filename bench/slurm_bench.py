@@ -8,6 +8,10 @@
         start instants (result.json `started_at`, max - min; target < 20 ms), every peer's output
         collected (sum_id.txt, one .out per process, one folder per peer), squeue empty afterwards,
         the runner's peak RSS and the largest peer's; the sync traffic (the all-vars bytes)
+    python bench/slurm_bench.py sync-cost [--peers 1000] [--nodes 20]
+        no cluster: the sync of that many peers as gscen's peers on SLURM speak it (token, compact
+        form, request-id by node rank, a published address), against the real sync server over TCP
+        on 127.0.0.1; counts the connections and the bytes each way, exactly as sent on the wire
 
 Every peer runs on this machine (the nodes of the local cluster share it), so the clocks agree. The
 machine has 2 cores: 200 peers share them, which is what the spread measures.
@@ -16,6 +20,7 @@ machine has 2 cores: 200 peers share them, which is what the spread measures.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import resource
@@ -101,6 +106,48 @@ def scale(peers: int, nodes: int, launcher: str) -> None:
         assert launcher == "local" or "slurm job" in result.stderr
 
 
+async def _raw_peer(port: int, token: str, peer_id: int, counts: list[int]) -> None:
+    """One peer's whole sync as a gscen peer on SLURM sends it; bytes sent/received into counts."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 24)
+    sent = b"token:%s\r\naccept:compact-vars\r\nrequest-id:%d\r\ntime:%r\r\n" % (
+        token.encode(),
+        peer_id,
+        time.time(),
+    )
+    writer.write(sent)
+    received = await reader.readline()
+    ready = b"set:host:127.0.0.1\r\nready\r\n"
+    writer.write(ready)
+    all_vars = await reader.readline()
+    writer.write(b"vars_received\r\n")
+    go = await reader.readline()
+    assert received.startswith(b"id:%d" % peer_id) and go.startswith(b"go:"), (received, go)
+    counts[0] += len(sent) + len(ready) + len(b"vars_received\r\n")
+    counts[1] += len(received) + len(all_vars) + len(go)
+    writer.close()
+
+
+async def _sync_cost(peers: int) -> tuple[int, int, dict[str, int], float]:
+    from scenario_lang.runtime.sync import SyncServer, SyncServerConfig, new_token
+
+    token = new_token()
+    config = SyncServerConfig(instances=peers, token=token, start_delay=0.1)
+    counts = [0, 0]
+    began = time.perf_counter()
+    async with SyncServer(config) as server:
+        await asyncio.gather(*(_raw_peer(server.port, token, i, counts) for i in range(1, peers + 1)))
+        sizes = server.all_vars_sizes
+    return counts[0], counts[1], sizes, time.perf_counter() - began
+
+
+def sync_cost(peers: int, nodes: int) -> None:
+    up, down, sizes, seconds = asyncio.run(_sync_cost(peers))
+    print(f"{peers} peers on {nodes} nodes: {peers} connections to the sync server (one per peer)")
+    print(f"peers -> server: {up} bytes ({up / peers:.0f} per peer)")
+    print(f"server -> peers: {down} bytes ({down / peers:.0f} per peer; all-vars line {sizes})")
+    print(f"sync on this machine: {seconds:.2f} s (every client in one process)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -111,10 +158,15 @@ def main() -> None:
     s.add_argument("--peers", type=int, default=200)
     s.add_argument("--nodes", type=int, default=4)
     s.add_argument("--launcher", choices=("slurm", "local"), default="slurm")
+    c = sub.add_parser("sync-cost")
+    c.add_argument("--peers", type=int, default=1000)
+    c.add_argument("--nodes", type=int, default=20)
     args = parser.parse_args()
     os.environ.setdefault("PYTHONSAFEPATH", "1")
     if args.what == "overhead":
         overhead(args.rounds)
+    elif args.what == "sync-cost":
+        sync_cost(args.peers, args.nodes)
     else:
         scale(args.peers, args.nodes, args.launcher)
 

@@ -135,7 +135,9 @@ class SlurmConfig:
     lets its peers run (Gumby's NODE_TIMEOUT; None: the local guard's timeout); the allocation's time
     limit is that plus 120 s (None on both: no `--time`). `partition`, `account`: sbatch's; `extra_args`:
     more sbatch arguments, as words. `pending_timeout`: seconds the job may wait in the queue before
-    it is cancelled. `poll_interval`: seconds between `squeue` polls. `job_name`: the job's name.
+    it is cancelled. `poll_interval`: seconds between `squeue` polls while the job runs (each is a
+    call to the controller; a quarter of it while pending, and the nodes' status files are looked at
+    every quarter too, so the end is seen at once). `job_name`: the job's name.
     `commands`: the sbatch, squeue and scancel programs (names looked up on PATH, or paths).
     """
 
@@ -145,7 +147,7 @@ class SlurmConfig:
     account: str | None = None
     extra_args: tuple[str, ...] = ()
     pending_timeout: float = 60.0
-    poll_interval: float = 0.25
+    poll_interval: float = 1.0
     job_name: str = "gscen"
     sbatch: str = "sbatch"
     squeue: str = "squeue"
@@ -485,6 +487,8 @@ class SlurmJob:
         self._result: GuardResult | None = None
         self._cancelled = False
         self._started_at = time.time()
+        self._report_cache: dict[int, tuple[int, tuple[ProcessReport, ...]]] = {}
+        self._done_nodes: set[int] = set()
 
     # -- what it would run (also for --dry-run)
     @property
@@ -517,7 +521,10 @@ class SlurmJob:
     def _write_files(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         for rank in range(self.spec.nodes):
-            self.spec.node_folder(rank).mkdir(parents=True, exist_ok=True)
+            folder = self.spec.node_folder(rank)
+            folder.mkdir(parents=True, exist_ok=True)
+            # A status left by an earlier run into this folder (--force) would read as this run's.
+            (folder / STATUS_NAME).unlink(missing_ok=True)
         if self.token is not None:
             path = self.folder / TOKEN_NAME
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -539,6 +546,10 @@ class SlurmJob:
                 self.state = state
                 if state.final:
                     break
+                if state.state == "RUNNING":
+                    # squeue every poll_interval; in between, the nodes' own word that they are done.
+                    await self._wait_nodes_done(self.config.poll_interval)
+                    continue
                 waited = time.monotonic() - submitted
                 if state.state == "PENDING" and waited > self.config.pending_timeout:
                     why = f" ({state.reason})" if state.reason else ""
@@ -548,11 +559,22 @@ class SlurmJob:
                     )
                     await self._cancel()
                     break
-                await asyncio.sleep(self.config.poll_interval)
+                await asyncio.sleep(self.config.poll_interval / 4)
         except SlurmError as exc:
             self._failure = exc
         finally:
             self._finished.set()
+
+    async def _wait_nodes_done(self, limit: float) -> None:
+        """Up to `limit` seconds: return early once every node's status says done (the job is
+        ending; squeue is then asked at once, and every 0.1 s until it agrees)."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            self.reports()
+            if len(self._done_nodes) == self.spec.nodes:
+                await asyncio.sleep(0.1)
+                return
+            await asyncio.sleep(limit / 4)
 
     async def _cancel(self) -> None:
         if self.job_id is None or self._cancelled:
@@ -629,13 +651,26 @@ class SlurmJob:
         return self._result
 
     def reports(self) -> tuple[ProcessReport, ...]:
+        """Every node's last status; a node's file is read again only when it changed (on a shared
+        file system each read is a round trip, and the pipeline asks several times a second)."""
         found: list[ProcessReport] = []
         for rank in range(self.spec.nodes):
-            status = _node_status(self.spec.node_folder(rank))
-            if status is None:
+            folder = self.spec.node_folder(rank)
+            try:
+                stamp = (folder / STATUS_NAME).stat().st_mtime_ns
+            except OSError:
                 continue
-            base = first_id(self.spec.instances, self.spec.nodes, rank) - 1
-            found.extend(report_from_json(d, base, None) for d in status.get("processes", ()))
+            cached = self._report_cache.get(rank)
+            if cached is None or cached[0] != stamp:
+                status = _node_status(folder)
+                if status is None:
+                    continue
+                base = first_id(self.spec.instances, self.spec.nodes, rank) - 1
+                cached = (stamp, tuple(report_from_json(d, base, None) for d in status.get("processes", ())))
+                self._report_cache[rank] = cached
+                if status.get("done"):
+                    self._done_nodes.add(rank)
+            found.extend(cached[1])
         return tuple(found)
 
     @property

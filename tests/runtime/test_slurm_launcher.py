@@ -219,6 +219,23 @@ def test_the_das_example_runs_16_peers_on_2_nodes_with_a_local_runs_layout(
 
 
 @pytest.mark.slurm
+def test_a_second_run_into_the_same_folder_does_not_read_the_first_runs_node_status(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    conf = experiment(
+        tmp_path / "exp",
+        "experiment_name = slurm_rerun\ninstances_to_run = 2\nlauncher = slurm\nnode_amount = 2\n",
+        "&module probe_module.Probe\n\n@0:1 touch\n@0:2 stop\n",
+        probe(),
+    )
+    out = tmp_path / "out"
+    for _ in range(2):
+        result = gscen_run([str(conf), "-o", str(out), "--force"], slurm_cluster.env)
+        assert result.returncode == 0, result.stderr
+    assert_nothing_left(slurm_cluster, out, "gscen-slurm_rerun")
+
+
+@pytest.mark.slurm
 def test_gumbys_das_tutorial_conf_runs_unchanged(
     slurm_cluster: SlurmCluster, corpus: Path, tmp_path: Path
 ) -> None:
