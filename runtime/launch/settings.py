@@ -16,6 +16,7 @@ itself instead of running Gumby's prun/preserve scripts. Keys (Gumby's DAS4-era 
     slurm_partition, slurm_account       sbatch's --partition, --account
     slurm_extra_args                     more sbatch arguments (split as a shell does)
     slurm_pending_timeout                seconds the job may wait in the queue (default 60)
+    slurm_node_dir                       a node-local folder to run in, copied back at the end
 
 `local_setup_cmd = das_setup.sh` prepares a DAS head node's virtualenv; gscen runs from its own
 installation, so there is nothing to prepare and the step is skipped with a note. `use_local_venv`
@@ -120,6 +121,7 @@ def launcher_settings(config: ExperimentConfig, name: str | None) -> LauncherSet
         extra_args = tuple(shlex.split(extra[1])) if extra is not None else ()
     except ValueError as exc:
         raise ValueError(f"{config.path}: slurm_extra_args: {exc}") from None
+    node_dir = _value(config, "slurm_node_dir")
     partition = _value(config, "slurm_partition")
     account = _value(config, "slurm_account")
     command = _value(config, "das_node_command", "das4_node_command")
@@ -133,6 +135,7 @@ def launcher_settings(config: ExperimentConfig, name: str | None) -> LauncherSet
         extra_args=extra_args,
         pending_timeout=pending or 60.0,
         job_name=f"gscen-{config.experiment_name}" if config.experiment_name else "gscen",
+        node_dir=os.path.expandvars(os.path.expanduser(node_dir[1])) if node_dir else None,
     )
     return LauncherSettings(
         "slurm",

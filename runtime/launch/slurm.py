@@ -137,7 +137,10 @@ class SlurmConfig:
     more sbatch arguments, as words. `pending_timeout`: seconds the job may wait in the queue before
     it is cancelled. `poll_interval`: seconds between `squeue` polls while the job runs (each is a
     call to the controller; a quarter of it while pending, and the nodes' status files are looked at
-    every quarter too, so the end is seen at once). `job_name`: the job's name.
+    every quarter too, so the end is seen at once). `job_name`: the job's name. `node_dir`: a
+    folder on each node's own disk (DAS: /local/$USER) where the peers and the guard write while
+    they run; each node copies it into the output folder at its end (None: they write the output
+    folder, which every node sees, directly).
     `commands`: the sbatch, squeue and scancel programs (names looked up on PATH, or paths).
     """
 
@@ -149,6 +152,7 @@ class SlurmConfig:
     pending_timeout: float = 60.0
     poll_interval: float = 1.0
     job_name: str = "gscen"
+    node_dir: str | None = None
     sbatch: str = "sbatch"
     squeue: str = "squeue"
     scancel: str = "scancel"
@@ -188,7 +192,7 @@ class NodeSpec:
     """What each node's task reads (`node-spec.json`): the peers' command and the guard's settings.
 
     `output_dir`: the run's OUTPUT_DIR (every node sees it); `token_file`: where the token is (None:
-    no token); `env`: the peers' environment beyond the job's (the run's variables).
+    no token); `node_dir`: node-local folder to run in, copied back at the end (None: none).
     """
 
     instances: int
@@ -201,6 +205,7 @@ class NodeSpec:
     grace: float
     network: bool
     token_file: str | None
+    node_dir: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
@@ -208,7 +213,7 @@ class NodeSpec:
     @classmethod
     def from_json(cls, text: str) -> NodeSpec:
         data = json.loads(text)
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
     def node_folder(self, rank: int) -> Path:
         return Path(self.output_dir) / NODES_FOLDER / str(rank)
@@ -478,6 +483,7 @@ class SlurmJob:
             grace=guard.grace,
             network=guard.network,
             token_file=str(self.folder / TOKEN_NAME) if token is not None else None,
+            node_dir=config.node_dir,
         )
         self.job_id: str | None = None
         self.state = JobState("UNSUBMITTED")

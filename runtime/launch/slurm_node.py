@@ -8,6 +8,11 @@ publishing its own address (GSCEN_PUBLISH_HOST). The run's token comes from the 
 writes into `OUTPUT_DIR/.gscen/nodes/<rank>/`; this task writes `status.json` there about once a
 second (the processes' reports) and a last time with `"done": true` when the guard has stopped.
 
+With a node-local folder (`NodeSpec.node_dir`, DAS: /local/$USER), the peers (their OUTPUT_DIR) and
+the guard work in `<node_dir>/gscen-<job>-<rank>/` instead; when the guard has stopped, its peer
+folders are copied into OUTPUT_DIR and its own files into the node folder above (what Gumby's rsync
+did), the local folder is removed, and only then is the status marked done.
+
 SIGTERM or SIGINT (scancel, srun interrupted) stop the guard: its processes get TERM, then KILL after
 the grace period, and are reaped before the last status is written. Exit status: 0 when the guard ran
 (failed peers are in the status, for the submitting side to report), 1 when this task could not run it.
@@ -19,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -57,8 +63,11 @@ def _write_status(
         write_atomically(folder / STATUS_NAME, json.dumps(status), durable=result is not None)
 
 
-def node_guard_config(spec: NodeSpec, rank: int, environ: dict[str, str]) -> GuardConfig:
-    """The guard this node runs: its share of the peers, each with its id and the run's token."""
+def node_guard_config(
+    spec: NodeSpec, rank: int, environ: dict[str, str], local: Path | None = None
+) -> GuardConfig:
+    """The guard this node runs: its share of the peers, each with its id and the run's token; in
+    `local` (a node-local folder) when given."""
     count = node_share(spec.instances, spec.nodes, rank)
     first = first_id(spec.instances, spec.nodes, rank)
     env = dict(environ)
@@ -66,6 +75,9 @@ def node_guard_config(spec: NodeSpec, rank: int, environ: dict[str, str]) -> Gua
         env["GSCEN_SYNC_TOKEN"] = Path(spec.token_file).read_text(encoding="ascii").strip()
     env["GSCEN_PUBLISH_HOST"] = "1"
     folder = spec.node_folder(rank)
+    if local is not None:
+        folder = local
+        env["OUTPUT_DIR"] = str(local)
     commands = tuple(f"export GSCEN_PEER_ID={first + k}; {spec.command}" for k in range(count))
     return GuardConfig(
         commands=commands,
@@ -80,14 +92,30 @@ def node_guard_config(spec: NodeSpec, rank: int, environ: dict[str, str]) -> Gua
     )
 
 
+def copy_back(local: Path, spec: NodeSpec, rank: int) -> None:
+    """A node-local folder's results to where a shared-folder run would have written them."""
+    output, folder = Path(spec.output_dir), spec.node_folder(rank)
+    for entry in local.iterdir():
+        if entry.is_dir():
+            shutil.copytree(entry, output / entry.name, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copy2(entry, folder / entry.name)
+    shutil.rmtree(local)
+
+
 async def run_node(spec: NodeSpec, rank: int) -> int:
     """Run this node's guard to its end (or to a signal); write the status; the exit status."""
     folder = spec.node_folder(rank)
     folder.mkdir(parents=True, exist_ok=True)
+    local = None
+    if spec.node_dir is not None:
+        local = Path(spec.node_dir) / f"gscen-{os.environ.get('SLURM_JOB_ID', os.getpid())}-{rank}"
     try:
-        config = node_guard_config(spec, rank, dict(os.environ))
+        if local is not None:
+            local.mkdir(parents=True, exist_ok=True)
+        config = node_guard_config(spec, rank, dict(os.environ), local)
     except OSError as exc:
-        _write_status(folder, rank, (), None, f"cannot read the token file: {exc}")
+        _write_status(folder, rank, (), None, f"cannot prepare this node: {exc}")
         return 1
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -109,6 +137,13 @@ async def run_node(spec: NodeSpec, rank: int) -> int:
     finally:
         stopper.cancel()
         result = await guard.aclose()
+        if local is not None:
+            _write_status(folder, rank, result.processes, None, None)  # not done until copied back
+            try:
+                await asyncio.to_thread(copy_back, local, spec, rank)
+            except OSError as exc:
+                _write_status(folder, rank, result.processes, None, f"cannot copy {local} back: {exc}")
+                return 1
         if done.done() and not done.cancelled() and done.exception() is not None:
             _write_status(folder, rank, result.processes, None, str(done.exception()))
         else:

@@ -236,6 +236,30 @@ def test_a_second_run_into_the_same_folder_does_not_read_the_first_runs_node_sta
 
 
 @pytest.mark.slurm
+def test_output_written_on_node_local_storage_is_collected_back(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    conf = experiment(
+        tmp_path / "exp",
+        "experiment_name = slurm_node_dir\ninstances_to_run = 5\nlauncher = slurm\nnode_amount = 2\n"
+        f"slurm_node_dir = {scratch}\n",
+        "&module probe_module.Probe\n\n@0:1 touch\n@0:2 stop\n",
+        probe(),
+    )
+    out = tmp_path / "out"
+    result = gscen_run([str(conf), "-o", str(out)], slurm_cluster.env)
+    assert result.returncode == 0, result.stderr
+    for peer in range(1, 6):
+        assert (out / str(peer) / "touched").read_text() == "yes"
+        assert (out / str(peer) / "events.csv").is_file()
+    assert sorted(p.name for p in out.glob("*.out")) == [f"{i:05d}.out" for i in range(5)]
+    assert (out / "resource_usage.log").is_file()
+    assert list(scratch.iterdir()) == []  # each node removed its local folder
+    assert_nothing_left(slurm_cluster, out, "gscen-slurm_node_dir")
+
+
+@pytest.mark.slurm
 def test_gumbys_das_tutorial_conf_runs_unchanged(
     slurm_cluster: SlurmCluster, corpus: Path, tmp_path: Path
 ) -> None:
