@@ -276,6 +276,44 @@ def test_gumbys_das_tutorial_conf_runs_unchanged(
 
 
 @pytest.mark.slurm
+def test_a_process_guard_local_instance_cmd_runs_on_slurm_with_launcher_slurm(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    # Gumby's local tutorial (`process_guard.py -c launch_scenario.py -n 5 -t 20 ...`) on 1 node.
+    out = tmp_path / "out"
+    conf = EXAMPLES / "synchronized_instances" / "synchronized_instances.conf"
+    result = gscen_run([str(conf), "-o", str(out), "--launcher", "slurm"], slurm_cluster.env)
+    assert result.returncode == 0, result.stderr
+    assert (out / "sum_id.txt").read_text().strip() == "15"
+    assert "slurm job" in result.stderr
+    assert_nothing_left(slurm_cluster, out, "gscen-synchronized_instances")
+
+
+def test_gumbys_das4_era_key_names_are_read(tmp_path: Path) -> None:
+    conf = experiment(
+        tmp_path,
+        "instances_to_run = 7\nlocal_instance_cmd = das4_reserve_and_run.sh\ndas4_node_amount = 3\n"
+        "das4_node_timeout = 200\ndas4_node_command = launch_scenario.py\n",
+        "@0:1 stop\n",
+    )
+    result = gscen_run([str(conf), "--dry-run"])
+    assert result.returncode == 0, result.stderr
+    assert (
+        "slurm: 7 peers on 3 nodes, shares 3 + 2 + 2 (ids 1-3, 4-5, 6-7), node timeout 200 s" in result.stdout
+    )
+    assert "--time=6" in result.stdout  # (200 + 120) s
+
+
+def test_a_das_reservation_without_a_node_command_is_refused(tmp_path: Path) -> None:
+    conf = experiment(
+        tmp_path, "instances_to_run = 2\nlocal_instance_cmd = das_reserve_and_run.sh\n", "@0:1 stop\n"
+    )
+    result = gscen_run([str(conf), "--dry-run"])
+    assert result.returncode == 1
+    assert "das_node_command is not set" in result.stderr
+
+
+@pytest.mark.slurm
 def test_ctrl_c_cancels_the_job_and_leaves_nothing_running(
     slurm_cluster: SlurmCluster, tmp_path: Path
 ) -> None:
