@@ -82,10 +82,10 @@ def scale(peers: int, nodes: int, launcher: str) -> None:
         out = Path(tmp) / "out"
         wall, result = gscen_run(conf, out, "--instances", str(peers), "--launcher", launcher)
         runner_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        started = [
-            json.loads((out / str(i) / "result.json").read_text())["started_at"] for i in range(1, peers + 1)
-        ]
+        results = [json.loads((out / str(i) / "result.json").read_text()) for i in range(1, peers + 1)]
+        started = [r["started_at"] for r in results]
         spread_ms = (max(started) - min(started)) * 1000
+        late = sorted((r["started_at"] - r["start_time"]) * 1000 for r in results)
         total = int((out / "sum_id.txt").read_text())
         outs = len(list(out.glob("[0-9]*.out")))
         folders = sum(1 for i in range(1, peers + 1) if (out / str(i) / "id.txt").is_file())
@@ -97,6 +97,9 @@ def scale(peers: int, nodes: int, launcher: str) -> None:
         print(f"{peers} peers {where} (2 cores)")
         print(f"wall time of gscen run: {wall:.2f} s (9 s of scenario)")
         print(f"start spread: {spread_ms:.1f} ms (target < 20)")
+        p50, p90 = late[len(late) // 2], late[int(len(late) * 0.9)]
+        shown = f"min {late[0]:.1f} p50 {p50:.1f} p90 {p90:.1f} max {late[-1]:.1f}"
+        print(f"started after the start instant, ms: {shown}")
         expected = peers * (peers + 1) // 2
         print(f"collected: sum_id {total} (expected {expected}), {outs} .out files, {folders} peer folders")
         print(f"squeue after the run: {left or 'empty'}")
