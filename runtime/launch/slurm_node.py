@@ -46,6 +46,7 @@ def _write_status(
         "rank": rank,
         "host": socket.gethostname(),
         "node": os.environ.get("SLURMD_NODENAME", ""),
+        "pid": os.getpid(),
         "time": time.time(),
         "done": result is not None or error is not None,
         "processes": [report_to_json(r) for r in reports],

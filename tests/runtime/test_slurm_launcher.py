@@ -176,6 +176,21 @@ def test_gumbys_das_tutorial_keys_map_onto_the_slurm_launcher(corpus: Path, tmp_
     assert "local_setup_cmd:" not in result.stdout
 
 
+def test_the_sync_server_listens_where_the_nodes_reach_it_unless_sync_host_says(tmp_path: Path) -> None:
+    from scenario_lang.runtime.prepare import reachable_address
+
+    conf = experiment(tmp_path / "a", "instances_to_run = 2\nlauncher = slurm\n", "@0:1 stop\n")
+    result = gscen_run([str(conf), "--dry-run"])
+    assert result.returncode == 0, result.stderr
+    assert f"SYNC_HOST={reachable_address()}" in result.stdout
+    conf = experiment(
+        tmp_path / "b", "instances_to_run = 2\nlauncher = slurm\nsync_host = 127.0.0.2\n", "@0:1 stop\n"
+    )
+    result = gscen_run([str(conf), "--dry-run"])
+    assert result.returncode == 0, result.stderr
+    assert "SYNC_HOST=127.0.0.2" in result.stdout
+
+
 def test_an_unknown_launcher_is_refused_naming_the_key(tmp_path: Path) -> None:
     conf = experiment(tmp_path, "instances_to_run = 2\nlauncher = prun\n", "@0:1 stop\n")
     result = gscen_run([str(conf), "--dry-run"])
@@ -337,6 +352,12 @@ def test_ctrl_c_cancels_the_job_and_leaves_nothing_running(
             time.sleep(0.1)
         assert len(list(out.glob("[0-9]*/touched"))) == 6, "the peers did not start"
         assert slurm_cluster.active_jobs("gscen-slurm_ctrl_c")
+        # The token reaches the peers, but not the job's own environment (only the owner's file).
+        token = (out / ".gscen" / "slurm" / "token").read_bytes()
+        status = json.loads((out / ".gscen" / "nodes" / "0" / "status.json").read_text())
+        assert b"GSCEN_SYNC_TOKEN=" not in Path(f"/proc/{status['pid']}/environ").read_bytes()
+        peer_env = Path(f"/proc/{status['processes'][0]['pid']}/environ").read_bytes()
+        assert b"GSCEN_SYNC_TOKEN=" + token in peer_env
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
