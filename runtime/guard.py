@@ -149,6 +149,8 @@ class GuardConfig:
         reap_orphans: make this process a child subreaper (Linux, process-wide) so orphaned
             grandchildren are reaped by the guard instead of staying zombies.
         fail_on_timeout: a timeout gives exit code 3 (Gumby's `-T` before 2020-10) instead of 0.
+        first_number: the number of the first command's output files and `Starting #` line (a
+            guard running one node's share of a run's commands numbers them as the whole run does).
     """
 
     commands: tuple[str, ...]
@@ -162,6 +164,7 @@ class GuardConfig:
     env: Mapping[str, str] | None = None
     reap_orphans: bool = True
     fail_on_timeout: bool = False
+    first_number: int = 0
 
     def __post_init__(self) -> None:
         if not self.commands:
@@ -627,14 +630,15 @@ class Guard:
         out_path = err_path = None
         out: Any = None
         err: Any = None
+        number = index + cfg.first_number
         try:
             if cfg.output_dir is not None:
-                out_path = cfg.output_dir / f"{index:05d}.out"
-                err_path = cfg.output_dir / f"{index:05d}.err"
+                out_path = cfg.output_dir / f"{number:05d}.out"
+                err_path = cfg.output_dir / f"{number:05d}.err"
                 # Unbuffered: the child writes into these descriptors directly.
                 out = open(out_path, "wb", buffering=0)  # noqa: SIM115
                 err = open(err_path, "wb", buffering=0)  # noqa: SIM115
-                out.write(f"Starting #{index:05d}: {command}\n".encode())
+                out.write(f"Starting #{number:05d}: {command}\n".encode())
             popen = subprocess.Popen(
                 command,
                 shell=True,
@@ -647,7 +651,7 @@ class Guard:
                 close_fds=True,
             )
         except (OSError, ValueError) as exc:
-            what = f"#{index:05d} ({command})"
+            what = f"#{number:05d} ({command})"
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise GuardSpawnError(f"cannot start command {what}: {reason}") from exc
         finally:

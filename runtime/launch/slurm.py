@@ -23,9 +23,10 @@ How a run goes:
   seconds is cancelled and fails the run with SLURM's reason; the time limit (`node_timeout` + 120 s,
   Gumby's reservation length) is SLURM's to enforce.
 * At the end (the job left the queue or reached a final state), `collect_output` gives the output
-  folder a local run's layout: each node's `%05d.out`/`.err` renamed to the global index (node r's
-  k-th process is number first_id - 1 + k) in OUTPUT_DIR, and one `resource_usage.log` merged from
-  the nodes' in time order. The peers wrote OUTPUT_DIR/<id>/ themselves (a folder every node sees).
+  folder a local run's layout: each node's `%05d.out`/`.err` (numbered as in the whole run: node r's
+  k-th process is number first_id - 1 + k) moved into OUTPUT_DIR, and one `resource_usage.log`
+  merged from the nodes' in time order. The peers wrote OUTPUT_DIR/<id>/ themselves (a folder
+  every node sees).
 * `aclose()` on any path (Ctrl-C, a failed sync, a failing peer before the start, an error): if the
   job is not over, `scancel`, then wait until `squeue` no longer lists it; then collect.
 
@@ -437,11 +438,11 @@ def collect_output(spec: NodeSpec) -> tuple[list[ProcessReport], list[dict[str, 
         base = first_id(spec.instances, spec.nodes, rank) - 1
         for data in status.get("processes", ()):
             report = report_from_json(data, base, output)
-            local = int(data["index"])
             for suffix in ("out", "err"):
-                source = folder / f"{local:05d}.{suffix}"
+                # The node's guard numbered them as the whole run does (GuardConfig.first_number).
+                source = folder / f"{report.index:05d}.{suffix}"
                 if source.exists():
-                    source.replace(output / f"{report.index:05d}.{suffix}")
+                    source.replace(output / source.name)
             reports.append(report)
         if (folder / RESOURCE_LOG_NAME).is_file():
             logs.append(folder / RESOURCE_LOG_NAME)

@@ -90,6 +90,7 @@ def node_guard_config(
         network=spec.network,
         cwd=Path(spec.cwd) if spec.cwd is not None else None,
         env=env,
+        first_number=first - 1,
     )
 
 

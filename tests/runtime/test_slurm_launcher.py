@@ -225,6 +225,7 @@ def test_the_das_example_runs_16_peers_on_2_nodes_with_a_local_runs_layout(
         assert peer["stdout"] == f"{peer['peer'] - 1:05d}.out"
         assert (out / str(peer["peer"]) / "id.txt").read_text().strip() == str(peer["peer"])
     assert sorted(p.name for p in out.glob("*.out")) == [f"{i:05d}.out" for i in range(16)]
+    assert (out / "00009.out").read_text().startswith("Starting #00009: export GSCEN_PEER_ID=10;")
     assert len((out / "resource_usage.log").read_text().splitlines()) > 16
     # Both nodes ran their half.
     nodes = {json.loads(s.read_text())["node"] for s in (out / ".gscen" / "nodes").glob("*/status.json")}
@@ -441,3 +442,14 @@ def test_sbatch_refusing_the_job_is_shown_with_its_reason(
     assert result.returncode == 1
     assert "`sbatch --parsable ...` exited with status 1" in result.stderr
     assert "invalid partition" in result.stderr.lower()
+
+
+async def test_a_nodes_guard_numbers_its_output_files_as_the_whole_run_does(tmp_path: Path) -> None:
+    from scenario_lang.runtime.guard import Guard
+
+    config = GuardConfig(commands=("echo a", "echo b"), output_dir=tmp_path, first_number=9)
+    async with Guard(config) as guard:
+        result = await guard.wait_done()
+    assert sorted(p.name for p in tmp_path.glob("*.out")) == ["00009.out", "00010.out"]
+    assert (tmp_path / "00010.out").read_text() == "Starting #00010: echo b\nb\n"
+    assert [r.stdout_path for r in result.processes] == [tmp_path / "00009.out", tmp_path / "00010.out"]
