@@ -453,3 +453,28 @@ async def test_a_nodes_guard_numbers_its_output_files_as_the_whole_run_does(tmp_
     assert sorted(p.name for p in tmp_path.glob("*.out")) == ["00009.out", "00010.out"]
     assert (tmp_path / "00010.out").read_text() == "Starting #00010: echo b\nb\n"
     assert [r.stdout_path for r in result.processes] == [tmp_path / "00009.out", tmp_path / "00010.out"]
+
+
+@pytest.mark.slurm
+def test_the_ipv8_ping_pong_example_runs_across_two_nodes(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    example = EXAMPLES / "simple_ipv8"
+    if not (example / "simple_ipv8.conf").is_file():
+        pytest.skip("the IPv8 ping-pong example is not in this checkout yet")
+    folder = tmp_path / "exp"
+    shutil.copytree(example, folder)
+    conf = folder / "simple_ipv8.conf"
+    conf.write_text(conf.read_text() + "\nlauncher = slurm\nnode_amount = 2\n")
+    out = tmp_path / "out"
+    result = gscen_run([str(conf), "--instances", "4", "-o", str(out), "--no-plots"], slurm_cluster.env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    # Peers on both nodes found each other through their published addresses and exchanged messages.
+    pings = [
+        m for m in summary["ipv8_messages"] if m["overlay"] == "PingPongCommunity" and m["message"] in (1, 2)
+    ]
+    assert pings and all(m["sent"] > 0 and m["received"] == m["sent"] for m in pings)
+    nodes = {json.loads(s.read_text())["node"] for s in (out / ".gscen" / "nodes").glob("*/status.json")}
+    assert len(nodes) == 2
+    assert_nothing_left(slurm_cluster, out, "gscen-simple_ipv8")
