@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import slurm_cluster
+from slurm_cluster import DEFAULT_CONF, SlurmCluster
 
 
 def test_no_cluster_skips_with_the_reason_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,3 +34,21 @@ def test_an_unreachable_controller_is_no_cluster(monkeypatch: pytest.MonkeyPatch
     if isinstance(found, slurm_cluster.SlurmCluster):
         pytest.fail("a controller on port 9 was reported reachable")
     assert "no SLURM cluster reachable" in found or "not on PATH" in found
+
+
+def test_starting_the_running_cluster_again_is_harmless(slurm_cluster: object) -> None:
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "slurm-local.sh"
+    assert isinstance(slurm_cluster, SlurmCluster)
+    conf = slurm_cluster.env.get("SLURM_CONF") or str(DEFAULT_CONF)
+    run = Path(conf).parent / "run"
+    if not run.is_dir():
+        pytest.skip("this cluster was not started by scripts/slurm-local.sh")
+    before = {p.name: p.read_text() for p in run.glob("*.pid")}
+    started = subprocess.run(["bash", str(script), "start"], capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    assert {p.name: p.read_text() for p in run.glob("*.pid")} == before  # the same daemons
+    status = subprocess.run(["bash", str(script), "status"], capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and "cluster: up" in status.stdout
