@@ -55,7 +55,15 @@ from typing import Any, Final
 
 from scenario_lang.files import write_atomically
 
-from ..guard import RESOURCE_LOG_NAME, GuardConfig, GuardError, GuardResult, ProcessReport, StopReason
+from ..guard import (
+    RESOURCE_LOG_NAME,
+    GuardClosedError,
+    GuardConfig,
+    GuardError,
+    GuardResult,
+    ProcessReport,
+    StopReason,
+)
 from . import LaunchedPeers, PeerLaunch
 
 __all__ = [
@@ -458,7 +466,16 @@ def collect_output(spec: NodeSpec) -> tuple[list[ProcessReport], list[dict[str, 
 
 # --------------------------------------------------------------------------------------------- handle
 class SlurmJob:
-    """The peers of one run as one SLURM job (a `LaunchedPeers`); see the module docstring."""
+    """The peers of one run as one SLURM job (a `LaunchedPeers`); see the module docstring.
+
+    Also an async context manager, as the local guard is::
+
+        async with SlurmJob(config, PeerLaunch(guard), python, token) as job:   # submitted
+            result = await job.wait_done()
+        # leaving the block (normally, by an exception or by cancellation) cancels what still runs
+
+    After `aclose()`, `start()` raises `GuardClosedError`.
+    """
 
     def __init__(self, config: SlurmConfig, launch: PeerLaunch, python: str, token: str | None) -> None:
         guard = launch.config
@@ -509,10 +526,19 @@ class SlurmJob:
         config = dataclasses.replace(self.config, node_amount=self.spec.nodes)
         return sbatch_argv(config, self.script_path, self.output_dir, self.guard.cwd, self.guard.timeout)
 
+    async def __aenter__(self) -> SlurmJob:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     # -- LaunchedPeers
     async def start(self) -> None:
+        if self._result is not None:
+            raise GuardClosedError("the slurm job handle is closed")
         if self.job_id is not None or self._cancelled:
-            raise GuardError("the slurm job was already started")
+            raise GuardClosedError("the slurm job was already started")
         if shutil.which(self.config.sbatch) is None and not os.path.isfile(self.config.sbatch):
             raise SlurmCommandError(
                 [self.config.sbatch], None, "not found on PATH (is SLURM installed here?)"

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 from scenario_lang.runtime.guard import GuardConfig
+from scenario_lang.runtime.launch import PeerLaunch
 from scenario_lang.runtime.launch.slurm import (
     SlurmConfig,
+    SlurmJob,
     SlurmLauncher,
     batch_script,
     first_id,
@@ -144,8 +146,8 @@ def test_the_token_is_in_no_command_line_or_script_and_in_a_file_only_its_owner_
     launcher = SlurmLauncher(SlurmConfig(node_amount=2), "/py", token)
     shown = "\n".join(launcher.describe(guard))
     assert token not in shown
-    job = launcher.open(__import__("scenario_lang.runtime.launch", fromlist=["PeerLaunch"]).PeerLaunch(guard))
-    job._write_files()  # type: ignore[attr-defined]
+    job = SlurmJob(launcher.config, PeerLaunch(guard), "/py", token)
+    job._write_files()
     folder = tmp_path / ".gscen" / "slurm"
     assert (folder / "token").read_text() == token
     assert (folder / "token").stat().st_mode & 0o077 == 0
@@ -478,3 +480,15 @@ def test_the_ipv8_ping_pong_example_runs_across_two_nodes(
     nodes = {json.loads(s.read_text())["node"] for s in (out / ".gscen" / "nodes").glob("*/status.json")}
     assert len(nodes) == 2
     assert_nothing_left(slurm_cluster, out, "gscen-simple_ipv8")
+
+
+async def test_a_closed_job_handle_refuses_to_start(tmp_path: Path) -> None:
+    from scenario_lang.runtime.guard import GuardClosedError
+
+    job = SlurmJob(
+        SlurmConfig(), PeerLaunch(GuardConfig(commands=("true",), output_dir=tmp_path)), "/py", None
+    )
+    result = await job.aclose()
+    assert result.processes == ()
+    with pytest.raises(GuardClosedError, match="closed"):
+        await job.start()
