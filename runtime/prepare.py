@@ -350,6 +350,11 @@ def prepare_run(options: RunOptions) -> Preparation:
                 f"{config.path}: the slurm launcher starts the peers itself: local_instance_cmd must be "
                 "empty (a scenario), process_guard.py or das_reserve_and_run.sh"
             )
+        elif len(set(peers.guard.commands)) > 1:
+            problems.append(
+                f"{config.path}: local_instance_cmd: the slurm launcher runs one command on every node, "
+                "and this process guard line gives several"
+            )
         else:
             from .launch.slurm import SlurmLauncher
 

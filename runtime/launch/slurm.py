@@ -64,6 +64,7 @@ from ..guard import (
     ProcessReport,
     StopReason,
 )
+from ..output_files import WriteFailure, write_failure
 from . import LaunchedPeers, PeerLaunch
 
 __all__ = [
@@ -427,11 +428,34 @@ def _log_lines(path: Path) -> Iterator[tuple[float, bytes]]:
                 continue
 
 
-def collect_output(spec: NodeSpec) -> tuple[list[ProcessReport], list[dict[str, Any]]]:
+def _merge_logs(logs: Sequence[Path], target: Path) -> None:
+    """The nodes' resource logs as one, lines in time order, streamed (a long run's logs are large):
+    written beside `target` and renamed over it, so it is whole or absent."""
+    with open(logs[0], "rb") as first:
+        header = first.readline()
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as out:
+            out.write(header)
+            for _, line in heapq.merge(*(_log_lines(p) for p in logs), key=lambda item: item[0]):
+                out.write(line)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def collect_output(
+    spec: NodeSpec,
+) -> tuple[list[ProcessReport], list[dict[str, Any]], WriteFailure | None]:
     """Give OUTPUT_DIR a local run's layout from the node folders (see the module docstring).
 
-    Returns every process's report (global numbering, files where they were moved) and each node's
-    last status (missing nodes are absent). Idempotent: files already moved are not looked for again.
+    Returns every process's report (global numbering, files where they were moved), each node's last
+    status (missing nodes are absent), and the merged resource log's write failure (a full disk), if
+    any: the nodes' logs are then kept where they are. Idempotent: moved files are not looked for
+    again.
     """
     output = Path(spec.output_dir)
     reports: list[ProcessReport] = []
@@ -454,14 +478,18 @@ def collect_output(spec: NodeSpec) -> tuple[list[ProcessReport], list[dict[str, 
             reports.append(report)
         if (folder / RESOURCE_LOG_NAME).is_file():
             logs.append(folder / RESOURCE_LOG_NAME)
+    failure = None
     if logs:
-        header = logs[0].open("rb").readline()
-        merged = heapq.merge(*(_log_lines(p) for p in logs), key=lambda item: item[0])
-        write_atomically(output / RESOURCE_LOG_NAME, header + b"".join(line for _, line in merged))
-        for path in logs:  # merged whole into the run's log: no second copy
-            path.unlink()
+        try:
+            _merge_logs(logs, output / RESOURCE_LOG_NAME)
+        except OSError as exc:
+            failure = write_failure(output / RESOURCE_LOG_NAME, exc)
+            logger.warning("%s", failure)
+        else:
+            for path in logs:  # merged whole into the run's log: no second copy
+                path.unlink()
     reports.sort(key=lambda r: r.index)
-    return reports, statuses
+    return reports, statuses, failure
 
 
 # --------------------------------------------------------------------------------------------- handle
@@ -659,7 +687,7 @@ class SlurmJob:
     async def _collect(self) -> GuardResult:
         if self._result is not None:
             return self._result
-        reports, statuses = await asyncio.to_thread(collect_output, self.spec)
+        reports, statuses, log_failure = await asyncio.to_thread(collect_output, self.spec)
         reason = StopReason.STOPPED if self._cancelled else StopReason.ALL_EXITED
         error = None
         if any(s.get("reason") == StopReason.TIMEOUT.value for s in statuses):
@@ -680,6 +708,7 @@ class SlurmJob:
             samples=max((int(s.get("samples", 0)) for s in statuses), default=0),
             late_ticks=sum(int(s.get("late_ticks", 0)) for s in statuses),
             error=error,
+            log_failure=log_failure,
         )
         return self._result
 

@@ -20,10 +20,12 @@ import pytest
 from scenario_lang.runtime.guard import GuardConfig
 from scenario_lang.runtime.launch import PeerLaunch
 from scenario_lang.runtime.launch.slurm import (
+    NodeSpec,
     SlurmConfig,
     SlurmJob,
     SlurmLauncher,
     batch_script,
+    collect_output,
     first_id,
     node_share,
     sbatch_argv,
@@ -492,3 +494,74 @@ async def test_a_closed_job_handle_refuses_to_start(tmp_path: Path) -> None:
     assert result.processes == ()
     with pytest.raises(GuardClosedError, match="closed"):
         await job.start()
+
+
+def _node(spec_folder: Path, rank: int, first: int, count: int, times: list[float]) -> None:
+    """What a node task leaves: its guard's files (numbered as the run does) and its last status."""
+    folder = spec_folder / ".gscen" / "nodes" / str(rank)
+    folder.mkdir(parents=True)
+    processes = []
+    for k in range(count):
+        number = first - 1 + k
+        (folder / f"{number:05d}.out").write_text(f"Starting #{number:05d}: x\n")
+        (folder / f"{number:05d}.err").write_text("")
+        processes.append(
+            {
+                "index": k,
+                "command": "x",
+                "pid": 1000 + number,
+                "returncode": 0,
+                "stopped_by_guard": False,
+                "peak_rss_bytes": 1,
+                "cpu_seconds": 0.1,
+                "started_at": 1.0,
+                "ended_at": 2.0,
+                "stdout_path": str(folder / f"{number:05d}.out"),
+                "stderr_path": str(folder / f"{number:05d}.err"),
+            }
+        )
+    lines = "".join(f"{t:.1f} {rank} (p) S\n" for t in times)
+    (folder / "resource_usage.log").write_text('{"sc_clk_tck": 100}\n' + lines)
+    status = {"rank": rank, "done": True, "reason": "all-exited", "processes": processes}
+    (folder / "status.json").write_text(json.dumps(status))
+
+
+def _spec(out: Path, instances: int, nodes: int) -> NodeSpec:
+    return NodeSpec(instances, nodes, "x", str(out), None, None, 1.0, 1.0, False, None)
+
+
+def test_collecting_gives_the_output_folder_a_local_runs_layout(tmp_path: Path) -> None:
+    _node(tmp_path, 0, 1, 3, [1.0, 2.0, 4.0])
+    _node(tmp_path, 1, 4, 2, [1.5, 3.0])
+    reports, statuses, failure = collect_output(_spec(tmp_path, 5, 2))
+    assert failure is None and len(statuses) == 2
+    assert [r.index for r in reports] == [0, 1, 2, 3, 4]
+    assert [r.stdout_path for r in reports] == [tmp_path / f"{i:05d}.out" for i in range(5)]
+    assert sorted(p.name for p in tmp_path.glob("*.out")) == [f"{i:05d}.out" for i in range(5)]
+    log = (tmp_path / "resource_usage.log").read_text().splitlines()
+    assert log[0] == '{"sc_clk_tck": 100}'
+    assert [line.split()[0] for line in log[1:]] == ["1.0", "1.5", "2.0", "3.0", "4.0"]  # time order
+    assert not list((tmp_path / ".gscen" / "nodes").glob("*/resource_usage.log"))  # no second copy
+    assert collect_output(_spec(tmp_path, 5, 2))[0] == reports  # again: the same, nothing lost
+
+
+def test_a_resource_log_that_cannot_be_written_is_reported_and_the_nodes_logs_kept(tmp_path: Path) -> None:
+    _node(tmp_path, 0, 1, 1, [1.0])
+    (tmp_path / "resource_usage.log").mkdir()  # the merged log cannot replace a folder
+    reports, _statuses, failure = collect_output(_spec(tmp_path, 1, 1))
+    assert failure is not None and "resource_usage.log" in str(failure)
+    assert len(reports) == 1
+    assert (tmp_path / ".gscen" / "nodes" / "0" / "resource_usage.log").is_file()
+    assert not list(tmp_path.glob("resource_usage.log.tmp*"))
+
+
+def test_a_guard_line_with_several_commands_is_refused_under_slurm(tmp_path: Path) -> None:
+    conf = experiment(
+        tmp_path,
+        "instances_to_run = 2\nlauncher = slurm\n"
+        "local_instance_cmd = \"process_guard.py -c 'sleep 1' -c 'sleep 2' -t 5\"\n",
+        "@0:1 stop\n",
+    )
+    result = gscen_run([str(conf), "--dry-run"])
+    assert result.returncode == 1
+    assert "runs one command on every node" in result.stderr
