@@ -216,6 +216,7 @@ class NodeSpec:
     network: bool
     token_file: str | None
     node_dir: str | None = None
+    peer_python: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
@@ -530,6 +531,7 @@ class SlurmJob:
             network=guard.network,
             token_file=str(self.folder / TOKEN_NAME) if token is not None else None,
             node_dir=config.node_dir,
+            peer_python=guard.peer_python,
         )
         self.job_id: str | None = None
         self.state = JobState("UNSUBMITTED")

@@ -79,9 +79,12 @@ def node_guard_config(
     if local is not None:
         folder = local
         env["OUTPUT_DIR"] = str(local)
-    commands = tuple(f"export GSCEN_PEER_ID={first + k}; {spec.command}" for k in range(count))
     return GuardConfig(
-        commands=commands,
+        # One command for all, each with its id in its environment: gscen's peers then fork from
+        # the node guard's fork server, as they do locally.
+        commands=(spec.command,) * count,
+        command_env=tuple({"GSCEN_PEER_ID": str(first + k)} for k in range(count)),
+        peer_python=spec.peer_python,
         timeout=spec.timeout,
         interval=spec.interval,
         grace=spec.grace,

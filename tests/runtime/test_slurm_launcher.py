@@ -229,7 +229,9 @@ def test_the_das_example_runs_16_peers_on_2_nodes_with_a_local_runs_layout(
         assert peer["stdout"] == f"{peer['peer'] - 1:05d}.out"
         assert (out / str(peer["peer"]) / "id.txt").read_text().strip() == str(peer["peer"])
     assert sorted(p.name for p in out.glob("*.out")) == [f"{i:05d}.out" for i in range(16)]
-    assert (out / "00009.out").read_text().startswith("Starting #00009: export GSCEN_PEER_ID=10;")
+    assert (out / "00009.out").read_text().startswith("Starting #00009: exec ")
+    # The node guards forked the peers from their fork servers, as a local run does.
+    assert b"(gscen-peer)" in (out / "resource_usage.log").read_bytes()
     assert len((out / "resource_usage.log").read_text().splitlines()) > 16
     # Both nodes ran their half.
     nodes = {json.loads(s.read_text())["node"] for s in (out / ".gscen" / "nodes").glob("*/status.json")}
@@ -565,3 +567,17 @@ def test_a_guard_line_with_several_commands_is_refused_under_slurm(tmp_path: Pat
     result = gscen_run([str(conf), "--dry-run"])
     assert result.returncode == 1
     assert "runs one command on every node" in result.stderr
+
+
+async def test_each_command_can_get_its_own_variables(tmp_path: Path) -> None:
+    from scenario_lang.runtime.guard import Guard
+
+    config = GuardConfig(
+        commands=('echo "$X"',) * 2, output_dir=tmp_path, command_env=({"X": "first"}, {"X": "second"})
+    )
+    async with Guard(config) as guard:
+        await guard.wait_done()
+    assert (tmp_path / "00000.out").read_text().splitlines()[1:] == ["first"]
+    assert (tmp_path / "00001.out").read_text().splitlines()[1:] == ["second"]
+    with pytest.raises(ValueError, match="one mapping per command"):
+        GuardConfig(commands=("true",) * 2, command_env=({},))
