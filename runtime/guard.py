@@ -162,6 +162,11 @@ class GuardConfig:
         reap_orphans: make this process a child subreaper (Linux, process-wide) so orphaned
             grandchildren are reaped by the guard instead of staying zombies.
         fail_on_timeout: a timeout gives exit code 3 (Gumby's `-T` before 2020-10) instead of 0.
+        first_number: the number of the first command's output files and `Starting #` line (a
+            guard running one node's share of a run's commands numbers them as the whole run does).
+        command_env: per command, variables added to `env` for it alone (empty: none), as
+            `VAR=x cmd` would, also for peers forked by the fork server (a SLURM node gives each of
+            its peers its id this way, so identical peer commands still fork).
         peer_python: the interpreter of gscen's peers: commands equal to `gumby_commands.
             peer_shell_command(peer_python)` are forked from a fork server (fork_server.py) running on
             it instead of starting through `/bin/sh` (Linux with `reap_orphans`); None: every command
@@ -179,11 +184,15 @@ class GuardConfig:
     env: Mapping[str, str] | None = None
     reap_orphans: bool = True
     fail_on_timeout: bool = False
+    first_number: int = 0
+    command_env: tuple[Mapping[str, str], ...] = ()
     peer_python: str | None = None
 
     def __post_init__(self) -> None:
         if not self.commands:
             raise ValueError("the guard needs at least one command")
+        if self.command_env and len(self.command_env) != len(self.commands):
+            raise ValueError("command_env needs one mapping per command")
         if not self.interval > 0:
             raise ValueError(f"interval must be positive, got {self.interval}")
         if self.timeout is not None and not self.timeout >= 0:
@@ -726,17 +735,18 @@ class Guard:
         self, index: int, command: str, env: Mapping[str, str], loop: asyncio.AbstractEventLoop
     ) -> None:
         cfg = self.config
-        out_path = err_path = None
         out: Any = None
         err: Any = None
+        number = index + cfg.first_number
+        out_path, err_path = self._output_paths(index)
+        if cfg.command_env:
+            env = {**env, **cfg.command_env[index]}
         try:
-            if cfg.output_dir is not None:
-                out_path = cfg.output_dir / f"{index:05d}.out"
-                err_path = cfg.output_dir / f"{index:05d}.err"
+            if out_path is not None and err_path is not None:
                 # Unbuffered: the child writes into these descriptors directly.
                 out = open(out_path, "wb", buffering=0)  # noqa: SIM115
                 err = open(err_path, "wb", buffering=0)  # noqa: SIM115
-                out.write(f"Starting #{index:05d}: {command}\n".encode())
+                out.write(f"Starting #{number:05d}: {command}\n".encode())
             popen = subprocess.Popen(
                 command,
                 shell=True,
@@ -749,7 +759,7 @@ class Guard:
                 close_fds=True,
             )
         except (OSError, ValueError) as exc:
-            what = f"#{index:05d} ({command})"
+            what = f"#{number:05d} ({command})"
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise GuardSpawnError(f"cannot start command {what}: {reason}") from exc
         finally:
@@ -762,13 +772,17 @@ class Guard:
         folder = self.config.output_dir
         if folder is None:
             return None, None
-        return folder / f"{index:05d}.out", folder / f"{index:05d}.err"
+        number = index + self.config.first_number
+        return folder / f"{number:05d}.out", folder / f"{number:05d}.err"
 
     async def _request_fork(self, server: ForkServer, index: int, command: str) -> None:
         """Ask the fork server for a gscen peer (the same files and session as `_spawn` gives)."""
+        cfg = self.config
         out_path, err_path = self._output_paths(index)
+        header = f"Starting #{index + cfg.first_number:05d}: {command}\n"
+        env = cfg.command_env[index] if cfg.command_env else None
         try:
-            await server.request(index, out_path, err_path, f"Starting #{index:05d}: {command}\n")
+            await server.request(index, out_path, err_path, header, env)
         except ForkServerError as exc:
             raise GuardSpawnError(f"cannot start command #{index:05d} ({command}): {exc}") from exc
 

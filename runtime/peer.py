@@ -50,7 +50,9 @@ with --instances/INSTANCES_TO_RUN; --sync-host/SYNC_HOST (127.0.0.1), --sync-por
 folder), --experiment-time/EXPERIMENT_TIME (seconds from the start; 0 or unset: no limit),
 --[no-]fail-on-callback-error/FAIL_ON_CALLBACK_ERROR (true), --exit-when-done/GSCEN_EXIT_WHEN_DONE
 (false), --events-log/GSCEN_EVENTS_LOG (all | problems), --log-level/GUMBY_LOG_LEVEL (INFO),
---connect-timeout (30 s), --sync-timeout (300 s per step).
+--connect-timeout (30 s), --sync-timeout (300 s per step), --peer-id/GSCEN_PEER_ID (ask the sync
+server for this id; set by the slurm launcher), --publish-host/GSCEN_PUBLISH_HOST (false: publish this
+peer's own address as `host`).
 
 Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
 - `events.csv`: one row per callback call (see `scheduler.EventLog`): planned, actual, lateness,
@@ -140,6 +142,8 @@ class PeerConfig:
     events_log: str = "all"
     connect_timeout: float = 30.0
     sync_timeout: float | None = 300.0
+    requested_id: int | None = None  # ask the sync server for this id (a launcher placed the peer)
+    publish_host: bool = False  # publish this peer's own address (peers on several machines)
 
 
 @dataclass
@@ -427,6 +431,8 @@ class Peer:
             id_timeout=cfg.sync_timeout,
             vars_timeout=cfg.sync_timeout,
             go_timeout=cfg.sync_timeout,
+            requested_id=cfg.requested_id,
+            publish_host=cfg.publish_host,
         )
         async with SyncClient(client_config) as client:
             state.client = client

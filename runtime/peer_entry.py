@@ -118,6 +118,8 @@ SETTINGS: Mapping[str, Setting] = {
     "events_log": Setting("--events-log", "GSCEN_EVENTS_LOG", _choice("all", "problems"), "all"),
     "connect_timeout": Setting("--connect-timeout", None, _float(0.0, above=True), 30.0),
     "sync_timeout": Setting("--sync-timeout", None, _float(0.0, above=True), 300.0),
+    "requested_id": Setting("--peer-id", "GSCEN_PEER_ID", _int(1)),
+    "publish_host": Setting("--publish-host", "GSCEN_PUBLISH_HOST", _bool, False),
     "log_level": Setting("--log-level", "GUMBY_LOG_LEVEL", str, "INFO"),
 }
 
@@ -162,6 +164,8 @@ def peer_settings(given: Mapping[str, Any], environ: Mapping[str, str]) -> tuple
         events_log=values["events_log"],
         connect_timeout=values["connect_timeout"],
         sync_timeout=values["sync_timeout"],
+        requested_id=values["requested_id"],
+        publish_host=values["publish_host"],
     )
     return config, str(values["log_level"])
 

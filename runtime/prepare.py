@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +26,9 @@ from scenario_lang.conf import ExperimentConfig, load_experiment_config
 from scenario_lang.diagnostics import Diagnostic, diag, has_errors, sort_unique
 
 from .gumby_api import SITE as GUMBY_API_SITE
-from .gumby_commands import GumbyCommandError, GumbyProgram, classify
+from .gumby_commands import GumbyCommandError, GumbyProgram, classify, rewrite_shell_text
 from .launch import Launcher
+from .launch.settings import LauncherSettings, launcher_settings
 from .steps import Step, StepKind, StepLaunch, command_step, expand_command, peers_step
 from .sync import SyncServerConfig, new_token
 from .udp_ports import PORT_BASE_VARIABLE, free_udp_port_base
@@ -64,7 +65,9 @@ class RunOptions:
     `force`: accept a non-empty `output`; `no_token`: admit peers without the run's token (Gumby
     clients), as `sync_require_token = False` does; `plots`: write the PNG plots; `environ`: the base
     environment; `python`: the interpreter that runs `gscen peer` and the shims; `sync_timeout`: each
-    phase of the sync (connect, ready, go), seconds; `grace`: seconds between TERM and KILL.
+    phase of the sync (connect, ready, go), seconds; `grace`: seconds between TERM and KILL;
+    `launcher`: where the peers run (None: as `launcher_name` or the `.conf` says, see
+    launch/settings.py); `launcher_name`: "local" or "slurm" (`--launcher`).
     """
 
     conf: Path
@@ -78,6 +81,7 @@ class RunOptions:
     sync_timeout: float = 60.0
     grace: float = 2.0
     launcher: Launcher | None = None
+    launcher_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class PreparedRun:
     token: str | None
     sync: SyncServerConfig | None
     steps: tuple[Step, ...]
+    notes: tuple[str, ...] = ()  # what the user should know before it runs (ignored keys, skipped steps)
 
     def step(self, key: str) -> Step | None:
         return next((s for s in self.steps if s.key == key), None)
@@ -194,8 +199,14 @@ def prepare_run(options: RunOptions) -> Preparation:
         output_dir = _fresh_folder(base.absolute())
         fresh = True
 
-    # The sync server's address and token.
-    host = config.sync_host or "127.0.0.1"
+    try:
+        placement = launcher_settings(config, options.launcher_name)
+    except ValueError as exc:
+        return refuse(str(exc))
+    slurm = placement.slurm if options.launcher is None else None
+
+    # The sync server's address and token: under SLURM, an address the nodes reach.
+    host = config.sync_host or ("127.0.0.1" if slurm is None else reachable_address())
     port = config.sync_port or _free_port(host)
     require_token = config.sync_require_token and not options.no_token
     token = new_token() if require_token else None
@@ -291,7 +302,8 @@ def prepare_run(options: RunOptions) -> Preparation:
         steps.append(step)
         return step
 
-    add("local_setup_cmd")
+    if not placement.skip_setup:
+        add("local_setup_cmd")
     server_written = (config.experiment_server_cmd or "").strip()
     server_entry = config.get("experiment_server_cmd")
     server_explicit = server_entry is not None and server_entry.source.value != "default"
@@ -314,7 +326,8 @@ def prepare_run(options: RunOptions) -> Preparation:
                 start_delay=config.sync_experiment_start_delay,
                 token=token,
                 require_token=require_token,
-                connect_timeout=options.sync_timeout,
+                # Under SLURM the first peer comes once the job has left the queue.
+                connect_timeout=options.sync_timeout + (slurm.pending_timeout if slurm is not None else 0),
                 ready_timeout=options.sync_timeout,
                 go_timeout=options.sync_timeout,
             )
@@ -329,9 +342,33 @@ def prepare_run(options: RunOptions) -> Preparation:
             )
         else:
             add("experiment_server_cmd", StepKind.BACKGROUND)
-    instance_step = add("local_instance_cmd")
+    instance_step: Step | None
+    if placement.das_instance_cmd:
+        das_step = _das_peers_step(placement, instances, config, output_dir, cwd, environment, launch)
+        if isinstance(das_step, str):
+            return refuse(das_step)
+        steps.append(das_step)
+        instance_step = das_step
+    else:
+        instance_step = add("local_instance_cmd")
     if instance_step is None and scenario is not None and instances is not None:
         steps.append(peers_step(instances, config, output_dir, cwd, environment, launch))
+    if slurm is not None:
+        peers = next((s for s in steps if s.key == "local_instance_cmd"), None)
+        if peers is None or peers.guard is None:
+            problems.append(
+                f"{config.path}: the slurm launcher starts the peers itself: local_instance_cmd must be "
+                "empty (a scenario), process_guard.py or das_reserve_and_run.sh"
+            )
+        elif len(set(peers.guard.commands)) > 1:
+            problems.append(
+                f"{config.path}: local_instance_cmd: the slurm launcher runs one command on every node, "
+                "and this process guard line gives several"
+            )
+        else:
+            from .launch.slurm import SlurmLauncher
+
+            options = replace(options, launcher=SlurmLauncher(slurm, options.python, token))
     add("post_process_cmd")
 
     for step in steps:
@@ -365,10 +402,43 @@ def prepare_run(options: RunOptions) -> Preparation:
         token=token,
         sync=sync,
         steps=tuple(steps),
+        notes=placement.notes,
     )
     for d in run.diagnostics:
         lines.setdefault(d.span.path, _read_lines(Path(d.span.path)))
     return Preparation(run, run.diagnostics, lines)
+
+
+def reachable_address() -> str:
+    """This host's address as other machines know it (its name resolved), else 127.0.0.1."""
+    try:
+        address = socket.gethostbyname(socket.getfqdn())
+    except OSError:
+        return "127.0.0.1"
+    return address or "127.0.0.1"
+
+
+def _das_peers_step(
+    placement: LauncherSettings,
+    instances: int | None,
+    config: ExperimentConfig,
+    output_dir: Path,
+    cwd: Path,
+    environment: Mapping[str, str],
+    launch: StepLaunch,
+) -> Step | str:
+    """Gumby's `das_reserve_and_run.sh`: `instances_to_run` x das_node_command over the nodes."""
+    if instances is None:
+        return f"{config.path}: instances_to_run is not set: das_reserve_and_run.sh spreads it over the nodes"
+    written = placement.node_command or "launch_scenario.py"
+    expanded = expand_command(written, environment)
+    try:
+        program, _ = classify(shlex.split(expanded))
+    except ValueError as exc:
+        return f"{config.path}: das_node_command: {exc}"
+    command = None if program is GumbyProgram.LAUNCH_SCENARIO else rewrite_shell_text(expanded, launch.python)
+    step = peers_step(instances, config, output_dir, cwd, environment, launch, command)
+    return replace(step, written=config.local_instance_cmd, expanded=f"{instances} x {expanded} (slurm)")
 
 
 def _int_key(config: ExperimentConfig, key: str) -> int | None:
@@ -392,6 +462,9 @@ def dry_run_lines(run: PreparedRun) -> list[str]:
             )
         else:
             out.append(f"{step.key}: {step.describe()}")
+        describe = getattr(run.options.launcher, "describe", None)
+        if step.runs_peers and step.guard is not None and describe is not None:
+            out.extend(describe(step.guard))
     if run.options.plots:
         out.append("results: annotations.csv, cpu.png, memory.png, events.png, summary.json")
     for name in (

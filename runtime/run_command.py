@@ -58,6 +58,11 @@ def _print_diagnostics(
 @click.option("--no-token", is_flag=True, help="Admit peers without the run's token (Gumby clients).")
 @click.option("--no-plots", is_flag=True, help="Do not draw the PNG plots.")
 @click.option(
+    "--launcher",
+    type=click.Choice(["local", "slurm"]),
+    help="Where the peers run (default: the .conf's `launcher`, SLURM for Gumby's DAS settings, else local).",
+)
+@click.option(
     "--sync-timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=60.0,
@@ -73,6 +78,7 @@ def run_command(
     no_token: bool,
     no_plots: bool,
     sync_timeout: float,
+    launcher: str | None,
 ) -> None:
     """Run an experiment: check the .conf and its scenario, then setup, sync server, peers, post-processing.
 
@@ -92,6 +98,7 @@ def run_command(
         no_token=no_token,
         plots=not no_plots,
         sync_timeout=sync_timeout,
+        launcher_name=launcher,
     )
     preparation = prepare_run(options)
     _print_diagnostics(err, preparation.diagnostics, preparation.lines)
@@ -99,6 +106,8 @@ def run_command(
     if run is None:
         err.print(Text(f"gscen run: not started: {preparation.refusal or 'errors above'}", style="bold red"))
         sys.exit(1)
+    for note in run.notes:
+        err.print(Text(f"note: {note}"))
     if dry_run:
         if run.plan is not None:
             from scenario_lang.plan_render import PlanView

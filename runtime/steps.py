@@ -137,13 +137,17 @@ def peers_step(
     cwd: Path,
     environment: Mapping[str, str],
     launch: StepLaunch,
+    command: str | None = None,
 ) -> Step:
-    """The guard step that starts `instances` x `gscen peer` (a scenario and no `local_instance_cmd`)."""
+    """The guard step that starts `instances` x `gscen peer` (a scenario and no `local_instance_cmd`),
+    or `instances` x `command` (a shell command, Gumby's das_node_command)."""
     timeout = None
     if config.experiment_time is not None:
         # The peers stop themselves at experiment_time; the guard is the safety net behind them.
         timeout = config.experiment_time + config.sync_experiment_start_delay + launch.sync_timeout + 10.0
-    command = peer_shell_command(launch.python)
+    runs_peers = command is None or is_peer_command(command)
+    if command is None:
+        command = peer_shell_command(launch.python)
     guard = GuardConfig(
         commands=(command,) * instances,
         timeout=timeout,
@@ -156,7 +160,7 @@ def peers_step(
         peer_python=launch.python,
     )
     text = f"{instances} x gscen peer"
-    return Step("local_instance_cmd", "", text, StepKind.GUARD, guard=guard, runs_peers=True)
+    return Step("local_instance_cmd", "", text, StepKind.GUARD, guard=guard, runs_peers=runs_peers)
 
 
 def command_step(

@@ -80,7 +80,10 @@ class SyncClientConfig:
     `go_timeout` from `vars_received` to go. `max_line`: the longest line accepted (the all-vars line
     grows about 57 bytes per peer in Gumby's form). `compact_vars`: ask for the compact all-vars
     document (sync.py's docstring); a server that does not know the request ignores it or, as Gumby's
-    would, fails the connection, so False is for talking to such a server.
+    would, fails the connection, so False is for talking to such a server. `requested_id`: ask the
+    server for this id (`request-id:<n>`, gscen's addition; None: the server picks). `publish_host`:
+    `ready()` publishes this peer's own address (the local end of its connection to the server, so an
+    address the server's network reaches) as `host`, unless the vars already set one.
     """
 
     host: str
@@ -92,10 +95,14 @@ class SyncClientConfig:
     go_timeout: float | None = 300.0
     max_line: int = 1 << 26
     compact_vars: bool = True
+    requested_id: int | None = None
+    publish_host: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.port <= 65535:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
+        if self.requested_id is not None and self.requested_id < 1:
+            raise ValueError(f"requested_id must be at least 1, got {self.requested_id}")
         if self.token is not None:
             check_token_text(self.token)
         for name in ("connect_timeout", "id_timeout", "vars_timeout", "go_timeout"):
@@ -252,6 +259,15 @@ class SyncClient:
             raise RuntimeError("no start instant yet: call wait_go() first")
         return self._start_time
 
+    @property
+    def local_host(self) -> str:
+        """This peer's address on the connection to the server (after `connect()`)."""
+        if self._writer is None:
+            raise SyncClosedError("the sync client is not connected")
+        name = self._writer.get_extra_info("sockname")
+        host = str(name[0]) if isinstance(name, tuple) and name else ""
+        return host[7:] if host.startswith("::ffff:") and "." in host else host
+
     def set_message_handler(self, handler: MessageHandler | None) -> None:
         """Deliver messages to handler(from_id, msg_type, payload); queued ones are delivered now."""
         self._on_message = handler
@@ -271,6 +287,8 @@ class SyncClient:
         head = b"token:%s\r\n" % cfg.token.encode("ascii") if cfg.token is not None else b""
         if cfg.compact_vars:
             head += COMPACT_VARS_LINE + b"\r\n"
+        if cfg.requested_id is not None:
+            head += b"request-id:%d\r\n" % cfg.requested_id
         self._writer.write(head + b"time:%r\r\n" % time.time())
         line = await self._read("id", cfg.id_timeout, "waiting for its id")
         key, sep, value = line.partition(b":")
@@ -289,7 +307,10 @@ class SyncClient:
         """
         self._expect(_Step.HAS_ID, "ready()")
         lines = []
-        for key, value in (vars or {}).items():
+        published = dict(vars or {})
+        if self.config.publish_host and "host" not in published:
+            published["host"] = self.local_host
+        for key, value in published.items():
             if not key or ":" in key or _has_line_break(key) or _has_line_break(value):
                 raise ValueError(f"cannot publish var {key!r}: no ':' in keys, no line breaks anywhere")
             lines.append(b"set:%s:%s\r\n" % (key.encode(), value.encode()))
