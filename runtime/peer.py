@@ -90,6 +90,7 @@ import inspect
 import json
 import logging
 import os
+import random
 import resource
 import signal
 import sys
@@ -106,6 +107,7 @@ from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .output_files import WriteFailure, write_atomically, write_failure
 from .peer_plan import PeerPlan, PlanFileError
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
+from .seeds import SEED_VARIABLE, pick_seed, seeded_random
 from .sync import SyncError
 from .sync_client import AllVars, SyncClient, SyncClientConfig
 
@@ -137,6 +139,7 @@ class PeerConfig:
     events_log: str = "all"
     connect_timeout: float = 30.0
     sync_timeout: float | None = 300.0
+    seed: int | None = None  # the run's seed (GSCEN_SEED); None: this peer picks one and logs it
 
 
 @dataclass
@@ -165,6 +168,12 @@ class PeerState:
     client: SyncClient | None = None
     scheduler: Scheduler | None = None
     server_vars: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+    def seeded_random(self, label: str = "") -> random.Random:
+        """A `random.Random` of this peer's own for `label`, from the run's seed: the same seed, peer
+        id and label give the same numbers in every run."""
+        return seeded_random(self.seed, "module", -1 if self.my_id is None else self.my_id, label)
 
     @property
     def output_dir(self) -> Path:
@@ -301,7 +310,11 @@ class Peer:
 
     def __init__(self, config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> None:
         self.config = config
-        self.state = PeerState(output_root=config.output_dir.resolve())
+        seed = config.seed
+        if seed is None:
+            seed = pick_seed()
+            log.info("no seed given (GSCEN_SEED): this peer's random choices use seed %d", seed)
+        self.state = PeerState(output_root=config.output_dir.resolve(), seed=seed)
         if log_filter is not None:
             log_filter.state = self.state
         self.plan: PeerPlan | None = None
@@ -731,6 +744,12 @@ def _env_bool(value: str | None, default: bool) -> bool:
 @click.option(
     "--log-level", envvar="GUMBY_LOG_LEVEL", default="INFO", show_default=True, help="[env GUMBY_LOG_LEVEL]"
 )
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    envvar=SEED_VARIABLE,
+    help=f"The run's seed (none: one is picked) [env {SEED_VARIABLE}].",
+)
 def peer_command(
     plan: Path | None,
     scenario: Path | None,
@@ -747,6 +766,7 @@ def peer_command(
     connect_timeout: float,
     sync_timeout: float,
     log_level: str,
+    seed: int | None,
 ) -> None:
     """Run one peer of an experiment (started by `gscen run`; Gumby's launch_scenario.py)."""
     if fail_on_callback_error is None:
@@ -785,6 +805,7 @@ def peer_command(
         events_log=events_log,
         connect_timeout=connect_timeout,
         sync_timeout=sync_timeout,
+        seed=seed,
     )
     outcome = run_peer(config, log_filter)
     sys.exit(outcome.exit_code)

@@ -83,6 +83,7 @@ from .gumby_commands import (
     write_shims,
 )
 from .output_files import WriteFailure, write_failure
+from .seeds import SEED_VARIABLE, pick_seed
 from .summary import (
     PeerEvent,
     PeerSummary,
@@ -158,6 +159,7 @@ class RunOptions:
     sync_timeout: float = 60.0
     grace: float = 2.0
     launcher: Launcher | None = None
+    seed: int | None = None  # overrides the .conf's `seed`; neither: one is picked and recorded
 
 
 class StepKind(enum.Enum):
@@ -246,6 +248,7 @@ class PreparedRun:
     token: str | None
     sync: SyncServerConfig | None
     steps: tuple[Step, ...]
+    seed: int = 0  # every random choice of the run derives from it (`seeds`)
 
     def step(self, key: str) -> Step | None:
         return next((s for s in self.steps if s.key == key), None)
@@ -500,6 +503,10 @@ def prepare_run(options: RunOptions) -> Preparation:
         run_variables["GSCEN_PLAN_FILE"] = str(plan_path)
     if token is not None:
         run_variables["GSCEN_SYNC_TOKEN"] = token
+    seed = next((s for s in (options.seed, config.seed) if s is not None), None)
+    if seed is None:
+        seed = pick_seed()
+    run_variables[SEED_VARIABLE] = str(seed)
     base_env = {k: v for k, v in options.environ.items() if k != "GSCEN_SYNC_TOKEN"}
     environment = config.environment(base_env, run_variables)
 
@@ -634,6 +641,7 @@ def prepare_run(options: RunOptions) -> Preparation:
         token=token,
         sync=sync,
         steps=tuple(steps),
+        seed=seed,
     )
     for d in run.diagnostics:
         lines.setdefault(d.span.path, _read_lines(Path(d.span.path)))
@@ -1313,6 +1321,7 @@ def _results(
         errors=tuple(errors),
         plots=tuple(str(p.relative_to(out)) if p.is_relative_to(out) else str(p) for p in state.plots),
         runner_cpu_seconds=_own_cpu_seconds(),
+        seed=run.seed,
     )
     try:
         write_summary(summary, out / SUMMARY_FILE_NAME)
@@ -1460,6 +1469,7 @@ def _collect(
 def dry_run_lines(run: PreparedRun) -> list[str]:
     """What `--dry-run` prints after the plan: the folder, the server, each step, the key variables."""
     out = [f"output folder: {run.output_dir}" + (" (new)" if run.fresh_output else "")]
+    out.append(f"seed: {run.seed}")
     out.append(f"working folder: {run.cwd}")
     for step in run.steps:
         if step.kind is StepKind.SYNC_SERVER and run.sync is not None:

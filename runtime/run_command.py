@@ -74,6 +74,11 @@ def _setup_logging(err: Console) -> None:
     show_default=True,
     help="Seconds each sync phase (connect, ready, go) may take before the run fails.",
 )
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    help="The run's seed (overrides the .conf's `seed`); without one, a seed is picked and recorded.",
+)
 def run_command(
     conf: Path,
     output: Path | None,
@@ -83,6 +88,7 @@ def run_command(
     no_token: bool,
     no_plots: bool,
     sync_timeout: float,
+    seed: int | None,
 ) -> None:
     """Run an experiment: check the .conf and its scenario, then setup, sync server, peers, post-processing.
 
@@ -102,6 +108,7 @@ def run_command(
         no_token=no_token,
         plots=not no_plots,
         sync_timeout=sync_timeout,
+        seed=seed,
     )
     preparation = prepare_run(options)
     _print_diagnostics(err, preparation.diagnostics, preparation.lines)
@@ -149,6 +156,7 @@ def _execute(run: object, out: Console, err: Console) -> int:
                 loop.remove_signal_handler(signum)
 
     err.print(Text(f"output folder: {run.output_dir}", style="bold"))
+    err.print(Text(f"seed: {run.seed} (repeat with --seed {run.seed})"))
     try:
         outcome = asyncio.run(main())
     except OSError as exc:

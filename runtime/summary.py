@@ -144,6 +144,7 @@ class RunSummary:
     errors: tuple[RunError, ...] = ()
     plots: tuple[str, ...] = ()
     runner_cpu_seconds: float | None = None  # the `gscen run` process itself (sync server, guard, results)
+    seed: int | None = None  # the run's seed: `gscen run --seed` repeats the run's random choices
     version: int = field(default=SUMMARY_VERSION)
 
     def to_json(self) -> dict[str, Any]:
