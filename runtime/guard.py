@@ -64,14 +64,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import click
+from typing import Any
 
 from .output_files import WriteFailure, write_failure
+from .procfs import (
+    ProcStat,
+    all_stats,
+    clock_ticks,
+    known_stats,
+    network_rows,
+    page_size,
+    read_io,
+    read_stat,
+)
 
 __all__ = [
     "EXIT_FAILED",
@@ -86,7 +94,6 @@ __all__ = [
     "ProcessReport",
     "StopReason",
     "commands_from_options",
-    "guard_command",
     "read_command_file",
     "run_guard",
 ]
@@ -100,15 +107,11 @@ EXIT_TIMEOUT = 3
 RESOURCE_LOG_NAME = "resource_usage.log"
 NETWORK_LOG_NAME = "network_usage.log"
 
-_PROC = Path("/proc")
 _PR_SET_CHILD_SUBREAPER = 36
-_DEAD_STATES = frozenset((b"Z", b"X", b"x"))
 # How often the stop sequence looks whether the processes are gone.
 _STOP_POLL = 0.05
 # SIGKILL cannot be ignored; this only bounds a process stuck in uninterruptible sleep.
 _KILL_WAIT = 5.0
-_IO_KEYS = ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes", "cancelled_write_bytes")
-_NO_IO = b" ".join([b"0"] * len(_IO_KEYS))
 # Looking through all of /proc for new members costs ~50 us per process on the machine: do it at most
 # this often (and at every stop); in between only the known members are read.
 _DISCOVERY_PERIOD = 1.0
@@ -309,100 +312,6 @@ def commands_from_options(
     return tuple(result)
 
 
-# --------------------------------------------------------------------------------------------- /proc
-@dataclass(frozen=True, slots=True)
-class _Stat:
-    """The fields of one `/proc/<pid>/stat` line that the guard uses, and the line itself."""
-
-    pid: int
-    state: bytes
-    ppid: int
-    session: int
-    cpu_ticks: int  # utime + stime
-    rss_pages: int
-    starttime: int
-    line: bytes
-
-    @property
-    def dead(self) -> bool:
-        return self.state in _DEAD_STATES
-
-
-def _parse_stat(line: bytes) -> _Stat | None:
-    # The name (field 2) may hold spaces and parentheses: it ends at the last ')'.
-    close = line.rfind(b")")
-    if close < 0:
-        return None
-    rest = line[close + 1 :].split()
-    if len(rest) < 22:
-        return None
-    try:
-        # rest[0] is field 3 (state): field n is rest[n - 3].
-        return _Stat(
-            pid=int(line[: line.index(b"(")]),
-            state=rest[0],
-            ppid=int(rest[1]),
-            session=int(rest[3]),
-            cpu_ticks=int(rest[11]) + int(rest[12]),
-            rss_pages=int(rest[21]),
-            starttime=int(rest[19]),
-            line=line,
-        )
-    except ValueError:
-        return None
-
-
-def _read_proc(path: str) -> bytes | None:
-    # os.open/os.read: a third of the cost of open() on /proc, where every tick reads every process.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, 4096)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _read_stat(pid: int) -> _Stat | None:
-    data = _read_proc(f"/proc/{pid}/stat")
-    return None if data is None else _parse_stat(data.rstrip(b"\n"))
-
-
-def _read_io(pid: int) -> bytes:
-    """The seven counters of /proc/<pid>/io, in file order (zeros when unreadable)."""
-    data = _read_proc(f"/proc/{pid}/io")
-    values = [line.partition(b":")[2].strip() for line in data.splitlines()] if data else []
-    if len(values) != len(_IO_KEYS):
-        return _NO_IO
-    return b" ".join(values)
-
-
-def _all_stats() -> dict[int, _Stat]:
-    stats: dict[int, _Stat] = {}
-    try:
-        names = os.listdir(_PROC)
-    except OSError:
-        return stats
-    for name in names:
-        if name.isdigit():
-            stat = _read_stat(int(name))
-            if stat is not None:
-                stats[stat.pid] = stat
-    return stats
-
-
-def _known_stats(known: Iterable[tuple[int, int]]) -> dict[int, _Stat]:
-    stats: dict[int, _Stat] = {}
-    for pid, starttime in known:
-        stat = _read_stat(pid)
-        if stat is not None and stat.starttime == starttime:
-            stats[pid] = stat
-    return stats
-
-
 def _become_subreaper() -> bool:
     if not sys.platform.startswith("linux"):
         return False
@@ -415,7 +324,7 @@ def _become_subreaper() -> bool:
 
 def _send(pid: int, starttime: int, sig: int) -> None:
     """Signal one process, unless its pid now belongs to another process."""
-    stat = _read_stat(pid)
+    stat = read_stat(pid)
     if stat is None or stat.starttime != starttime or stat.dead:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -449,7 +358,7 @@ class _Command:
 class _Scan:
     """One look at /proc: the watched processes, by command index."""
 
-    members: dict[tuple[int, int], tuple[int, _Stat]]  # (pid, starttime) -> (command index, stat)
+    members: dict[tuple[int, int], tuple[int, ProcStat]]  # (pid, starttime) -> (command index, stat)
 
 
 class _Log:
@@ -521,9 +430,9 @@ class _Sampler:
         A `full` scan reads every process in /proc, to find new members; otherwise only the known
         ones are read again.
         """
-        stats = _all_stats() if full else _known_stats(known)
-        members: dict[tuple[int, int], tuple[int, _Stat]] = {}
-        children: dict[int, list[_Stat]] = {}
+        stats = all_stats() if full else known_stats(known)
+        members: dict[tuple[int, int], tuple[int, ProcStat]] = {}
+        children: dict[int, list[ProcStat]] = {}
         for stat in stats.values():
             children.setdefault(stat.ppid, []).append(stat)
             key = (stat.pid, stat.starttime)
@@ -543,16 +452,16 @@ class _Sampler:
             self._write(members, stamp)
         return _Scan(members)
 
-    def _write(self, members: Mapping[tuple[int, int], tuple[int, _Stat]], stamp: float) -> None:
+    def _write(self, members: Mapping[tuple[int, int], tuple[int, ProcStat]], stamp: float) -> None:
         t = f"{math.ceil(stamp / self.interval) * self.interval:.{self.decimals}f}".encode()
         if self.resource_log is not None:
             parts = []
             for _index, stat in sorted(members.values(), key=lambda m: m[1].pid):
                 if not stat.dead:
-                    parts.append(b"%s %s %s\n" % (t, stat.line, _read_io(stat.pid)))
+                    parts.append(b"%s %s %s\n" % (t, stat.line, read_io(stat.pid)))
             self.append(self.resource_log, b"".join(parts))
         if self.network_log is not None:
-            self.append(self.network_log, b"".join(b"%s %s\n" % (t, row) for row in _network_rows()))
+            self.append(self.network_log, b"".join(b"%s %s\n" % (t, row) for row in network_rows()))
 
 
 def _time_decimals(interval: float) -> int:
@@ -561,21 +470,6 @@ def _time_decimals(interval: float) -> int:
         if abs(round(interval, decimals) - interval) < 1e-9:
             return decimals
     return 6
-
-
-def _network_rows() -> list[bytes]:
-    try:
-        with open("/proc/net/dev", "rb") as f:
-            text = f.read()
-    except OSError:
-        return []
-    rows = []
-    for line in text.splitlines()[2:]:
-        name, _, counters = line.partition(b":")
-        values = counters.split()
-        if len(values) == 16:
-            rows.append(b" ".join([name.strip(), *values]))
-    return rows
 
 
 # --------------------------------------------------------------------------------------------- guard
@@ -593,7 +487,7 @@ class Guard:
         self._commands: list[_Command] = []
         self._sessions: dict[int, int] = {}  # session id (= shell pid) -> command index
         self._known: dict[tuple[int, int], int] = {}  # (pid, starttime) -> command index
-        self._live: dict[tuple[int, int], _Stat] = {}  # last seen, not dead
+        self._live: dict[tuple[int, int], ProcStat] = {}  # last seen, not dead
         self._resource_log: _Log | None = None
         self._network_log: _Log | None = None
         self._last_full_scan = -math.inf
@@ -650,7 +544,7 @@ class Guard:
                 self._network_log = self._open_log(cfg.resource_dir / NETWORK_LOG_NAME)
         self._sampler = _Sampler(self._resource_log, self._network_log, cfg.interval)
         if self._resource_log is not None:
-            header = {"sc_clk_tck": float(_clock_ticks()), "pagesize": _page_size()}
+            header = {"sc_clk_tck": float(clock_ticks()), "pagesize": page_size()}
             self._sampler.append(self._resource_log, json.dumps(header).encode() + b"\n")
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="gscen-guard"
@@ -763,7 +657,7 @@ class Guard:
         entry = _Command(index, command, popen, time.time(), out_path, err_path)
         self._commands.append(entry)
         self._sessions[popen.pid] = index
-        stat = _read_stat(popen.pid)
+        stat = read_stat(popen.pid)
         if stat is not None:
             self._known[(stat.pid, stat.starttime)] = index
         try:
@@ -814,8 +708,8 @@ class Guard:
     def _apply(self, scan: _Scan) -> None:
         """Fold a scan into the per-command figures and reap orphaned zombies (loop thread)."""
         rss: dict[int, int] = {}
-        page = _page_size()
-        live: dict[tuple[int, int], _Stat] = {}
+        page = page_size()
+        live: dict[tuple[int, int], ProcStat] = {}
         me = os.getpid()
         shells = {c.pid for c in self._commands}
         for key, (index, stat) in scan.members.items():
@@ -1005,7 +899,7 @@ class Guard:
             await asyncio.sleep(min(_STOP_POLL, max(0.0, deadline - loop.time())))
 
     def _report(self, entry: _Command) -> ProcessReport:
-        clk = _clock_ticks()
+        clk = clock_ticks()
         sampled = sum(entry.cpu_ticks.values()) / clk
         return ProcessReport(
             index=entry.index,
@@ -1020,14 +914,6 @@ class Guard:
             stdout_path=entry.stdout_path,
             stderr_path=entry.stderr_path,
         )
-
-
-def _clock_ticks() -> int:
-    return int(os.sysconf("SC_CLK_TCK"))
-
-
-def _page_size() -> int:
-    return int(os.sysconf("SC_PAGESIZE"))
 
 
 # --------------------------------------------------------------------------------------------- entry points
@@ -1059,185 +945,3 @@ async def run_guard(config: GuardConfig, stop: asyncio.Event | None = None) -> G
             stopper.cancel()
         await guard.aclose()
     return guard.result
-
-
-async def _run_until_signal(config: GuardConfig) -> tuple[GuardResult, int | None]:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    received: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        if not received:
-            logger.warning("received %s: stopping", signal.Signals(signum).name)
-        received.append(signum)
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        result = await run_guard(config, stop)
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-    return result, (received[0] if received else None)
-
-
-def _build_command() -> click.Command:
-    @click.command(
-        name="guard",
-        help=(
-            "Run commands under the process guard (Gumby's process_guard.py): each in its own process "
-            "group, output to OUTPUT/%05d.out and .err, resources sampled to resource_usage.log.\n\n"
-            "A single -c runs -n copies; a repeated -c runs each command once (the pre-2020 meaning) and "
-            "-n is then ignored. Exit status: 0 when no command exited non-zero, 5 when one did. "
-            "Processes stopped by the guard (timeout, SIGTERM) do not count, so a timeout exits 0 "
-            "(3 with -T). SIGINT stops everything and exits 130."
-        ),
-    )
-    @click.option("-c", "--command", "commands", multiple=True, metavar="CMD", help="A command (repeatable).")
-    @click.option(
-        "-n",
-        "--instances",
-        type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="Copies of a single -c command.",
-    )
-    @click.option(
-        "-f",
-        "--file",
-        "command_file",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="More commands, one per line (blank and # lines skipped).",
-    )
-    @click.option(
-        "-t",
-        "--timeout",
-        type=click.FloatRange(min=0),
-        default=0,
-        show_default=True,
-        help="Stop everything after this many seconds (0: no timeout).",
-    )
-    @click.option(
-        "-m",
-        "--monitor-dir",
-        "resource_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Write resource_usage.log (and network_usage.log) here.",
-    )
-    @click.option(
-        "-o",
-        "--output-dir",
-        "output_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Write each command's stdout/stderr to DIR/%05d.out and .err.",
-    )
-    @click.option(
-        "-i",
-        "--interval",
-        type=click.FloatRange(min=0, min_open=True),
-        default=1.0,
-        show_default=True,
-        help="Sampling and checking interval in seconds.",
-    )
-    @click.option("--network", is_flag=True, help="Also sample /proc/net/dev into network_usage.log.")
-    @click.option(
-        "--grace",
-        type=click.FloatRange(min=0),
-        default=2.0,
-        show_default=True,
-        help="Seconds between SIGTERM and SIGKILL when stopping.",
-    )
-    @click.option("-T", "--fail-on-timeout", is_flag=True, help="Exit 3 on a timeout (Gumby before 2020-10).")
-    def guard_command(
-        commands: tuple[str, ...],
-        instances: int,
-        command_file: Path | None,
-        timeout: float,
-        resource_dir: Path | None,
-        output_dir: Path | None,
-        interval: float,
-        network: bool,
-        grace: float,
-        fail_on_timeout: bool,
-    ) -> None:
-        _setup_logging()
-        try:
-            all_commands = commands_from_options(commands, instances, command_file)
-        except OSError as exc:
-            raise click.UsageError(f"cannot read {command_file}: {exc.strerror or exc}") from exc
-        if not all_commands:
-            raise click.UsageError("no command to run: give -c CMD or -f FILE")
-        if output_dir is not None and os.environ.get("DEBUG"):
-            logger.info("DEBUG is set: output is not redirected (as Gumby)")
-            output_dir = None
-        if network and resource_dir is None:
-            logger.warning("--network without -m: no network log is written")
-        config = GuardConfig(
-            commands=all_commands,
-            timeout=timeout or None,
-            interval=interval,
-            grace=grace,
-            output_dir=output_dir,
-            resource_dir=resource_dir,
-            network=network,
-            fail_on_timeout=fail_on_timeout,
-        )
-        try:
-            result, signum = asyncio.run(_run_until_signal(config))
-        except GuardError as exc:
-            raise click.ClickException(str(exc)) from exc
-        _render(result)
-        ctx = click.get_current_context()
-        ctx.exit(130 if signum == signal.SIGINT else result.exit_code)
-
-    return guard_command
-
-
-def _setup_logging() -> None:
-    from rich.console import Console
-    from rich.logging import RichHandler
-
-    package = logging.getLogger("scenario_lang")
-    if not package.handlers and not logging.getLogger().handlers:
-        handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        package.addHandler(handler)
-        package.setLevel(logging.INFO)
-
-
-def _render(result: GuardResult) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=Text(f"process guard: {result.reason.value}"), title_justify="left")
-    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
-        ("#", "right"),
-        ("pid", "right"),
-        ("exit", "right"),
-        ("CPU s", "right"),
-        ("peak MiB", "right"),
-        ("command", "left"),
-    )
-    for name, justify in columns:
-        table.add_column(name, justify=justify)
-    for p in result.processes:
-        status = "?" if p.returncode is None else str(p.returncode)
-        if p.stopped_by_guard:
-            status += " (stopped)"
-        style = "red" if p.failed else ""
-        table.add_row(
-            f"{p.index:05d}",
-            str(p.pid),
-            Text(status, style=style),
-            f"{p.cpu_seconds:.2f}",
-            f"{p.peak_rss_bytes / 2**20:.1f}",
-            Text(p.command),
-        )
-    console = Console()
-    console.print(table)
-    console.print(Text(f"exit status {result.exit_code}: {len(result.failed)} command(s) failed"))
-
-
-guard_command = _build_command()

@@ -13,9 +13,9 @@ unchanged under gscen's own implementations:
 * `write_shims(folder, python)` writes small executables named like Gumby's programs, to put on PATH,
   so that scripts of the experiment that call them (a `post_process_*.sh` that ends with
   `graph_process_guard_data.sh`) reach gscen too;
-* `main()` (`python -m scenario_lang.runtime.gumby_commands NAME ARGS...`) is what those shims run.
+  the shims run `python -m scenario_lang.runtime.gumby_shims NAME ARGS...` (`SHIM_MODULE`).
 
-Nothing here starts a process; `run.py` does.
+Nothing here starts a process; execute.py does.
 """
 
 from __future__ import annotations
@@ -25,18 +25,19 @@ import os
 import re
 import shlex
 import stat
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "PEER_MODULE",
+    "SHIM_MODULE",
     "GuardInvocation",
     "GumbyCommandError",
     "GumbyProgram",
     "classify",
     "gscen_argv",
-    "main",
+    "is_peer_command",
     "parse_process_guard",
     "peer_shell_command",
     "rewrite_shell_text",
@@ -53,7 +54,8 @@ class GumbyProgram(enum.Enum):
     GRAPH_PROCESS_GUARD_DATA = "graph_process_guard_data.sh"
 
 
-_BY_NAME = {p.value: p for p in GumbyProgram}
+BY_NAME = {p.value: p for p in GumbyProgram}
+SHIM_MODULE = "scenario_lang.runtime.gumby_shims"  # what the shims run: `python -m SHIM_MODULE NAME ARGS...`
 _PYTHON = re.compile(r"^python(\d+(\.\d+)*)?$")
 
 
@@ -66,9 +68,18 @@ def gscen_argv(python: str) -> tuple[str, ...]:
     return (python, "-m", "scenario_lang.cli")
 
 
+PEER_MODULE = "scenario_lang.runtime.peer_entry"  # `python -m PEER_MODULE`: one peer, loading no click
+
+
 def peer_shell_command(python: str) -> str:
-    """The shell command that runs one `gscen peer` (it reads everything from the environment)."""
-    return "exec " + " ".join(shlex.quote(a) for a in (*gscen_argv(python), "peer"))
+    """The shell command that runs one peer, as `gscen peer` without flags would (it reads everything
+    from the environment) but without loading the command line's libraries."""
+    return "exec " + " ".join(shlex.quote(a) for a in (python, "-m", PEER_MODULE))
+
+
+def is_peer_command(text: str) -> bool:
+    """Whether a guarded command runs a gscen peer (`gscen peer`, or the peer's own entry point)."""
+    return PEER_MODULE in text or ("scenario_lang.cli" in text and " peer" in text)
 
 
 def classify(argv: Sequence[str]) -> tuple[GumbyProgram | None, tuple[str, ...]]:
@@ -79,11 +90,11 @@ def classify(argv: Sequence[str]) -> tuple[GumbyProgram | None, tuple[str, ...]]
     """
     args = tuple(argv)
     if len(args) >= 2 and (_PYTHON.match(os.path.basename(args[0])) or args[0] in ("sh", "bash")):
-        program = _BY_NAME.get(os.path.basename(args[1]))
+        program = BY_NAME.get(os.path.basename(args[1]))
         if program is not None:
             return program, args[2:]
     if args:
-        program = _BY_NAME.get(os.path.basename(args[0]))
+        program = BY_NAME.get(os.path.basename(args[0]))
         if program is not None:
             return program, args[1:]
     return None, args
@@ -115,7 +126,8 @@ def parse_process_guard(args: Sequence[str], cwd: Path) -> GuardInvocation:
     """
     import click
 
-    from .guard import commands_from_options, guard_command
+    from .guard import commands_from_options
+    from .guard_command import guard_command
 
     try:
         ctx = guard_command.make_context("process_guard.py", list(args), resilient_parsing=False)
@@ -170,13 +182,13 @@ def rewrite_shell_text(text: str, python: str) -> str:
     """`text` with each Gumby program name replaced by the gscen command that does the same.
 
     `launch_scenario.py` becomes `gscen peer`; a `-c` that is only that name becomes an `exec`, so the
-    guarded process is the peer itself. The other names go through the shims' entry point (`main`).
+    guarded process is the peer itself. The other names go through the shims' entry point (`SHIM_MODULE`).
     """
     gscen = " ".join(shlex.quote(a) for a in gscen_argv(python))
     if _INNER[GumbyProgram.LAUNCH_SCENARIO].fullmatch(text.strip()):
         return peer_shell_command(python)
     out = _INNER[GumbyProgram.LAUNCH_SCENARIO].sub(lambda _m: f"{gscen} peer", text)
-    shim = " ".join(shlex.quote(a) for a in (python, "-m", __name__))
+    shim = " ".join(shlex.quote(a) for a in (python, "-m", SHIM_MODULE))
     for program in (
         GumbyProgram.PROCESS_GUARD,
         GumbyProgram.EXPERIMENT_SERVER,
@@ -194,67 +206,12 @@ def mentions_gumby_program(text: str) -> bool:
 def write_shims(folder: Path, python: str) -> Path:
     """Write one executable per Gumby program into `folder` (created); return the folder.
 
-    Each runs `python -m scenario_lang.runtime.gumby_commands <name> "$@"`.
+    Each runs `python -m scenario_lang.runtime.gumby_shims <name> "$@"`.
     """
     folder.mkdir(parents=True, exist_ok=True)
     for program in GumbyProgram:
         path = folder / program.value
-        quoted = " ".join(shlex.quote(a) for a in (python, "-m", __name__, program.value))
+        quoted = " ".join(shlex.quote(a) for a in (python, "-m", SHIM_MODULE, program.value))
         path.write_text(f'#!/bin/sh\nexec {quoted} "$@"\n', encoding="utf-8")
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return folder
-
-
-# --------------------------------------------------------------------------------------------- shims
-def _sync_server_args(environ: Mapping[str, str], args: Sequence[str]) -> list[str]:
-    """`gscen sync-server` arguments from Gumby's environment (experiment_server.py takes no flags)."""
-    out = list(args)
-    instances = environ.get("SYNC_SUBSCRIBERS_AMOUNT") or environ.get("INSTANCES_TO_RUN")
-    if instances and "--instances" not in out and "-n" not in out:
-        out += ["--instances", instances]
-    if environ.get("SYNC_PORT") and "--port" not in out:
-        out += ["--port", environ["SYNC_PORT"]]
-    if environ.get("SYNC_HOST_BIND") and "--host" not in out:
-        out += ["--host", environ["SYNC_HOST_BIND"]]
-    delay = environ.get("SYNC_EXPERIMENT_START_DELAY")
-    if delay and "--start-delay" not in out:
-        out += ["--start-delay", delay]
-    if environ.get("SYNC_REQUIRE_TOKEN", "True").lower() in ("false", "no", "off", "0"):
-        out.append("--no-token")
-    return out
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the shims: `NAME ARGS...` runs gscen's implementation of Gumby's NAME."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in _BY_NAME:
-        names = ", ".join(sorted(_BY_NAME))
-        sys.stderr.write(f"usage: python -m {__name__} NAME [ARGS...] (NAME: {names})\n")
-        sys.exit(2)
-    program, rest = _BY_NAME[args[0]], args[1:]
-    if program is GumbyProgram.PROCESS_GUARD:
-        from .guard import guard_command
-
-        guard_command.main(args=rest, prog_name=program.value)
-    elif program is GumbyProgram.LAUNCH_SCENARIO:
-        from scenario_lang.cli import cli
-
-        cli.main(args=["peer", *rest], prog_name="gscen")
-    elif program is GumbyProgram.EXPERIMENT_SERVER:
-        from .sync_command import sync_server_command
-
-        sync_server_command.main(args=_sync_server_args(os.environ, rest), prog_name=program.value)
-    else:
-        from .run import plot_output_folder
-
-        output = os.environ.get("OUTPUT_DIR")
-        if not output:
-            sys.stderr.write("graph_process_guard_data.sh: OUTPUT_DIR is not set\n")
-            sys.exit(1)
-        written = plot_output_folder(Path(output))
-        for path in written:
-            sys.stdout.write(f"wrote {path}\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """One peer process (`gscen peer`, Gumby's launch_scenario.py): a plan + a sync server -> a peer folder.
 
-Takes a `PeerConfig` (from flags or Gumby's environment variables, see `peer_command`); returns a
+Takes a `PeerConfig` (from flags or Gumby's environment variables, see peer_entry.py); returns a
 `PeerOutcome` (exit code and why it ended) after writing the peer's files.
 
 Sequence:
@@ -13,7 +13,7 @@ Sequence:
     a target. A failure here is one clear error line and exit 1, before the peer ever connects.
     (Without that list, an event whose name has no target fails when it is due.)
  3. Connect to the sync server (SYNC_HOST:SYNC_PORT, the run token GSCEN_SYNC_TOKEN), get the id;
-    select this peer's events from the plan (`peer_plan`).
+    select this peer's events from the plan (`scenario_lang.plan_file`).
  4. mkdir + chdir OUTPUT_DIR/<id>/ (the one chdir, at entry), open events.csv.
  5. `on_id_received` hooks, in a worker thread (`asyncio.to_thread`), in `&module` order (an `async
     def` hook runs on the loop instead); modules fill `self.vars` here.
@@ -50,7 +50,7 @@ with --instances/INSTANCES_TO_RUN; --sync-host/SYNC_HOST (127.0.0.1), --sync-por
 folder), --experiment-time/EXPERIMENT_TIME (seconds from the start; 0 or unset: no limit),
 --[no-]fail-on-callback-error/FAIL_ON_CALLBACK_ERROR (true), --exit-when-done/GSCEN_EXIT_WHEN_DONE
 (false), --events-log/GSCEN_EVENTS_LOG (all | problems), --log-level/GUMBY_LOG_LEVEL (INFO),
---connect-timeout (30 s), --sync-timeout (300 s per step).
+--seed/GSCEN_SEED (none: picked), --connect-timeout (30 s), --sync-timeout (300 s per step).
 
 Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
 - `events.csv`: one row per callback call (see `scheduler.EventLog`): planned, actual, lateness,
@@ -100,14 +100,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
+from scenario_lang.plan_file import PlanFileError, PlanFileReader
 
 from .builtin_callbacks import BuiltinCallbacks
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .output_files import WriteFailure, write_atomically, write_failure
-from .peer_plan import PeerPlan, PlanFileError
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
-from .seeds import SEED_VARIABLE, pick_seed, seeded_random
+from .seeds import pick_seed, seeded_random
 from .sync import SyncError
 from .sync_client import AllVars, SyncClient, SyncClientConfig
 
@@ -221,7 +220,9 @@ class PeerState:
 
 
 # --------------------------------------------------------------------------- logging
-class _PeerIdFilter(logging.Filter):
+class PeerIdFilter(logging.Filter):
+    """Puts this peer's id (`?` before it has one) into every log record, as `%(peer)s`."""
+
     def __init__(self, state: PeerState | None = None) -> None:
         super().__init__()
         self.state = state
@@ -232,11 +233,11 @@ class _PeerIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> _PeerIdFilter:
+def configure_logging(level: str) -> PeerIdFilter:
     """Log lines `<time> peer <id> <LEVEL> <logger>: <message>` to stderr (the entry point calls this)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s peer %(peer)s %(levelname)s %(name)s: %(message)s"))
-    peer_filter = _PeerIdFilter()
+    peer_filter = PeerIdFilter()
     handler.addFilter(peer_filter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -282,7 +283,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _source_namer(plan: PeerPlan) -> Callable[[str, int], str]:
+def _source_namer(plan: PlanFileReader) -> Callable[[str, int], str]:
     """`scenario:line` with the path relative to the main scenario's folder when it lies inside it."""
     base = os.path.dirname(plan.source) if plan.source else ""
     cache: dict[str, str] = {}
@@ -308,7 +309,7 @@ async def _call_hook(hook: Callable[..., Any], *args: Any) -> None:
 class Peer:
     """One run of one peer (see the module docstring); `await Peer(config).run()` -> PeerOutcome."""
 
-    def __init__(self, config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> None:
+    def __init__(self, config: PeerConfig, log_filter: PeerIdFilter | None = None) -> None:
         self.config = config
         seed = config.seed
         if seed is None:
@@ -317,7 +318,7 @@ class Peer:
         self.state = PeerState(output_root=config.output_dir.resolve(), seed=seed)
         if log_filter is not None:
             log_filter.state = self.state
-        self.plan: PeerPlan | None = None
+        self.plan: PlanFileReader | None = None
         self.modules: LoadedModules | None = None
         self.events: EventLog | None = None
         self._events_file: Any = None
@@ -404,11 +405,11 @@ class Peer:
             if cfg.scenario is None:
                 raise PeerError("no plan: give --plan (GSCEN_PLAN_FILE) or a scenario (SCENARIO_FILE)")
             plan_path = await asyncio.to_thread(_compile_scenario, cfg)
-            self.plan = PeerPlan(plan_path)
+            self.plan = PlanFileReader(plan_path)
             plan_path.unlink()
         else:
             t0, c0 = time.perf_counter(), time.process_time()
-            self.plan = PeerPlan(plan_path)
+            self.plan = PlanFileReader(plan_path)
             self._load_seconds = time.perf_counter() - t0
             self._load_cpu = time.process_time() - c0
         plan = self.plan
@@ -641,175 +642,6 @@ class Peer:
         return None
 
 
-def run_peer(config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> PeerOutcome:
+def run_peer(config: PeerConfig, log_filter: PeerIdFilter | None = None) -> PeerOutcome:
     """Run one peer to its end (the entry point: `asyncio.run` happens here)."""
     return asyncio.run(Peer(config, log_filter).run())
-
-
-# --------------------------------------------------------------------------- command line
-_TRUE_WORDS = frozenset({"1", "true", "yes", "on", "t", "y"})
-
-
-def _env_bool(value: str | None, default: bool) -> bool:
-    if value is None or not value.strip():
-        return default
-    return value.strip().lower() in _TRUE_WORDS
-
-
-@click.command(name="peer")
-@click.option(
-    "--plan",
-    "plan",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="GSCEN_PLAN_FILE",
-    help="The compiled plan file [env GSCEN_PLAN_FILE].",
-)
-@click.option(
-    "--scenario",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="SCENARIO_FILE",
-    help="Without --plan: compile this scenario here [env SCENARIO_FILE].",
-)
-@click.option(
-    "--instances",
-    type=click.IntRange(min=1),
-    envvar="INSTANCES_TO_RUN",
-    help="Peers, when compiling the scenario [env INSTANCES_TO_RUN].",
-)
-@click.option(
-    "--sync-host", envvar="SYNC_HOST", default="127.0.0.1", show_default=True, help="[env SYNC_HOST]"
-)
-@click.option(
-    "--sync-port", type=click.IntRange(1, 65535), envvar="SYNC_PORT", required=True, help="[env SYNC_PORT]"
-)
-@click.option(
-    "--token",
-    envvar="GSCEN_SYNC_TOKEN",
-    default=None,
-    help="The run's sync token; none for a server that admits Gumby clients [env GSCEN_SYNC_TOKEN].",
-)
-@click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="OUTPUT_DIR",
-    default="output",
-    show_default=True,
-    help="The peer writes into OUTPUT_DIR/<id>/ [env OUTPUT_DIR].",
-)
-@click.option(
-    "--experiment-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="EXPERIMENT_DIR",
-    help="Put first on sys.path [env EXPERIMENT_DIR].",
-)
-@click.option(
-    "--experiment-time",
-    type=click.FloatRange(min=0),
-    envvar="EXPERIMENT_TIME",
-    help="Stop this many seconds after the start; 0: no limit [env EXPERIMENT_TIME].",
-)
-@click.option(
-    "--fail-on-callback-error/--continue-on-callback-error",
-    default=None,
-    help="Exit 1 if a callback failed (default; env FAIL_ON_CALLBACK_ERROR).",
-)
-@click.option(
-    "--exit-when-done/--keep-running",
-    default=None,
-    help="End once the last event ran and no callback runs (default: keep running until stop "
-    "or experiment time, as Gumby; env GSCEN_EXIT_WHEN_DONE).",
-)
-@click.option(
-    "--events-log",
-    type=click.Choice(["all", "problems"]),
-    envvar="GSCEN_EVENTS_LOG",
-    default="all",
-    show_default=True,
-    help="Rows in events.csv: every call, or only failed and cancelled ones [env GSCEN_EVENTS_LOG].",
-)
-@click.option(
-    "--connect-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds to keep trying to reach the sync server.",
-)
-@click.option(
-    "--sync-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=300.0,
-    show_default=True,
-    help="Seconds each sync step (id, all vars, go) may take.",
-)
-@click.option(
-    "--log-level", envvar="GUMBY_LOG_LEVEL", default="INFO", show_default=True, help="[env GUMBY_LOG_LEVEL]"
-)
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    envvar=SEED_VARIABLE,
-    help=f"The run's seed (none: one is picked) [env {SEED_VARIABLE}].",
-)
-def peer_command(
-    plan: Path | None,
-    scenario: Path | None,
-    instances: int | None,
-    sync_host: str,
-    sync_port: int,
-    token: str | None,
-    output_dir: Path,
-    experiment_dir: Path | None,
-    experiment_time: float | None,
-    fail_on_callback_error: bool | None,
-    exit_when_done: bool | None,
-    events_log: str,
-    connect_timeout: float,
-    sync_timeout: float,
-    log_level: str,
-    seed: int | None,
-) -> None:
-    """Run one peer of an experiment (started by `gscen run`; Gumby's launch_scenario.py)."""
-    if fail_on_callback_error is None:
-        fail_on_callback_error = _env_bool(os.environ.get("FAIL_ON_CALLBACK_ERROR"), True)
-    if exit_when_done is None:
-        exit_when_done = _env_bool(os.environ.get("GSCEN_EXIT_WHEN_DONE"), False)
-    if plan is None and scenario is None:
-        raise click.UsageError("give --plan (GSCEN_PLAN_FILE) or --scenario (SCENARIO_FILE)")
-    if experiment_dir is None and scenario is not None:
-        experiment_dir = scenario.resolve().parent
-    try:
-        log_filter = configure_logging(log_level)
-    except ValueError:
-        raise click.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level") from None
-    logger_conf = experiment_dir / "logger.conf" if experiment_dir is not None else None
-    if logger_conf is not None and logger_conf.is_file():
-        # Gumby's launch_scenario.py honours EXPERIMENT_DIR/logger.conf (a logging INI file).
-        import logging.config
-
-        try:
-            logging.config.fileConfig(logger_conf, disable_existing_loggers=False)
-        except Exception as exc:
-            raise click.ClickException(f"{logger_conf}: not a usable logging configuration: {exc}") from None
-    config = PeerConfig(
-        sync_host=sync_host,
-        sync_port=sync_port,
-        output_dir=output_dir,
-        plan=plan,
-        scenario=scenario,
-        instances=instances,
-        token=token or None,
-        experiment_dir=experiment_dir.resolve() if experiment_dir is not None else None,
-        experiment_time=experiment_time or None,
-        fail_on_callback_error=fail_on_callback_error,
-        exit_when_done=exit_when_done,
-        events_log=events_log,
-        connect_timeout=connect_timeout,
-        sync_timeout=sync_timeout,
-        seed=seed,
-    )
-    outcome = run_peer(config, log_filter)
-    sys.exit(outcome.exit_code)
-
-
-if __name__ == "__main__":
-    peer_command()

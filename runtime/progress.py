@@ -17,7 +17,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from .run import RunSnapshot, Step
+from .observer import RunSnapshot
+from .steps import Step
 
 __all__ = ["LiveProgress", "PlainProgress", "make_progress", "snapshot_text"]
 

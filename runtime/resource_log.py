@@ -23,6 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from .procfs import (
+    STAT_PPID,
+    STAT_RSS,
+    STAT_SESSION,
+    STAT_STARTTIME,
+    STAT_STATE,
+    STAT_STIME,
+    STAT_THREADS,
+    STAT_UTIME,
+    STAT_VSIZE,
+)
+
 __all__ = [
     "Grouping",
     "LogProblem",
@@ -42,9 +54,7 @@ Grouping = Literal["process", "session"]
 _DEFAULT_CLOCK_TICKS = 100.0
 _DEFAULT_PAGE_SIZE = 4096
 _IO_FIELDS = 7
-# Fields after the name, counted from field 3 (state) as in proc(5): field n is rest[n - 3].
-_STATE, _PPID, _SESSION, _UTIME, _STIME, _THREADS, _STARTTIME, _VSIZE, _RSS = 0, 1, 3, 11, 12, 17, 19, 20, 21
-_MIN_STAT_FIELDS = _RSS + 1
+_MIN_STAT_FIELDS = STAT_RSS + 1
 _MIB = 2**20
 
 
@@ -282,27 +292,27 @@ def _parse_line(
     try:
         time = float(time_text)
         pid = int(stat[:open_paren])
-        utime = int(rest[_UTIME]) / clock_ticks
-        stime = int(rest[_STIME]) / clock_ticks
+        utime = int(rest[STAT_UTIME]) / clock_ticks
+        stime = int(rest[STAT_STIME]) / clock_ticks
         sample = ResourceSample(
             time=time,
-            state=rest[_STATE],
+            state=rest[STAT_STATE],
             utime=utime,
             stime=stime,
-            threads=int(rest[_THREADS]),
-            vsize_bytes=int(rest[_VSIZE]),
-            rss_bytes=int(rest[_RSS]) * page_size,
+            threads=int(rest[STAT_THREADS]),
+            vsize_bytes=int(rest[STAT_VSIZE]),
+            rss_bytes=int(rest[STAT_RSS]) * page_size,
             rchar=int(io[0]),
             wchar=int(io[1]),
             read_bytes=int(io[4]),
             write_bytes=int(io[5]),
         )
-        start_ticks = int(rest[_STARTTIME])
+        start_ticks = int(rest[STAT_STARTTIME])
         process = ProcessSeries(
             pid=pid,
             name=stat[open_paren + 1 : close_paren],
-            ppid=int(rest[_PPID]),
-            session=int(rest[_SESSION]),
+            ppid=int(rest[STAT_PPID]),
+            session=int(rest[STAT_SESSION]),
             start_ticks=start_ticks,
             samples=(),
         )

@@ -1,8 +1,8 @@
 """A run's outcome: the output folder and the pipeline's results -> `summary.json` and a rich table.
 
-Takes what `run.py` knows at the end (the steps and their outcomes, the guard's per-process reports,
-which guarded process was which peer, the start instant) and what the peers wrote into their folders
-(`OUTPUT_DIR/<id>/`: the events they fired with planned and actual times, failures with
+Takes what the run pipeline knows at the end (results.py: the steps and their outcomes, the guard's
+per-process reports, which guarded process was which peer, the start instant) and what the peers wrote
+into their folders (`OUTPUT_DIR/<id>/`: the events they fired with planned and actual times, failures with
 `scenario:line`); returns a `RunSummary`, written as `summary.json` and rendered as a table per peer
 (exit status, events fired/failed, lateness p50/p99/max, peak memory), then the errors.
 

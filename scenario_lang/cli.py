@@ -20,9 +20,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "fmt": ("scenario_lang.commands", "fmt_command"),
     "run": ("scenario_lang.runtime.run_command", "run_command"),
     "new": ("scenario_lang.runtime.skeleton", "new_command"),
-    "peer": ("scenario_lang.runtime.peer", "peer_command"),
+    "peer": ("scenario_lang.runtime.peer_command", "peer_command"),
     "sync-server": ("scenario_lang.runtime.sync_command", "sync_server_command"),
-    "guard": ("scenario_lang.runtime.guard", "guard_command"),
+    "guard": ("scenario_lang.runtime.guard_command", "guard_command"),
     "lsp": ("scenario_lang.lsp.server", "lsp_command"),
 }
 

@@ -8,8 +8,11 @@ front end on one file. The CLI, the language server and the runtime all go throu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import selectors
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +23,7 @@ from .conf import ExperimentConfig, find_experiment_config, load_experiment_conf
 from .diagnostics import Diagnostic, has_errors, sort_unique
 from .faults import check_fault_sequence
 from .nodes import IncludeDirective, ScenarioFile, Span
-from .parse import parse_line, parse_lines, read_source
+from .parse import bulk_allocation, parse_line, parse_lines, read_source
 from .plan import Keyed, Plan, PlannedEvent, assemble_plan, compile_plan, planned_events
 from .resolve import LoadedFile, Program, ResolveConfig, Seed, load_file, resolve, resolve_file
 from .signatures import ModuleReader, default_search_path
@@ -149,14 +152,17 @@ def _analyze(scenario_path: str, options: CheckOptions, compiling: bool) -> tupl
     conf_lines = _conf_lines(conf_path)
     instances = config.instances if compiling else None
     if options.parallel and (os.cpu_count() or 1) > 1 and (instances is not None or not compiling):
-        chunked = _check_in_chunks(scenario_path, config, instances)
-        if chunked is not None:
-            program, parts = chunked
-            diagnostics = tuple(sort_unique([*program.diagnostics, *conf_diags]))
-            plan = None
-            if instances is not None and parts is not None and not has_errors(diagnostics):
-                plan = assemble_plan(program, instances, parts)
-            return Analysis(program, diagnostics, experiment, conf_path, conf_lines, False), plan
+        # The results of every chunk pile up here, acyclic: without the pause, each allocation burst
+        # would scan the growing pile again (the compile's time grew with the square of the file).
+        with bulk_allocation():
+            chunked = _check_in_chunks(scenario_path, config, instances)
+            if chunked is not None:
+                program, parts = chunked
+                diagnostics = tuple(sort_unique([*program.diagnostics, *conf_diags]))
+                plan = None
+                if instances is not None and parts is not None and not has_errors(diagnostics):
+                    plan = assemble_plan(program, instances, parts)
+                return Analysis(program, diagnostics, experiment, conf_path, conf_lines, False), plan
     program = resolve_file(scenario_path, config)
     diagnostics = tuple(sort_unique([*check(program), *conf_diags]))
     plan = None
@@ -219,15 +225,21 @@ def _check_chunk(
 def _check_in_chunks(
     path: str, config: ResolveConfig, compile_for: int | None = None
 ) -> tuple[Program, list[list[Keyed]] | None] | None:
-    """Check a large file in two halves at once, one in a forked process.
+    """Check a large file in chunks, in worker processes forked before any result is held.
 
     Lines are independent except directives, `set` and `stop`: every line that could be one (it
     contains `&`, `set` or `stop`) is parsed first, through the grammar, and resolved on its own; each
-    half then starts from those modules and the variables set before it, and warns about events after
-    any `stop` of the file (each half counts the events per `stop`, and SC506 is grouped once the
-    halves are joined). With `compile_for` (the peer count), each half also compiles its plan events.
-    Returns None (check normally) for small files, files with `&include`, or when the file cannot
-    be read.
+    chunk then starts from those modules and the variables set before it, and warns about events after
+    any `stop` of the file (each chunk counts the events per `stop`, and SC506 is grouped once the
+    chunks are joined, in order). With `compile_for` (the peer count), each chunk also compiles its
+    plan events.
+
+    Memory stays linear in the file and bounded per chunk: a chunk is at most `CHUNK_LINES` lines, the
+    workers (one per core, at most `CHUNK_WORKERS`) are forked up front, so they share only the file's
+    lines with this process, and each sends a chunk's result down its pipe as soon as it has it and
+    drops the chunk's syntax tree. Only results (diagnostics, plan events) accumulate, here. A chunk
+    whose worker died is checked here instead. Returns None (check normally) for small files, files
+    with `&include`, or when the file cannot be read.
     """
     source, _ = read_source(path)
     if source is None or len(source.lines) < CHUNKED_MIN_LINES:
@@ -243,53 +255,120 @@ def _check_in_chunks(
                 statements.append(stmt)
     globals_tree = ScenarioFile(Span(path, 1, 1, len(lines), 1), path, tuple(statements))
     globals_ = resolve(globals_tree, lines, config)
-    middle = len(lines) // 2
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child checks the second half and sends back its diagnostics
-        os.close(read_end)
-        try:
-            result = _check_chunk(path, lines, middle, len(lines), config, globals_, 1, compile_for)
-            payload = pickle.dumps(_flatten(result), protocol=pickle.HIGHEST_PROTOCOL)
-        except BaseException:
-            payload = pickle.dumps(None)
-        with os.fdopen(write_end, "wb") as out:
-            out.write(payload)
-        os._exit(0)
-    os.close(write_end)
-    try:
-        first = _check_chunk(path, lines, 0, middle, config, globals_, 0, compile_for)
-    finally:
-        with os.fdopen(read_end, "rb") as inp:
-            payload = inp.read()
-        os.waitpid(pid, 0)
-    second = _unflatten(pickle.loads(payload)) if payload else None
-    if not isinstance(second, _ChunkResult):
-        second = _check_chunk(path, lines, middle, len(lines), config, globals_, 1, compile_for)
-    cutoffs = first.cutoffs
-    cutoffs.take(second.cutoffs)  # the second half's events come after the first's
+    count = max(2, -(-len(lines) // CHUNK_LINES))
+    bounds = [(len(lines) * i // count, len(lines) * (i + 1) // count) for i in range(count)]
+
+    def check_part(part: int) -> _ChunkResult:
+        start, stop = bounds[part]
+        return _check_chunk(path, lines, start, stop, config, globals_, part, compile_for)
+
+    workers = max(1, min(CHUNK_WORKERS, os.cpu_count() or 1, count))
+    results = _run_chunk_workers(check_part, count, workers)
+    chunks = [r if r is not None else check_part(i) for i, r in enumerate(results)]
+    cutoffs = StopCutoffs()
+    for chunk in chunks:
+        cutoffs.take(chunk.cutoffs)  # in file order: a later chunk's events come after
     diagnostics = _first_unknown_only(
         [
             *globals_.diagnostics,
             *check_modules(globals_),
             *check_fault_sequence(globals_),
-            *first.diagnostics,
-            *second.diagnostics,
+            *(d for chunk in chunks for d in chunk.diagnostics),
             *cutoffs.diagnostics(),
         ]
     )
     parts = None
-    if first.events is not None and second.events is not None:
-        parts = [first.events, second.events]
+    if all(chunk.events is not None for chunk in chunks):
+        parts = [chunk.events for chunk in chunks if chunk.events is not None]
+    environment_names = set(globals_.environment_names)
+    files_read = set(globals_.files_read)
+    for chunk in chunks:
+        environment_names |= chunk.environment_names
+        files_read |= chunk.files_read
     program = replace(
         globals_,
         calls=(),
         diagnostics=tuple(diagnostics),
-        environment_names=globals_.environment_names | first.environment_names | second.environment_names,
-        files_read=globals_.files_read | first.files_read | second.files_read,
-        missed_files=globals_.missed_files or first.missed or second.missed,
+        environment_names=frozenset(environment_names),
+        files_read=frozenset(files_read),
+        missed_files=globals_.missed_files or any(chunk.missed for chunk in chunks),
     )
     return program, parts
+
+
+CHUNK_LINES = 60_000
+CHUNK_WORKERS = 2
+_FRAME = struct.Struct("<IQ")  # chunk index, payload length
+
+
+def _run_chunk_workers(
+    check_part: Callable[[int], _ChunkResult], count: int, workers: int
+) -> list[_ChunkResult | None]:
+    """Check parts 0..count-1 in `workers` forked processes (worker w takes parts w, w+workers, ...);
+    each part's result comes back framed on the worker's pipe as soon as it is done. A part whose
+    result never came (the worker died, or could not be forked) is None."""
+    results: list[_ChunkResult | None] = [None] * count
+    readers: dict[int, bytearray] = {}
+    pids = []
+    try:
+        for w in range(workers):
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # a worker: check its parts, send each result, never return
+                os.close(read_end)
+                status = 0
+                try:
+                    with os.fdopen(write_end, "wb") as out:
+                        for part in range(w, count, workers):
+                            try:
+                                payload = pickle.dumps(
+                                    _flatten(check_part(part)), protocol=pickle.HIGHEST_PROTOCOL
+                                )
+                            except Exception:
+                                continue  # the parent checks this part itself
+                            out.write(_FRAME.pack(part, len(payload)))
+                            out.write(payload)
+                            out.flush()
+                except BaseException:
+                    status = 1
+                os._exit(status)
+            os.close(write_end)
+            readers[read_end] = bytearray()
+            pids.append(pid)
+        with selectors.DefaultSelector() as selector:
+            for fd in readers:
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                for key, _ in selector.select():
+                    fd = key.fd
+                    data = os.read(fd, 1 << 20)
+                    if not data:
+                        selector.unregister(fd)
+                        continue
+                    buffer = readers[fd]
+                    buffer += data
+                    _take_frames(buffer, results)
+    finally:
+        for fd in readers:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    return results
+
+
+def _take_frames(buffer: bytearray, results: list[_ChunkResult | None]) -> None:
+    """Move every whole frame at the start of `buffer` into `results`."""
+    while len(buffer) >= _FRAME.size:
+        part, size = _FRAME.unpack_from(buffer)
+        if len(buffer) < _FRAME.size + size:
+            return
+        payload = bytes(buffer[_FRAME.size : _FRAME.size + size])
+        del buffer[: _FRAME.size + size]
+        result = _unflatten(pickle.loads(payload))
+        if 0 <= part < len(results):
+            results[part] = result
 
 
 def _first_unknown_only(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

@@ -92,3 +92,31 @@ def test_sc506_is_grouped_per_stop_across_the_chunks_as_in_the_whole_check(
     assert summaries == [1, 2]
     assert sum(d.code == "SC506" for d in whole.diagnostics) == 2 + 2 * 20
     assert chunked.diagnostics == whole.diagnostics
+
+
+def test_many_small_chunks_over_two_workers_give_the_whole_check_and_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More chunks than workers: each worker sends several results, which come back out of order
+    # and are joined in file order (variables, stops, unknown callbacks and the plan's order alike).
+    from scenario_lang.project import analyze_and_plan
+
+    (tmp_path / "m.py").write_text(
+        "from scenario_lang import ExperimentModule, experiment_callback\n"
+        "class M(ExperimentModule):\n    @experiment_callback\n    def go(self, n: int) -> None: ...\n",
+        encoding="utf-8",
+    )
+    lines = ["&module m.M", "@! set n 5"]
+    lines += [f"@0:{(i * 7) % 50} go {i} {{{1 + i % 3}}}" for i in range(120)]
+    lines += ["@0:30 stop {1}", "@! set n 7"]
+    lines += [f"@0:{i % 40} go $n" for i in range(60)]
+    (tmp_path / "s.scenario").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = str(tmp_path / "s.scenario")
+    whole_analysis, whole_plan = analyze_and_plan(path, CheckOptions(instances=3, environment={}))
+    monkeypatch.setattr(project, "CHUNKED_MIN_LINES", 1)
+    monkeypatch.setattr(project, "CHUNK_LINES", 7)
+    analysis, plan = analyze_and_plan(path, CheckOptions(instances=3, environment={}, parallel=True))
+    assert not analysis.complete
+    assert {d.code for d in whole_analysis.diagnostics} == {"SC506"}
+    assert analysis.diagnostics == whole_analysis.diagnostics
+    assert whole_plan is not None and plan == whole_plan

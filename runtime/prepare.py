@@ -1,0 +1,406 @@
+"""`gscen run`'s first stage: an experiment file (`.conf`) -> a `Preparation`, with nothing written yet.
+
+`prepare_run(RunOptions)` loads the `.conf` (SC6xx diagnostics), checks the scenario with
+`instances_to_run` peers, compiles the plan once, picks the output folder, builds the environment and
+turns each `*_cmd` value into a `Step` (steps.py). When anything is wrong, `Preparation.run` is None and
+`diagnostics` / `refusal` say why; otherwise `Preparation.run` is the `PreparedRun` that execute.py
+runs. `dry_run_lines` is what `--dry-run` prints of it. The run's environment, output folder and
+command expansion are described in run.py's docstring.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scenario_lang.conf import ExperimentConfig, load_experiment_config
+from scenario_lang.diagnostics import Diagnostic, diag, has_errors, sort_unique
+
+from .gumby_commands import GumbyCommandError, GumbyProgram, classify
+from .launch import Launcher
+from .seeds import SEED_VARIABLE, pick_seed
+from .steps import Step, StepKind, StepLaunch, command_step, expand_command, peers_step
+from .sync import SyncServerConfig, new_token
+
+if TYPE_CHECKING:
+    from scenario_lang.plan import Plan
+
+__all__ = [
+    "LOG_FOLDER",
+    "PLAN_FILE_NAME",
+    "SHIM_FOLDER",
+    "SUMMARY_FILE_NAME",
+    "Preparation",
+    "PreparedRun",
+    "RunOptions",
+    "dry_run_lines",
+    "prepare_run",
+]
+
+logger = logging.getLogger(__name__)
+
+# The output folder's layout.
+PLAN_FILE_NAME = "plan.gscenplan"
+SUMMARY_FILE_NAME = "summary.json"
+LOG_FOLDER = "logs"
+SHIM_FOLDER = ".gscen/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What `gscen run` was asked to do.
+
+    `output`: the output folder (else a fresh one); `instances`: overrides `instances_to_run`;
+    `force`: accept a non-empty `output`; `no_token`: admit peers without the run's token (Gumby
+    clients), as `sync_require_token = False` does; `plots`: write the PNG plots; `environ`: the base
+    environment; `python`: the interpreter that runs `gscen peer` and the shims; `sync_timeout`: each
+    phase of the sync (connect, ready, go), seconds; `grace`: seconds between TERM and KILL.
+    """
+
+    conf: Path
+    output: Path | None = None
+    instances: int | None = None
+    force: bool = False
+    no_token: bool = False
+    plots: bool = True
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    python: str = sys.executable
+    sync_timeout: float = 60.0
+    grace: float = 2.0
+    launcher: Launcher | None = None
+    seed: int | None = None  # overrides the .conf's `seed`; neither: one is picked and recorded
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run that is ready to execute: everything decided, nothing written yet."""
+
+    options: RunOptions
+    config: ExperimentConfig
+    diagnostics: tuple[Diagnostic, ...]
+    plan: Plan | None
+    scenario: Path | None
+    instances: int | None
+    output_dir: Path
+    fresh_output: bool
+    plan_path: Path | None
+    cwd: Path
+    environment: Mapping[str, str]
+    token: str | None
+    sync: SyncServerConfig | None
+    steps: tuple[Step, ...]
+    seed: int = 0  # every random choice of the run derives from it (`seeds`)
+
+    def step(self, key: str) -> Step | None:
+        return next((s for s in self.steps if s.key == key), None)
+
+    @property
+    def peers_step(self) -> Step | None:
+        return next((s for s in self.steps if s.runs_peers), None)
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """`prepare_run`'s answer: a run, or None with the diagnostics and/or refusal saying why.
+
+    `lines` holds the source lines of the files the diagnostics point into, for rendering.
+    """
+
+    run: PreparedRun | None
+    diagnostics: tuple[Diagnostic, ...]
+    lines: Mapping[str, Sequence[str]]
+    refusal: str | None = None
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, 0))
+        except OSError:
+            s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def _fresh_folder(base: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = base / stamp
+    n = 2
+    while candidate.exists():
+        candidate = base / f"{stamp}-{n}"
+        n += 1
+    return candidate
+
+
+def _is_empty_folder(path: Path) -> bool:
+    try:
+        return not any(path.iterdir())
+    except NotADirectoryError:
+        return False
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def _found(program: str, environment: Mapping[str, str], cwd: Path) -> bool:
+    if "/" in program:
+        path = Path(program) if Path(program).is_absolute() else cwd / program
+        return path.is_file() and os.access(path, os.X_OK)
+    return shutil.which(program, path=environment.get("PATH")) is not None
+
+
+def prepare_run(options: RunOptions) -> Preparation:
+    """Check everything and decide the run; write nothing. See the module docstring."""
+    conf_path = Path(options.conf)
+    load = load_experiment_config(conf_path, options.environ)
+    diagnostics = list(load.diagnostics)
+    lines: dict[str, Sequence[str]] = {}
+    for d in diagnostics:
+        lines.setdefault(d.span.path, _read_lines(Path(d.span.path)))
+    config = load.config
+    if config is None or load.has_errors:
+        return Preparation(None, tuple(sort_unique(diagnostics)), lines, "the experiment file has errors")
+
+    def refuse(reason: str) -> Preparation:
+        return Preparation(None, tuple(sort_unique(diagnostics)), lines, reason)
+
+    instances = options.instances or config.instances_to_run
+    scenario = config.scenario_path
+    if scenario is not None and instances is None:
+        return refuse(f"{conf_path}: instances_to_run is not set: give it in the file or with --instances")
+
+    # The output folder.
+    if options.output is not None:
+        output_dir = Path(options.output).absolute()
+        fresh = False
+        if output_dir.exists() and not output_dir.is_dir():
+            return refuse(f"the output folder {output_dir} is a file")
+        if output_dir.is_dir() and not _is_empty_folder(output_dir) and not options.force:
+            return refuse(f"the output folder {output_dir} is not empty: choose another one, or add --force")
+    else:
+        base = config.experiment_dir / expand_command(config.output_dir, options.environ)
+        output_dir = _fresh_folder(base.absolute())
+        fresh = True
+
+    # The sync server's address and token.
+    host = config.sync_host or "127.0.0.1"
+    port = config.sync_port or _free_port(host)
+    require_token = config.sync_require_token and not options.no_token
+    token = new_token() if require_token else None
+
+    cwd = config.workspace_path.absolute()
+    shims = output_dir / SHIM_FOLDER
+    base_path = options.environ.get("PATH", os.defpath)
+    python_path = options.environ.get("PYTHONPATH")
+    run_variables: dict[str, str] = {
+        "OUTPUT_DIR": str(output_dir),
+        "EXPERIMENT_DIR": str(config.experiment_dir),
+        "PROJECT_DIR": str(cwd),
+        "SCENARIO_FILE": str(scenario) if scenario is not None else "",
+        "SYNC_HOST": host,
+        "SYNC_PORT": str(port),
+        "LOCAL_RUN": "True",
+        "PATH": os.pathsep.join((str(config.experiment_dir), str(shims), base_path)),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(config.experiment_dir), python_path) if p),
+    }
+    if instances is not None:
+        run_variables["INSTANCES_TO_RUN"] = str(instances)
+    plan_path = output_dir / PLAN_FILE_NAME if scenario is not None else None
+    if plan_path is not None:
+        run_variables["GSCEN_PLAN_FILE"] = str(plan_path)
+    if token is not None:
+        run_variables["GSCEN_SYNC_TOKEN"] = token
+    seed = next((s for s in (options.seed, config.seed) if s is not None), None)
+    if seed is None:
+        seed = pick_seed()
+    run_variables[SEED_VARIABLE] = str(seed)
+    base_env = {k: v for k, v in options.environ.items() if k != "GSCEN_SYNC_TOKEN"}
+    environment = config.environment(base_env, run_variables)
+
+    # The scenario: checked with `instances` peers, compiled once.
+    plan = None
+    if scenario is not None:
+        from scenario_lang.plan import compile_plan
+        from scenario_lang.project import CheckOptions, analyze
+
+        check_variables = {k: v for k, v in run_variables.items() if k not in ("PATH", "PYTHONPATH")}
+        analysis = analyze(
+            str(scenario),
+            CheckOptions(
+                conf=str(config.path),
+                instances=instances,
+                environment=base_env,
+                run_variables=check_variables,
+                find_conf=False,
+                cwd=str(cwd),
+            ),
+        )
+        for path, source in analysis.program.lines.items():
+            lines[path] = source
+        diagnostics.extend(analysis.diagnostics)
+        if has_errors(analysis.diagnostics):
+            return refuse(f"the scenario {scenario} has errors")
+        plan = compile_plan(analysis.program, instances, allow_errors=True)
+
+    # The steps.
+    steps: list[Step] = []
+    problems: list[str] = []
+    launch = StepLaunch(options.python, options.grace, options.sync_timeout)
+
+    def add(key: str, default_kind: StepKind = StepKind.COMMAND) -> Step | None:
+        entry = config.get(key)
+        written = getattr(config, key) or ""
+        if not written.strip():
+            return None
+        expanded = expand_command(written, environment)
+        try:
+            step = command_step(key, written, expanded, environment, cwd, launch, default_kind)
+        except (GumbyCommandError, ValueError) as exc:
+            problems.append(f"{config.path}: {key}: {exc}")
+            return None
+        if step.gumby is GumbyProgram.PROCESS_GUARD and entry is not None and entry.value_span is not None:
+            argv = shlex.split(expanded)
+            count = sum(1 for a in argv if a in ("-c", "--command") or a.startswith("--command="))
+            if count > 1:
+                diagnostics.append(
+                    diag(
+                        "SC608",
+                        f"`-c` is given {count} times: each command runs once and `-n` is ignored "
+                        "(the process guard's meaning before 2020)",
+                        entry.value_span,
+                        notes=("Gumby's guard since 2020 keeps only the last `-c`",),
+                        suggestion="give one `-c` and `-n N` to start N copies",
+                    )
+                )
+        steps.append(step)
+        return step
+
+    add("local_setup_cmd")
+    server_written = (config.experiment_server_cmd or "").strip()
+    server_entry = config.get("experiment_server_cmd")
+    server_explicit = server_entry is not None and server_entry.source.value != "default"
+    sync: SyncServerConfig | None = None
+    wants_server = scenario is not None or (server_explicit and bool(server_written))
+    if wants_server:
+        program, _ = classify(shlex.split(server_written)) if server_written else (None, ())
+        if not server_written or program is GumbyProgram.EXPERIMENT_SERVER:
+            # Gumby's experiment_server.py waits for sync_subscribers_amount peers, else instances_to_run.
+            subscribers = _int_key(config, "sync_subscribers_amount")
+            server_instances = instances if scenario is not None else (subscribers or instances)
+            if server_instances is None:
+                return refuse(
+                    f"{config.path}: the sync server needs instances_to_run (or sync_subscribers_amount)"
+                )
+            sync = SyncServerConfig(
+                instances=server_instances,
+                host=host,
+                port=port,
+                start_delay=config.sync_experiment_start_delay,
+                token=token,
+                require_token=require_token,
+                connect_timeout=options.sync_timeout,
+                ready_timeout=options.sync_timeout,
+                go_timeout=options.sync_timeout,
+            )
+            steps.append(
+                Step(
+                    "experiment_server_cmd",
+                    server_written,
+                    server_written,
+                    StepKind.SYNC_SERVER,
+                    gumby=GumbyProgram.EXPERIMENT_SERVER,
+                )
+            )
+        else:
+            add("experiment_server_cmd", StepKind.BACKGROUND)
+    instance_step = add("local_instance_cmd")
+    if instance_step is None and scenario is not None and instances is not None:
+        steps.append(peers_step(instances, config, output_dir, cwd, environment, launch))
+    add("post_process_cmd")
+
+    for step in steps:
+        direct = step.kind in (StepKind.COMMAND, StepKind.BACKGROUND) and step.shell is None
+        if direct and step.argv and not _found(step.argv[0], environment, cwd):
+            problems.append(
+                f"{config.path}: {step.key}: `{step.argv[0]}` is not found "
+                f"(looked in {cwd}, {config.experiment_dir} and PATH)"
+            )
+    if problems:
+        return refuse("\n".join(problems))
+    if sync is not None and sync.require_token and not any(s.runs_peers for s in steps):
+        logger.warning(
+            "%s: the sync server requires the run's token, and no gscen peer is started: clients must "
+            "present GSCEN_SYNC_TOKEN, or set sync_require_token = False (or --no-token) for Gumby clients",
+            config.path,
+        )
+
+    run = PreparedRun(
+        options=options,
+        config=config,
+        diagnostics=tuple(sort_unique(diagnostics)),
+        plan=plan,
+        scenario=scenario,
+        instances=instances,
+        output_dir=output_dir,
+        fresh_output=fresh,
+        plan_path=plan_path,
+        cwd=cwd,
+        environment=environment,
+        token=token,
+        sync=sync,
+        steps=tuple(steps),
+        seed=seed,
+    )
+    for d in run.diagnostics:
+        lines.setdefault(d.span.path, _read_lines(Path(d.span.path)))
+    return Preparation(run, run.diagnostics, lines)
+
+
+def _int_key(config: ExperimentConfig, key: str) -> int | None:
+    entry = config.get(key)
+    if entry is None or not isinstance(entry.value, str):
+        return None
+    text = entry.value.strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def dry_run_lines(run: PreparedRun) -> list[str]:
+    """What `--dry-run` prints after the plan: the folder, the server, each step, the key variables."""
+    out = [f"output folder: {run.output_dir}" + (" (new)" if run.fresh_output else "")]
+    out.append(f"seed: {run.seed}")
+    out.append(f"working folder: {run.cwd}")
+    for step in run.steps:
+        if step.kind is StepKind.SYNC_SERVER and run.sync is not None:
+            token = "token required" if run.sync.require_token else "no token"
+            out.append(
+                f"{step.key}: sync server (gscen, in-process) on {run.sync.host}:{run.sync.port} "
+                f"for {run.sync.instances} peers, start delay {run.sync.start_delay:g} s, {token}"
+            )
+        else:
+            out.append(f"{step.key}: {step.describe()}")
+    if run.options.plots:
+        out.append("results: annotations.csv, cpu.png, memory.png, events.png, summary.json")
+    for name in (
+        "OUTPUT_DIR",
+        "EXPERIMENT_DIR",
+        "SCENARIO_FILE",
+        "SYNC_HOST",
+        "SYNC_PORT",
+        "INSTANCES_TO_RUN",
+    ):
+        if name in run.environment:
+            out.append(f"  {name}={run.environment[name]}")
+    return out

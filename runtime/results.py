@@ -1,0 +1,253 @@
+"""`gscen run`'s results stage: what a run left in its output folder -> `summary.json` (and the plots).
+
+`write_results(run, state, status, message, observer)` merges the peers' annotations, draws the plots
+(unless interrupted or turned off), reads every peer's folder and the guard's reports into a
+`RunSummary` (summary.py) and writes it as `summary.json`. It is best effort: a plot that fails is a
+note, and outputs that cannot be written fail the run with one message naming the cause (a full disk
+is named once), never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from .observer import RunObserver
+from .output_files import WriteFailure
+from .plots import peer_events_of, plot_output_folder
+from .prepare import SUMMARY_FILE_NAME, PreparedRun
+from .run_state import RunState
+from .statistics import iter_peer_dirs
+from .summary import (
+    PeerEvent,
+    PeerSummary,
+    ProcessSummary,
+    RunError,
+    RunSummary,
+    StepSummary,
+    lateness_stats,
+    merge_annotations,
+    peer_errors,
+    read_peer_events,
+    read_peer_result,
+    write_summary,
+)
+
+__all__ = ["run_plots", "write_results"]
+
+logger = logging.getLogger(__name__)
+
+_MIB = 2**20
+_DISK_FULL = "the output folder's disk is full"
+
+
+def run_plots(run: PreparedRun, state: RunState) -> list[Path]:
+    """The run's plots (PNG), peers labelled by their ids; the annotations merged first."""
+    try:
+        merge_annotations(run.output_dir)
+    except OSError as exc:
+        state.cannot_write(run.output_dir / "annotations.csv", exc)
+    labels: dict[int, str] = {}
+    if state.guard_result is not None:
+        for report in state.guard_result.processes:
+            peer = state.peer_of_pid.get(report.pid)
+            labels[report.pid] = f"peer {peer}" if peer is not None else f"#{report.index:05d}"
+    return plot_output_folder(
+        run.output_dir, labels, state.start_instant, peer_events_of(run.output_dir) if run.plan else None
+    )
+
+
+def write_results(
+    run: PreparedRun, state: RunState, status: str, message: str | None, obs: RunObserver
+) -> RunSummary:
+    """Merge annotations, plot, summarise; best effort (a failure here is logged, not raised)."""
+    out = run.output_dir
+    try:
+        merge_annotations(out)
+    except OSError as exc:
+        state.cannot_write(out / "annotations.csv", exc)
+    peers, processes, errors = _collect(run, state)
+    if state.failure is not None:
+        errors.insert(0, RunError(str(state.failure)))
+    if status == "ok" and run.config.fail_on_callback_error:
+        failed_events = sum(p.events_failed for p in peers)
+        if failed_events:
+            status = "failed"
+            message = f"{failed_events} callback{'s' if failed_events != 1 else ''} failed"
+    if status != "interrupted" and run.options.plots and not state.plots_done:
+        try:
+            state.plots = run_plots(run, state)
+        except OSError as exc:
+            state.cannot_write(Path(exc.filename) if exc.filename else out, exc)
+        except Exception as exc:  # a plot must not hide the run's results
+            logger.warning("cannot draw the plots: %s", exc)
+            obs.note(f"plots not written: {exc}")
+    # Steps that never ran.
+    ran = {s.name for s in state.steps}
+    steps = list(state.steps)
+    for step in run.steps:
+        if step.key not in ran:
+            steps.append(StepSummary(step.key, step.expanded, "not-run"))
+    if state.write_failures and status != "interrupted":
+        status, message = "failed", _write_failure_message(run, state, message, errors)
+    elif status == "failed" and _disk_is_full(out):
+        message = f"{_DISK_FULL}: no space is left on the file system of {out}"
+    summary = RunSummary(
+        experiment=run.config.experiment_name,
+        conf=str(run.config.path),
+        scenario=str(run.scenario) if run.scenario else None,
+        output_dir=str(out),
+        status=status,
+        exit_code=0 if status == "ok" else 1,
+        message=message,
+        started_at=state.started_at,
+        ended_at=time.time(),
+        start_instant=state.start_instant,
+        instances=run.instances,
+        steps=tuple(steps),
+        peers=tuple(peers),
+        processes=tuple(processes),
+        errors=tuple(errors),
+        plots=tuple(str(p.relative_to(out)) if p.is_relative_to(out) else str(p) for p in state.plots),
+        runner_cpu_seconds=_own_cpu_seconds(),
+        seed=run.seed,
+    )
+    try:
+        write_summary(summary, out / SUMMARY_FILE_NAME)
+    except OSError as exc:
+        failure = state.cannot_write(out / SUMMARY_FILE_NAME, exc)
+        if summary.status != "interrupted" and not (summary.message or "").startswith(_DISK_FULL):
+            message = f"{_DISK_FULL}: {failure}" if failure.disk_full else str(failure)
+            summary = replace(summary, status="failed", exit_code=1, message=message)
+    return summary
+
+
+def _write_failure_message(
+    run: PreparedRun, state: RunState, message: str | None, errors: list[RunError]
+) -> str:
+    """The run's message when outputs could not be written: a full disk is the cause, named once
+    (the step that failed because of it stays in `errors`); the other failed writes join `errors`."""
+    failures = state.write_failures
+    full = next((f for f in failures if f.disk_full), None)
+    if full is not None:
+        quoted: WriteFailure | None = full
+        text = f"{_DISK_FULL}: {full}"
+    elif _disk_is_full(run.output_dir):
+        quoted, text = None, f"{_DISK_FULL}: no space is left on the file system of {run.output_dir}"
+    elif message is None:
+        quoted, text = failures[0], str(failures[0])
+    else:
+        quoted, text = None, message
+    errors.extend(RunError(str(f)) for f in failures if f is not quoted)
+    return text
+
+
+def _disk_is_full(folder: Path) -> bool:
+    """No block is left for us on the folder's file system (root may use the reserved ones)."""
+    try:
+        fs = os.statvfs(folder)
+    except OSError:
+        return False
+    return (fs.f_bfree if os.geteuid() == 0 else fs.f_bavail) == 0
+
+
+def _own_cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 3)
+
+
+def _rel(path: Path | None, base: Path) -> str | None:
+    if path is None:
+        return None
+    return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+
+
+def _collect(
+    run: PreparedRun, state: RunState
+) -> tuple[list[PeerSummary], list[ProcessSummary], list[RunError]]:
+    out = run.output_dir
+    reports = state.guard_result.processes if state.guard_result is not None else ()
+    peer_dirs = {d.peer_id: d.path for d in iter_peer_dirs(out) if d.path.parent == out}
+    # result.json may name the peer's pid: complete the mapping with it.
+    results = {peer: read_peer_result(path) for peer, path in peer_dirs.items()}
+    by_pid = {r.pid: r for r in reports}
+    for peer, result in results.items():
+        pid = result.get("pid")
+        if isinstance(pid, int) and pid in by_pid and pid not in state.peer_of_pid:
+            state.peer_of_pid[pid] = peer
+    report_of_peer = {peer: by_pid[pid] for pid, peer in state.peer_of_pid.items() if pid in by_pid}
+    peers: list[PeerSummary] = []
+    errors: list[RunError] = []
+    if state.guard_runs_peers or run.plan is not None:
+        ids = sorted(set(peer_dirs) | set(report_of_peer) | set(range(1, (run.instances or 0) + 1)))
+        for peer in ids:
+            folder = peer_dirs.get(peer)
+            events: list[PeerEvent] = (read_peer_events(folder) or []) if folder else []
+            result = results.get(peer, {})
+            report = report_of_peer.get(peer)
+            late = [
+                (e.actual - e.planned) * 1000.0
+                for e in events
+                if e.actual is not None and e.planned is not None
+            ]
+            lateness = lateness_stats(late)
+            reported = result.get("lateness_seconds")
+            if isinstance(reported, dict) and any(isinstance(v, int | float) for v in reported.values()):
+                lateness = {
+                    k: (float(reported[k]) * 1000.0 if isinstance(reported.get(k), int | float) else None)
+                    for k in ("p50", "p99", "max")
+                }
+            planned = result.get("events_planned")
+            if not isinstance(planned, int):
+                planned = sum(1 for _ in run.plan.for_peer(peer)) if run.plan is not None else None
+            fired = result.get("events_fired")
+            if not isinstance(fired, int):
+                fired = len({(e.path, e.line, e.planned) for e in events if e.actual is not None})
+            failed = result.get("events_failed")
+            if not isinstance(failed, int):
+                failed = len({(e.path, e.line, e.planned) for e in events if e.failed})
+            exit_code = report.returncode if report is not None else result.get("exit_code")
+            peak = None
+            if isinstance(result.get("peak_rss_bytes"), int | float) and result["peak_rss_bytes"] > 0:
+                peak = float(result["peak_rss_bytes"]) / _MIB
+            elif report is not None and report.peak_rss_bytes:
+                peak = report.peak_rss_bytes / _MIB
+            cpu = result.get("cpu_seconds")
+            if not isinstance(cpu, int | float):
+                cpu = report.cpu_seconds if report is not None else None
+            peers.append(
+                PeerSummary(
+                    peer=peer,
+                    exit_code=exit_code if isinstance(exit_code, int) else None,
+                    stopped_by_guard=report.stopped_by_guard if report is not None else False,
+                    events_planned=planned,
+                    events_fired=fired,
+                    events_failed=failed,
+                    lateness_ms=lateness,
+                    peak_rss_mib=peak,
+                    cpu_seconds=float(cpu) if cpu is not None else None,
+                    stdout=_rel(report.stdout_path, out) if report is not None else None,
+                    stderr=_rel(report.stderr_path, out) if report is not None else None,
+                )
+            )
+            errors.extend(peer_errors(peer, events, result))
+    processes = [
+        ProcessSummary(
+            index=r.index,
+            command=r.command,
+            exit_code=r.returncode,
+            stopped_by_guard=r.stopped_by_guard,
+            peak_rss_mib=r.peak_rss_bytes / _MIB,
+            cpu_seconds=r.cpu_seconds,
+            stdout=_rel(r.stdout_path, out),
+            stderr=_rel(r.stderr_path, out),
+        )
+        for r in reports
+        if r.pid not in state.peer_of_pid and not state.guard_runs_peers
+    ]
+    return peers, processes, errors

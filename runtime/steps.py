@@ -1,0 +1,212 @@
+"""`.conf` `*_cmd` values -> pipeline steps: what each command line is and how it will run.
+
+`expand_command(text, environment)` expands `$VAR`, `${VAR}` and a leading `~`; `command_step` turns one
+expanded value into a `Step` (a process run directly or through `/bin/sh -c`, gscen's guard for
+`process_guard.py`, `gscen peer` for `launch_scenario.py`, gscen's plots for
+`graph_process_guard_data.sh`, a shim for the other Gumby programs); `peers_step` is the guard step that
+starts `instances` x `gscen peer` when the `.conf` names a scenario and no command. Raises ValueError
+(or `GumbyCommandError`) for a value that cannot be read; nothing here starts a process.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from scenario_lang.conf import ExperimentConfig
+
+from .guard import GuardConfig
+from .gumby_commands import (
+    PEER_MODULE,
+    SHIM_MODULE,
+    GumbyProgram,
+    classify,
+    gscen_argv,
+    is_peer_command,
+    mentions_gumby_program,
+    parse_process_guard,
+    peer_shell_command,
+    rewrite_shell_text,
+)
+
+__all__ = ["Step", "StepKind", "StepLaunch", "command_step", "expand_command", "peers_step"]
+
+_SHELL_OPERATORS = frozenset({"|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", "&>", "|&"})
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+_TILDE = re.compile(r"(?:(?<=^)|(?<=[\s=:]))~(?=/|\s|$)")
+
+
+class StepKind(enum.Enum):
+    """How a step runs."""
+
+    COMMAND = "command"  # a process, waited for
+    GUARD = "guard"  # gscen's process guard, in-process
+    SYNC_SERVER = "sync-server"  # gscen's sync server, in-process, in the background
+    BACKGROUND = "background"  # a process in the background (another experiment_server_cmd)
+    PLOTS = "plots"  # gscen's plots of the output folder (Gumby's graph_process_guard_data.sh)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of the pipeline, from one `.conf` key.
+
+    `written` is the value as in the file, `expanded` after `$VAR`/`~` expansion. A COMMAND or
+    BACKGROUND step runs `argv` directly, or `shell` through `/bin/sh -c`. A GUARD step runs `guard`;
+    `runs_peers` says its commands are gscen peers. `gumby` names the Gumby program recognised.
+    """
+
+    key: str
+    written: str
+    expanded: str
+    kind: StepKind
+    argv: tuple[str, ...] = ()
+    shell: str | None = None
+    guard: GuardConfig | None = None
+    runs_peers: bool = False
+    gumby: GumbyProgram | None = None
+
+    def describe(self) -> str:
+        """One line for `--dry-run` and logs."""
+        if self.kind is StepKind.GUARD and self.guard is not None:
+            g = self.guard
+            commands = _count_commands(g.commands)
+            parts = [f"process guard (gscen): {commands}"]
+            parts.append(f"timeout {g.timeout:g} s" if g.timeout else "no timeout")
+            parts.append(f"sampling every {g.interval:g} s")
+            if g.output_dir is not None:
+                parts.append(f"output in {g.output_dir}")
+            if g.resource_dir is not None:
+                parts.append(f"resource log in {g.resource_dir}")
+            return ", ".join(parts)
+        if self.kind is StepKind.SYNC_SERVER:
+            return "sync server (gscen, in-process)"
+        if self.kind is StepKind.PLOTS:
+            return "plots of the output folder (gscen)"
+        what = _shown(self.shell if self.shell is not None else shlex.join(self.argv))
+        how = "through /bin/sh" if self.shell is not None else "executed"
+        background = ", in the background" if self.kind is StepKind.BACKGROUND else ""
+        return f"{what} ({how}{background})"
+
+
+_GSCEN_INVOCATION = re.compile(r"(?:exec )?\S*python[\d.]* -m scenario_lang\.cli")
+_PEER_INVOCATION = re.compile(r"(?:exec )?\S*python[\d.]* -m " + re.escape(PEER_MODULE))
+_SHIM_INVOCATION = re.compile(r"\S*python[\d.]* -m " + re.escape(SHIM_MODULE) + r" (\S+)")
+
+
+@dataclass(frozen=True, slots=True)
+class StepLaunch:
+    """How steps start gscen itself: `python` runs `gscen peer` and the shims; `grace` is the guard's
+    seconds between TERM and KILL; `sync_timeout` each sync phase, seconds (the peers' guard allows it)."""
+
+    python: str
+    grace: float
+    sync_timeout: float
+
+
+def _shown(command: str) -> str:
+    """A command as the user thinks of it: `gscen peer`, not the interpreter's path."""
+    command = _PEER_INVOCATION.sub("gscen peer", command)
+    return _SHIM_INVOCATION.sub(r"gscen's \1", _GSCEN_INVOCATION.sub("gscen", command))
+
+
+def _count_commands(commands: Sequence[str]) -> str:
+    counts: dict[str, int] = {}
+    for command in map(_shown, commands):
+        counts[command] = counts.get(command, 0) + 1
+    return "; ".join(f"{n} x `{c}`" if n > 1 else f"`{c}`" for c, n in counts.items())
+
+
+def expand_command(text: str, environment: Mapping[str, str]) -> str:
+    """`$NAME`, `${NAME}` and a `~` starting a word expanded against `environment` (unknown names stay)."""
+
+    def variable(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return environment.get(name, match.group(0))
+
+    out = _VAR.sub(variable, text)
+    home = environment.get("HOME")
+    if home:
+        out = _TILDE.sub(lambda _m: home, out)
+    return out
+
+
+def peers_step(
+    instances: int,
+    config: ExperimentConfig,
+    output_dir: Path,
+    cwd: Path,
+    environment: Mapping[str, str],
+    launch: StepLaunch,
+) -> Step:
+    """The guard step that starts `instances` x `gscen peer` (a scenario and no `local_instance_cmd`)."""
+    timeout = None
+    if config.experiment_time is not None:
+        # The peers stop themselves at experiment_time; the guard is the safety net behind them.
+        timeout = config.experiment_time + config.sync_experiment_start_delay + launch.sync_timeout + 10.0
+    command = peer_shell_command(launch.python)
+    guard = GuardConfig(
+        commands=(command,) * instances,
+        timeout=timeout,
+        interval=1.0,
+        grace=launch.grace,
+        output_dir=output_dir,
+        resource_dir=output_dir,
+        cwd=cwd,
+        env=environment,
+    )
+    text = f"{instances} x gscen peer"
+    return Step("local_instance_cmd", "", text, StepKind.GUARD, guard=guard, runs_peers=True)
+
+
+def command_step(
+    key: str,
+    written: str,
+    expanded: str,
+    environment: Mapping[str, str],
+    cwd: Path,
+    launch: StepLaunch,
+    kind: StepKind,
+) -> Step:
+    """The step for one `.conf` key's expanded value (see the module docstring)."""
+    try:
+        argv = shlex.split(expanded)
+    except ValueError as exc:
+        raise ValueError(f"cannot split `{expanded}` into words: {exc}") from None
+    if not argv:
+        raise ValueError("the command is empty")
+    program, args = classify(argv)
+    if any(a in _SHELL_OPERATORS for a in argv):
+        shell = rewrite_shell_text(expanded, launch.python) if mentions_gumby_program(expanded) else expanded
+        return Step(key, written, expanded, kind, shell=shell)
+    if program is GumbyProgram.PROCESS_GUARD and kind is StepKind.COMMAND:
+        invocation = parse_process_guard(args, cwd)
+        commands = tuple(rewrite_shell_text(c, launch.python) for c in invocation.commands)
+        runs_peers = any(c != o for c, o in zip(commands, invocation.commands, strict=True)) and any(
+            is_peer_command(c) for c in commands
+        )
+        guard = GuardConfig(
+            commands=commands,
+            timeout=invocation.timeout,
+            interval=invocation.interval,
+            grace=launch.grace,
+            output_dir=invocation.output_dir,
+            resource_dir=invocation.monitor_dir,
+            network=invocation.network,
+            cwd=cwd,
+            env=environment,
+        )
+        return Step(key, written, expanded, StepKind.GUARD, guard=guard, runs_peers=runs_peers, gumby=program)
+    if program is GumbyProgram.LAUNCH_SCENARIO:
+        return Step(
+            key, written, expanded, kind, argv=(*gscen_argv(launch.python), "peer", *args), gumby=program
+        )
+    if program is GumbyProgram.GRAPH_PROCESS_GUARD_DATA:
+        return Step(key, written, expanded, StepKind.PLOTS, gumby=program)
+    if program is not None:
+        shim = (launch.python, "-m", SHIM_MODULE, program.value)
+        return Step(key, written, expanded, kind, argv=(*shim, *args), gumby=program)
+    return Step(key, written, expanded, kind, argv=tuple(argv))
