@@ -91,6 +91,11 @@ __all__ = ["peer_command"]
 @click.option(
     "--seed", type=click.IntRange(min=0), help="The run's seed [env GSCEN_SEED; none: one is picked]."
 )
+@click.option(
+    "--rejoin",
+    type=click.IntRange(min=1),
+    help="Restarted peer N: take its place in the running experiment [env GSCEN_REJOIN_ID].",
+)
 def peer_command(**flags: object) -> None:
     """Run one peer of an experiment (started by `gscen run`; Gumby's launch_scenario.py)."""
     try:

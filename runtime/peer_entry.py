@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .gumby_commands import PEER_MODULE
-from .peer import PeerConfig, PeerIdFilter, configure_logging, run_peer
+from .peer import REJOIN_VARIABLE, PeerConfig, PeerIdFilter, configure_logging, run_peer
 from .seeds import SEED_VARIABLE
 
 __all__ = [
@@ -120,6 +120,7 @@ SETTINGS: Mapping[str, Setting] = {
     "sync_timeout": Setting("--sync-timeout", None, _float(0.0, above=True), 300.0),
     "log_level": Setting("--log-level", "GUMBY_LOG_LEVEL", str, "INFO"),
     "seed": Setting("--seed", SEED_VARIABLE, _int(0)),
+    "rejoin": Setting("--rejoin", REJOIN_VARIABLE, _int(1)),
 }
 
 
@@ -164,6 +165,7 @@ def peer_settings(given: Mapping[str, Any], environ: Mapping[str, str]) -> tuple
         connect_timeout=values["connect_timeout"],
         sync_timeout=values["sync_timeout"],
         seed=values["seed"],
+        rejoin=values["rejoin"],
     )
     return config, str(values["log_level"])
 

@@ -1,0 +1,131 @@
+"""Process faults the scenario asks for, carried out by the process guard on real peer processes:
+crash (SIGKILL), pause/resume (SIGSTOP/SIGCONT), restart (a fresh process rejoins under its id).
+The run ends 0 with the faults in its summary, the restarted peer gets messages again, and no
+process is left behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+from scenario_lang.runtime.process_faults import fault_windows
+from scenario_lang.runtime.summary import FaultRecord
+
+MODULE = """\
+from scenario_lang import ExperimentModule, experiment_callback
+
+
+class Chat(ExperimentModule):
+    def on_message(self, from_id: int, msg_type: bytes, payload: bytes) -> None:
+        with open(self.output_dir / "received.txt", "a") as f:
+            f.write(f"{from_id} {payload.decode()}\\n")
+
+    @experiment_callback
+    def send_to(self, peer: int, text: str) -> None:
+        self.send_message(peer, b"chat", text.encode())
+
+    @experiment_callback
+    def mark(self, text: str) -> None:
+        with open(self.output_dir / "marks.txt", "a") as f:
+            f.write(text + "\\n")
+"""
+
+SCENARIO = """\
+&module mod.Chat
+@! mark ready
+@0.2 send_to 2 before {1}
+@0.8 crash {2}
+@1.0 mark while-crashed {2}
+@1.6 restart {2}
+@1.4 pause {3}
+@2.0 resume {3}
+@2.6 send_to 2 after {1}
+@2.6 send_to 3 after {1}
+@2.8 mark after-restart {2}
+@3.4 stop
+"""
+
+
+def is_running(proc: psutil.Process) -> bool:
+    """Alive and not a zombie (PID 1 here does not reap orphans, so a dead process may linger as Z)."""
+    try:
+        return proc.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_crash_pause_resume_restart_end_the_run_0_with_the_faults_listed(tmp_path: Path) -> None:
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "mod.py").write_text(MODULE, encoding="utf-8")
+    (folder / "exp.scenario").write_text(SCENARIO, encoding="utf-8")
+    conf = folder / "exp.conf"
+    conf.write_text(
+        "experiment_name = faults\ninstances_to_run = 3\nscenario_file = exp.scenario\n"
+        "sync_experiment_start_delay = 0.3\nexperiment_time = 30\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scenario_lang.cli", "run", str(conf), "--output", str(out), "--no-plots"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: dict[int, psutil.Process] = {}
+    try:
+        parent = psutil.Process(proc.pid)
+        while proc.poll() is None:  # every process the run ever had, restarted peers included
+            try:
+                for child in parent.children(recursive=True):
+                    seen.setdefault(child.pid, child)
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+        _stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    left = [p for p in seen.values() if is_running(p)]
+    assert not left, f"still running: {left}"
+    data = json.loads((out / "summary.json").read_text())
+    assert data["status"] == "ok"
+    done = sorted((f["peer"], f["action"], f["outcome"]) for f in data["faults"])
+    assert done == [(2, "crash", "done"), (2, "restart", "done"), (3, "pause", "done"), (3, "resume", "done")]
+    peers = {p["peer"]: p for p in data["peers"]}
+    assert peers[2]["faults"] == ["crash", "restart"] and peers[3]["faults"] == ["pause", "resume"]
+    assert peers[2]["events_prevented"] == 1  # `mark while-crashed` at 1.0 s: prevented, not unfired
+    assert peers[2]["events_fired"] == peers[2]["events_planned"]
+    # the restarted peer ran its @! events again, then only what came after its restart instant
+    assert (out / "2" / "marks.txt").read_text().split() == ["ready", "ready", "after-restart"]
+    # and gets messages again (the first process got the one before the crash)
+    assert (out / "2" / "received.txt").read_text().split("\n")[:2] == ["1 before", "1 after"]
+    assert (out / "3" / "received.txt").read_text().split("\n")[:2] == ["1 before", "1 after"] or (
+        (out / "3" / "received.txt").read_text().strip() == "1 after"
+    )
+    # its events.csv goes on after a marker row; the guard's output files too
+    events = (out / "2" / "events.csv").read_text()
+    assert events.count("planned,actual") == 1 and "guard.restart" in events
+    stdout_files = list((out / "logs").glob("*.out")) + list(out.rglob("0000*.out"))
+    assert any("--- restarted #" in f.read_text() for f in stdout_files)
+
+
+def test_fault_windows_last_from_crash_to_restart_and_pause_to_resume() -> None:
+    records = [
+        FaultRecord(2, "crash", 1.0, 1.01, "s:1", "done"),
+        FaultRecord(3, "pause", 1.5, 1.5, "s:2", "done"),
+        FaultRecord(2, "restart", 2.0, 2.02, "s:3", "done"),
+        FaultRecord(4, "crash", 3.0, 3.0, "s:4", "done"),
+        FaultRecord(5, "crash", 3.0, None, "s:5", "not carried out"),
+    ]
+    assert fault_windows(records, 10.0) == {
+        2: [("crashed", 1.01, 2.02)],
+        3: [("paused", 1.5, 10.0)],
+        4: [("crashed", 3.0, 10.0)],
+    }
