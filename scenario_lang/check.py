@@ -219,7 +219,7 @@ class _Checker:
                     where = f"{os.path.basename(sig.span.path)}:{sig.span.line}" if sig.span else info.path
                     self.out.append(
                         diag(
-                            "SC309",
+                            "SC310",
                             f"`{info.class_name}` defines a callback `{sig.name}`, the name of a built-in",
                             directive.target_span,
                             notes=(

@@ -72,9 +72,9 @@ CODES: Mapping[str, Code] = _table(
     Code("SC306", E, "argument does not convert to the parameter's type"),
     Code("SC307", W, "named argument with an empty value"),
     Code("SC308", W, "callback defined by several modules (all are called)"),
-    Code("SC309", E, "module callback with the name of a fault or network built-in"),
-    Code("SC310", E, "network condition in a scenario without an IPv8 module"),
-    Code("SC311", E, "value out of range (a negative latency, a loss above 100%)"),
+    Code("SC310", E, "module callback with the name of a fault or network built-in"),
+    Code("SC311", E, "network condition in a scenario without an IPv8 module"),
+    Code("SC312", E, "value out of range (a negative latency, a loss above 100%)"),
     # SC4xx: variables
     Code("SC401", E, "undefined variable"),
     Code("SC402", W, "timed `set` does not change substitution"),

@@ -4,8 +4,8 @@ Their signatures (`signatures.BUILTINS`) already convert the quantities (SC306 w
 read as a duration). What only these callbacks need:
 
 - `check_fault_calls(program, calls)`, per call (it also runs on the chunks of a large file):
-  a network condition in a scenario without an IPv8 module (SC310, once per file); a value out of
-  range (SC311: a negative latency or jitter, a loss below 0 or above 100%, a bandwidth of 0); a
+  a network condition in a scenario without an IPv8 module (SC311, once per file); a value out of
+  range (SC312: a negative latency or jitter, a loss below 0 or above 100%, a bandwidth of 0); a
   `partition` or `heal` line with a peer selection of its own (SC512: they apply to every peer);
   partition groups that do not read as peer lists (SC306), are reversed (SC502), name peers that do
   not exist (SC501) or overlap (SC510).
@@ -66,7 +66,7 @@ def check_fault_calls(program: Program, calls: Iterable[Call] | None = None) -> 
             told.add(call.event.span.path)
             out.append(
                 diag(
-                    "SC310",
+                    "SC311",
                     f"`{name}` acts on IPv8 traffic, but no `&module` of this scenario is an IPv8 module",
                     call.event.callback.span,
                     notes=(
@@ -86,7 +86,7 @@ def check_fault_calls(program: Program, calls: Iterable[Call] | None = None) -> 
                 if seconds is not None and seconds < 0:
                     out.append(
                         diag(
-                            "SC311",
+                            "SC312",
                             f"negative {'latency' if param == 'delay' else 'jitter'} `{got[0]}`",
                             got[1].value.span,
                             suggestion="a delay is 0 or more: `0ms` ends it",
@@ -100,7 +100,7 @@ def check_fault_calls(program: Program, calls: Iterable[Call] | None = None) -> 
                 fix = f"{got[0].strip()}%" if bare and 1 < share <= 100 else None
                 out.append(
                     diag(
-                        "SC311",
+                        "SC312",
                         f"loss `{got[0]}` is {'below 0' if share < 0 else 'above 100%'}",
                         got[1].value.span,
                         notes=(("a number without `%` is a fraction of 1",) if bare else ()),
@@ -114,7 +114,7 @@ def check_fault_calls(program: Program, calls: Iterable[Call] | None = None) -> 
             if got is not None and rate is not None and rate <= 0:
                 out.append(
                     diag(
-                        "SC311",
+                        "SC312",
                         f"bandwidth `{got[0]}` is not above zero",
                         got[1].value.span,
                         suggestion="`reset_network` lifts the limit",

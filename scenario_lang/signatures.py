@@ -24,7 +24,14 @@ BASE_CLASS_NAMES = frozenset({"ExperimentModule"})
 # The classes an IPv8 experiment module derives from (Gumby's names, and gscen's own for new code):
 # network conditions act on the packets of the IPv8 instance such a module owns.
 IPV8_BASE_CLASS_NAMES = frozenset(
-    {"BaseIPv8Module", "IPv8OverlayExperimentModule", "IPv8Provider", "TriblerModule", "IPv8Module"}
+    {
+        "BaseIPv8Module",
+        "IPv8OverlayExperimentModule",
+        "IPv8Provider",
+        "TriblerModule",
+        "IPv8Module",
+        "OverlayModule",
+    }
 )
 
 
@@ -576,7 +583,7 @@ UNIT_KINDS = frozenset({"duration", "ratio", "rate", "peers"})
 _NEEDS_IPV8 = " Needs an IPv8 module: it acts on the IPv8 packets the peers send."
 
 # Built-ins acting on the network (inside each peer) and on the peer processes (through the process
-# guard). A module callback of one of these names is an error (SC309), unlike `echo`, `annotate`,
+# guard). A module callback of one of these names is an error (SC310), unlike `echo`, `annotate`,
 # `stop` and `set`, which modules may answer too (both are called, as in Gumby).
 NETWORK_BUILTINS = frozenset({"latency", "loss", "bandwidth", "partition", "heal", "reset_network"})
 PROCESS_BUILTINS = frozenset({"crash", "pause", "resume", "restart"})

@@ -23,7 +23,7 @@ def test_chunked_check_equals_whole_check(case: str, monkeypatch: pytest.MonkeyP
     chunked = analyze(path, CheckOptions(instances=instances, environment={}, parallel=True))
     assert chunked.diagnostics == whole.diagnostics
     if case.startswith("faults"):
-        assert {"SC511", "SC309"} & {d.code for d in chunked.diagnostics}
+        assert {"SC511", "SC310"} & {d.code for d in chunked.diagnostics}
 
 
 def test_chunks_see_variables_and_stops_of_the_other_half(
