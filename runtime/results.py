@@ -13,19 +13,22 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from scenario_lang.plan import Plan
 from scenario_lang.signatures import PROCESS_BUILTINS
 
 from .observer import RunObserver
 from .output_files import WriteFailure
-from .plots import peer_events_of, plot_output_folder
+from .plots import FaultBand, peer_events_of, plot_output_folder
 from .prepare import SUMMARY_FILE_NAME, PreparedRun
 from .process_faults import fault_windows
 from .run_state import RunState
 from .statistics import iter_peer_dirs
 from .summary import (
+    FaultRecord,
     PeerEvent,
     PeerSummary,
     ProcessSummary,
@@ -60,8 +63,32 @@ def run_plots(run: PreparedRun, state: RunState) -> list[Path]:
             peer = state.peer_of_pid.get(report.pid)
             labels[report.pid] = f"peer {peer}" if peer is not None else f"#{report.index:05d}"
     return plot_output_folder(
-        run.output_dir, labels, state.start_instant, peer_events_of(run.output_dir) if run.plan else None
+        run.output_dir,
+        labels,
+        state.start_instant,
+        peer_events_of(run.output_dir) if run.plan else None,
+        fault_bands(run.plan, state.faults),
     )
+
+
+def fault_bands(plan: Plan | None, faults: Sequence[FaultRecord]) -> list[FaultBand]:
+    """Where a partition (the plan's `partition` until `heal`), a crash or a pause held."""
+    bands: list[FaultBand] = []
+    if plan is not None:
+        since: tuple[float, str] | None = None
+        for event in plan.events:
+            if event.time is None or event.callback not in ("partition", "heal"):
+                continue
+            if since is not None:
+                bands.append(FaultBand("partition", since[0], event.time, since[1]))
+                since = None
+            if event.callback == "partition":
+                since = (event.time, " | ".join(str(g) for g in event.args))
+        if since is not None:
+            bands.append(FaultBand("partition", since[0], math.inf, since[1]))
+    for peer, spans in fault_windows(faults, math.inf).items():
+        bands.extend(FaultBand(kind, a, b, f"peer {peer}") for kind, a, b in spans)
+    return bands
 
 
 def write_results(

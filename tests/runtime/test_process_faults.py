@@ -129,3 +129,41 @@ def test_fault_windows_last_from_crash_to_restart_and_pause_to_resume() -> None:
         3: [("paused", 1.5, 10.0)],
         4: [("crashed", 3.0, 10.0)],
     }
+
+
+def test_fault_bands_shade_partitions_crashes_and_pauses_on_the_resource_plots(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from scenario_lang.runtime.plots import draw_fault_bands
+    from scenario_lang.runtime.results import fault_bands
+
+    from scenario_lang.peers import PeerSet
+    from scenario_lang.plan import Plan, PlannedEvent
+
+    everyone = PeerSet.of([(1, 4)])
+    plan = Plan(
+        4,
+        (
+            PlannedEvent(2.0, "partition", ("1-2", "3"), (), everyone, "s", 1),
+            PlannedEvent(5.0, "heal", (), (), everyone, "s", 2),
+            PlannedEvent(7.0, "partition", ("1", "2-4"), (), everyone, "s", 3),
+        ),
+    )
+    records = [
+        FaultRecord(3, "crash", 1.0, 1.0, "s:4", "done"),
+        FaultRecord(3, "restart", 4.0, 4.0, "s:5", "done"),
+    ]
+    bands = fault_bands(plan, records)
+    assert [(b.kind, b.start, b.end, b.label) for b in bands] == [
+        ("partition", 2.0, 5.0, "1-2 | 3"),
+        ("partition", 7.0, float("inf"), "1 | 2-4"),
+        ("crashed", 1.0, 4.0, "peer 3"),
+    ]
+    ax = Figure().subplots()
+    ax.plot([0.0, 10.0], [0.0, 1.0])
+    draw_fault_bands(ax, bands)
+    spans = sorted((round(p.get_x(), 3), round(p.get_x() + p.get_width(), 3)) for p in ax.patches)
+    right = ax.get_xlim()[1]
+    assert spans == [(1.0, 4.0), (2.0, 5.0), (7.0, round(right, 3))]  # the open one reaches the edge
