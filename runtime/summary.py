@@ -345,6 +345,11 @@ def write_summary(summary: RunSummary, path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------------------------- rendering
+def _bad_exit(p: PeerSummary) -> bool:
+    """Exited non-zero on its own: not stopped by the guard, not a crash the scenario asked for."""
+    return p.exit_code not in (0, None) and not p.stopped_by_guard and "crash" not in p.faults
+
+
 def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
@@ -375,21 +380,14 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
         if len(peers) > max_rows:
             peers.sort(
                 key=lambda p: (
-                    not (
-                        p.events_failed
-                        or (
-                            p.exit_code not in (0, None)
-                            and not p.stopped_by_guard
-                            and "crash" not in p.faults
-                        )
-                    ),
+                    not (p.events_failed or _bad_exit(p)),
                     -(p.lateness_ms.get("max") or 0.0),
                 )
             )
             hidden = len(peers) - max_rows
             peers = sorted(peers[:max_rows], key=lambda p: p.peer)
         for p in peers:
-            bad_exit = p.exit_code not in (0, None) and not p.stopped_by_guard and "crash" not in p.faults
+            bad_exit = _bad_exit(p)
             status = "?" if p.exit_code is None else str(p.exit_code)
             if p.faults:
                 status += f" ({', '.join(p.faults)})"
