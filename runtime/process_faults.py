@@ -94,50 +94,34 @@ async def drive_faults(
         if delay > 0:
             await asyncio.sleep(delay)
         at = time.time() - start_instant
+
+        def record(peer: int, outcome: str, when: float | None, fault: PlannedFault = fault) -> None:
+            records.append(FaultRecord(peer, fault.action, fault.time, when, fault.source, outcome))
+
         if act is None:
             for peer in fault.peers:
-                records.append(
-                    FaultRecord(
-                        peer,
-                        fault.action,
-                        fault.time,
-                        None,
-                        fault.source,
-                        "not carried out: this launcher cannot act on peer processes",
-                    )
-                )
+                record(peer, "not carried out: this launcher cannot act on peer processes", None)
             continue
         await asyncio.to_thread(refresh)
         index_of = _latest_command_of_peer(guard.reports(), peer_of_pid)
         for peer in fault.peers:
             index = index_of.get(peer)
             if index is None:
-                records.append(
-                    FaultRecord(
-                        peer,
-                        fault.action,
-                        fault.time,
-                        None,
-                        fault.source,
-                        "not carried out: no running process of this peer is known",
-                    )
-                )
+                record(peer, "not carried out: no running process of this peer is known", None)
                 continue
             env = {REJOIN_VARIABLE: str(peer)} if fault.action == "restart" else None
             try:
                 now_index = act(index, fault.action, env)
             except Exception as exc:  # a guard error: recorded, the run goes on
                 log.warning("%s on peer %d failed: %s", fault.action, peer, exc)
-                records.append(
-                    FaultRecord(peer, fault.action, fault.time, at, fault.source, f"failed: {exc}")
-                )
+                record(peer, f"failed: {exc}", round(at, 6))
                 continue
             if now_index != index:  # a restart: the new process stands for the peer from now on
                 peer_of_pid[guard.reports()[now_index].pid] = peer
             log.info(
                 "%s: peer %d at %.3f s (planned %.3f s, %s)", fault.action, peer, at, fault.time, fault.source
             )
-            records.append(FaultRecord(peer, fault.action, fault.time, round(at, 6), fault.source, "done"))
+            record(peer, "done", round(at, 6))
 
 
 def _latest_command_of_peer(reports: Sequence[Any], peer_of_pid: Mapping[int, int]) -> dict[int, int]:

@@ -57,15 +57,15 @@ def _type_phrase(t: TypeSpec) -> str:
         return "an integer"
     if t.kind == "float":
         return "a number"
-    if t.kind == "duration":
-        return "a duration (`100ms`, `1.5s`)"
-    if t.kind == "ratio":
-        return "a percentage or a fraction (`5%`, `0.05`)"
-    if t.kind == "rate":
-        return "a rate (`1mbit`, `100kbps`)"
-    if t.kind == "peers":
-        return "a peer list (`1-5`, `1,3,6-9`)"
-    return f"`{t.text}`"
+    return _UNIT_PHRASES.get(t.kind, f"`{t.text}`")
+
+
+_UNIT_PHRASES = {
+    "duration": "a duration (`100ms`, `1.5s`)",
+    "ratio": "a percentage or a fraction (`5%`, `0.05`)",
+    "rate": "a rate (`1mbit`, `100kbps`)",
+    "peers": "a peer list (`1-5`, `1,3,6-9`)",
+}
 
 
 @dataclass(frozen=True, slots=True)
