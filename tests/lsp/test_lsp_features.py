@@ -132,6 +132,17 @@ async def test_hover_on_callback_shows_signature_docstring_and_module(
     assert "mymod.MyModule" in text and "mymod.py:" in text
 
 
+async def test_hover_and_completion_know_the_fault_and_network_built_ins(
+    client: LanguageClient, project: Path
+) -> None:
+    path = project / "exp.scenario"
+    _s, uri = await opened(client, path, "@0:1 latency 50ms jitter=5ms\n@0:2 cra\n")
+    text = await hover_text(client, uri, 0, 7)
+    assert "latency(delay: duration, jitter: duration = 0ms)" in text and "IPv8" in text
+    items = {i.label: i for i in await complete(client, uri, 1, 8)}
+    assert items["crash"].detail == "crash()" and "partition" in items
+
+
 async def test_hover_on_variable_shows_its_value_and_where_it_is_set(
     client: LanguageClient, project: Path
 ) -> None:
