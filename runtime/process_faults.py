@@ -9,6 +9,9 @@ runs its `@!` events, then the events planned after its restart instant). Every 
 as a `FaultRecord` (planned and actual seconds after the start, the peer, what was done), which the
 summary lists: a fault the scenario asked for is not a failure of the run.
 
+A peer paused and never resumed would hold the run until the guard's timeout: once every process still
+running is paused, they are resumed (recorded, with the reason), so they stop as planned.
+
 A launcher whose handle has no `fault` method (a remote one) cannot carry them out: each is recorded
 as `not carried out` with the reason, once per event. A peer whose process is not known (it exited,
 or never got its id) is recorded the same way.
@@ -30,6 +33,8 @@ from .peer import REJOIN_VARIABLE
 from .summary import FaultRecord
 
 log = logging.getLogger(__name__)
+
+_PAUSE_POLL = 0.25  # seconds between looks for a run held only by paused peers
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,27 @@ async def drive_faults(
                 "%s: peer %d at %.3f s (planned %.3f s, %s)", fault.action, peer, at, fault.time, fault.source
             )
             record(peer, "done", round(at, 6))
+    if act is not None:
+        await _let_paused_peers_finish(start_instant, guard, peer_of_pid, records)
+
+
+async def _let_paused_peers_finish(
+    start_instant: float, guard: Any, peer_of_pid: Mapping[int, int], records: list[FaultRecord]
+) -> None:
+    """A peer paused until the end would hold the run until the guard's timeout: once every process
+    still running is paused (the others are done), let them go on, so they stop as planned."""
+    while True:
+        await asyncio.sleep(_PAUSE_POLL)
+        running = [r for r in guard.reports() if r.returncode is None]
+        if not running or not all(r.fault == "pause" for r in running):
+            continue
+        at = round(time.time() - start_instant, 6)
+        for report in running:
+            guard.fault(report.index, "resume")
+            peer = peer_of_pid.get(report.pid, -1)
+            log.info("peer %d is the last one running and paused: resumed so it can stop", peer)
+            records.append(FaultRecord(peer, "resume", at, at, "", "done: the others had ended"))
+        return
 
 
 def _latest_command_of_peer(reports: Sequence[Any], peer_of_pid: Mapping[int, int]) -> dict[int, int]:

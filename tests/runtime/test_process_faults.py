@@ -167,3 +167,36 @@ def test_fault_bands_shade_partitions_crashes_and_pauses_on_the_resource_plots(t
     spans = sorted((round(p.get_x(), 3), round(p.get_x() + p.get_width(), 3)) for p in ax.patches)
     right = ax.get_xlim()[1]
     assert spans == [(1.0, 4.0), (2.0, 5.0), (7.0, round(right, 3))]  # the open one reaches the edge
+
+
+def test_restarting_a_running_peer_and_a_pause_never_resumed_still_end_the_run_0(tmp_path: Path) -> None:
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "mod.py").write_text(MODULE, encoding="utf-8")
+    (folder / "exp.scenario").write_text(
+        "&module mod.Chat\n@! mark ready\n@0.4 restart {2}\n@0.6 pause {3}\n@1.4 send_to 2 after {1}\n"
+        "@1.8 mark done\n@2.2 stop\n",
+        encoding="utf-8",
+    )
+    conf = folder / "exp.conf"
+    conf.write_text(
+        "experiment_name = faults\ninstances_to_run = 3\nscenario_file = exp.scenario\n"
+        "sync_experiment_start_delay = 0.3\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    began = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "scenario_lang.cli", "run", str(conf), "--output", str(out), "--no-plots"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert time.monotonic() - began < 30  # not held until a timeout by the paused peer
+    data = json.loads((out / "summary.json").read_text())
+    actions = sorted((f["peer"], f["action"]) for f in data["faults"])
+    assert actions == [(2, "restart"), (3, "pause"), (3, "resume")]  # the resume: the run's own, at the end
+    assert (out / "2" / "marks.txt").read_text().split() == ["ready", "ready", "done"]
+    assert (out / "2" / "received.txt").read_text().split("\n")[0] == "1 after"
+    assert (out / "3" / "marks.txt").read_text().split() == ["ready", "done"]  # late, after the resume
