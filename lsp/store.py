@@ -75,13 +75,15 @@ from scenario_lang.nodes import (
 from scenario_lang.parse import bulk_allocation, parse_line, parse_lines, read_source
 from scenario_lang.project import CheckOptions, analyze, configure
 from scenario_lang.resolve import Call, LoadedFile, Program, ResolveConfig, VariableDef, resolve
-from scenario_lang.signatures import ModuleInfo, ModuleReader, TypeSpec
+from scenario_lang.signatures import PROCESS_BUILTINS, ModuleInfo, ModuleReader, TypeSpec
 
 logger = logging.getLogger(__name__)
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _INCLUDE_VAR = re.compile(r"\$(\w+)|\$\{(\w+)\}")  # as the resolver expands `&include` targets
-STRUCTURAL_CALLBACKS = frozenset({"set", "stop"})
+# `set` and `stop` change other lines' diagnostics; so do the process faults (SC511 follows them in
+# time order over the whole file): a line that is or was one is checked with the whole front end
+STRUCTURAL_CALLBACKS = frozenset({"set", "stop"}) | PROCESS_BUILTINS
 EARLY_MIN_LINES = 20_000  # below this, the full check is quick enough to be the first answer
 
 
