@@ -68,7 +68,10 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
     events_planned, events_fired, events_failed (fired events with a failed call),
     calls, calls_failed, calls_cancelled (every target call, hooks included),
     lateness_seconds {p50, p99, max} (per fired event: first call's start - planned; null if none),
-    peak_rss_bytes, cpu_seconds (the whole process),
+    peak_rss_bytes (the peak resident set of the peer's own address space, VmHWM: pages shared with
+    the fork server it was forked from count in full), pss_bytes and uss_bytes (proportional and
+    unique set sizes as it ends, from /proc/self/smaps_rollup; null where unreadable),
+    cpu_seconds (the whole process),
     start_time (the go instant, epoch seconds), started_at (when this peer actually started, read
     as its start hooks ran; null if it never did), end_time,
     plan_load_seconds, plan_load_cpu_seconds (reading the plan header and selecting this peer's
@@ -107,9 +110,10 @@ from .builtin_callbacks import BuiltinCallbacks
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .network import NetworkConditions
 from .output_files import WriteFailure, write_atomically, write_failure
+from .procfs import read_memory, read_peak_rss
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
 from .seeds import pick_seed, seeded_random
-from .sync import SyncError
+from .sync import SyncError, is_loopback
 from .sync_client import AllVars, SyncClient, SyncClientConfig
 
 log = logging.getLogger(__name__)
@@ -119,7 +123,7 @@ REJOIN_VARIABLE = "GSCEN_REJOIN_ID"  # set by the process guard on a peer it res
 ALL_VARS_FILE = "all_vars.txt"
 
 
-class PeerError(Exception):
+class PeerFatalError(Exception):
     """A fatal problem before or around the experiment (plan, modules, sync, lifecycle hooks)."""
 
 
@@ -282,7 +286,7 @@ def _compile_scenario(config: PeerConfig) -> Path:
     if not scenario.is_file() and config.experiment_dir is not None and not scenario.is_absolute():
         scenario = config.experiment_dir / scenario
     if not scenario.is_file():
-        raise PeerError(f"scenario file {config.scenario} not found")
+        raise PeerFatalError(f"scenario file {config.scenario} not found")
     from scenario_lang.diagnostics import has_errors
     from scenario_lang.plan import compile_plan, write_plan_file
     from scenario_lang.project import CheckOptions, analyze
@@ -291,7 +295,7 @@ def _compile_scenario(config: PeerConfig) -> Path:
     if has_errors(analysis.diagnostics):
         for d in analysis.diagnostics:
             log.error("%s:%d:%d: %s", d.span.path, d.span.line, d.span.column, d.message)
-        raise PeerError(f"{scenario} has errors; run `gscen check {scenario}`")
+        raise PeerFatalError(f"{scenario} has errors; run `gscen check {scenario}`")
     plan = compile_plan(analysis.program, config.instances)
     import tempfile
 
@@ -299,17 +303,6 @@ def _compile_scenario(config: PeerConfig) -> Path:
     os.close(fd)
     write_plan_file(plan, name)
     return Path(name)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _source_namer(plan: PlanFileReader) -> Callable[[str, int], str]:
@@ -374,7 +367,7 @@ class Peer:
             if self._signal is None:
                 raise
             outcome = PeerOutcome(128 + self._signal, "signal")
-        except (PeerError, ModuleLoadError, PlanFileError, SyncError) as exc:
+        except (PeerFatalError, ModuleLoadError, PlanFileError, SyncError) as exc:
             log.error("%s", exc)
             outcome = PeerOutcome(1, "error", str(exc))
         finally:
@@ -433,7 +426,7 @@ class Peer:
         plan_path = cfg.plan
         if plan_path is None:
             if cfg.scenario is None:
-                raise PeerError("no plan: give --plan (GSCEN_PLAN_FILE) or a scenario (SCENARIO_FILE)")
+                raise PeerFatalError("no plan: give --plan (GSCEN_PLAN_FILE) or a scenario (SCENARIO_FILE)")
             plan_path = await asyncio.to_thread(_compile_scenario, cfg)
             self.plan = PlanFileReader(plan_path)
             plan_path.unlink()
@@ -455,7 +448,7 @@ class Peer:
                 name for name in plan.callbacks if not registry.get(name) and name not in PROCESS_BUILTINS
             )
             if missing:
-                raise PeerError(
+                raise PeerFatalError(
                     "no module answers the callback(s) "
                     + ", ".join(f"`{name}`" for name in missing)
                     + " that the plan calls (the modules changed since the plan was compiled?)"
@@ -492,7 +485,7 @@ class Peer:
                     EVENTS_FILE, "a" if appending else "w", encoding="utf-8", newline=""
                 )
             except OSError as exc:
-                raise PeerError(f"cannot write the peer folder {state.output_dir}: {exc}") from None
+                raise PeerFatalError(f"cannot write the peer folder {state.output_dir}: {exc}") from None
             self._folder_ready = True
             self.events = EventLog(
                 self._events_file,
@@ -527,7 +520,7 @@ class Peer:
             scheduler.fire_immediate()
             start_wall = await client.wait_go()
             offset = client.time_offset
-            if offset and _is_loopback(cfg.sync_host):
+            if offset and is_loopback(cfg.sync_host):
                 # Same machine, same clock: the offset the server measured is its own delay in reading
                 # our `time:` line (under load, more than the 0.5 s dead band). Undo it.
                 log.info("ignoring the %.3f s clock offset the sync server measured on this host", offset)
@@ -618,7 +611,7 @@ class Peer:
                     await _call_hook(hook)
             except Exception as exc:
                 log.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
-                raise PeerError(f"{label} failed: {type(exc).__name__}: {exc}") from exc
+                raise PeerFatalError(f"{label} failed: {type(exc).__name__}: {exc}") from exc
 
     def _hook_after_go(
         self, module: object, name: str, scheduler: Scheduler, *args: Any, record_ok: bool = True
@@ -660,7 +653,7 @@ class Peer:
             with open(ALL_VARS_FILE, "wb") as f:
                 f.write(all_vars.raw + b"\n")
         except OSError as exc:
-            raise PeerError(str(write_failure(state.output_dir / ALL_VARS_FILE, exc))) from None
+            raise PeerFatalError(str(write_failure(state.output_dir / ALL_VARS_FILE, exc))) from None
 
     # -- result.json
     def _write_result(self, outcome: PeerOutcome) -> WriteFailure | None:
@@ -669,6 +662,7 @@ class Peer:
             return None
         events = self.events
         usage = resource.getrusage(resource.RUSAGE_SELF)
+        memory = read_memory("self")
         result = {
             "peer_id": self.state.my_id,
             "exit_reason": outcome.reason,
@@ -684,7 +678,10 @@ class Peer:
             "lateness_seconds": events.lateness_summary()
             if events
             else {"p50": None, "p99": None, "max": None},
-            "peak_rss_bytes": usage.ru_maxrss * 1024,
+            # The peak of this process's own pages: ru_maxrss would be its parent's at fork time.
+            "peak_rss_bytes": read_peak_rss() or usage.ru_maxrss * 1024,
+            "pss_bytes": memory.pss if memory is not None else None,
+            "uss_bytes": memory.uss if memory is not None else None,
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 6),
             "start_time": self._start_time,
             "started_at": self._started_at,

@@ -266,6 +266,11 @@ def _collect(
                 peak = float(result["peak_rss_bytes"]) / _MIB
             elif report is not None and report.peak_rss_bytes:
                 peak = report.peak_rss_bytes / _MIB
+            pss = None
+            if report is not None and report.peak_pss_bytes:
+                pss = report.peak_pss_bytes / _MIB
+            elif isinstance(result.get("pss_bytes"), int | float) and result["pss_bytes"] > 0:
+                pss = float(result["pss_bytes"]) / _MIB
             cpu = result.get("cpu_seconds")
             if not isinstance(cpu, int | float):
                 cpu = report.cpu_seconds if report is not None else None
@@ -286,6 +291,7 @@ def _collect(
                     events_prevented=prevented,
                     packets_delayed=delayed if isinstance(delayed, int) else None,
                     packets_dropped=dropped if isinstance(dropped, int) else None,
+                    peak_pss_mib=pss,
                 )
             )
             errors.extend(peer_errors(peer, events, result))
@@ -299,6 +305,7 @@ def _collect(
             cpu_seconds=r.cpu_seconds,
             stdout=_rel(r.stdout_path, out),
             stderr=_rel(r.stderr_path, out),
+            peak_pss_mib=r.peak_pss_bytes / _MIB if r.peak_pss_bytes else None,
         )
         for r in reports
         if r.pid not in state.peer_of_pid and not state.guard_runs_peers

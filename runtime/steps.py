@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scenario_lang.conf import ExperimentConfig
+from scenario_lang.variables import expand_variables
 
 from .guard import GuardConfig
 from .gumby_commands import (
@@ -36,7 +37,6 @@ from .gumby_commands import (
 __all__ = ["Step", "StepKind", "StepLaunch", "command_step", "expand_command", "peers_step"]
 
 _SHELL_OPERATORS = frozenset({"|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", "&>", "|&"})
-_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 _TILDE = re.compile(r"(?:(?<=^)|(?<=[\s=:]))~(?=/|\s|$)")
 
 
@@ -123,11 +123,7 @@ def _count_commands(commands: Sequence[str]) -> str:
 def expand_command(text: str, environment: Mapping[str, str]) -> str:
     """`$NAME`, `${NAME}` and a `~` starting a word expanded against `environment` (unknown names stay)."""
 
-    def variable(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return environment.get(name, match.group(0))
-
-    out = _VAR.sub(variable, text)
+    out = expand_variables(text, environment.get)
     home = environment.get("HOME")
     if home:
         out = _TILDE.sub(lambda _m: home, out)
@@ -157,6 +153,7 @@ def peers_step(
         resource_dir=output_dir,
         cwd=cwd,
         env=environment,
+        peer_python=launch.python,
     )
     text = f"{instances} x gscen peer"
     return Step("local_instance_cmd", "", text, StepKind.GUARD, guard=guard, runs_peers=True)
@@ -198,6 +195,7 @@ def command_step(
             network=invocation.network,
             cwd=cwd,
             env=environment,
+            peer_python=launch.python,
         )
         return Step(key, written, expanded, StepKind.GUARD, guard=guard, runs_peers=runs_peers, gumby=program)
     if program is GumbyProgram.LAUNCH_SCENARIO:

@@ -81,7 +81,14 @@ class RunError:
 
 @dataclass(frozen=True, slots=True)
 class PeerSummary:
-    """One peer: its process's exit status, its events, its lateness (ms) and peak memory (MiB)."""
+    """One peer: its process's exit status, its events, its lateness (ms) and peak memory (MiB).
+
+    `peak_rss_mib`: the peak resident set of the peer's own address space (its result.json, else the
+    guard's samples); pages it shares with the fork server it was forked from count in full.
+    `peak_pss_mib`: the largest proportional set the guard read (shared pages divided among the
+    processes sharing them; summed over peers it is the memory they took), else the peer's own at
+    its end; None where it could not be read. procfs.py says how each is measured.
+    """
 
     peer: int
     exit_code: int | None
@@ -98,6 +105,7 @@ class PeerSummary:
     events_prevented: int = 0  # planned events a crash held off (not counted as planned)
     packets_delayed: int | None = None  # by its network conditions (None: no IPv8 endpoint)
     packets_dropped: int | None = None
+    peak_pss_mib: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +122,11 @@ class FaultRecord:
 
 @dataclass(frozen=True, slots=True)
 class ProcessSummary:
-    """A guarded command that is not a gscen peer (e.g. Gumby's first tutorial's busy loops)."""
+    """A guarded command that is not a gscen peer (e.g. Gumby's first tutorial's busy loops).
+
+    `peak_rss_mib` / `peak_pss_mib`: the largest sums of RSS / PSS over its live processes at one
+    reading by the guard (see `PeerSummary`).
+    """
 
     index: int
     command: str
@@ -124,6 +136,7 @@ class ProcessSummary:
     cpu_seconds: float
     stdout: str | None = None
     stderr: str | None = None
+    peak_pss_mib: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +371,10 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _mib(value: float | None) -> str:
+    return "-" if not value else f"{value:.1f}"
+
+
 def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
     """The end-of-run report as rich renderables: a table per peer (or per process), then the errors.
 
@@ -372,8 +389,8 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
     if summary.peers:
         table = Table(title=Text(f"peers of {summary.experiment or 'the experiment'}"), title_justify="left")
         network = any(p.packets_delayed is not None for p in summary.peers)
-        columns = ["peer", "exit", "fired", "failed", "late p50 ms", "p99 ms", "max ms", "peak MiB"]
-        for name in columns + (["delayed", "dropped"] if network else []):
+        columns = ("peer", "exit", "fired", "failed", "late p50 ms", "p99 ms", "max ms", "peak RSS MiB")
+        for name in (*columns, "peak PSS MiB", *(("delayed", "dropped") if network else ())):
             table.add_column(name, justify="right")
         peers = list(summary.peers)
         hidden = 0
@@ -404,7 +421,8 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
                 _ms(p.lateness_ms.get("p50")),
                 _ms(p.lateness_ms.get("p99")),
                 _ms(p.lateness_ms.get("max")),
-                "-" if p.peak_rss_mib is None else f"{p.peak_rss_mib:.1f}",
+                _mib(p.peak_rss_mib),
+                _mib(p.peak_pss_mib),
                 *([_count(p.packets_delayed), _count(p.packets_dropped)] if network else []),
             )
         parts.append(table)
@@ -437,7 +455,8 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
             ("#", "right"),
             ("exit", "right"),
             ("CPU s", "right"),
-            ("peak MiB", "right"),
+            ("peak RSS MiB", "right"),
+            ("peak PSS MiB", "right"),
             ("command", "left"),
         ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -450,7 +469,8 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
                 f"{proc.index:05d}",
                 Text(status, style="red" if bad else ""),
                 f"{proc.cpu_seconds:.2f}",
-                f"{proc.peak_rss_mib:.1f}",
+                _mib(proc.peak_rss_mib),
+                _mib(proc.peak_pss_mib),
                 Text(proc.command),
             )
         parts.append(table)
