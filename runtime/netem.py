@@ -166,6 +166,16 @@ class ConditionedEndpoint(EndpointListener, Endpoint):  # type: ignore[misc,unus
     def reset_byte_counters(self) -> None:
         self.endpoint.reset_byte_counters()
 
+    # Real attributes, not only `__getattr__`: pyipv8's StatisticsEndpoint, wrapped around this one,
+    # forwards with `object.__getattribute__`, which never reaches `__getattr__`.
+    @property
+    def bytes_up(self) -> int:
+        return int(getattr(self.endpoint, "bytes_up", 0))
+
+    @property
+    def bytes_down(self) -> int:
+        return int(getattr(self.endpoint, "bytes_down", 0))
+
     def __getattr__(self, name: str) -> Any:
         # only reached for attributes this class does not have (bytes_up, _port, ...)
         if name == "endpoint":

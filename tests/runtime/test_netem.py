@@ -224,3 +224,14 @@ def test_conditions_refuse_values_out_of_range() -> None:
         with pytest.raises(ValueError):
             bad()
     assert conditions.idle
+
+
+async def test_byte_counters_reach_through_pyipv8s_statistics_endpoint() -> None:
+    from ipv8.messaging.interfaces.statistics_endpoint import StatisticsEndpoint
+
+    async with peers(2) as ps:
+        (a, _), (_b, b_in) = ps
+        outer = StatisticsEndpoint(a)  # as IPv8(enable_statistics=True) wraps the endpoint it is given
+        outer.send(address(ps[1]), b"x" * 40)
+        await wait_quiet(b_in)
+        assert outer.bytes_up == 40 and len(b_in.packets) == 1
