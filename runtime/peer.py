@@ -207,6 +207,9 @@ class PeerState:
         id and label give the same numbers in every run."""
         return seeded_random(self.seed, "module", -1 if self.my_id is None else self.my_id, label)
 
+    # Gumby's list of the loaded modules, in `&module` order (IPv8 overlay modules find their provider)
+    experiment_modules: list[object] = field(default_factory=list)
+
     @property
     def output_dir(self) -> Path:
         """This peer's folder, OUTPUT_DIR/<id> (the output root before the id is known)."""
@@ -250,6 +253,12 @@ class PeerState:
     def request_stop(self, reason: str) -> None:
         if self.scheduler is not None:
             self.scheduler.request_stop(reason)
+
+    def register(self, module: object) -> None:
+        """Gumby's `ExperimentClient.register`, which a real Gumby's `ExperimentModule` calls: list the
+        module (its callbacks are registered by the loader, once)."""
+        if module not in self.experiment_modules:
+            self.experiment_modules.append(module)
 
 
 # --------------------------------------------------------------------------- logging

@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING
 from scenario_lang.conf import ExperimentConfig, load_experiment_config
 from scenario_lang.diagnostics import Diagnostic, diag, has_errors, sort_unique
 
+from .gumby_api import SITE as GUMBY_API_SITE
 from .gumby_commands import GumbyCommandError, GumbyProgram, classify
 from .launch import Launcher
 from .seeds import SEED_VARIABLE, pick_seed
 from .steps import Step, StepKind, StepLaunch, command_step, expand_command, peers_step
 from .sync import SyncServerConfig, new_token
+from .udp_ports import PORT_BASE_VARIABLE, free_udp_port_base
 
 if TYPE_CHECKING:
     from scenario_lang.plan import Plan
@@ -214,10 +216,18 @@ def prepare_run(options: RunOptions) -> Preparation:
         "SYNC_PORT": str(port),
         "LOCAL_RUN": "True",
         "PATH": os.pathsep.join((str(config.experiment_dir), str(shims), base_path)),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(config.experiment_dir), python_path) if p),
+        # last: Gumby's module names for the run's Python programs, when nothing else provides them
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(config.experiment_dir), python_path, str(GUMBY_API_SITE)) if p
+        ),
     }
     if instances is not None:
         run_variables["INSTANCES_TO_RUN"] = str(instances)
+        # IPv8 peers bind base + id; a base picked free for this run (unless the caller set one).
+        if PORT_BASE_VARIABLE not in options.environ:
+            ipv8_base = free_udp_port_base(instances)
+            if ipv8_base is not None:
+                run_variables[PORT_BASE_VARIABLE] = str(ipv8_base)
     plan_path = output_dir / PLAN_FILE_NAME if scenario is not None else None
     if plan_path is not None:
         run_variables["GSCEN_PLAN_FILE"] = str(plan_path)

@@ -20,6 +20,7 @@ from pathlib import Path
 from scenario_lang.plan import Plan
 from scenario_lang.signatures import PROCESS_BUILTINS
 
+from .ipv8_statistics import run_message_totals
 from .observer import RunObserver
 from .output_files import WriteFailure
 from .plots import FaultBand, peer_events_of, plot_output_folder
@@ -143,6 +144,7 @@ def write_results(
         processes=tuple(processes),
         errors=tuple(errors),
         plots=tuple(str(p.relative_to(out)) if p.is_relative_to(out) else str(p) for p in state.plots),
+        ipv8_messages=tuple(run_message_totals(out)),
         runner_cpu_seconds=_own_cpu_seconds(),
         faults=tuple(state.faults),
         seed=run.seed,

@@ -21,9 +21,11 @@ Two stages, so that nothing starts before everything is known to be right:
 Environment of every command and peer (as Gumby's run_in_env): the caller's environment, every `.conf`
 key upper-cased (`ExperimentConfig.environment`), then the runner's variables: OUTPUT_DIR (this run's
 folder), EXPERIMENT_DIR (the `.conf`'s folder), SCENARIO_FILE (absolute), PROJECT_DIR, SYNC_HOST,
-SYNC_PORT, INSTANCES_TO_RUN, LOCAL_RUN, GSCEN_PLAN_FILE, GSCEN_SYNC_TOKEN (unless tokens are off), PATH
-(EXPERIMENT_DIR, then the folder of Gumby-named shims, then the caller's PATH) and PYTHONPATH
-(EXPERIMENT_DIR first). `$VAR`, `${VAR}` and a leading `~` are expanded in each command before it is
+SYNC_PORT, INSTANCES_TO_RUN, LOCAL_RUN, GSCEN_PLAN_FILE, GSCEN_SYNC_TOKEN (unless tokens are off),
+GSCEN_IPV8_PORT_BASE (a free UDP port base for IPv8 peers unless the caller set one; peer `id` binds
+base + id), PATH (EXPERIMENT_DIR, then the folder of Gumby-named shims, then the caller's PATH) and PYTHONPATH
+(EXPERIMENT_DIR first; last, the folder whose sitecustomize.py makes Gumby's module names importable,
+`gumby_api.SITE`). `$VAR`, `${VAR}` and a leading `~` are expanded in each command before it is
 split into words (shlex); a command with shell operators (`|`, `&&`, `;`, `>`...) runs through
 `/bin/sh -c`, any other is executed directly. Commands run in the experiment's workspace
 (`workspace_dir`, by default the `.conf`'s folder), each in its own process group, with stdout and

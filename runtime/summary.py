@@ -4,7 +4,9 @@ Takes what the run pipeline knows at the end (results.py: the steps and their ou
 per-process reports, which guarded process was which peer, the start instant) and what the peers wrote
 into their folders (`OUTPUT_DIR/<id>/`: the events they fired with planned and actual times, failures with
 `scenario:line`); returns a `RunSummary`, written as `summary.json` and rendered as a table per peer
-(exit status, events fired/failed, lateness p50/p99/max, peak memory), then the errors.
+(exit status, events fired/failed, lateness p50/p99/max, peak memory), then, for IPv8 runs, the
+messages and bytes per overlay and message type summed over the peers (`ipv8_statistics`), then the
+errors.
 
 Reading a peer's folder is tolerant: a peer that died early has no files, and the summary says so
 instead of failing. Also merges the peers' `annotations.csv` into one file with a `peer` column.
@@ -22,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .ipv8_statistics import MessageTotal
 from .output_files import write_atomically
 from .statistics import iter_peer_dirs
 
@@ -172,6 +175,7 @@ class RunSummary:
     processes: tuple[ProcessSummary, ...] = ()
     errors: tuple[RunError, ...] = ()
     plots: tuple[str, ...] = ()
+    ipv8_messages: tuple[MessageTotal, ...] = ()  # per overlay and message type, summed over the peers
     runner_cpu_seconds: float | None = None  # the `gscen run` process itself (sync server, guard, results)
     faults: tuple[FaultRecord, ...] = ()  # the process faults the scenario asked for, as carried out
     seed: int | None = None  # the run's seed: `gscen run --seed` repeats the run's random choices
@@ -473,6 +477,39 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
                 _mib(proc.peak_pss_mib),
                 Text(proc.command),
             )
+        parts.append(table)
+    if summary.ipv8_messages:
+        table = Table(title=Text("IPv8 messages (all peers)"), title_justify="left")
+        for name, justify in (
+            ("overlay", "left"),
+            ("message", "left"),
+            ("peers", "right"),
+            ("sent", "right"),
+            ("received", "right"),
+            ("KiB sent", "right"),
+            ("KiB received", "right"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for m in summary.ipv8_messages[:max_rows]:
+            table.add_row(
+                Text(m.overlay),
+                Text(m.name),
+                str(m.peers),
+                str(m.sent),
+                str(m.received),
+                f"{m.bytes_sent / 1024:.1f}",
+                f"{m.bytes_received / 1024:.1f}",
+            )
+        total = summary.ipv8_messages
+        table.add_row(
+            Text("total", style="bold"),
+            "",
+            "",
+            str(sum(m.sent for m in total)),
+            str(sum(m.received for m in total)),
+            f"{sum(m.bytes_sent for m in total) / 1024:.1f}",
+            f"{sum(m.bytes_received for m in total) / 1024:.1f}",
+        )
         parts.append(table)
     if summary.errors:
         errors = Text()
