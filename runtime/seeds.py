@@ -32,6 +32,14 @@ def derive(seed: int, *labels: int | str) -> int:
     return int.from_bytes(h.digest(), "little")
 
 
+def derive_bytes(seed: int, *labels: int | str, size: int = 64) -> bytes:
+    """`size` bytes (at most 64) for (seed, labels), e.g. a key pair's secret."""
+    h = hashlib.blake2b(str(seed).encode(), digest_size=size)
+    for label in labels:
+        h.update(f"\x1f{type(label).__name__}:{label}".encode())
+    return h.digest()
+
+
 def seeded_random(seed: int, *labels: int | str) -> random.Random:
     """A `random.Random` of its own for (seed, labels)."""
     return random.Random(derive(seed, *labels))
