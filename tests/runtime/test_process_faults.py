@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
+from process_watch import Adopter
 from scenario_lang.runtime.process_faults import fault_windows
 from scenario_lang.runtime.summary import FaultRecord
 
@@ -50,15 +50,9 @@ SCENARIO = """\
 """
 
 
-def is_running(proc: psutil.Process) -> bool:
-    """Alive and not a zombie (PID 1 here does not reap orphans, so a dead process may linger as Z)."""
-    try:
-        return proc.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
-    except psutil.NoSuchProcess:
-        return False
-
-
-def test_crash_pause_resume_restart_end_the_run_0_with_the_faults_listed(tmp_path: Path) -> None:
+def test_crash_pause_resume_restart_end_the_run_0_with_the_faults_listed(
+    tmp_path: Path, adopter: Adopter
+) -> None:
     folder = tmp_path / "x"
     folder.mkdir()
     (folder / "mod.py").write_text(MODULE, encoding="utf-8")
@@ -70,30 +64,15 @@ def test_crash_pause_resume_restart_end_the_run_0_with_the_faults_listed(tmp_pat
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    proc = subprocess.Popen(
+    run = subprocess.run(
         [sys.executable, "-m", "scenario_lang.cli", "run", str(conf), "--output", str(out), "--no-plots"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
+        timeout=120,
     )
-    seen: dict[int, psutil.Process] = {}
-    try:
-        parent = psutil.Process(proc.pid)
-        while proc.poll() is None:  # every process the run ever had, restarted peers included
-            try:
-                for child in parent.children(recursive=True):
-                    seen.setdefault(child.pid, child)
-            except psutil.NoSuchProcess:
-                break
-            time.sleep(0.05)
-        _stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, stderr
-    left = [p for p in seen.values() if is_running(p)]
-    assert not left, f"still running: {left}"
+    assert run.returncode == 0, run.stderr
+    # this test is the subreaper: a process the run left behind, restarted peers' included, is here
+    assert adopter.left(zombies=False) == []
     data = json.loads((out / "summary.json").read_text())
     assert data["status"] == "ok"
     done = sorted((f["peer"], f["action"], f["outcome"]) for f in data["faults"])
