@@ -31,6 +31,7 @@ from scenario_lang.nodes import (
 )
 from scenario_lang.parse import parse_line, parse_lines
 from scenario_lang.resolve import Call
+from scenario_lang.signatures import PROCESS_BUILTINS
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
@@ -38,7 +39,9 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 _INCLUDE_VAR = re.compile(r"\$(\w+)|\$\{(\w+)\}")  # as the resolver expands `&include` targets
 
 
-STRUCTURAL_CALLBACKS = frozenset({"set", "stop"})
+# `set` and `stop` change other lines' diagnostics; so do the process faults (SC511 follows them in
+# time order over the whole file): a line that is or was one is checked with the whole front end
+STRUCTURAL_CALLBACKS = frozenset({"set", "stop"}) | PROCESS_BUILTINS
 
 
 # `LineEntry.timing` of a line whose calls are unknown, or several (compared by identity)

@@ -101,6 +101,14 @@ __all__ = ["peer_command"]
     "[env GSCEN_PUBLISH_HOST; default no].",
 )
 @click.option("--log-level", help="[env GUMBY_LOG_LEVEL; default INFO]")
+@click.option(
+    "--seed", type=click.IntRange(min=0), help="The run's seed [env GSCEN_SEED; none: one is picked]."
+)
+@click.option(
+    "--rejoin",
+    type=click.IntRange(min=1),
+    help="Restarted peer N: take its place in the running experiment [env GSCEN_REJOIN_ID].",
+)
 def peer_command(**flags: object) -> None:
     """Run one peer of an experiment (started by `gscen run`; Gumby's launch_scenario.py)."""
     die_with_guard(os.environ)

@@ -23,7 +23,8 @@ from typing import Any
 
 from .gumby_commands import PEER_MODULE
 from .lifetime import die_with_guard
-from .peer import PeerConfig, PeerIdFilter, configure_logging, run_peer
+from .peer import REJOIN_VARIABLE, PeerConfig, PeerIdFilter, configure_logging, run_peer
+from .seeds import SEED_VARIABLE
 
 __all__ = [
     "SETTINGS",
@@ -121,6 +122,8 @@ SETTINGS: Mapping[str, Setting] = {
     "requested_id": Setting("--peer-id", "GSCEN_PEER_ID", _int(1)),
     "publish_host": Setting("--publish-host", "GSCEN_PUBLISH_HOST", _bool, False),
     "log_level": Setting("--log-level", "GUMBY_LOG_LEVEL", str, "INFO"),
+    "seed": Setting("--seed", SEED_VARIABLE, _int(0)),
+    "rejoin": Setting("--rejoin", REJOIN_VARIABLE, _int(1)),
 }
 
 
@@ -166,6 +169,8 @@ def peer_settings(given: Mapping[str, Any], environ: Mapping[str, str]) -> tuple
         sync_timeout=values["sync_timeout"],
         requested_id=values["requested_id"],
         publish_host=values["publish_host"],
+        seed=values["seed"],
+        rejoin=values["rejoin"],
     )
     return config, str(values["log_level"])
 

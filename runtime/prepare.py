@@ -29,6 +29,7 @@ from .gumby_api import SITE as GUMBY_API_SITE
 from .gumby_commands import GumbyCommandError, GumbyProgram, classify, rewrite_shell_text
 from .launch import Launcher
 from .launch.settings import LauncherSettings, launcher_settings
+from .seeds import SEED_VARIABLE, pick_seed
 from .steps import Step, StepKind, StepLaunch, command_step, expand_command, peers_step
 from .sync import SyncServerConfig, new_token
 from .udp_ports import PORT_BASE_VARIABLE, free_udp_port_base
@@ -82,6 +83,7 @@ class RunOptions:
     grace: float = 2.0
     launcher: Launcher | None = None
     launcher_name: str | None = None
+    seed: int | None = None  # overrides the .conf's `seed`; neither: one is picked and recorded
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class PreparedRun:
     sync: SyncServerConfig | None
     steps: tuple[Step, ...]
     notes: tuple[str, ...] = ()  # what the user should know before it runs (ignored keys, skipped steps)
+    seed: int = 0  # every random choice of the run derives from it (`seeds`)
 
     def step(self, key: str) -> Step | None:
         return next((s for s in self.steps if s.key == key), None)
@@ -241,6 +244,10 @@ def prepare_run(options: RunOptions) -> Preparation:
         run_variables["GSCEN_PLAN_FILE"] = str(plan_path)
     if token is not None:
         run_variables["GSCEN_SYNC_TOKEN"] = token
+    seed = next((s for s in (options.seed, config.seed) if s is not None), None)
+    if seed is None:
+        seed = pick_seed()
+    run_variables[SEED_VARIABLE] = str(seed)
     base_env = {k: v for k, v in options.environ.items() if k != "GSCEN_SYNC_TOKEN"}
     environment = config.environment(base_env, run_variables)
 
@@ -403,6 +410,7 @@ def prepare_run(options: RunOptions) -> Preparation:
         sync=sync,
         steps=tuple(steps),
         notes=placement.notes,
+        seed=seed,
     )
     for d in run.diagnostics:
         lines.setdefault(d.span.path, _read_lines(Path(d.span.path)))
@@ -452,6 +460,7 @@ def _int_key(config: ExperimentConfig, key: str) -> int | None:
 def dry_run_lines(run: PreparedRun) -> list[str]:
     """What `--dry-run` prints after the plan: the folder, the server, each step, the key variables."""
     out = [f"output folder: {run.output_dir}" + (" (new)" if run.fresh_output else "")]
+    out.append(f"seed: {run.seed}")
     out.append(f"working folder: {run.cwd}")
     for step in run.steps:
         if step.kind is StepKind.SYNC_SERVER and run.sync is not None:

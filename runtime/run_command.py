@@ -69,6 +69,11 @@ def _print_diagnostics(
     show_default=True,
     help="Seconds each sync phase (connect, ready, go) may take before the run fails.",
 )
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    help="The run's seed (overrides the .conf's `seed`); without one, a seed is picked and recorded.",
+)
 def run_command(
     conf: Path,
     output: Path | None,
@@ -79,6 +84,7 @@ def run_command(
     no_plots: bool,
     sync_timeout: float,
     launcher: str | None,
+    seed: int | None,
 ) -> None:
     """Run an experiment: check the .conf and its scenario, then setup, sync server, peers, post-processing.
 
@@ -99,6 +105,7 @@ def run_command(
         plots=not no_plots,
         sync_timeout=sync_timeout,
         launcher_name=launcher,
+        seed=seed,
     )
     preparation = prepare_run(options)
     _print_diagnostics(err, preparation.diagnostics, preparation.lines)
@@ -148,6 +155,7 @@ def _execute(run: object, out: Console, err: Console) -> int:
                 loop.remove_signal_handler(signum)
 
     err.print(Text(f"output folder: {run.output_dir}", style="bold"))
+    err.print(Text(f"seed: {run.seed} (repeat with --seed {run.seed})"))
     try:
         outcome = asyncio.run(main())
     except OSError as exc:

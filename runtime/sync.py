@@ -25,6 +25,13 @@ token is required). One line per message, ending in CR LF; whitespace around a l
       msg:<to>:<type>:<payload> ---------->   after go, any number, either way
       <------------- msg:<from>:<type>:<payload>
 
+    a peer's process restarted after go (gscen's addition, for the scenario's `restart`):
+      [token:<secret>] [accept:compact-vars]
+      rejoin:<id> ------------------------>   takes over peer <id>'s place (its old connection, if
+      <----------------------------- id:<n>   still open, is closed); no barrier: the answer is at once
+      <---------------------- <all-vars line>  the same document the others got
+      <---------------------------- go:<start>  the run's start instant; then msg lines as above
+
 The all-vars line is JSON without spaces, encoded once per form and sent as the same bytes to every
 peer that reads that form. `port` is 12000 + id and `host` the peer's address as the server sees it,
 unless the peer `set` them.
@@ -493,6 +500,8 @@ class _Connection(asyncio.Protocol):
                     self.compact = True
             elif head == b"request-id" and sep and (self.is_peer or not server.config.require_token):
                 server._request_id(self, rest)
+            elif head == b"rejoin" and sep and (self.is_peer or not server.config.require_token):
+                server._rejoin(self, rest)
             elif server.config.require_token and not self.is_peer:
                 server._refuse(self, "this sync server requires a token: send token:<secret> before time:")
             else:
@@ -955,6 +964,33 @@ class SyncServer:
             sender.notice(f"cannot deliver msg to peer {target_id}: {why}")
             return
         target.write(b"msg:%d:%s:%s\r\n" % (sender.peer_id or 0, parts[2], parts[3]))
+
+    def _rejoin(self, conn: _Connection, text: bytes) -> None:
+        """A restarted peer takes its place again after go: id, all-vars and go at once, no barrier."""
+        peer_id = int(text) if text.isdigit() else 0
+        old = self._by_id.get(peer_id)
+        if self._start_time is None or self._done.is_set():
+            self._refuse(conn, "rejoin:<id> is for a restarted peer while the run goes on")
+            return
+        if old is None:
+            self._refuse(conn, f"rejoin: there is no peer {_shown(text)}")
+            return
+        if old is not conn and old.state is _State.RUNNING:
+            old.close_with(_error_line("replaced by a restarted process of this peer"))
+        conn.is_peer = True
+        conn.peer_id = peer_id
+        conn.vars = old.vars
+        self._by_id[peer_id] = conn
+        compact = self.config.all_vars_form == "compact" or (
+            self.config.all_vars_form == "auto" and conn.compact
+        )
+        line = self._all_vars_lines.get(compact)
+        if line is None:
+            line = self._all_vars_lines[compact] = self._build_all_vars(compact)
+        conn.state = _State.RUNNING
+        self._running += 1  # it leaves through _lost, as every running connection
+        conn.write(b"id:%d\r\n%s\r\ngo:%f\r\n" % (peer_id, line, self._start_time))
+        log.info("sync server: %s rejoined after a restart", conn.describe())
 
     def _refuse(self, conn: _Connection, reason: str) -> None:
         """Turn away a connection that is not (yet) a peer; the sync goes on without it."""

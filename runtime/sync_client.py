@@ -190,6 +190,7 @@ class SyncClient:
         self._my_id: int | None = None
         self._all_vars: AllVars | None = None
         self._start_time: float | None = None
+        self._rejoined = False  # rejoin() instead of connect(): go comes unasked
 
     # -- lifecycle
     async def __aenter__(self) -> Self:
@@ -299,6 +300,28 @@ class SyncClient:
         log.debug("sync client: got id %d", self._my_id)
         return self._my_id
 
+    async def rejoin(self, peer_id: int) -> int:
+        """Take peer `peer_id`'s place again after the run started (a restarted process): the
+        server answers at once with the id, the all-vars document and go (no barrier). Then
+        `wait_go()` returns the run's start instant without another exchange."""
+        self._expect(_Step.NEW, "rejoin()")
+        cfg = self.config
+        self._reader, self._writer = await self._open()
+        head = b"token:%s\r\n" % cfg.token.encode("ascii") if cfg.token is not None else b""
+        if cfg.compact_vars:
+            head += COMPACT_VARS_LINE + b"\r\n"
+        self._writer.write(head + b"rejoin:%d\r\n" % peer_id)
+        line = await self._read("id", cfg.id_timeout, "waiting for its id")
+        if line != b"id:%d" % peer_id:
+            raise SyncServerProtocolError(f"expected id:{peer_id} from the sync server, got {line[:60]!r}")
+        self._my_id = peer_id
+        self._all_vars = AllVars.parse(
+            await self._read("vars", cfg.vars_timeout, "waiting for the all-vars line")
+        )
+        self._rejoined = True
+        self._step = _Step.HAS_VARS
+        return peer_id
+
     async def ready(self, vars: Mapping[str, str] | None = None) -> AllVars:
         """Publish `vars` (key -> string) to every peer, send ready, and return the all-vars document.
 
@@ -329,7 +352,8 @@ class SyncClient:
         self._expect(_Step.HAS_VARS, "wait_go()")
         if self._group is None:
             raise RuntimeError("use `async with SyncClient(...)` to receive messages after go")
-        self._write(b"vars_received\r\n")
+        if not self._rejoined:  # a rejoined peer's go follows the all-vars line unasked
+            self._write(b"vars_received\r\n")
         line = await self._read("go", self.config.go_timeout, "waiting for go")
         key, sep, value = line.partition(b":")
         try:
