@@ -14,8 +14,8 @@ running is paused, they are resumed (recorded, with the reason), so they stop as
 
 A launcher whose guards run elsewhere (SLURM) is not driven from here: each node runs `drive_faults`
 on its own guard and peers (launch/slurm_node.py). A handle with neither (no `fault` method) cannot
-carry them out: each is recorded as `not carried out` with the reason, once per event. A peer whose process is not known (it exited,
-or never got its id) is recorded the same way.
+carry them out: each is recorded as `not carried out` with the reason, once per event. A peer whose
+process is not known (it exited, or never got its id) is recorded the same way.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ process is left (zombies count as gone: PID 1 here does not reap).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -721,3 +722,23 @@ def test_a_restarted_process_is_collected_with_its_peers_files_and_fault(tmp_pat
     assert by_pid[4243].index == 7 and by_pid[4243].restart_of == 5
     assert by_pid[4242].stdout_path == by_pid[4243].stdout_path == tmp_path / "00002.out"
     assert sorted(p.name for p in tmp_path.glob("*.out")) == [f"{i:05d}.out" for i in range(4)]
+
+
+async def test_the_start_instant_reaches_the_nodes_and_an_earlier_runs_is_not_read(tmp_path: Path) -> None:
+    from scenario_lang.runtime.launch.slurm_node import wait_start_instant
+    from scenario_lang.runtime.process_faults import PlannedFault
+
+    guard = GuardConfig(commands=("x",) * 2, output_dir=tmp_path)
+    job = SlurmJob(
+        SlurmConfig(node_amount=2), PeerLaunch(guard, (PlannedFault(1.0, "crash", (2,), "s:1"),)), "py", None
+    )
+    job.spec.start_path.parent.mkdir(parents=True)
+    job.spec.start_path.write_text('{"start": 1.5}')  # left by an earlier run into this folder
+    job._write_files()
+    assert not job.spec.start_path.exists()
+    assert NodeSpec.from_json((job.folder / "node-spec.json").read_text()).faults == job.spec.faults
+    waiting = asyncio.ensure_future(wait_start_instant(job.spec.start_path))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    await job.begin_faults(1234.5)
+    assert await asyncio.wait_for(waiting, 5) == 1234.5
