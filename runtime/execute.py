@@ -25,7 +25,7 @@ from typing import Any
 
 from .guard import GuardError, ProcessReport
 from .gumby_commands import write_shims
-from .launch import Launcher, PeerLaunch
+from .launch import Launcher, PeerLaunch, RemoteFaults
 from .launch.local import LocalLauncher
 from .observer import EventCounter, NullObserver, RunObserver, take_snapshot
 from .prepare import LOG_FOLDER, SHIM_FOLDER, SUMMARY_FILE_NAME, PreparedRun
@@ -311,7 +311,8 @@ async def _run_guard(
     assert step.guard is not None
     state.guard_runs_peers = step.runs_peers
     launcher: Launcher = run.options.launcher or LocalLauncher()
-    guard = launcher.open(PeerLaunch(step.guard))
+    faults = process_faults(run.plan) if run.plan is not None and step.runs_peers else []
+    guard = launcher.open(PeerLaunch(step.guard, tuple(faults)))
     try:
         await guard.start()
     except GuardError as exc:
@@ -319,7 +320,6 @@ async def _run_guard(
         raise StepFailure(step.key, str(exc)) from None
     done = asyncio.ensure_future(guard.wait_done())
     go = asyncio.ensure_future(server.wait_go()) if server is not None else None
-    faults = process_faults(run.plan) if run.plan is not None and step.runs_peers else []
     driver: asyncio.Future[None] | None = None
     try:
         pending: set[asyncio.Future[Any]] = {done} | ({go} if go is not None else set())
@@ -333,7 +333,10 @@ async def _run_guard(
                     raise StepFailure(step.key, f"sync failed: {problem}")
                 state.start_instant = go.result()
                 obs.note("all peers got the start signal")
-                if faults:
+                if faults and isinstance(guard, RemoteFaults):
+                    # its own guards carry them out (SLURM nodes): they only need the instant
+                    await guard.begin_faults(state.start_instant)
+                elif faults:
                     driver = asyncio.ensure_future(
                         drive_faults(
                             faults,
@@ -368,6 +371,8 @@ async def _run_guard(
                 future.cancel()
         result = await guard.aclose()
         state.guard_result = result
+        if isinstance(guard, RemoteFaults):
+            state.faults.extend(guard.fault_records())
         if result.log_failure is not None:
             state.write_failures.append(result.log_failure)  # the guard already warned
     if step.runs_peers:

@@ -12,9 +12,10 @@ summary lists: a fault the scenario asked for is not a failure of the run.
 A peer paused and never resumed would hold the run until the guard's timeout: once every process still
 running is paused, they are resumed (recorded, with the reason), so they stop as planned.
 
-A launcher whose handle has no `fault` method (a remote one) cannot carry them out: each is recorded
-as `not carried out` with the reason, once per event. A peer whose process is not known (it exited,
-or never got its id) is recorded the same way.
+A launcher whose guards run elsewhere (SLURM) is not driven from here: each node runs `drive_faults`
+on its own guard and peers (launch/slurm_node.py). A handle with neither (no `fault` method) cannot
+carry them out: each is recorded as `not carried out` with the reason, once per event. A peer whose
+process is not known (it exited, or never got its id) is recorded the same way.
 """
 
 from __future__ import annotations

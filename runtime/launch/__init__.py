@@ -4,23 +4,33 @@
 and closes (`start`, `wait_done`, `aclose`, `reports`, `running`). `launch.local.LocalLauncher` runs the
 peers on this machine under gscen's process guard; other launchers (SLURM) implement the same protocol,
 so the pipeline, the summary and the plots do not change.
+
+Process faults: the local guard carries them out itself (`Guard.fault`, driven by the pipeline). A
+launcher whose guards run elsewhere (SLURM: one per node) gets the schedule in `PeerLaunch.faults`,
+ships it to its guards, and implements `RemoteFaults`: the pipeline tells it the start instant, and
+reads back what its guards did.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..guard import GuardConfig, GuardResult, ProcessReport
+from ..process_faults import PlannedFault
+from ..summary import FaultRecord
 
-__all__ = ["LaunchedPeers", "Launcher", "PeerLaunch"]
+__all__ = ["LaunchedPeers", "Launcher", "PeerLaunch", "RemoteFaults"]
 
 
 @dataclass(frozen=True, slots=True)
 class PeerLaunch:
-    """What a launcher needs to start peers: the commands and where their outputs go."""
+    """What a launcher needs to start peers: the commands and where their outputs go, and the
+    scenario's process faults (for a launcher whose guards run elsewhere, see `RemoteFaults`)."""
 
     config: GuardConfig
+    faults: tuple[PlannedFault, ...] = ()
 
 
 class LaunchedPeers(Protocol):
@@ -32,6 +42,19 @@ class LaunchedPeers(Protocol):
     def reports(self) -> tuple[ProcessReport, ...]: ...
     @property
     def running(self) -> int: ...
+
+
+@runtime_checkable
+class RemoteFaults(Protocol):
+    """Launched peers whose own guards carry out `PeerLaunch.faults` (the SLURM nodes' guards).
+
+    `begin_faults(start_instant)`: the run's start signal went out at that wall-clock instant; the
+    faults are due at that instant + their times. `fault_records()`: what the guards did, once the
+    handle is closed (in the order they did it).
+    """
+
+    async def begin_faults(self, start_instant: float) -> None: ...
+    def fault_records(self) -> Sequence[FaultRecord]: ...
 
 
 class Launcher(Protocol):

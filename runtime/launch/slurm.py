@@ -22,6 +22,14 @@ How a run goes:
 * While it runs, `squeue` is polled (`job_state`): a job still pending after `pending_timeout`
   seconds is cancelled and fails the run with SLURM's reason; the time limit (`node_timeout` + 120 s,
   Gumby's reservation length) is SLURM's to enforce.
+* Process faults (`PeerLaunch.faults`, the scenario's `crash`, `pause`, `resume`, `restart`) go
+  into `node-spec.json`; each node's guard carries out those of its own peers (slurm_node.py). When
+  the sync server has sent the start signal, `begin_faults` writes its instant into
+  `.gscen/slurm/start.json` (the shared folder the nodes already read their spec from; they look for
+  it a few times a second), and the faults are due at that instant + their times, the clock the
+  peers' schedulers use too. Each node lists what it did in its `status.json`; `fault_records()`
+  merges them once the job is over. A restart on a node is a new process there; it is numbered
+  after every node's first processes (`process_number`) and writes on in its peer's `.out`/`.err`.
 * At the end (the job left the queue or reached a final state), `collect_output` gives the output
   folder a local run's layout: each node's `%05d.out`/`.err` (numbered as in the whole run: node r's
   k-th process is number first_id - 1 + k) moved into OUTPUT_DIR, and one `resource_usage.log`
@@ -65,6 +73,8 @@ from ..guard import (
     StopReason,
 )
 from ..output_files import WriteFailure, write_failure
+from ..process_faults import PlannedFault
+from ..summary import FaultRecord
 from . import LaunchedPeers, PeerLaunch
 
 __all__ = [
@@ -82,6 +92,7 @@ __all__ = [
     "first_id",
     "job_state",
     "node_share",
+    "process_number",
     "sbatch_argv",
     "srun_argv",
     "submit_job",
@@ -95,6 +106,7 @@ SPEC_NAME: Final = "node-spec.json"
 TOKEN_NAME: Final = "token"
 SCRIPT_NAME: Final = "job.sh"
 STATUS_NAME: Final = "status.json"
+START_NAME: Final = "start.json"
 RESERVE_EXTRA: Final = 120.0
 """Seconds the allocation outlives `node_timeout` (Gumby's DAS_RESERVE_DURATION default)."""
 FINAL_STATES: Final = frozenset(
@@ -196,13 +208,25 @@ def first_id(instances: int, nodes: int, rank: int) -> int:
     return rank * (instances // nodes) + min(rank, instances % nodes) + 1
 
 
+def process_number(instances: int, nodes: int, rank: int, index: int) -> int:
+    """The run-wide number of node `rank`'s process `index` (its guard's numbering): a node's first
+    processes follow on from the previous node's (peer k is number first_id - 1 + k); the processes
+    a restart adds come after all of those, interleaved by node (node r's j-th restart is
+    instances + j * nodes + r), so no two nodes give the same number."""
+    count = node_share(instances, nodes, rank)
+    if index < count:
+        return first_id(instances, nodes, rank) - 1 + index
+    return instances + (index - count) * nodes + rank
+
+
 # --------------------------------------------------------------------------------------------- node spec
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
     """What each node's task reads (`node-spec.json`): the peers' command and the guard's settings.
 
     `output_dir`: the run's OUTPUT_DIR (every node sees it); `token_file`: where the token is (None:
-    no token); `node_dir`: node-local folder to run in, copied back at the end (None: none).
+    no token); `node_dir`: node-local folder to run in, copied back at the end (None: none);
+    `faults`: the scenario's process faults, each node carrying out those of its own peers.
     """
 
     instances: int
@@ -217,6 +241,7 @@ class NodeSpec:
     token_file: str | None
     node_dir: str | None = None
     peer_python: str | None = None
+    faults: tuple[PlannedFault, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
@@ -224,10 +249,24 @@ class NodeSpec:
     @classmethod
     def from_json(cls, text: str) -> NodeSpec:
         data = json.loads(text)
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+        fields = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
+        fields["faults"] = tuple(
+            PlannedFault(float(f["time"]), str(f["action"]), tuple(map(int, f["peers"])), str(f["source"]))
+            for f in fields.get("faults", ())
+        )
+        return cls(**fields)
 
     def node_folder(self, rank: int) -> Path:
         return Path(self.output_dir) / NODES_FOLDER / str(rank)
+
+    @property
+    def start_path(self) -> Path:
+        """Where the submitting side writes the run's start instant (`{"start": seconds}`)."""
+        return Path(self.output_dir) / SLURM_FOLDER / START_NAME
+
+    def number(self, rank: int, index: int) -> int:
+        """The run-wide number of node `rank`'s process `index` (see `process_number`)."""
+        return process_number(self.instances, self.nodes, rank, index)
 
 
 def report_to_json(report: ProcessReport) -> dict[str, Any]:
@@ -237,14 +276,33 @@ def report_to_json(report: ProcessReport) -> dict[str, Any]:
     return data
 
 
+def node_reports(
+    status: Mapping[str, Any], spec: NodeSpec, rank: int, folder: Path | None = None
+) -> list[ProcessReport]:
+    """Node `rank`'s processes as the pipeline sees them: numbered run-wide, output files where they
+    end up in `folder` (None: no files); a restart's files are those of the first process of its
+    peer, in which it wrote on (a restart of a restart too)."""
+    entries = [d for d in status.get("processes", ()) if isinstance(d, dict)]
+    replaced = {int(d["index"]): int(d["restart_of"]) for d in entries if d.get("restart_of") is not None}
+    out = []
+    for data in entries:
+        first = int(data["index"])
+        while first in replaced:
+            first = replaced[first]
+        out.append(report_from_json(data, spec, rank, folder, spec.number(rank, first)))
+    return out
+
+
 def report_from_json(
-    data: Mapping[str, Any], index_base: int = 0, folder: Path | None = None
+    data: Mapping[str, Any], spec: NodeSpec, rank: int, folder: Path | None, files_of: int
 ) -> ProcessReport:
-    """A node's report as the pipeline sees it: numbered globally, output files where they end up."""
-    index = int(data["index"]) + index_base
+    """One process of node `rank`, numbered run-wide; its files are process `files_of`'s in `folder`."""
+    index = spec.number(rank, int(data["index"]))
+    restart_of = data.get("restart_of")
+    restart_of = None if restart_of is None else spec.number(rank, int(restart_of))
     out = err = None
     if folder is not None and data.get("stdout_path") is not None:
-        out, err = folder / f"{index:05d}.out", folder / f"{index:05d}.err"
+        out, err = folder / f"{files_of:05d}.out", folder / f"{files_of:05d}.err"
     return ProcessReport(
         index=index,
         command=str(data["command"]),
@@ -257,6 +315,26 @@ def report_from_json(
         ended_at=None if data["ended_at"] is None else float(data["ended_at"]),
         stdout_path=out,
         stderr_path=err,
+        fault=None if data.get("fault") is None else str(data["fault"]),
+        restart_of=restart_of,
+        peak_pss_bytes=int(data.get("peak_pss_bytes", 0)),
+        peak_uss_bytes=int(data.get("peak_uss_bytes", 0)),
+    )
+
+
+def fault_to_json(record: FaultRecord) -> dict[str, Any]:
+    return dataclasses.asdict(record)
+
+
+def fault_from_json(data: Mapping[str, Any]) -> FaultRecord:
+    actual = data.get("actual")
+    return FaultRecord(
+        peer=int(data["peer"]),
+        action=str(data["action"]),
+        planned=float(data["planned"]),
+        actual=None if actual is None else float(actual),
+        source=str(data["source"]),
+        outcome=str(data["outcome"]),
     )
 
 
@@ -468,10 +546,8 @@ def collect_output(
         if status is None:
             continue
         statuses.append(status)
-        base = first_id(spec.instances, spec.nodes, rank) - 1
-        for data in status.get("processes", ()):
-            report = report_from_json(data, base, output)
-            for suffix in ("out", "err"):
+        for report in node_reports(status, spec, rank, output):
+            for suffix in ("out", "err") if report.restart_of is None else ():
                 # The node's guard numbered them as the whole run does (GuardConfig.first_number).
                 source = folder / f"{report.index:05d}.{suffix}"
                 if source.exists():
@@ -532,6 +608,7 @@ class SlurmJob:
             token_file=str(self.folder / TOKEN_NAME) if token is not None else None,
             node_dir=config.node_dir,
             peer_python=guard.peer_python,
+            faults=launch.faults,
         )
         self.job_id: str | None = None
         self.state = JobState("UNSUBMITTED")
@@ -543,6 +620,8 @@ class SlurmJob:
         self._started_at = time.time()
         self._report_cache: dict[int, tuple[int, tuple[ProcessReport, ...]]] = {}
         self._done_nodes: set[int] = set()
+        self._fault_records: list[FaultRecord] = []
+        self._faults_not_begun: str | None = None  # why the nodes did not get the start instant
 
     # -- what it would run (also for --dry-run)
     @property
@@ -588,6 +667,7 @@ class SlurmJob:
             folder.mkdir(parents=True, exist_ok=True)
             # A status left by an earlier run into this folder (--force) would read as this run's.
             (folder / STATUS_NAME).unlink(missing_ok=True)
+        self.spec.start_path.unlink(missing_ok=True)  # as would its start instant
         if self.token is not None:
             path = self.folder / TOKEN_NAME
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -597,6 +677,27 @@ class SlurmJob:
         write_atomically(self.folder / SPEC_NAME, self.spec.to_json())
         write_atomically(self.script_path, self.script())
         os.chmod(self.script_path, 0o755)
+
+    # -- RemoteFaults: the nodes' guards carry out the scenario's process faults
+    async def begin_faults(self, start_instant: float) -> None:
+        """Tell the nodes the run's start instant (they then act at it + each fault's time)."""
+        try:
+            await asyncio.to_thread(
+                write_atomically, self.spec.start_path, json.dumps({"start": start_instant})
+            )
+        except OSError as exc:  # the run goes on; its faults are listed as not carried out
+            self._faults_not_begun = f"not carried out: cannot write {self.spec.start_path}: {exc}"
+            logger.warning("%s", self._faults_not_begun)
+
+    def fault_records(self) -> list[FaultRecord]:
+        """What the nodes' guards did, in time order (read when the job is collected)."""
+        if self._faults_not_begun is not None:
+            return [
+                FaultRecord(peer, f.action, f.time, None, f.source, self._faults_not_begun)
+                for f in self.spec.faults
+                for peer in f.peers
+            ]
+        return list(self._fault_records)
 
     async def _poll(self) -> None:
         assert self.job_id is not None
@@ -690,6 +791,8 @@ class SlurmJob:
         if self._result is not None:
             return self._result
         reports, statuses, log_failure = await asyncio.to_thread(collect_output, self.spec)
+        records = [fault_from_json(f) for s in statuses for f in s.get("faults", ())]
+        self._fault_records = sorted(records, key=lambda r: (r.planned, r.peer, r.action))
         reason = StopReason.STOPPED if self._cancelled else StopReason.ALL_EXITED
         error = None
         if any(s.get("reason") == StopReason.TIMEOUT.value for s in statuses):
@@ -729,8 +832,7 @@ class SlurmJob:
                 status = _node_status(folder)
                 if status is None:
                     continue
-                base = first_id(self.spec.instances, self.spec.nodes, rank) - 1
-                cached = (stamp, tuple(report_from_json(d, base, None) for d in status.get("processes", ())))
+                cached = (stamp, tuple(node_reports(status, self.spec, rank)))
                 self._report_cache[rank] = cached
                 if status.get("done"):
                     self._done_nodes.add(rank)

@@ -13,6 +13,14 @@ the guard work in `<node_dir>/gscen-<job>-<rank>/` instead; when the guard has s
 folders are copied into OUTPUT_DIR and its own files into the node folder above (what Gumby's rsync
 did), the local folder is removed, and only then is the status marked done.
 
+Process faults: the spec's faults that name this node's peers are carried out by this node's guard
+(`process_faults.drive_faults`, as the local run does; guarded command k is peer first_id + k, and
+a restart's new command stands for its peer from then on). The faults are due at the run's start
+instant + their times; the node reads that instant from `.gscen/slurm/start.json`, which the
+submitting side writes when the sync server has sent the start signal (looked for every 0.1 s until
+then). What was done goes into `status.json` (`faults`), each time it is written. A peer paused and
+never resumed is resumed once it is all that still runs on this node.
+
 SIGTERM or SIGINT (scancel, srun interrupted) stop the guard: its processes get TERM, then KILL after
 the grace period, and are reaped before the last status is written. Exit status: 0 when the guard ran
 (failed peers are in the status, for the submitting side to report), 1 when this task could not run it.
@@ -29,18 +37,27 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from scenario_lang.files import write_atomically
 
 from ..guard import Guard, GuardConfig, GuardError, GuardResult, ProcessReport
-from .slurm import STATUS_NAME, NodeSpec, first_id, node_share, report_to_json
+from ..process_faults import PlannedFault, drive_faults
+from ..summary import FaultRecord
+from .slurm import STATUS_NAME, NodeSpec, fault_to_json, first_id, node_share, report_to_json
 
 _STATUS_PERIOD = 1.0
+_START_POLL = 0.1  # seconds between looks for the start instant's file
 
 
 def _write_status(
-    folder: Path, rank: int, reports: tuple[ProcessReport, ...], result: GuardResult | None, error: str | None
+    folder: Path,
+    rank: int,
+    reports: tuple[ProcessReport, ...],
+    result: GuardResult | None,
+    error: str | None,
+    faults: Sequence[FaultRecord] = (),
 ) -> None:
     status: dict[str, object] = {
         "rank": rank,
@@ -50,6 +67,7 @@ def _write_status(
         "time": time.time(),
         "done": result is not None or error is not None,
         "processes": [report_to_json(r) for r in reports],
+        "faults": [fault_to_json(r) for r in faults],
     }
     if result is not None:
         status.update(
@@ -97,6 +115,39 @@ def node_guard_config(
     )
 
 
+def node_faults(spec: NodeSpec, rank: int) -> list[PlannedFault]:
+    """The spec's faults that name peers of node `rank`, narrowed to those peers."""
+    first = first_id(spec.instances, spec.nodes, rank)
+    mine = range(first, first + node_share(spec.instances, spec.nodes, rank))
+    out = []
+    for fault in spec.faults:
+        peers = tuple(p for p in fault.peers if p in mine)
+        if peers:
+            out.append(PlannedFault(fault.time, fault.action, peers, fault.source))
+    return out
+
+
+async def wait_start_instant(path: Path) -> float:
+    """The run's start instant, once the submitting side has written it (polled: the file is on
+    the shared file system, which has no change notification across hosts)."""
+    while True:
+        try:
+            return float(json.loads(path.read_text(encoding="utf-8"))["start"])
+        except (OSError, ValueError, KeyError, TypeError):
+            await asyncio.sleep(_START_POLL)
+
+
+async def carry_out_faults(
+    spec: NodeSpec, rank: int, guard: Guard, faults: Sequence[PlannedFault], records: list[FaultRecord]
+) -> None:
+    """This node's faults at the start instant + their times, recorded in `records`."""
+    first = first_id(spec.instances, spec.nodes, rank)
+    # Command k is peer first + k (its GSCEN_PEER_ID); a restart's new command is added by drive_faults.
+    peer_of_pid = {r.pid: first + r.index for r in guard.reports()}
+    start = await wait_start_instant(spec.start_path)
+    await drive_faults(faults, start, guard, peer_of_pid, lambda: None, records)
+
+
 def copy_back(local: Path, spec: NodeSpec, rank: int) -> None:
     """A node-local folder's results to where a shared-folder run would have written them."""
     output, folder = Path(spec.output_dir), spec.node_folder(rank)
@@ -135,25 +186,39 @@ async def run_node(spec: NodeSpec, rank: int) -> int:
         return 1
     done = asyncio.ensure_future(guard.wait_done())
     stopper = asyncio.ensure_future(stop.wait())
+    records: list[FaultRecord] = []
+    faults = node_faults(spec, rank)
+    driver = asyncio.ensure_future(carry_out_faults(spec, rank, guard, faults, records)) if faults else None
     try:
         while not done.done() and not stopper.done():
             await asyncio.wait({done, stopper}, timeout=_STATUS_PERIOD, return_when=asyncio.FIRST_COMPLETED)
-            _write_status(folder, rank, guard.reports(), None, None)
+            if driver is not None and driver.done() and not driver.cancelled() and driver.exception():
+                # a fault the guard could not act on is recorded by drive_faults; this is a bug
+                print(f"gscen slurm node: process faults stopped: {driver.exception()}", file=sys.stderr)
+                driver = None
+            _write_status(folder, rank, guard.reports(), None, None, records)
     finally:
         stopper.cancel()
+        if driver is not None and not driver.done():
+            driver.cancel()  # faults not yet due are not carried out (and not recorded), as locally
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await driver
         result = await guard.aclose()
         if local is not None:
-            _write_status(folder, rank, result.processes, None, None)  # not done until copied back
+            # not done until copied back
+            _write_status(folder, rank, result.processes, None, None, records)
             try:
                 await asyncio.to_thread(copy_back, local, spec, rank)
             except OSError as exc:
-                _write_status(folder, rank, result.processes, None, f"cannot copy {local} back: {exc}")
+                _write_status(
+                    folder, rank, result.processes, None, f"cannot copy {local} back: {exc}", records
+                )
                 return 1
         if done.done() and not done.cancelled() and done.exception() is not None:
-            _write_status(folder, rank, result.processes, None, str(done.exception()))
+            _write_status(folder, rank, result.processes, None, str(done.exception()), records)
         else:
             done.cancel()
-            _write_status(folder, rank, result.processes, result, None)
+            _write_status(folder, rank, result.processes, result, None, records)
     return 0
 
 

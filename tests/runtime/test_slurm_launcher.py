@@ -7,6 +7,8 @@ process is left (zombies count as gone: PID 1 here does not reap).
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -28,6 +30,7 @@ from scenario_lang.runtime.launch.slurm import (
     collect_output,
     first_id,
     node_share,
+    process_number,
     sbatch_argv,
 )
 from slurm_cluster import SlurmCluster
@@ -582,3 +585,160 @@ async def test_each_command_can_get_its_own_variables(tmp_path: Path) -> None:
     assert (tmp_path / "00001.out").read_text().splitlines()[1:] == ["second"]
     with pytest.raises(ValueError, match="one mapping per command"):
         GuardConfig(commands=("true",) * 2, command_env=({},))
+
+
+# --------------------------------------------------------------------------------------------- process faults
+CHAT = """
+from scenario_lang import ExperimentModule, experiment_callback
+
+
+class Chat(ExperimentModule):
+    def on_message(self, from_id: int, msg_type: bytes, payload: bytes) -> None:
+        with open(self.output_dir / "received.txt", "a") as f:
+            f.write(f"{from_id} {payload.decode()}\\n")
+
+    @experiment_callback
+    def send_to(self, peer: int, text: str) -> None:
+        self.send_message(peer, b"chat", text.encode())
+
+    @experiment_callback
+    def mark(self, text: str) -> None:
+        with open(self.output_dir / "marks.txt", "a") as f:
+            f.write(text + "\\n")
+"""
+
+# 4 peers on 2 nodes: 1-2 on node 0, 3-4 on node 1, where every fault acts.
+FAULTS_SCENARIO = """\
+&module probe_module.Chat
+@! mark ready
+@0.5 send_to 3 before {1}
+@1.5 crash {3}
+@2.0 mark while-crashed {3}
+@2.0 pause {4}
+@3.0 restart {3}
+@3.5 resume {4}
+@6.0 send_to 3 after {1}
+@6.0 send_to 4 after {1}
+@6.5 mark after-restart {3}
+@7.5 stop
+"""
+
+
+@pytest.mark.slurm
+def test_crash_pause_resume_and_restart_on_the_second_node_end_the_run_0_with_the_faults_listed(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    conf = experiment(
+        tmp_path / "exp",
+        "experiment_name = slurm_faults\ninstances_to_run = 4\nlauncher = slurm\nnode_amount = 2\n"
+        "sync_experiment_start_delay = 0.3\nexperiment_time = 60\n",
+        FAULTS_SCENARIO,
+        CHAT,
+    )
+    out = tmp_path / "out"
+    result = gscen_run([str(conf), "-o", str(out), "--no-plots"], slurm_cluster.env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "ok"
+    done = sorted((f["peer"], f["action"], f["outcome"]) for f in summary["faults"])
+    assert done == [(3, "crash", "done"), (3, "restart", "done"), (4, "pause", "done"), (4, "resume", "done")]
+    for fault in summary["faults"]:  # carried out at the start instant + its time, by the node's clock
+        assert fault["planned"] - 0.01 <= fault["actual"] < fault["planned"] + 2.0, fault
+    # node 1's guard did them all; node 0 had none to do
+    node_faults = {
+        json.loads(s.read_text())["rank"]: json.loads(s.read_text())["faults"]
+        for s in (out / ".gscen" / "nodes").glob("*/status.json")
+    }
+    assert node_faults[0] == [] and len(node_faults[1]) == 4
+    peers = {p["peer"]: p for p in summary["peers"]}
+    assert peers[3]["faults"] == ["crash", "restart"] and peers[4]["faults"] == ["pause", "resume"]
+    assert peers[3]["events_prevented"] == 1  # `mark while-crashed`: prevented, not unfired
+    assert peers[3]["events_fired"] == peers[3]["events_planned"]
+    # the restarted peer ran its @! events again, then what came after its restart instant
+    assert (out / "3" / "marks.txt").read_text().split() == ["ready", "ready", "after-restart"]
+    # and got messages again through the sync server, under its id
+    assert (out / "3" / "received.txt").read_text().splitlines() == ["1 before", "1 after"]
+    assert (out / "4" / "received.txt").read_text().splitlines() == ["1 after"]
+    # its output goes on in peer 3's .out (process 2) after the guard's marker; no extra .out file
+    assert "--- restarted #" in (out / "00002.out").read_text()
+    assert sorted(p.name for p in out.glob("*.out")) == [f"{i:05d}.out" for i in range(4)]
+    # node 1's guard ran the restart as a third process of its own, in place of the crashed one
+    node1 = json.loads((out / ".gscen" / "nodes" / "1" / "status.json").read_text())["processes"]
+    assert [(p["index"], p["fault"], p["restart_of"]) for p in node1] == [
+        (0, "crash", None),
+        (1, "resume", None),
+        (2, "restart", 0),
+    ]
+    assert node1[0]["returncode"] == -9 and node1[2]["returncode"] == 0
+    assert_nothing_left(slurm_cluster, out, "gscen-slurm_faults")
+
+
+def test_each_node_gets_the_faults_of_its_own_peers_only(tmp_path: Path) -> None:
+    from scenario_lang.runtime.launch.slurm_node import node_faults
+    from scenario_lang.runtime.process_faults import PlannedFault
+
+    faults = (PlannedFault(1.0, "crash", (2, 3), "s:1"), PlannedFault(2.0, "pause", (1,), "s:2"))
+    spec = dataclasses.replace(_spec(tmp_path, 4, 2), faults=faults)
+    assert NodeSpec.from_json(spec.to_json()) == spec  # shipped in node-spec.json
+    assert node_faults(spec, 0) == [
+        PlannedFault(1.0, "crash", (2,), "s:1"),
+        PlannedFault(2.0, "pause", (1,), "s:2"),
+    ]
+    assert node_faults(spec, 1) == [PlannedFault(1.0, "crash", (3,), "s:1")]
+
+
+@pytest.mark.parametrize(("instances", "nodes"), [(16, 2), (10, 4), (3, 4), (7, 3)])
+def test_processes_a_restart_adds_get_numbers_no_other_node_gives(instances: int, nodes: int) -> None:
+    numbers = [
+        process_number(instances, nodes, rank, index)
+        for rank in range(nodes)
+        for index in range(node_share(instances, nodes, rank) + 3)
+    ]
+    assert len(set(numbers)) == len(numbers)
+    firsts = [
+        process_number(instances, nodes, r, i)
+        for r in range(nodes)
+        for i in range(node_share(instances, nodes, r))
+    ]
+    assert firsts == list(range(instances))
+
+
+def test_a_restarted_process_is_collected_with_its_peers_files_and_fault(tmp_path: Path) -> None:
+    _node(tmp_path, 0, 1, 2, [1.0])
+    _node(tmp_path, 1, 3, 2, [1.0])
+    status_path = tmp_path / ".gscen" / "nodes" / "1" / "status.json"
+    status = json.loads(status_path.read_text())
+    first = status["processes"][0]
+    status["processes"][0] = {**first, "returncode": -9, "fault": "crash"}
+    restarted = {**first, "index": 2, "pid": 4242, "fault": "restart", "restart_of": 0}
+    again = {**first, "index": 3, "pid": 4243, "fault": "restart", "restart_of": 2}
+    status["processes"] += [restarted, again]
+    status_path.write_text(json.dumps(status))
+    reports, _statuses, _failure = collect_output(_spec(tmp_path, 4, 2))
+    by_pid = {r.pid: r for r in reports}
+    crashed = by_pid[first["pid"]]
+    assert crashed.index == 2 and crashed.fault == "crash" and not crashed.failed
+    assert by_pid[4242].index == 5 and by_pid[4242].restart_of == 2  # 4 + 0 * 2 nodes + rank 1
+    assert by_pid[4243].index == 7 and by_pid[4243].restart_of == 5
+    assert by_pid[4242].stdout_path == by_pid[4243].stdout_path == tmp_path / "00002.out"
+    assert sorted(p.name for p in tmp_path.glob("*.out")) == [f"{i:05d}.out" for i in range(4)]
+
+
+async def test_the_start_instant_reaches_the_nodes_and_an_earlier_runs_is_not_read(tmp_path: Path) -> None:
+    from scenario_lang.runtime.launch.slurm_node import wait_start_instant
+    from scenario_lang.runtime.process_faults import PlannedFault
+
+    guard = GuardConfig(commands=("x",) * 2, output_dir=tmp_path)
+    job = SlurmJob(
+        SlurmConfig(node_amount=2), PeerLaunch(guard, (PlannedFault(1.0, "crash", (2,), "s:1"),)), "py", None
+    )
+    job.spec.start_path.parent.mkdir(parents=True)
+    job.spec.start_path.write_text('{"start": 1.5}')  # left by an earlier run into this folder
+    job._write_files()
+    assert not job.spec.start_path.exists()
+    assert NodeSpec.from_json((job.folder / "node-spec.json").read_text()).faults == job.spec.faults
+    waiting = asyncio.ensure_future(wait_start_instant(job.spec.start_path))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    await job.begin_faults(1234.5)
+    assert await asyncio.wait_for(waiting, 5) == 1234.5
