@@ -59,7 +59,8 @@ def _materialize(run: PreparedRun) -> None:
     """Create the output folder, the plan file, the shims and `latest`."""
     if run.fresh_output:
         run.output_dir.parent.mkdir(parents=True, exist_ok=True)
-        run.output_dir.mkdir()
+        # prepare_run made (reserved) it, unless it only named it (a dry run): then make it now, atomically.
+        run.output_dir.mkdir(exist_ok=not run.options.dry_run)
     else:
         run.output_dir.mkdir(parents=True, exist_ok=True)
     (run.output_dir / LOG_FOLDER).mkdir(exist_ok=True)

@@ -1,15 +1,17 @@
-"""`gscen run`'s first stage: an experiment file (`.conf`) -> a `Preparation`, with nothing written yet.
+"""`gscen run`'s first stage: an experiment file (`.conf`) -> a `Preparation`, nothing started yet.
 
 `prepare_run(RunOptions)` loads the `.conf` (SC6xx diagnostics), checks the scenario with
-`instances_to_run` peers, compiles the plan once, picks the output folder, builds the environment and
-turns each `*_cmd` value into a `Step` (steps.py). When anything is wrong, `Preparation.run` is None and
-`diagnostics` / `refusal` say why; otherwise `Preparation.run` is the `PreparedRun` that execute.py
-runs. `dry_run_lines` is what `--dry-run` prints of it. The run's environment, output folder and
-command expansion are described in run.py's docstring.
+`instances_to_run` peers, compiles the plan once, picks the output folder (a fresh one is made here,
+empty, by one atomic mkdir, so that runs started together never share it; a dry run only names it),
+builds the environment and turns each `*_cmd` value into a `Step` (steps.py). When anything is wrong,
+`Preparation.run` is None and `diagnostics` / `refusal` say why; otherwise `Preparation.run` is the
+`PreparedRun` that execute.py runs. `dry_run_lines` is what `--dry-run` prints of it. The run's
+environment, output folder and command expansion are described in run.py's docstring.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -62,7 +64,8 @@ class RunOptions:
     `force`: accept a non-empty `output`; `no_token`: admit peers without the run's token (Gumby
     clients), as `sync_require_token = False` does; `plots`: write the PNG plots; `environ`: the base
     environment; `python`: the interpreter that runs `gscen peer` and the shims; `sync_timeout`: each
-    phase of the sync (connect, ready, go), seconds; `grace`: seconds between TERM and KILL.
+    phase of the sync (connect, ready, go), seconds; `grace`: seconds between TERM and KILL;
+    `dry_run`: only decide (a fresh output folder is named, not made).
     """
 
     conf: Path
@@ -76,6 +79,7 @@ class RunOptions:
     sync_timeout: float = 60.0
     grace: float = 2.0
     launcher: Launcher | None = None
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,14 +132,37 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-def _fresh_folder(base: Path) -> Path:
+def _fresh_folder(base: Path, reserve: bool, made: list[Path]) -> Path:
+    """`<base>/<YYYYmmdd-HHMMSS>`, else `-2`, `-3`... With `reserve`, the folder is made here by one
+    atomic mkdir, so runs started in the same second each get their own (an existence check then a
+    later mkdir lets two of them pick the same name); the folders made are appended to `made`.
+    Raises OSError when the folder cannot be made."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = base / stamp
-    n = 2
-    while candidate.exists():
-        candidate = base / f"{stamp}-{n}"
+    if reserve:
+        missing = [p for p in (base, *base.parents) if not p.exists()]
+        base.mkdir(parents=True, exist_ok=True)
+        made.extend(missing)
+    n = 1
+    while True:
+        candidate = base / (stamp if n == 1 else f"{stamp}-{n}")
         n += 1
-    return candidate
+        if not reserve:
+            if not candidate.exists():
+                return candidate
+            continue
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        made.insert(0, candidate)
+        return candidate
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    """Take back the folders a refused preparation made (innermost first; only while empty)."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _is_empty_folder(path: Path) -> bool:
@@ -160,7 +187,23 @@ def _found(program: str, environment: Mapping[str, str], cwd: Path) -> bool:
 
 
 def prepare_run(options: RunOptions) -> Preparation:
-    """Check everything and decide the run; write nothing. See the module docstring."""
+    """Check everything and decide the run. See the module docstring.
+
+    Writes nothing, except the fresh output folder (empty) unless `options.dry_run`; a refused
+    preparation removes it again.
+    """
+    made: list[Path] = []
+    try:
+        preparation = _prepare(options, made)
+    except BaseException:
+        _remove_empty(made)
+        raise
+    if preparation.run is None:
+        _remove_empty(made)
+    return preparation
+
+
+def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
     conf_path = Path(options.conf)
     load = load_experiment_config(conf_path, options.environ)
     diagnostics = list(load.diagnostics)
@@ -189,7 +232,10 @@ def prepare_run(options: RunOptions) -> Preparation:
             return refuse(f"the output folder {output_dir} is not empty: choose another one, or add --force")
     else:
         base = config.experiment_dir / expand_command(config.output_dir, options.environ)
-        output_dir = _fresh_folder(base.absolute())
+        try:
+            output_dir = _fresh_folder(base.absolute(), not options.dry_run, made)
+        except OSError as exc:
+            return refuse(f"cannot create the output folder in {base.absolute()}: {exc.strerror or exc}")
         fresh = True
 
     # The sync server's address and token.

@@ -4,7 +4,8 @@ Two stages, so that nothing starts before everything is known to be right:
 
 * `prepare_run(RunOptions)` -> `Preparation`: loads the `.conf` (SC6xx diagnostics), checks the
   scenario with `instances_to_run` peers, compiles the plan once, picks the output folder, builds the
-  environment and turns each `*_cmd` value into a `Step`. It writes nothing; `--dry-run` stops here.
+  environment and turns each `*_cmd` value into a `Step`. It writes nothing but the fresh output
+  folder (empty; not with `dry_run`, and removed again when the run is refused); `--dry-run` stops here.
   When anything is wrong, `Preparation.run` is None and `diagnostics` / `refusal` say why.
 * `execute_run(PreparedRun, observer, interrupt)` -> `RunOutcome`: creates the output folder, writes
   the plan file into it, then runs the steps in Gumby's order and always ends with the results:
@@ -30,8 +31,9 @@ split into words (shlex); a command with shell operators (`|`, `&&`, `;`, `>`...
 stderr in `OUTPUT_DIR/logs/<key>.out` / `.err`.
 
 Output folder: `--output DIR` is used as given, and refused when it is not empty unless `force`;
-otherwise every run gets a fresh `<output_dir>/<YYYYmmdd-HHMMSS>` below the experiment's folder, and
-`<output_dir>/latest` points at it. Nothing is ever deleted.
+otherwise every run gets a fresh `<output_dir>/<YYYYmmdd-HHMMSS>` below the experiment's folder (`-2`,
+`-3`... when runs start in the same second: `prepare_run` makes it with one atomic mkdir, so runs started
+together never share one), and `<output_dir>/latest` points at it. Nothing is ever deleted.
 
 Failures: a failing step stops the pipeline with a `StepFailure` naming the step, the exit status and
 the log to read; the sync server failing (a peer that disconnects, a timeout) or a peer process that

@@ -102,6 +102,7 @@ def run_command(
         no_token=no_token,
         plots=not no_plots,
         sync_timeout=sync_timeout,
+        dry_run=dry_run,
     )
     preparation = prepare_run(options)
     _print_diagnostics(err, preparation.diagnostics, preparation.lines)
