@@ -330,6 +330,8 @@ async def _run_guard(
                     raise StepFailure(step.key, f"sync failed: {problem}")
                 state.start_instant = go.result()
                 obs.note("all peers got the start signal")
+                if step.deadline_after_start is not None:
+                    guard.set_deadline(state.start_instant + step.deadline_after_start)
             state.check_server(run)
             reports = guard.reports()
             if step.runs_peers:

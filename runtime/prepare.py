@@ -20,15 +20,17 @@ import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scenario_lang.conf import ExperimentConfig, load_experiment_config
 from scenario_lang.diagnostics import Diagnostic, diag, has_errors, sort_unique
+from scenario_lang.nodes import Span
 
 from .gumby_commands import GumbyCommandError, GumbyProgram, classify
 from .launch import Launcher
+from .run_end import PlannedEnds, planned_ends
 from .steps import Step, StepKind, StepLaunch, command_step, expand_command, peers_step
 from .sync import SyncServerConfig, new_token
 
@@ -100,6 +102,7 @@ class PreparedRun:
     token: str | None
     sync: SyncServerConfig | None
     steps: tuple[Step, ...]
+    ends: PlannedEnds | None = None  # each peer's planned end (with a plan)
 
     def step(self, key: str) -> Step | None:
         return next((s for s in self.steps if s.key == key), None)
@@ -271,6 +274,7 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
 
     # The scenario: checked with `instances` peers, compiled once.
     plan = None
+    ends: PlannedEnds | None = None
     if scenario is not None:
         from scenario_lang.plan import compile_plan
         from scenario_lang.project import CheckOptions, analyze
@@ -293,6 +297,7 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
         if has_errors(analysis.diagnostics):
             return refuse(f"the scenario {scenario} has errors")
         plan = compile_plan(analysis.program, instances, allow_errors=True)
+        ends = planned_ends(plan, config.experiment_time or None)
 
     # The steps.
     steps: list[Step] = []
@@ -367,8 +372,23 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
             add("experiment_server_cmd", StepKind.BACKGROUND)
     instance_step = add("local_instance_cmd")
     if instance_step is None and scenario is not None and instances is not None:
-        steps.append(peers_step(instances, config, output_dir, cwd, environment, launch))
+        run_end = ends.run_end if ends is not None else None
+        step = peers_step(instances, config, output_dir, cwd, environment, launch, run_end)
+        if sync is None and step.guard is not None and step.guard.timeout:
+            # Another server: the start signal is not seen here, so the guard counts from spawning.
+            extra = config.sync_experiment_start_delay + 3 * options.sync_timeout
+            step = replace(step, guard=replace(step.guard, timeout=step.guard.timeout + extra))
+        steps.append(step)
     add("post_process_cmd")
+    if sync is not None:
+        # Peers that sync with gscen's server: their guard's timeout (`experiment_time`, a `-t`)
+        # counts from the start signal, not from spawning (execute.py moves the deadline at go).
+        steps = [s.with_deadline_after_start() if s.runs_peers else s for s in steps]
+    if ends is not None and ends.endless and any(s.runs_peers for s in steps):
+        guarded = [s for s in steps if s.runs_peers]
+        timed = any(s.deadline_after_start or (s.guard is not None and s.guard.timeout) for s in guarded)
+        if not timed and not _truthy(environment.get("GSCEN_EXIT_WHEN_DONE")):
+            diagnostics.append(_endless_warning(config, ends, scenario))
 
     for step in steps:
         direct = step.kind in (StepKind.COMMAND, StepKind.BACKGROUND) and step.shell is None
@@ -401,10 +421,34 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
         token=token,
         sync=sync,
         steps=tuple(steps),
+        ends=ends,
     )
     for d in run.diagnostics:
         lines.setdefault(d.span.path, _read_lines(Path(d.span.path)))
     return Preparation(run, run.diagnostics, lines)
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _endless_warning(config: ExperimentConfig, ends: PlannedEnds, scenario: Path | None) -> Diagnostic:
+    """SC610: nothing but a signal would end these peers (no `stop`, no `experiment_time`)."""
+    endless = ends.endless
+    entry = config.get("scenario_file")
+    span = entry.value_span if entry is not None and entry.value_span is not None else None
+    if span is None:
+        span = Span(str(config.path), 1, 1, 1, 1)
+    shown = ", ".join(map(str, endless[:5])) + (f" and {len(endless) - 5} more" if len(endless) > 5 else "")
+    plural = "s" if len(endless) > 1 else ""
+    who = "any peer" if len(endless) == len(ends.ends) else f"peer{plural} {shown}"
+    return diag(
+        "SC610",
+        f"nothing ends this run: the scenario has no `stop` for {who} and `experiment_time` is not set",
+        span,
+        notes=(f"{scenario} runs until it is interrupted",) if scenario is not None else (),
+        suggestion="set `experiment_time = SECONDS` in the .conf, or add `@0:SECONDS stop` to the scenario",
+    )
 
 
 def _int_key(config: ExperimentConfig, key: str) -> int | None:

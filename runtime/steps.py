@@ -14,7 +14,7 @@ import enum
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from scenario_lang.conf import ExperimentConfig
@@ -30,6 +30,7 @@ from .gumby_commands import (
     peer_shell_command,
     rewrite_shell_text,
 )
+from .run_end import STOP_GRACE
 
 __all__ = ["Step", "StepKind", "StepLaunch", "command_step", "expand_command", "peers_step"]
 
@@ -66,6 +67,15 @@ class Step:
     guard: GuardConfig | None = None
     runs_peers: bool = False
     gumby: GumbyProgram | None = None
+    deadline_after_start: float | None = None  # the guard's timeout, counted from the start signal
+
+    def with_deadline_after_start(self) -> Step:
+        """This guard step with its timeout counted from the start signal instead of from spawning
+        (peers that sync with gscen's server in-process: the time before the start is the sync's)."""
+        if self.guard is None or not self.guard.timeout:
+            return self
+        timeout = self.guard.timeout
+        return replace(self, guard=replace(self.guard, timeout=None), deadline_after_start=timeout)
 
     def describe(self) -> str:
         """One line for `--dry-run` and logs."""
@@ -73,7 +83,10 @@ class Step:
             g = self.guard
             commands = _count_commands(g.commands)
             parts = [f"process guard (gscen): {commands}"]
-            parts.append(f"timeout {g.timeout:g} s" if g.timeout else "no timeout")
+            if self.deadline_after_start is not None:
+                parts.append(f"timeout {self.deadline_after_start:g} s after the start signal")
+            else:
+                parts.append(f"timeout {g.timeout:g} s" if g.timeout else "no timeout")
             parts.append(f"sampling every {g.interval:g} s")
             if g.output_dir is not None:
                 parts.append(f"output in {g.output_dir}")
@@ -137,12 +150,17 @@ def peers_step(
     cwd: Path,
     environment: Mapping[str, str],
     launch: StepLaunch,
+    run_end: float | None,
 ) -> Step:
-    """The guard step that starts `instances` x `gscen peer` (a scenario and no `local_instance_cmd`)."""
+    """The guard step that starts `instances` x `gscen peer` (a scenario and no `local_instance_cmd`).
+
+    `run_end`: the last peer's planned end (run_end.py), seconds after the start signal; the guard
+    stops what is left `STOP_GRACE` seconds later (prepare.py moves the count to the start signal).
+    """
     timeout = None
-    if config.experiment_time is not None:
-        # The peers stop themselves at experiment_time; the guard is the safety net behind them.
-        timeout = config.experiment_time + config.sync_experiment_start_delay + launch.sync_timeout + 10.0
+    if run_end is not None:
+        # The peers stop themselves at their end; the guard is the safety net behind them.
+        timeout = run_end + STOP_GRACE
     command = peer_shell_command(launch.python)
     guard = GuardConfig(
         commands=(command,) * instances,

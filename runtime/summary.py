@@ -94,6 +94,14 @@ class PeerSummary:
     cpu_seconds: float | None
     stdout: str | None = None
     stderr: str | None = None
+    events_owed: int | None = None  # events planned before its end (run_end.py)
+    events_unfired: int = 0  # of those, how many did not run
+    unfired: tuple[str, ...] = ()  # the first ones, as `file:line `callback` @t s`
+    ended_late: bool = False  # it did not exit within STOP_GRACE of its `stop`
+
+    @property
+    def failed_end(self) -> bool:
+        return self.events_unfired > 0 or self.ended_late
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,20 +359,26 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
         if len(peers) > max_rows:
             peers.sort(
                 key=lambda p: (
-                    not (p.events_failed or (p.exit_code not in (0, None) and not p.stopped_by_guard)),
+                    not (
+                        p.events_failed
+                        or p.failed_end
+                        or (p.exit_code not in (0, None) and not p.stopped_by_guard)
+                    ),
                     -(p.lateness_ms.get("max") or 0.0),
                 )
             )
             hidden = len(peers) - max_rows
             peers = sorted(peers[:max_rows], key=lambda p: p.peer)
         for p in peers:
-            bad_exit = p.exit_code not in (0, None) and not p.stopped_by_guard
+            bad_exit = (p.exit_code not in (0, None) and not p.stopped_by_guard) or p.failed_end
             status = "?" if p.exit_code is None else str(p.exit_code)
             if p.stopped_by_guard:
                 status += " (stopped)"
             fired = str(p.events_fired)
             if p.events_planned is not None:
                 fired += f"/{p.events_planned}"
+            if p.events_unfired:
+                fired += f" ({p.events_unfired} missed)"
             table.add_row(
                 str(p.peer),
                 Text(status, style="red" if bad_exit else ""),

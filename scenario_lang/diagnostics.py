@@ -98,6 +98,7 @@ CODES: Mapping[str, Code] = _table(
     Code("SC607", W, "keys that differ only in case"),
     Code("SC608", W, "repeated `-c` starts one command per `-c` (pre-2020 process guard meaning)"),
     Code("SC609", W, "setting ignored by gscen"),
+    Code("SC610", W, "nothing ends the run (no `stop`, no `experiment_time`)"),
 )
 
 

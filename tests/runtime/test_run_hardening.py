@@ -52,3 +52,125 @@ def test_runs_started_together_each_get_a_fresh_output_folder(tmp_path: Path) ->
     folders = sorted(p for p in (folder / "output").iterdir() if not p.is_symlink())
     assert len(folders) == 4
     assert all((f / "mine.txt").is_file() and summary(f)["status"] == "ok" for f in folders)
+
+
+HANG_MODULE = """\
+import time
+
+from scenario_lang import ExperimentModule, experiment_callback
+
+
+class Mod(ExperimentModule):
+    @experiment_callback
+    def work(self, n: int) -> None:
+        (self.output_dir / f"work{n}.txt").write_text(str(n))
+
+    @experiment_callback
+    def slow(self, n: int) -> None:
+        time.sleep(0.002)  # 5,000 of them take 10 s: more than the peer has before its end + grace
+
+    @experiment_callback
+    def hang(self) -> None:
+        if self.my_id == 2:
+            time.sleep(3600)  # blocks the peer's loop: it cannot stop itself any more
+
+    def on_stop(self) -> None:
+        if self.my_id == 1 and (self.output_dir / "linger").exists():
+            time.sleep(3600)
+"""
+
+
+def run_experiment(
+    folder: Path, conf: str, scenario: str, *args: str, timeout: float = 60
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    write(folder, {"exp.conf": conf, "exp.scenario": scenario, "mod.py": HANG_MODULE})
+    out = folder / "out"
+    result = subprocess.run(
+        gscen("run", str(folder / "exp.conf"), "--output", str(out), "--no-plots", *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return result, out
+
+
+CONF = "experiment_name = e\ninstances_to_run = 2\nscenario_file = exp.scenario\nexperiment_time = 6\n"
+CONF += "sync_experiment_start_delay = 0.2\n"
+
+
+def test_a_hung_peer_fails_the_run_soon_after_its_stop_naming_its_unfired_events(tmp_path: Path) -> None:
+    began = time.monotonic()
+    result, out = run_experiment(
+        tmp_path / "x", CONF, "&module mod.Mod\n@0:0.5 hang\n@0:1 work 1\n@0:3 stop\n"
+    )
+    took = time.monotonic() - began
+    assert result.returncode == 1, result.stderr
+    assert "run failed" in result.stderr and "peer 2" in result.stderr
+    # Counted from the start signal: stop at 3 s, 5 s of grace, 2 s from TERM to KILL, the start-up.
+    assert took < 30, f"the run took {took:.1f} s"
+    data = summary(out)
+    assert data["status"] == "failed" and data["exit_code"] == 1
+    peers = {p["peer"]: p for p in data["peers"]}  # type: ignore[union-attr,index]
+    assert peers[1]["events_unfired"] == 0 and not peers[1]["ended_late"]
+    assert peers[2]["events_unfired"] == 2 and peers[2]["stopped_by_guard"]
+    assert peers[2]["unfired"] == ["exp.scenario:2 `hang` @0.5 s", "exp.scenario:3 `work` @1 s"]
+    assert any(e["peer"] == 2 and "did not run" in e["message"] for e in data["errors"])  # type: ignore[union-attr,index]
+
+
+def test_a_peer_that_does_not_exit_after_its_stop_fails_the_run(tmp_path: Path) -> None:
+    folder = tmp_path / "x"
+    (folder / "out" / "1").mkdir(parents=True)
+    (folder / "out" / "1" / "linger").write_text("")
+    result, out = run_experiment(folder, CONF, "&module mod.Mod\n@0:1 work 1\n@0:2 stop\n", "--force")
+    assert result.returncode == 1, result.stderr
+    data = summary(out)
+    peers = {p["peer"]: p for p in data["peers"]}  # type: ignore[union-attr,index]
+    assert peers[1]["ended_late"] and peers[1]["events_unfired"] == 0
+    assert not peers[2]["ended_late"]
+    assert "peer 1 did not exit within 5 s of its `stop`" in str(data["message"])
+
+
+def test_peers_stopped_when_experiment_time_runs_out_are_the_normal_end(tmp_path: Path) -> None:
+    result, out = run_experiment(tmp_path / "x", CONF.replace("= 6", "= 2"), "&module mod.Mod\n@0:1 work 1\n")
+    assert result.returncode == 0, result.stderr
+    data = summary(out)
+    assert data["status"] == "ok"
+    assert all(p["events_owed"] == 1 and p["events_unfired"] == 0 for p in data["peers"])  # type: ignore[union-attr,index]
+
+
+def test_a_run_that_nothing_ends_is_warned_about_before_it_starts(tmp_path: Path) -> None:
+    conf = CONF.replace("experiment_time = 6\n", "")
+    write(tmp_path / "x", {"exp.conf": conf, "exp.scenario": "&module mod.Mod\n@0:1 work 1\n@0:2 stop {1}\n"})
+    (tmp_path / "x" / "mod.py").write_text(HANG_MODULE)
+    result = subprocess.run(
+        gscen("run", str(tmp_path / "x" / "exp.conf"), "--dry-run"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning[SC610]" in result.stderr and "no `stop` for peer 2" in result.stderr
+    ok = conf + "experiment_time = 5\n"
+    (tmp_path / "x" / "exp.conf").write_text(ok)
+    result = subprocess.run(
+        gscen("run", str(tmp_path / "x" / "exp.conf"), "--dry-run"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "SC610" not in result.stderr
+
+
+def test_a_peer_that_falls_behind_and_is_cut_off_at_its_end_fails_the_run(tmp_path: Path) -> None:
+    # The 50 MB case in small: a peer that cannot keep up (there, 313,867 of 4,369,067 events fired)
+    # is stopped 5 s after its end with events it owed not run; that run used to say `run ok`.
+    conf = CONF.replace("instances_to_run = 2", "instances_to_run = 1").replace("= 6", "= 2")
+    result, out = run_experiment(
+        tmp_path / "x", conf, "&module mod.Mod\n@0:1 for i in 1 to 5000 call slow $i\n"
+    )
+    assert result.returncode == 1, result.stderr
+    data = summary(out)
+    (peer,) = data["peers"]  # type: ignore[misc]
+    assert peer["events_owed"] == 5000 and 0 < peer["events_unfired"] < 5000
+    assert peer["events_fired"] + peer["events_unfired"] == 5000
+    assert len(peer["unfired"]) == 10 and peer["unfired"][0].startswith("exp.scenario:2 `slow` @1 s")

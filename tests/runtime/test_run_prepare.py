@@ -172,7 +172,8 @@ def test_gumby_tutorial_command_lines_become_gscen_steps(tmp_path: Path) -> None
     guard_step = by_key["local_instance_cmd"]
     assert guard_step.kind is StepKind.GUARD and guard_step.runs_peers
     assert guard_step.guard is not None
-    assert guard_step.guard.timeout == 5
+    # -t counts from the start signal (execute.py moves the deadline at go), not from spawning.
+    assert guard_step.guard.timeout is None and guard_step.deadline_after_start == 5
     assert guard_step.guard.output_dir == run.output_dir
     assert guard_step.guard.resource_dir == run.output_dir
     assert len(guard_step.guard.commands) == 3
