@@ -21,8 +21,9 @@ from peer_start import DEFAULT_CORPUS, PEER, prepare, run_child
 from scenario_lang.runtime.builtin_callbacks import BuiltinCallbacks
 from scenario_lang.runtime.loader import load_modules
 from scenario_lang.runtime.peer import PeerState
-from scenario_lang.runtime.peer_plan import PeerPlan
 from scenario_lang.runtime.scheduler import EventLog, Scheduler, VirtualClock
+
+from scenario_lang.plan_file import PlanFileReader
 
 
 def main() -> None:
@@ -38,7 +39,7 @@ def main() -> None:
         plan_path = folder / "social.plan"
         run_child("--child-compile", str(scenario), str(plan_path))
         sys.path.insert(0, str(folder))
-        plan = PeerPlan(plan_path)
+        plan = PlanFileReader(plan_path)
         state = PeerState(output_root=folder / "out", my_id=PEER)
         state.output_dir.mkdir(parents=True)
         modules = load_modules(plan.modules, state, BuiltinCallbacks(state))

@@ -81,12 +81,13 @@ def child_load(plan_path: str, experiment_dir: str) -> None:
     from scenario_lang.runtime.builtin_callbacks import BuiltinCallbacks
     from scenario_lang.runtime.loader import load_modules
     from scenario_lang.runtime.peer import PeerState
-    from scenario_lang.runtime.peer_plan import PeerPlan
+
+    from scenario_lang.plan_file import PlanFileReader
 
     imported = time.perf_counter()
     sys.path.insert(0, experiment_dir)
     t0 = time.perf_counter()
-    plan = PeerPlan(plan_path)
+    plan = PlanFileReader(plan_path)
     t1 = time.perf_counter()
     state = PeerState(output_root=Path(experiment_dir))
     modules = load_modules(plan.modules, state, BuiltinCallbacks(state))

@@ -30,12 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "PEER_MODULE",
     "SHIM_MODULE",
     "GuardInvocation",
     "GumbyCommandError",
     "GumbyProgram",
     "classify",
     "gscen_argv",
+    "is_peer_command",
     "parse_process_guard",
     "peer_shell_command",
     "rewrite_shell_text",
@@ -66,9 +68,18 @@ def gscen_argv(python: str) -> tuple[str, ...]:
     return (python, "-m", "scenario_lang.cli")
 
 
+PEER_MODULE = "scenario_lang.runtime.peer_entry"  # `python -m PEER_MODULE`: one peer, loading no click
+
+
 def peer_shell_command(python: str) -> str:
-    """The shell command that runs one `gscen peer` (it reads everything from the environment)."""
-    return "exec " + " ".join(shlex.quote(a) for a in (*gscen_argv(python), "peer"))
+    """The shell command that runs one peer, as `gscen peer` without flags would (it reads everything
+    from the environment) but without loading the command line's libraries."""
+    return "exec " + " ".join(shlex.quote(a) for a in (python, "-m", PEER_MODULE))
+
+
+def is_peer_command(text: str) -> bool:
+    """Whether a guarded command runs a gscen peer (`gscen peer`, or the peer's own entry point)."""
+    return PEER_MODULE in text or ("scenario_lang.cli" in text and " peer" in text)
 
 
 def classify(argv: Sequence[str]) -> tuple[GumbyProgram | None, tuple[str, ...]]:

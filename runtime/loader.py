@@ -42,8 +42,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from scenario_lang.authoring import CALLBACK_ATTRIBUTE
-
-from .peer_plan import ModuleSpec
+from scenario_lang.plan_file import ModuleSpec
 
 log = logging.getLogger(__name__)
 

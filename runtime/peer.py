@@ -1,6 +1,6 @@
 """One peer process (`gscen peer`, Gumby's launch_scenario.py): a plan + a sync server -> a peer folder.
 
-Takes a `PeerConfig` (from flags or Gumby's environment variables, see `peer_command`); returns a
+Takes a `PeerConfig` (from flags or Gumby's environment variables, see peer_entry.py); returns a
 `PeerOutcome` (exit code and why it ended) after writing the peer's files.
 
 Sequence:
@@ -13,7 +13,7 @@ Sequence:
     a target. A failure here is one clear error line and exit 1, before the peer ever connects.
     (Without that list, an event whose name has no target fails when it is due.)
  3. Connect to the sync server (SYNC_HOST:SYNC_PORT, the run token GSCEN_SYNC_TOKEN), get the id;
-    select this peer's events from the plan (`peer_plan`).
+    select this peer's events from the plan (`scenario_lang.plan_file`).
  4. mkdir + chdir OUTPUT_DIR/<id>/ (the one chdir, at entry), open events.csv.
  5. `on_id_received` hooks, in a worker thread (`asyncio.to_thread`), in `&module` order (an `async
     def` hook runs on the loop instead); modules fill `self.vars` here.
@@ -99,10 +99,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scenario_lang.plan_file import PlanFileError, PlanFileReader
+
 from .builtin_callbacks import BuiltinCallbacks
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .output_files import WriteFailure, write_atomically, write_failure
-from .peer_plan import PeerPlan, PlanFileError
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
 from .sync import SyncError
 from .sync_client import AllVars, SyncClient, SyncClientConfig
@@ -210,7 +211,9 @@ class PeerState:
 
 
 # --------------------------------------------------------------------------- logging
-class _PeerIdFilter(logging.Filter):
+class PeerIdFilter(logging.Filter):
+    """Puts this peer's id (`?` before it has one) into every log record, as `%(peer)s`."""
+
     def __init__(self, state: PeerState | None = None) -> None:
         super().__init__()
         self.state = state
@@ -221,11 +224,11 @@ class _PeerIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> _PeerIdFilter:
+def configure_logging(level: str) -> PeerIdFilter:
     """Log lines `<time> peer <id> <LEVEL> <logger>: <message>` to stderr (the entry point calls this)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s peer %(peer)s %(levelname)s %(name)s: %(message)s"))
-    peer_filter = _PeerIdFilter()
+    peer_filter = PeerIdFilter()
     handler.addFilter(peer_filter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -271,7 +274,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _source_namer(plan: PeerPlan) -> Callable[[str, int], str]:
+def _source_namer(plan: PlanFileReader) -> Callable[[str, int], str]:
     """`scenario:line` with the path relative to the main scenario's folder when it lies inside it."""
     base = os.path.dirname(plan.source) if plan.source else ""
     cache: dict[str, str] = {}
@@ -297,12 +300,12 @@ async def _call_hook(hook: Callable[..., Any], *args: Any) -> None:
 class Peer:
     """One run of one peer (see the module docstring); `await Peer(config).run()` -> PeerOutcome."""
 
-    def __init__(self, config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> None:
+    def __init__(self, config: PeerConfig, log_filter: PeerIdFilter | None = None) -> None:
         self.config = config
         self.state = PeerState(output_root=config.output_dir.resolve())
         if log_filter is not None:
             log_filter.state = self.state
-        self.plan: PeerPlan | None = None
+        self.plan: PlanFileReader | None = None
         self.modules: LoadedModules | None = None
         self.events: EventLog | None = None
         self._events_file: Any = None
@@ -389,11 +392,11 @@ class Peer:
             if cfg.scenario is None:
                 raise PeerError("no plan: give --plan (GSCEN_PLAN_FILE) or a scenario (SCENARIO_FILE)")
             plan_path = await asyncio.to_thread(_compile_scenario, cfg)
-            self.plan = PeerPlan(plan_path)
+            self.plan = PlanFileReader(plan_path)
             plan_path.unlink()
         else:
             t0, c0 = time.perf_counter(), time.process_time()
-            self.plan = PeerPlan(plan_path)
+            self.plan = PlanFileReader(plan_path)
             self._load_seconds = time.perf_counter() - t0
             self._load_cpu = time.process_time() - c0
         plan = self.plan
@@ -626,6 +629,6 @@ class Peer:
         return None
 
 
-def run_peer(config: PeerConfig, log_filter: _PeerIdFilter | None = None) -> PeerOutcome:
+def run_peer(config: PeerConfig, log_filter: PeerIdFilter | None = None) -> PeerOutcome:
     """Run one peer to its end (the entry point: `asyncio.run` happens here)."""
     return asyncio.run(Peer(config, log_filter).run())

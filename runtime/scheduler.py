@@ -271,7 +271,7 @@ class EventLike(Protocol):
 
 
 class Timeline(Protocol):
-    """A peer's events in execution order (`peer_plan.PeerTimeline`)."""
+    """A peer's events in execution order (`scenario_lang.plan_file.PeerTimeline`)."""
 
     def __len__(self) -> int: ...
     def time(self, k: int) -> float | None: ...

@@ -21,10 +21,12 @@ from scenario_lang.conf import ExperimentConfig
 
 from .guard import GuardConfig
 from .gumby_commands import (
+    PEER_MODULE,
     SHIM_MODULE,
     GumbyProgram,
     classify,
     gscen_argv,
+    is_peer_command,
     mentions_gumby_program,
     parse_process_guard,
     peer_shell_command,
@@ -104,6 +106,7 @@ class Step:
 
 
 _GSCEN_INVOCATION = re.compile(r"(?:exec )?\S*python[\d.]* -m scenario_lang\.cli")
+_PEER_INVOCATION = re.compile(r"(?:exec )?\S*python[\d.]* -m " + re.escape(PEER_MODULE))
 _SHIM_INVOCATION = re.compile(r"\S*python[\d.]* -m " + re.escape(SHIM_MODULE) + r" (\S+)")
 
 
@@ -119,6 +122,7 @@ class StepLaunch:
 
 def _shown(command: str) -> str:
     """A command as the user thinks of it: `gscen peer`, not the interpreter's path."""
+    command = _PEER_INVOCATION.sub("gscen peer", command)
     return _SHIM_INVOCATION.sub(r"gscen's \1", _GSCEN_INVOCATION.sub("gscen", command))
 
 
@@ -200,7 +204,7 @@ def command_step(
         invocation = parse_process_guard(args, cwd)
         commands = tuple(rewrite_shell_text(c, launch.python) for c in invocation.commands)
         runs_peers = any(c != o for c, o in zip(commands, invocation.commands, strict=True)) and any(
-            "scenario_lang.cli" in c and " peer" in c for c in commands
+            is_peer_command(c) for c in commands
         )
         guard = GuardConfig(
             commands=commands,

@@ -7,9 +7,9 @@ order).
 
 Two serialized forms:
 - JSON (`Plan.to_json` / `Plan.from_json`), the documented `gscen plan --format json` shape;
-- the plan file (`write_plan_file` / `PlanFile`), which the runtime ships to peers: a small JSON
-  header, then columns (times, peer-set ids, payload offsets) and per-event JSON payloads. A peer maps
-  the file, selects its events through the peer-set ids, and decodes each event only when it is due.
+- the plan file (`write_plan_file` / `read_plan_file`), which the runtime ships to peers: its format
+  is plan_file.py's, whose standard-library reader the peers use too: they map the file, select their
+  events through the peer-set ids, and decode each event only when it is due.
 This module imports no parser: the runtime loads plans without lark.
 """
 
@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-import mmap
 import os
-import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 from .files import write_atomically
 from .nodes import frozen
 from .peers import PeerSet, format_ranges, merge_ranges
+from .plan_file import PLAN_VERSION, PlanFileReader, encode_plan_file
 from .signatures import CallbackSig, ParamKind, convert
 
 if TYPE_CHECKING:
     from .resolve import Call, Program
 
-PLAN_VERSION = 1
 JsonValue = Any
 
 
@@ -264,12 +262,9 @@ def assemble_plan(program: Program, instances: int, parts: Sequence[list[Keyed]]
 
 
 # --------------------------------------------------------------------------- the plan file
-
-MAGIC = b"GSCENPLAN\n"
-
-
 def write_plan_file(plan: Plan, path: str | os.PathLike[str]) -> None:
-    """Write the plan in the peer-loadable file form (atomically: a temporary file, then rename).
+    """Write the plan in the peer-loadable file form (plan_file.py), atomically: a temporary file,
+    then rename.
 
     Raises OSError naming `path` when it cannot (a full disk); no temporary file is left behind then.
     """
@@ -291,110 +286,38 @@ def write_plan_file(plan: Plan, path: str | os.PathLike[str]) -> None:
         "version": plan.version,
         "instances": plan.instances,
         "source": plan.source,
-        "count": len(plan.events),
         "modules": [{"dotted": m.dotted, "path": m.path, "class": m.class_name} for m in plan.modules],
         "peer_sets": [[list(map(list, ps.include or ())), list(map(list, ps.exclude))] for ps in sets],
         "callbacks": sorted({ev.callback for ev in plan.events}),
         "paths": list(paths),
     }
-    head = MAGIC + json.dumps(header, separators=(",", ":")).encode() + b"\n"
-    head += b" " * (-len(head) % 8)
-    offsets = [0]
-    for p in payloads:
-        offsets.append(offsets[-1] + len(p))
-    n = len(plan.events)
-    ids = struct.pack(f"<{n}I", *set_ids)
-    write_atomically(
-        path,
-        b"".join(
-            (
-                head,
-                struct.pack(f"<{n}d", *times),
-                struct.pack(f"<{n + 1}Q", *offsets),
-                ids + b"\0" * (-len(ids) % 8),
-                *payloads,
-            )
-        ),
-    )
+    write_atomically(path, encode_plan_file(header, times, set_ids, payloads))
 
 
-class PlanFile:
-    """A plan file opened for reading: memory-mapped, each event decoded only when asked for."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        with open(path, "rb") as f:
-            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        buf = memoryview(self._map)
-        if bytes(buf[: len(MAGIC)]) != MAGIC:
-            raise ValueError(f"{os.fspath(path)} is not a gscen plan file")
-        end = self._map.find(b"\n", len(MAGIC))
-        header = json.loads(bytes(buf[len(MAGIC) : end]))
-        if header["version"] != PLAN_VERSION:
-            raise ValueError(f"plan file version {header['version']} is not supported (need {PLAN_VERSION})")
-        pos = end + 1
-        pos += -pos % 8
-        n = self.count = int(header["count"])
-        self.instances: int = int(header["instances"])
-        self.source: str = header["source"]
-        self.paths: list[str] = header["paths"]
-        self.modules = tuple(ModuleRef(m["dotted"], m["path"], m["class"]) for m in header["modules"])
-        self.peer_sets = [
-            PeerSet(merge_ranges(map(tuple, inc)) if inc else None, merge_ranges(map(tuple, exc)))
-            for inc, exc in header["peer_sets"]
-        ]
+def read_plan_file(path: str | os.PathLike[str]) -> Plan:
+    """The whole `Plan` a plan file holds (`load(dump(p)) == p`). Raises PlanFileError."""
+    with PlanFileReader(path) as reader:
         # A plan only holds concrete sets: an empty include list means "no peer".
-        self.peer_sets = [
-            PeerSet(ps.include if ps.include is not None else (), ps.exclude) for ps in self.peer_sets
+        peer_sets = [
+            PeerSet(merge_ranges(inc) if inc else (), merge_ranges(exc)) for inc, exc in reader.peer_sets
         ]
-        self.times = buf[pos : pos + 8 * n].cast("d")
-        pos += 8 * n
-        self.offsets = buf[pos : pos + 8 * (n + 1)].cast("Q")
-        pos += 8 * (n + 1)
-        self.set_ids = buf[pos : pos + 4 * n].cast("I")
-        pos += 4 * n
-        pos += -pos % 8
-        self._payload_start = pos
-        self._buf = buf
-
-    def indices_for(self, peer: int) -> list[int]:
-        """The positions of this peer's events, in execution order."""
-        relevant = {i for i, ps in enumerate(self.peer_sets) if peer in ps}
-        if len(relevant) == len(self.peer_sets):
-            return list(range(self.count))
-        ids = self.set_ids
-        return [i for i in range(self.count) if ids[i] in relevant]
-
-    def time(self, i: int) -> float | None:
-        t = self.times[i]
-        return None if t != t else t
-
-    def event(self, i: int) -> PlannedEvent:
-        start = self._payload_start + self.offsets[i]
-        end = self._payload_start + self.offsets[i + 1]
-        callback, args, kwargs, pid, line, *texts = json.loads(bytes(self._buf[start:end]))
-        return PlannedEvent(
-            self.time(i),
-            callback,
-            tuple(args),
-            tuple(kwargs.items()),
-            self.peer_sets[self.set_ids[i]],
-            self.paths[pid],
-            line,
-            _texts(texts[0]) if texts else None,
-        )
-
-    def to_plan(self) -> Plan:
-        return Plan(
-            self.instances, tuple(self.event(i) for i in range(self.count)), self.modules, self.source
-        )
-
-    def close(self) -> None:
-        for view in (self.times, self.offsets, self.set_ids, self._buf):
-            view.release()
-        self._map.close()
-
-    def __enter__(self) -> PlanFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        events = []
+        for i in range(reader.count):
+            record = reader.event(i)
+            texts = None
+            if record.texts is not None:
+                texts = (record.texts[0], tuple(record.texts[1].items()))
+            events.append(
+                PlannedEvent(
+                    record.time,
+                    record.callback,
+                    record.args,
+                    tuple(record.kwargs.items()),
+                    peer_sets[reader.set_id(i)],
+                    record.path,
+                    record.line,
+                    texts,
+                )
+            )
+        modules = tuple(ModuleRef(m.dotted, m.path, m.class_name) for m in reader.modules)
+        return Plan(reader.instances, tuple(events), modules, reader.source, reader.version)

@@ -1,17 +1,17 @@
 """Rendering a `Plan`: the `gscen plan` timeline for the terminal (rich) and as a PNG (matplotlib).
 
 Renders the compiled plan, not the source: times as `H:MM:SS.fff` and seconds, peers compressed to
-ranges, arguments after substitution and conversion, and `file:line` of each event. matplotlib is
-imported only by `draw_timeline_png`.
+ranges, arguments after substitution and conversion, and `file:line` of each event. The PNG is
+`timeline_png`'s picture, the one `gscen run` draws of the events that fired; matplotlib is imported
+only when it is drawn.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .peers import format_ranges
@@ -95,46 +95,31 @@ class PlanView:
         return format_ranges(ranges) or "none"
 
 
-def _segments(plan: Plan) -> Iterator[tuple[float, int, int, str]]:
+def draw_timeline_png(plan: Plan, path: str) -> None:
+    """Draw the plan's events per peer over time to a PNG (`timeline_png`, the picture `gscen run`
+    draws of the fired events, here at the planned times). An event on a peer range is expanded to
+    its peers as columns, never as one object per peer."""
+    import numpy as np
+
+    from .timeline_png import EventPoints, plot_event_timeline
+
+    rows: list[Any] = []
+    times: list[Any] = []
+    names: list[str] = []
     for ev in plan.events:
         t = 0.0 if ev.time is None else ev.time
         for lo, hi in ev.peers.concrete(plan.instances):
-            yield t, lo, hi, ev.callback
-
-
-def draw_timeline_png(plan: Plan, path: str) -> None:
-    """Draw the plan's events per peer over time (one mark per event and peer range) to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.collections import LineCollection
-
-    segments = list(_segments(plan))
-    counts = Counter(s[3] for s in segments)
-    top = [name for name, _ in counts.most_common(9)]
-    palette = plt.get_cmap("tab10")
-    colour = {name: palette(i) for i, name in enumerate(top)}
-    other = (0.6, 0.6, 0.6, 1.0)
-    fig, ax = plt.subplots(figsize=(11, max(3.0, min(9.0, 2 + plan.instances * 0.05))), dpi=110)
-    lines = [((t, lo - 0.4), (t, hi + 0.4)) for t, lo, hi, _ in segments]
-    colours = [colour.get(name, other) for *_, name in segments]
-    ax.add_collection(LineCollection(lines, colors=colours, linewidths=1.2))
-    end = max((s[0] for s in segments), default=1.0)
-    ax.set_xlim(-0.02 * max(end, 1.0), max(end, 1.0) * 1.02)
-    ax.set_ylim(plan.instances + 0.8, 0.2)
-    ax.set_xlabel("time since start (s)")
-    ax.set_ylabel("peer")
-    ax.set_title(f"{os.path.basename(plan.source)}: {len(plan.events)} events, {plan.instances} peers")
-    for name in top:
-        ax.plot([], [], color=colour[name], label=f"{name} ({counts[name]})")
-    if len(counts) > len(top):
-        ax.plot([], [], color=other, label=f"other ({sum(counts.values()) - sum(counts[n] for n in top)})")
-    if top:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    ax.grid(axis="x", alpha=0.3)
-    if not math.isfinite(end):
-        end = 1.0
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+            rows.append(np.arange(lo - 1, hi, dtype=float))
+            times.append(np.full(hi - lo + 1, t))
+            names.extend([ev.callback] * (hi - lo + 1))
+    planned = np.concatenate(times) if times else np.zeros(0)
+    points = EventPoints(
+        tuple(str(p) for p in range(1, plan.instances + 1)),
+        np.concatenate(rows) if rows else np.zeros(0),
+        planned,
+        planned,
+        names,
+        np.zeros(len(planned), dtype=bool),
+    )
+    title = os.path.basename(plan.source) or "plan"
+    plot_event_timeline(points, Path(path), planned_only=True, title=title)

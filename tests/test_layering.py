@@ -60,3 +60,12 @@ def test_plan_module_loads_without_the_parser() -> None:
     code = "import sys, scenario_lang.plan; print('lark' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_plan_file_format_is_read_with_the_standard_library_only() -> None:
+    # The peers and the front end share this one reader; a peer must not pay for the front end.
+    import sys
+
+    path = REPO / "scenario_lang" / "plan_file.py"
+    outside = {n for n in imports_of(path) if n.split(".")[0] not in sys.stdlib_module_names}
+    assert not outside, f"plan_file.py imports {outside}"

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenario_lang.peers import PeerSet
-from scenario_lang.plan import Plan, PlanError, PlanFile, PlannedEvent, compile_plan, write_plan_file
+from scenario_lang.plan import Plan, PlanError, PlannedEvent, compile_plan, read_plan_file, write_plan_file
+from scenario_lang.plan_file import PlanFileError, PlanFileReader
 from scenario_lang.project import CheckOptions, analyze
 
 DATA = Path(__file__).parent / "data"
@@ -71,10 +72,27 @@ def test_plan_json_matches_the_documented_shape() -> None:
 def test_plan_file_gives_each_peer_its_indices_and_decodes_lazily(tmp_path: Path) -> None:
     plan = compiled("ordering.scenario")
     write_plan_file(plan, tmp_path / "p.plan")
-    with PlanFile(tmp_path / "p.plan") as pf:
-        assert pf.to_plan() == plan
+    assert read_plan_file(tmp_path / "p.plan") == plan
+    with PlanFileReader(tmp_path / "p.plan") as reader:
         for peer in (1, 2, 3):
-            assert [pf.event(i) for i in pf.indices_for(peer)] == list(plan.for_peer(peer))
+            timeline = reader.timeline(peer)
+            got = [timeline.event(k) for k in range(len(timeline))]
+            want = list(plan.for_peer(peer))
+            assert [(e.time, e.callback, e.args, e.kwargs, e.line) for e in got] == [
+                (e.time, e.callback, e.args, dict(e.kwargs), e.line) for e in want
+            ]
+
+
+def test_a_plan_file_of_another_version_or_damaged_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.plan"
+    write_plan_file(compiled("ordering.scenario"), path)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b'"version":1', b'"version":9', 1))
+    with pytest.raises(PlanFileError, match="version 9"):
+        read_plan_file(path)
+    path.write_bytes(b"not a plan")
+    with pytest.raises(PlanFileError, match="not a gscen plan file"):
+        PlanFileReader(path)
 
 
 json_values = st.one_of(
@@ -132,8 +150,7 @@ def test_plan_json_round_trip_is_exact(plan: Plan) -> None:
 def test_plan_file_round_trip_is_exact(tmp_path_factory: pytest.TempPathFactory, plan: Plan) -> None:
     path = tmp_path_factory.mktemp("plans") / "p.plan"
     write_plan_file(plan, path)
-    with PlanFile(path) as pf:
-        assert pf.to_plan() == plan
+    assert read_plan_file(path) == plan
 
 
 def test_plan_json_matches_the_golden_file(update_goldens: bool) -> None:

@@ -15,9 +15,9 @@ import pytest
 from scenario_lang.runtime.builtin_callbacks import BuiltinCallbacks
 from scenario_lang.runtime.loader import ModuleLoadError, load_modules, module_roots
 from scenario_lang.runtime.peer import PeerState
-from scenario_lang.runtime.peer_plan import PeerPlan
 
 from scenario_lang.plan import compile_plan, write_plan_file
+from scenario_lang.plan_file import PlanFileReader
 from scenario_lang.project import CheckOptions, analyze
 
 _names = itertools.count()
@@ -34,17 +34,17 @@ def write(root: Path, files: dict[str, str]) -> None:
         path.write_text(text)
 
 
-def plan_for(tmp_path: Path, scenario: str) -> PeerPlan:
+def plan_for(tmp_path: Path, scenario: str) -> PlanFileReader:
     path = tmp_path / "s.scenario"
     path.write_text(scenario)
     analysis = analyze(str(path), CheckOptions(instances=1, find_conf=False, environment={}))
     errors = [d for d in analysis.diagnostics if d.severity.name == "ERROR"]
     assert not errors, errors
     write_plan_file(compile_plan(analysis.program), tmp_path / "s.plan")
-    return PeerPlan(tmp_path / "s.plan")
+    return PlanFileReader(tmp_path / "s.plan")
 
 
-def load(tmp_path: Path, plan: PeerPlan) -> tuple[PeerState, list[object], dict[str, list[str]]]:
+def load(tmp_path: Path, plan: PlanFileReader) -> tuple[PeerState, list[object], dict[str, list[str]]]:
     state = PeerState(output_root=tmp_path / "out")
     loaded = load_modules(plan.modules, state, BuiltinCallbacks(state))
     names = {n: [t.label for t in loaded.registry.get(n)] for n in sorted(loaded.registry.names())}

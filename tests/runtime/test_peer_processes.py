@@ -20,6 +20,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from scenario_lang.runtime.gumby_commands import peer_shell_command
 from scenario_lang.runtime.sync import SyncServer, SyncServerConfig, new_token
 
 from scenario_lang.plan import compile_plan, write_plan_file
@@ -84,6 +85,13 @@ class Probe(ExperimentModule):
             f.write("finished")
 
     @experiment_callback
+    def libraries(self) -> None:
+        import sys
+        loaded = sorted(m for m in ("click", "rich", "lark", "matplotlib") if m in sys.modules)
+        with open("libraries.json", "w") as f:
+            json.dump(loaded, f)
+
+    @experiment_callback
     def hang(self) -> None:
         with open("hanging.txt", "w") as f:
             f.write("yes")
@@ -109,7 +117,13 @@ def gscen() -> list[str]:
 
 
 async def start_peer(
-    plan: Path | None, port: int, token: str | None, out: Path, *extra: str, env: dict[str, str] | None = None
+    plan: Path | None,
+    port: int,
+    token: str | None,
+    out: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    command: list[str] | None = None,
 ) -> asyncio.subprocess.Process:
     environment = dict(os.environ)
     environment.update({"SYNC_PORT": str(port), "OUTPUT_DIR": str(out), "SYNC_HOST": "127.0.0.1"})
@@ -119,8 +133,7 @@ async def start_peer(
         environment["GSCEN_SYNC_TOKEN"] = token
     environment.update(env or {})
     return await asyncio.create_subprocess_exec(
-        *gscen(),
-        "peer",
+        *(command or [*gscen(), "peer"]),
         *extra,
         env=environment,
         stdout=asyncio.subprocess.PIPE,
@@ -441,6 +454,27 @@ async def test_an_output_folder_that_cannot_be_written_is_an_error_line(tmp_path
         code, log = await finish(proc)
     assert code == 1, log
     assert "cannot write the peer folder" in log and "Traceback" not in log
+
+
+async def test_the_peer_gscen_run_starts_loads_no_command_line_library(tmp_path: Path) -> None:
+    # The very command the run's guard starts for each peer (through /bin/sh -c), with its environment.
+    plan = compile_experiment(tmp_path, "@0:0.1 libraries\n@0:0.2 stop\n", instances=1)
+    token = new_token()
+    out = tmp_path / "out"
+    async with SyncServer(SyncServerConfig(instances=1, token=token, start_delay=0.2)) as server:
+        command = ["/bin/sh", "-c", peer_shell_command(sys.executable)]
+        code, log = await finish(await start_peer(plan, server.port, token, out, command=command))
+    assert code == 0, log
+    assert json.loads((out / "1" / "libraries.json").read_text()) == []
+
+
+async def test_gscen_peer_reads_a_bad_variable_as_a_usage_error(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:1 stop\n", instances=1)
+    for command in (None, [sys.executable, "-m", "scenario_lang.runtime.peer_entry"]):
+        proc = await start_peer(plan, 9, None, tmp_path / "out", env={"SYNC_PORT": "ninety"}, command=command)
+        code, log = await finish(proc)
+        assert code == 2, log
+        assert "SYNC_PORT" in log and "Traceback" not in log
 
 
 def test_the_peer_imports_neither_the_parser_nor_rich_nor_matplotlib() -> None:

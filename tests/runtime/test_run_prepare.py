@@ -88,7 +88,7 @@ def test_scenario_peers_run_under_the_guard_with_a_compiled_plan(tmp_path: Path)
     peers = run.peers_step
     assert peers is not None and peers.guard is not None
     assert len(peers.guard.commands) == 3
-    assert all("scenario_lang.cli" in c and c.endswith(" peer") for c in peers.guard.commands)
+    assert all(c.endswith(" -m scenario_lang.runtime.peer_entry") for c in peers.guard.commands)
     assert run.sync is not None and run.sync.instances == 3 and run.sync.require_token
     assert run.environment["GSCEN_SYNC_TOKEN"] == run.token
     assert run.environment["GSCEN_PLAN_FILE"] == str(run.output_dir / "plan.gscenplan")
@@ -218,7 +218,7 @@ def test_classify_and_rewrite_gumby_names() -> None:
     assert classify(["gumby/process_guard.py", "-c", "x"]) == (GumbyProgram.PROCESS_GUARD, ("-c", "x"))
     assert classify(["python3", "launch_scenario.py"]) == (GumbyProgram.LAUNCH_SCENARIO, ())
     assert classify(["my_launch_scenario.py"]) == (None, ("my_launch_scenario.py",))
-    assert rewrite_shell_text("launch_scenario.py", "/py").startswith("exec /py -m scenario_lang.cli peer")
+    assert rewrite_shell_text("launch_scenario.py", "/py") == "exec /py -m scenario_lang.runtime.peer_entry"
     rewritten = rewrite_shell_text("cd x && launch_scenario.py --a; graph_process_guard_data.sh", "/py")
     assert rewritten == (
         "cd x && /py -m scenario_lang.cli peer --a; "

@@ -1,7 +1,7 @@
 """The peer's scheduler on real compiled plans and real module classes, with a virtual clock.
 
 Each test writes a scenario and a module file, compiles them with the front end, writes the plan file,
-reads this peer's part with `PeerPlan`, imports the module with the loader, and runs the `Scheduler`
+reads this peer's part with `PlanFileReader`, imports the module with the loader, and runs the `Scheduler`
 against a `VirtualClock`: ordering and failure behaviour without waiting in real time.
 """
 
@@ -19,10 +19,10 @@ import pytest
 from scenario_lang.runtime.builtin_callbacks import BuiltinCallbacks
 from scenario_lang.runtime.loader import load_modules
 from scenario_lang.runtime.peer import PeerState
-from scenario_lang.runtime.peer_plan import PeerPlan
 from scenario_lang.runtime.scheduler import EventLog, Scheduler, VirtualClock
 
-from scenario_lang.plan import PlanFile, compile_plan, write_plan_file
+from scenario_lang.plan import compile_plan, read_plan_file, write_plan_file
+from scenario_lang.plan_file import PlanFileReader
 from scenario_lang.project import CheckOptions, analyze
 
 _names = itertools.count()
@@ -108,7 +108,7 @@ class Run:
         errors = [d for d in analysis.diagnostics if d.severity.name == "ERROR"]
         assert not errors, errors
         write_plan_file(compile_plan(analysis.program), tmp_path / "test.plan")
-        self.plan = PeerPlan(tmp_path / "test.plan")
+        self.plan = PlanFileReader(tmp_path / "test.plan")
         self.state = PeerState(output_root=tmp_path / "out", my_id=peer)
         self.state.output_dir.mkdir(parents=True)
         loaded = load_modules(self.plan.modules, self.state, BuiltinCallbacks(self.state))
@@ -172,12 +172,11 @@ def test_the_peer_reads_only_its_own_events_in_the_same_order_as_plan_file(tmp_p
     run = Run(
         tmp_path, "@0:1 note everyone\n@0:2 note mine {2}\n@0:3 note theirs {1,3}\n@! note hi {2}\n", peer=2
     )
-    reference = PlanFile(tmp_path / "test.plan")
+    expected = list(read_plan_file(tmp_path / "test.plan").for_peer(2))
     ours = run.plan.timeline(2)
-    expected = reference.indices_for(2)
     assert len(ours) == len(expected) == 3
-    for k, i in enumerate(expected):
-        a, b = reference.event(i), ours.event(k)
+    for k, a in enumerate(expected):
+        b = ours.event(k)
         assert (a.time, a.callback, a.args, dict(a.kwargs), a.line) == (
             b.time,
             b.callback,

@@ -1,13 +1,19 @@
-"""One peer's part of a plan file: plan file path + peer id -> its event times and lazily decoded events.
+"""The plan file: the format `gscen run` ships to peers, written and read here, with the standard
+library only (json, mmap, struct), so a peer process loads no parser and builds no front-end objects.
 
-Reads the file `scenario_lang.plan.write_plan_file` writes (the same format `PlanFile` reads), with
-only the standard library (json, mmap, struct): the peer's import graph stays small, and no
-`PeerSet`/`PlannedEvent` objects are built for the events of other peers. `PeerPlan(path)` reads the
-header: modules, source paths, peer sets, and the distinct callback names if the writer recorded them
-as `callbacks` (so a peer can check them before it connects). `timeline(peer)` selects this peer's
-events in execution order (immediate first, then by time, ties in program order, as the plan stores
-them) and returns a `PeerTimeline`: `time(k)` (seconds after the start, None for `@!`) and
-`event(k)`, decoded from its JSON payload only when the scheduler reaches it.
+Layout: `MAGIC`, a one-line JSON header (version, instances, source, count, modules, peer sets as
+include/exclude ranges, callback names, source paths), padding to 8 bytes, then columns of `count`
+entries: times (float64, NaN for `@!`), payload offsets (`count + 1` uint64), peer-set ids (uint32,
+padded to 8 bytes), then each event's JSON payload `[callback, args, kwargs, path id, line, texts?]`.
+Little-endian throughout.
+
+`encode_plan_file(...)` -> the bytes (plan.py's `write_plan_file` gathers them from a `Plan` and writes
+them atomically). `PlanFileReader(path)` maps a file and reads the header: modules, source paths, peer
+sets, callback names. `timeline(peer)` selects that peer's events in execution order (immediate
+first, then by time, ties in program order, as the plan stores them) and returns a `PeerTimeline`:
+`time(k)` (seconds after the start, None for `@!`) and `event(k)`, decoded from its JSON payload only
+when asked. plan.py's `read_plan_file` builds a whole `Plan` with it. A file that is not a plan file,
+is damaged or has another version raises `PlanFileError`.
 """
 
 from __future__ import annotations
@@ -16,13 +22,48 @@ import json
 import math
 import mmap
 import os
+import struct
 from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from typing import Any
 
+__all__ = [
+    "MAGIC",
+    "PLAN_VERSION",
+    "EventRecord",
+    "ModuleSpec",
+    "PeerTimeline",
+    "PlanFileError",
+    "PlanFileReader",
+    "encode_plan_file",
+]
+
 MAGIC = b"GSCENPLAN\n"
-SUPPORTED_VERSION = 1
+PLAN_VERSION = 1
+
+
+def encode_plan_file(
+    header: Mapping[str, Any], times: Sequence[float], set_ids: Sequence[int], payloads: Sequence[bytes]
+) -> bytes:
+    """The plan file's bytes: `header` (its `count` is set here), then the columns and the payloads."""
+    n = len(times)
+    head = MAGIC + json.dumps({**header, "count": n}, separators=(",", ":")).encode() + b"\n"
+    head += b" " * (-len(head) % 8)
+    offsets = [0]
+    for p in payloads:
+        offsets.append(offsets[-1] + len(p))
+    ids = struct.pack(f"<{n}I", *set_ids)
+    return b"".join(
+        (
+            head,
+            struct.pack(f"<{n}d", *times),
+            struct.pack(f"<{n + 1}Q", *offsets),
+            ids + b"\0" * (-len(ids) % 8),
+            *payloads,
+        )
+    )
 
 
 class PlanFileError(Exception):
@@ -58,7 +99,7 @@ def _in_ranges(ranges: list[list[int]], peer: int) -> bool:
 class PeerTimeline:
     """A peer's events in execution order: `time(k)` (None: immediate) and `event(k)` decoded on demand."""
 
-    def __init__(self, plan: PeerPlan, indices: array[int] | range) -> None:
+    def __init__(self, plan: PlanFileReader, indices: array[int] | range) -> None:
         self._plan = plan
         self._indices = indices
         self._times = plan._times
@@ -84,8 +125,8 @@ class PeerTimeline:
         return {self.event(k).callback for k in range(len(self))}
 
 
-class PeerPlan:
-    """A plan file opened by a peer: the header now, the events when asked (see the module docstring)."""
+class PlanFileReader:
+    """A plan file opened for reading: the header now, the events when asked (see the module docstring)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
@@ -100,7 +141,7 @@ class PeerPlan:
         end = self._map.find(b"\n", len(MAGIC))
         try:
             header = json.loads(self._map[len(MAGIC) : end])
-            version = int(header["version"])
+            version = self.version = int(header["version"])
             n = self.count = int(header["count"])
             self.instances = int(header["instances"])
             self.source = str(header["source"])
@@ -112,10 +153,10 @@ class PeerPlan:
         except (ValueError, KeyError, TypeError) as exc:
             self._map.close()
             raise PlanFileError(f"{self.path}: the plan header is damaged ({exc})") from None
-        if version != SUPPORTED_VERSION:
+        if version != PLAN_VERSION:
             self._map.close()
             raise PlanFileError(
-                f"{self.path}: plan file version {version} is not supported (need {SUPPORTED_VERSION})"
+                f"{self.path}: plan file version {version} is not supported (need {PLAN_VERSION})"
             )
         pos = end + 1
         pos += -pos % 8
@@ -128,6 +169,15 @@ class PeerPlan:
         pos += 4 * n
         pos += -pos % 8
         self._payload_start = pos
+
+    @property
+    def peer_sets(self) -> list[tuple[list[tuple[int, int]], list[tuple[int, int]]]]:
+        """Each peer set as (include ranges, exclude ranges), inclusive; an empty include holds nobody."""
+        return [([(lo, hi) for lo, hi in inc], [(lo, hi) for lo, hi in exc]) for inc, exc in self._peer_sets]
+
+    def set_id(self, i: int) -> int:
+        """The peer set of event `i` (an index into `peer_sets`)."""
+        return int(self._set_ids[i])
 
     def includes(self, set_id: int, peer: int) -> bool:
         """Whether peer set `set_id` holds `peer` (an empty include list holds nobody)."""
@@ -158,7 +208,7 @@ class PeerPlan:
             view.release()
         self._map.close()
 
-    def __enter__(self) -> PeerPlan:
+    def __enter__(self) -> PlanFileReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
