@@ -303,13 +303,14 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
     steps: list[Step] = []
     problems: list[str] = []
     launch = StepLaunch(options.python, options.grace, options.sync_timeout)
+    one_word = frozenset(run_variables)  # gscen's own variables: one word each, wherever they stand
 
     def add(key: str, default_kind: StepKind = StepKind.COMMAND) -> Step | None:
         entry = config.get(key)
         written = getattr(config, key) or ""
         if not written.strip():
             return None
-        expanded = expand_command(written, environment)
+        expanded = expand_command(written, environment, one_word)
         try:
             step = command_step(key, written, expanded, environment, cwd, launch, default_kind)
         except (GumbyCommandError, ValueError) as exc:

@@ -1,11 +1,11 @@
 """`.conf` `*_cmd` values -> pipeline steps: what each command line is and how it will run.
 
-`expand_command(text, environment)` expands `$VAR`, `${VAR}` and a leading `~`; `command_step` turns one
-expanded value into a `Step` (a process run directly or through `/bin/sh -c`, gscen's guard for
-`process_guard.py`, `gscen peer` for `launch_scenario.py`, gscen's plots for
-`graph_process_guard_data.sh`, a shim for the other Gumby programs); `peers_step` is the guard step that
-starts `instances` x `gscen peer` when the `.conf` names a scenario and no command. Raises ValueError
-(or `GumbyCommandError`) for a value that cannot be read; nothing here starts a process.
+`expand_command(text, environment, one_word)` expands `$VAR`, `${VAR}` and a leading `~` (gscen's own
+variables to exactly one word each); `command_step` turns one expanded value into a `Step` (a process run
+directly or through `/bin/sh -c`, gscen's guard for `process_guard.py`, `gscen peer` for `launch_scenario.py`,
+gscen's plots for `graph_process_guard_data.sh`, a shim for the other Gumby programs); `peers_step` is the
+guard step that starts `instances` x `gscen peer` when the `.conf` names a scenario and no command. Raises
+ValueError (or `GumbyCommandError`) for a value that cannot be read; nothing here starts a process.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,7 +37,8 @@ from .run_end import STOP_GRACE
 __all__ = ["Step", "StepKind", "StepLaunch", "command_step", "expand_command", "peers_step"]
 
 _SHELL_OPERATORS = frozenset({"|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", "&>", "|&"})
-_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+# What expansion looks at, in order: an escape, a quote, a variable.
+_SCAN = re.compile(r"\\.|['\"]|\$(?:\{(\w+)\}|(\w+))", re.S)
 _TILDE = re.compile(r"(?:(?<=^)|(?<=[\s=:]))~(?=/|\s|$)")
 
 
@@ -133,18 +134,48 @@ def _count_commands(commands: Sequence[str]) -> str:
     return "; ".join(f"{n} x `{c}`" if n > 1 else f"`{c}`" for c, n in counts.items())
 
 
-def expand_command(text: str, environment: Mapping[str, str]) -> str:
-    """`$NAME`, `${NAME}` and a `~` starting a word expanded against `environment` (unknown names stay)."""
+def expand_command(text: str, environment: Mapping[str, str], one_word: Collection[str] = frozenset()) -> str:
+    """`$NAME`, `${NAME}` and a `~` starting a word expanded against `environment` (unknown names stay).
 
-    def variable(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return environment.get(name, match.group(0))
-
-    out = _VAR.sub(variable, text)
+    A name in `one_word` (the variables gscen defines: OUTPUT_DIR, EXPERIMENT_DIR...) expands to
+    exactly one word wherever it stands, bare or inside quotes: its value is inserted shell-quoted
+    (closing and reopening the quotes it stands in), so a path with spaces stays one argument, both
+    for the split into words (shlex) and for `/bin/sh -c`. Other names (the `.conf` keys, the
+    environment) are inserted as they are and split afterwards, as Gumby did.
+    """
     home = environment.get("HOME")
     if home:
-        out = _TILDE.sub(lambda _m: home, out)
-    return out
+        text = _TILDE.sub(lambda _m: home, text)
+    out: list[str] = []
+    quote: str | None = None  # the quote we are inside: ' or " (None: outside)
+    pos = 0
+    while True:
+        match = _SCAN.search(text, pos)
+        if match is None:
+            out.append(text[pos:])
+            return "".join(out)
+        out.append(text[pos : match.start()])
+        token = match.group(0)
+        pos = match.end()
+        if token.startswith("\\"):
+            if quote == "'":  # no escapes inside single quotes: the backslash alone, then go on
+                out.append("\\")
+                pos = match.start() + 1
+            else:
+                out.append(token)
+        elif token in ("'", '"'):
+            quote = None if quote == token else (token if quote is None else quote)
+            out.append(token)
+        else:
+            name = match.group(1) or match.group(2)
+            value = environment.get(name)
+            if value is None:
+                out.append(token)
+            elif name in one_word and value and shlex.quote(value) != value:
+                quoted = shlex.quote(value)
+                out.append(quoted if quote is None else f"{quote}{quoted}{quote}")
+            else:
+                out.append(value)
 
 
 def peers_step(

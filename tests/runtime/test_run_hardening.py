@@ -4,6 +4,7 @@ paths, the interpreter on PATH, interrupts before the start, runs too big for th
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -174,3 +175,26 @@ def test_a_peer_that_falls_behind_and_is_cut_off_at_its_end_fails_the_run(tmp_pa
     assert peer["events_owed"] == 5000 and 0 < peer["events_unfired"] < 5000
     assert peer["events_fired"] + peer["events_unfired"] == 5000
     assert len(peer["unfired"]) == 10 and peer["unfired"][0].startswith("exp.scenario:2 `slow` @1 s")
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_the_shipped_example_runs_from_a_folder_with_a_space(tmp_path: Path) -> None:
+    folder = tmp_path / "my experiments" / "synchronized instances"
+    shutil.copytree(EXAMPLES / "synchronized_instances", folder)
+    conf = folder / "synchronized_instances.conf"
+    # A command that goes through /bin/sh (`&&`) gets gscen's variables quoted too; a `.conf` key
+    # holding several words still gives several arguments (Gumby's expand-then-split).
+    text = conf.read_text() + "two_words = a b\n"
+    text += "local_setup_cmd = test -d $OUTPUT_DIR && "
+    text += "printf '%s|' $TWO_WORDS $OUTPUT_DIR > $OUTPUT_DIR/setup.txt\n"
+    conf.write_text(text)
+    result = subprocess.run(
+        gscen("run", str(conf), "--no-plots"), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    (out,) = [p for p in (folder / "output").iterdir() if not p.is_symlink()]
+    assert (out / "sum_id.txt").read_text().strip() == "15"
+    assert (out / "resource_usage.log").is_file() and (out / "00000.out").is_file()
+    assert (out / "setup.txt").read_text() == f"a|b|{out}|"
