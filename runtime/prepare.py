@@ -259,7 +259,11 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
         "SYNC_HOST": host,
         "SYNC_PORT": str(port),
         "LOCAL_RUN": "True",
-        "PATH": os.pathsep.join((str(config.experiment_dir), str(shims), base_path)),
+        # gscen's own interpreter's folder after the experiment's and the shims: `python3` in a
+        # post-processing script is the one gscen runs on (a venv's, pipx's), which has gscen.
+        "PATH": os.pathsep.join(
+            (str(config.experiment_dir), str(shims), os.path.dirname(options.python), base_path)
+        ),
         "PYTHONPATH": os.pathsep.join(p for p in (str(config.experiment_dir), python_path) if p),
     }
     if instances is not None:

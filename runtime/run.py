@@ -23,12 +23,12 @@ Environment of every command and peer (as Gumby's run_in_env): the caller's envi
 upper-cased (`ExperimentConfig.environment`), then the runner's variables: OUTPUT_DIR (this run's folder),
 EXPERIMENT_DIR (the `.conf`'s folder), SCENARIO_FILE (absolute), PROJECT_DIR, SYNC_HOST, SYNC_PORT,
 INSTANCES_TO_RUN, LOCAL_RUN, GSCEN_PLAN_FILE, GSCEN_SYNC_TOKEN (unless tokens are off), PATH (EXPERIMENT_DIR,
-then the folder of Gumby-named shims, then the caller's PATH) and PYTHONPATH (EXPERIMENT_DIR first). `$VAR`,
-`${VAR}` and a leading `~` are expanded in each command before it is split into words (shlex), the runner's
-variables to exactly one word each (docs/conf.md); a command with shell operators (`|`, `&&`, `;`, `>`...)
-runs through `/bin/sh -c`, any other is executed directly. Commands run in the experiment's workspace
-(`workspace_dir`, by default the `.conf`'s folder), each in its own process group, with stdout and stderr in
-`OUTPUT_DIR/logs/<key>.out` / `.err`.
+then the folder of Gumby-named shims, then the folder of gscen's own interpreter, then the caller's PATH) and
+PYTHONPATH (EXPERIMENT_DIR first). `$VAR`, `${VAR}` and a leading `~` are expanded in each command before it
+is split into words (shlex), the runner's variables to exactly one word each (docs/conf.md); a command with
+shell operators (`|`, `&&`, `;`, `>`...) runs through `/bin/sh -c`, any other is executed directly. Commands
+run in the experiment's workspace (`workspace_dir`, by default the `.conf`'s folder), each in its own process
+group, with stdout and stderr in `OUTPUT_DIR/logs/<key>.out` / `.err`.
 
 Output folder: `--output DIR` is used as given, and refused when it is not empty unless `force`;
 otherwise every run gets a fresh `<output_dir>/<YYYYmmdd-HHMMSS>` below the experiment's folder (`-2`,

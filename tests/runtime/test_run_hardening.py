@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 
 def gscen(*args: str) -> list[str]:
     return [sys.executable, "-m", "scenario_lang.cli", *args]
@@ -57,6 +59,8 @@ def test_runs_started_together_each_get_a_fresh_output_folder(tmp_path: Path) ->
 
 HANG_MODULE = """\
 import time
+
+import pytest
 
 from scenario_lang import ExperimentModule, experiment_callback
 
@@ -198,3 +202,38 @@ def test_the_shipped_example_runs_from_a_folder_with_a_space(tmp_path: Path) -> 
     assert (out / "sum_id.txt").read_text().strip() == "15"
     assert (out / "resource_usage.log").is_file() and (out / "00000.out").is_file()
     assert (out / "setup.txt").read_text() == f"a|b|{out}|"
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_python3_in_post_processing_is_gscens_interpreter_when_gscen_is_called_by_its_path(
+    tmp_path: Path,
+) -> None:
+    # gscen installed in a venv of its own and called by its path, with a PATH whose python3 does not
+    # have gscen (as after `pipx install`): the tutorial's `exec python3 "$EXPERIMENT_DIR/sum_ids.py"`.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    install = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
+    install.append(str(REPO))
+    subprocess.run(install, check=True, capture_output=True, cwd=tmp_path)
+    folder = tmp_path / "tutorial"
+    shutil.copytree(EXAMPLES / "synchronized_instances", folder)
+    bare_path = "/usr/bin:/bin"
+    probe = subprocess.run(
+        ["python3", "-c", "import scenario_lang"], env={"PATH": bare_path}, capture_output=True, cwd=tmp_path
+    )
+    if probe.returncode == 0:
+        pytest.skip("the system's python3 has gscen: nothing to tell apart")
+    result = subprocess.run(
+        [str(venv / "bin" / "gscen"), "run", str(folder / "synchronized_instances.conf"), "--no-plots"],
+        env={"PATH": bare_path, "HOME": str(tmp_path), "PYTHONSAFEPATH": "1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (out,) = [p for p in (folder / "output").iterdir() if not p.is_symlink()]
+    assert (out / "sum_id.txt").read_text().strip() == "15"
