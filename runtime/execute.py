@@ -18,7 +18,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,11 +82,16 @@ def _materialize(run: PreparedRun) -> None:
 
 
 async def execute_run(
-    run: PreparedRun, observer: RunObserver | None = None, interrupt: asyncio.Event | None = None
+    run: PreparedRun,
+    observer: RunObserver | None = None,
+    interrupt: asyncio.Event | None = None,
+    interrupt_signal: Callable[[], int | None] | None = None,
 ) -> RunOutcome:
     """Run the prepared experiment; see the module docstring. Never raises for a failed run.
 
-    Raises OSError only when the output folder cannot be created (nothing has started then).
+    `interrupt_signal` names the signal that set `interrupt` (for the summary's exit code, 128 + it;
+    SIGINT when unknown). Raises OSError only when the output folder cannot be created (nothing has
+    started then).
     """
     obs: RunObserver = observer or NullObserver()
     state = RunState(started_at=time.time(), events=EventCounter(run.output_dir))
@@ -116,6 +121,8 @@ async def execute_run(
             logger.exception("the run failed unexpectedly")
             status, message = "failed", f"internal error: {exc}"
             state.failure = StepFailure("gscen", message)
+    if status == "interrupted":
+        state.interrupt_signal = (interrupt_signal() if interrupt_signal else None) or signal.SIGINT
     summary = await asyncio.to_thread(write_results, run, state, status, message, obs)
     log = state.failure.log if state.failure is not None else None
     return RunOutcome(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -114,7 +115,7 @@ def write_results(
         scenario=str(run.scenario) if run.scenario else None,
         output_dir=str(out),
         status=status,
-        exit_code=0 if status == "ok" else 1,
+        exit_code=_exit_code(status, state),
         message=message,
         started_at=state.started_at,
         ended_at=time.time(),
@@ -155,6 +156,13 @@ def _write_failure_message(
         quoted, text = None, message
     errors.extend(RunError(str(f)) for f in failures if f is not quoted)
     return text
+
+
+def _exit_code(status: str, state: RunState) -> int:
+    """What `gscen run` exits with: 0 ok, 1 failed, 128 + the signal after an interrupt (130, 143)."""
+    if status == "interrupted":
+        return 128 + (state.interrupt_signal or signal.SIGINT)
+    return 0 if status == "ok" else 1
 
 
 def _disk_is_full(folder: Path) -> bool:

@@ -144,7 +144,7 @@ def _execute(run: object, out: Console, err: Console) -> int:
             loop.add_signal_handler(signum, on_signal, signum)
         try:
             with make_progress(err) as progress:
-                return await execute_run(run, progress, interrupt)
+                return await execute_run(run, progress, interrupt, lambda: received[0] if received else None)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
@@ -172,6 +172,4 @@ def _execute(run: object, out: Console, err: Console) -> int:
             err.print(Text(f"  {line}", style="dim"))
     err.print(text)
     err.print(Text(f"results: {run.output_dir}"))
-    if outcome.status == "interrupted":
-        return 143 if received and received[0] == signal.SIGTERM else 130
-    return 0 if outcome.status == "ok" else 1
+    return outcome.summary.exit_code  # 0 ok, 1 failed, 130 / 143 after SIGINT / SIGTERM

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -237,3 +238,38 @@ def test_python3_in_post_processing_is_gscens_interpreter_when_gscen_is_called_b
     assert result.returncode == 0, result.stderr
     (out,) = [p for p in (folder / "output").iterdir() if not p.is_symlink()]
     assert (out / "sum_id.txt").read_text().strip() == "15"
+
+
+def test_sigint_before_the_run_starts_exits_130_and_leaves_no_output_folder(tmp_path: Path) -> None:
+    # 150,000 lines take seconds to check: the interrupt lands while the run is being prepared.
+    lines = "".join(f"@0:{i % 50} echo line{i}\n" for i in range(150_000))
+    write(tmp_path / "x", {"exp.conf": CONF, "exp.scenario": lines + "@0:55 stop\n"})
+    proc = subprocess.Popen(
+        gscen("run", str(tmp_path / "x" / "exp.conf")),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Aborted!" not in err and "interrupted" in err
+    assert not (tmp_path / "x" / "output").exists()
+
+
+def test_sigint_to_the_sync_server_exits_130(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        gscen("sync-server", "--instances", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("listening on ")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Aborted!" not in err
