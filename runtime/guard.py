@@ -1,6 +1,6 @@
 """The process guard: commands -> supervised process groups, a resource log, per-process results.
 
-gscen's equivalent of Gumby's `process_guard.py` (see docs/gumby-semantics.md, section 11). It takes a
+gscen's equivalent of Gumby's `process_guard.py` (see docs/compatibility.md, "The process guard"). It takes a
 `GuardConfig` (shell commands, timeout, sampling interval, output folders) and returns a `GuardResult`
 (per command: exit status, peak RSS, CPU seconds, output files).
 

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Literal
 
 import click
+from rich.console import Console
 
 from .guard import GuardConfig, GuardError, GuardResult, commands_from_options, run_guard
+from .terminal_log import log_to_terminal
 
 __all__ = ["guard_command"]
 
@@ -125,7 +127,7 @@ def _build_command() -> click.Command:
         grace: float,
         fail_on_timeout: bool,
     ) -> None:
-        _setup_logging()
+        log_to_terminal(Console(stderr=True), logging.INFO, show_time=True)
         try:
             all_commands = commands_from_options(commands, instances, command_file)
         except OSError as exc:
@@ -158,20 +160,7 @@ def _build_command() -> click.Command:
     return guard_command
 
 
-def _setup_logging() -> None:
-    from rich.console import Console
-    from rich.logging import RichHandler
-
-    package = logging.getLogger("scenario_lang")
-    if not package.handlers and not logging.getLogger().handlers:
-        handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        package.addHandler(handler)
-        package.setLevel(logging.INFO)
-
-
 def _render(result: GuardResult) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 

@@ -105,7 +105,7 @@ from .builtin_callbacks import BuiltinCallbacks
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .output_files import WriteFailure, write_atomically, write_failure
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
-from .sync import SyncError
+from .sync import SyncError, is_loopback
 from .sync_client import AllVars, SyncClient, SyncClientConfig
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ RESULT_FILE = "result.json"
 ALL_VARS_FILE = "all_vars.txt"
 
 
-class PeerError(Exception):
+class PeerFatalError(Exception):
     """A fatal problem before or around the experiment (plan, modules, sync, lifecycle hooks)."""
 
 
@@ -244,7 +244,7 @@ def _compile_scenario(config: PeerConfig) -> Path:
     if not scenario.is_file() and config.experiment_dir is not None and not scenario.is_absolute():
         scenario = config.experiment_dir / scenario
     if not scenario.is_file():
-        raise PeerError(f"scenario file {config.scenario} not found")
+        raise PeerFatalError(f"scenario file {config.scenario} not found")
     from scenario_lang.diagnostics import has_errors
     from scenario_lang.plan import compile_plan, write_plan_file
     from scenario_lang.project import CheckOptions, analyze
@@ -253,7 +253,7 @@ def _compile_scenario(config: PeerConfig) -> Path:
     if has_errors(analysis.diagnostics):
         for d in analysis.diagnostics:
             log.error("%s:%d:%d: %s", d.span.path, d.span.line, d.span.column, d.message)
-        raise PeerError(f"{scenario} has errors; run `gscen check {scenario}`")
+        raise PeerFatalError(f"{scenario} has errors; run `gscen check {scenario}`")
     plan = compile_plan(analysis.program, config.instances)
     import tempfile
 
@@ -261,17 +261,6 @@ def _compile_scenario(config: PeerConfig) -> Path:
     os.close(fd)
     write_plan_file(plan, name)
     return Path(name)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _source_namer(plan: PlanFileReader) -> Callable[[str, int], str]:
@@ -331,7 +320,7 @@ class Peer:
             if self._signal is None:
                 raise
             outcome = PeerOutcome(128 + self._signal, "signal")
-        except (PeerError, ModuleLoadError, PlanFileError, SyncError) as exc:
+        except (PeerFatalError, ModuleLoadError, PlanFileError, SyncError) as exc:
             log.error("%s", exc)
             outcome = PeerOutcome(1, "error", str(exc))
         finally:
@@ -390,7 +379,7 @@ class Peer:
         plan_path = cfg.plan
         if plan_path is None:
             if cfg.scenario is None:
-                raise PeerError("no plan: give --plan (GSCEN_PLAN_FILE) or a scenario (SCENARIO_FILE)")
+                raise PeerFatalError("no plan: give --plan (GSCEN_PLAN_FILE) or a scenario (SCENARIO_FILE)")
             plan_path = await asyncio.to_thread(_compile_scenario, cfg)
             self.plan = PlanFileReader(plan_path)
             plan_path.unlink()
@@ -410,7 +399,7 @@ class Peer:
             registry = self.modules.registry
             missing = sorted(name for name in plan.callbacks if not registry.get(name))
             if missing:
-                raise PeerError(
+                raise PeerFatalError(
                     "no module answers the callback(s) "
                     + ", ".join(f"`{name}`" for name in missing)
                     + " that the plan calls (the modules changed since the plan was compiled?)"
@@ -442,7 +431,7 @@ class Peer:
                 os.chdir(state.output_dir)
                 self._events_file = open(EVENTS_FILE, "w", encoding="utf-8", newline="")  # noqa: SIM115
             except OSError as exc:
-                raise PeerError(f"cannot write the peer folder {state.output_dir}: {exc}") from None
+                raise PeerFatalError(f"cannot write the peer folder {state.output_dir}: {exc}") from None
             self._folder_ready = True
             self.events = EventLog(
                 self._events_file,
@@ -474,7 +463,7 @@ class Peer:
             scheduler.fire_immediate()
             start_wall = await client.wait_go()
             offset = client.time_offset
-            if offset and _is_loopback(cfg.sync_host):
+            if offset and is_loopback(cfg.sync_host):
                 # Same machine, same clock: the offset the server measured is its own delay in reading
                 # our `time:` line (under load, more than the 0.5 s dead band). Undo it.
                 log.info("ignoring the %.3f s clock offset the sync server measured on this host", offset)
@@ -546,7 +535,7 @@ class Peer:
                     await _call_hook(hook)
             except Exception as exc:
                 log.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
-                raise PeerError(f"{label} failed: {type(exc).__name__}: {exc}") from exc
+                raise PeerFatalError(f"{label} failed: {type(exc).__name__}: {exc}") from exc
 
     def _hook_after_go(
         self, module: object, name: str, scheduler: Scheduler, *args: Any, record_ok: bool = True
@@ -586,7 +575,7 @@ class Peer:
             with open(ALL_VARS_FILE, "wb") as f:
                 f.write(all_vars.raw + b"\n")
         except OSError as exc:
-            raise PeerError(str(write_failure(state.output_dir / ALL_VARS_FILE, exc))) from None
+            raise PeerFatalError(str(write_failure(state.output_dir / ALL_VARS_FILE, exc))) from None
 
     # -- result.json
     def _write_result(self, outcome: PeerOutcome) -> WriteFailure | None:

@@ -1,6 +1,6 @@
 """Reading `resource_usage.log`: the guard's log text -> typed per-process time series.
 
-Takes the file the process guard writes (gscen's or Gumby's: docs/gumby-semantics.md, section 11) and
+Takes the file the process guard writes (gscen's or Gumby's: docs/compatibility.md, "The process guard") and
 returns a `ResourceLog`: per process (keyed by pid and start time, so a reused pid is a new process) its
 samples (CPU seconds, threads, memory, I/O counters), plus derived `TimeSeries` (CPU seconds per second,
 RSS in MiB) per process or per session (= per guarded command: each command is its own session, whose

@@ -21,6 +21,8 @@ from rich.text import Text
 
 from scenario_lang.diagnostics import Diagnostic
 
+from .terminal_log import log_to_terminal
+
 __all__ = ["run_command"]
 
 
@@ -38,18 +40,6 @@ def _print_diagnostics(
         line = source[d.span.line - 1] if 1 <= d.span.line <= len(source) else None
         err.print(diagnostic_text(d, line))
         err.print()
-
-
-def _setup_logging(err: Console) -> None:
-    from rich.logging import RichHandler
-
-    package = logging.getLogger("scenario_lang")
-    if not package.handlers:
-        handler = RichHandler(console=err, show_path=False, markup=False, show_time=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        package.addHandler(handler)
-        package.setLevel(logging.WARNING)
-        package.propagate = False
 
 
 @click.command("run")
@@ -93,7 +83,7 @@ def run_command(
     from .run import RunOptions, dry_run_lines, prepare_run
 
     out, err = _consoles()
-    _setup_logging(err)
+    log_to_terminal(err, logging.WARNING)
     options = RunOptions(
         conf=conf,
         output=output,

@@ -1,7 +1,8 @@
 """Finding the files peers wrote: an experiment's output folder -> (peer id, file, peer folder).
 
-For post-processing scripts, like Gumby's `StatisticsParser.yield_files` (docs/gumby-semantics.md,
-13.1), but deterministic: peers come in ascending id order, and the files of one peer in path order.
+For post-processing scripts, like Gumby's `StatisticsParser.yield_files` (docs/compatibility.md,
+"Post-processing"), but deterministic: peers come in ascending id order, and the files of one peer in
+path order.
 
     import os
     from scenario_lang.runtime.statistics import iter_peer_files

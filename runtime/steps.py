@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from scenario_lang.conf import ExperimentConfig
+from scenario_lang.variables import VARIABLE
 
 from .guard import GuardConfig
 from .gumby_commands import (
@@ -37,8 +38,8 @@ from .run_end import STOP_GRACE
 __all__ = ["Step", "StepKind", "StepLaunch", "command_step", "expand_command", "peers_step"]
 
 _SHELL_OPERATORS = frozenset({"|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", "&>", "|&"})
-# What expansion looks at, in order: an escape, a quote, a variable.
-_SCAN = re.compile(r"\\.|['\"]|\$(?:\{(\w+)\}|(\w+))", re.S)
+# What expansion looks at, in order: an escape, a quote, a variable (the one `$NAME` pattern).
+_SCAN = re.compile(r"\\.|['\"]|" + VARIABLE.pattern, re.S | re.ASCII)
 _TILDE = re.compile(r"(?:(?<=^)|(?<=[\s=:]))~(?=/|\s|$)")
 
 
@@ -167,7 +168,8 @@ def expand_command(text: str, environment: Mapping[str, str], one_word: Collecti
             quote = None if quote == token else (token if quote is None else quote)
             out.append(token)
         else:
-            name = match.group(1) or match.group(2)
+            reference = match.group(1)
+            name = reference[1:-1] if reference.startswith("{") else reference
             value = environment.get(name)
             if value is None:
                 out.append(token)

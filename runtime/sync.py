@@ -5,8 +5,8 @@ through `SyncServer.wait_go()`, the start instant every peer received; or raises
 naming the peer that broke the handshake and why. `gscen sync-server` runs it alone (the equivalent of
 Gumby's experiment_server.py); `sync_client.SyncClient` is the peer's side.
 
-Wire protocol (Gumby's, section 9 of gumby-semantics.md; a Gumby client can join when no token is
-required). One line per message, ending in CR LF; whitespace around a line is ignored::
+Wire protocol (Gumby's, docs/compatibility.md "The sync protocol"; a Gumby client can join when no
+token is required). One line per message, ending in CR LF; whitespace around a line is ignored::
 
     client                                  server
       [token:<secret>] ------------------->   gscen's addition, see below
@@ -101,6 +101,7 @@ __all__ = [
     "SyncTimeoutError",
     "assign_ids",
     "expand_compact",
+    "is_loopback",
     "new_token",
     "serve",
 ]
@@ -240,7 +241,11 @@ def _normal_host(host: str) -> str:
     return host
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine's loopback: `localhost`, 127.0.0.0/8 or ::1 (an IPv6 zone, as in
+    `::1%lo`, is ignored). Other names are not looked up: they count as other hosts."""
+    if host.lower() == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
     except ValueError:
@@ -406,7 +411,7 @@ class _Connection(asyncio.Protocol):
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.host, self.port = _normal_host(str(peer[0])), int(peer[1])
             local = transport.get_extra_info("sockname")
-            self.is_local = _is_loopback(self.host) or (
+            self.is_local = is_loopback(self.host) or (
                 isinstance(local, tuple) and _normal_host(str(local[0])) == self.host
             )
         elif peer:

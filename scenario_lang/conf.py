@@ -21,7 +21,7 @@ import math
 import os
 import re
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import configobj
 
 from .diagnostics import Diagnostic, Severity, diag
 from .nodes import Span
+from .variables import expand_variables, variable_names
 
 __all__ = [
     "ConfigEntry",
@@ -821,22 +822,6 @@ def _export_text(entry: ConfigEntry) -> str:
     return value
 
 
-_VARIABLE = re.compile(r"\$(\w+|\{[^}]*\})", re.ASCII)
-
-
-def _expand_vars(text: str, lookup: Callable[[str], str | None]) -> str:
-    """`$NAME` / `${NAME}` replaced by `lookup(NAME)`; names it does not know stay as written."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name.startswith("{"):
-            name = name[1:-1]
-        found = lookup(name)
-        return match.group(0) if found is None else found
-
-    return _VARIABLE.sub(replace, text) if "$" in text else text
-
-
 def _expand_user(text: str, home: str | None) -> str:
     """A leading `~` (replaced by `home`) or `~user` (by that user's home folder), as `expanduser`."""
     if not text.startswith("~"):
@@ -861,16 +846,13 @@ def _expand_path(text: str, exported: Mapping[str, str], environ: Mapping[str, s
     def lookup(name: str) -> str | None:
         return exported.get(name, environ.get(name))
 
-    return _expand_user(_expand_vars(text, lookup), lookup("HOME"))
+    return _expand_user(expand_variables(text, lookup), lookup("HOME"))
 
 
 def _expand_all(raw: Mapping[str, str], environ: Mapping[str, str], run: Mapping[str, str]) -> dict[str, str]:
     """Expand every exported value; references between keys resolve whatever their order, and a
     reference to a key on a cycle (`a = $B`, `b = $A`) stays as written."""
-    refs = {
-        name: {n.strip("{}") for n in _VARIABLE.findall(text)} & raw.keys() - run.keys()
-        for name, text in raw.items()
-    }
+    refs = {name: variable_names(text) & raw.keys() - run.keys() for name, text in raw.items()}
     cyclic = {name for name in raw if name in _reachable(name, refs)}
     done: dict[str, str] = {}
 
@@ -883,7 +865,7 @@ def _expand_all(raw: Mapping[str, str], environ: Mapping[str, str], run: Mapping
 
     def expand(name: str) -> str:
         if name not in done:
-            done[name] = _expand_user(_expand_vars(raw[name], resolve), resolve("HOME"))
+            done[name] = _expand_user(expand_variables(raw[name], resolve), resolve("HOME"))
         return done[name]
 
     return {name: expand(name) for name in raw}

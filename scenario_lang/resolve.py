@@ -37,6 +37,7 @@ from .nodes import (
 from .parse import bulk_allocation, parse_lines, read_source
 from .peers import PeerSet
 from .signatures import BUILTINS, CallbackTable, ModuleInfo, ModuleMiss, ModuleReader, default_search_path
+from .variables import expand_variables
 
 # Variables `gscen run` defines for every command and peer (documented in docs/variables.md).
 RUN_VARIABLES = (
@@ -598,11 +599,7 @@ class _Resolver:
 
     def include(self, directive: IncludeDirective, path: str, stack: tuple[str, ...]) -> None:
         raw = directive.target
-        expanded = re.sub(
-            r"\$(\w+)|\$\{(\w+)\}",
-            lambda m: self.lookup(m[1] or m[2], None) or m[0],
-            raw,
-        )
+        expanded = expand_variables(raw, lambda name: self.lookup(name, None) or None)
         expanded = os.path.expanduser(expanded)
         candidates: list[Path] = []
         if os.path.isabs(expanded):

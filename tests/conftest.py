@@ -1,4 +1,5 @@
-"""Shared test configuration: the corpus location and the golden-file update flag."""
+"""Shared test configuration: the corpus location (and whether its absence fails), the golden-file
+update flag."""
 
 from __future__ import annotations
 
@@ -36,8 +37,13 @@ def update_goldens(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:
+    """The Gumby corpus. Without it the corpus tests are skipped, except under CI=true, where they
+    fail: there a missing corpus means the checkout is incomplete, and skipping would hide it."""
     if not CORPUS.is_dir():
-        pytest.skip(f"the Gumby corpus is not at {CORPUS} (set GSCEN_CORPUS)")
+        reason = f"the Gumby corpus is not at {CORPUS} (set GSCEN_CORPUS)"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(f"{reason}; CI=true requires it", pytrace=False)
+        pytest.skip(reason)
     return CORPUS
 
 

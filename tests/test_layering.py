@@ -4,46 +4,88 @@ language server imports no runtime, and only parse.py imports lark."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def imports_of(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+# Top-level folders of the checkout -> the package they are installed as (pyproject.toml).
+PACKAGES = {"scenario_lang": "scenario_lang", "runtime": "scenario_lang.runtime", "lsp": "scenario_lang.lsp"}
+
+
+def package_of(relative: Path) -> str:
+    """The package a source file of the checkout belongs to: `lsp/features/hover.py` ->
+    `scenario_lang.lsp.features` (the folders below the top one are subpackages)."""
+    top, *folders = relative.parts[:-1]
+    return ".".join([PACKAGES[top], *folders])
+
+
+def imports_in(source: str, relative: Path) -> set[str]:
+    """Every module `source` (the text of the file at `relative`) imports, relative imports resolved
+    against its own package, as Python resolves them."""
+    package = package_of(relative).split(".")
     names: set[str] = set()
-    package = {
-        "scenario_lang": "scenario_lang",
-        "runtime": "scenario_lang.runtime",
-        "lsp": "scenario_lang.lsp",
-    }[path.relative_to(REPO).parts[0]]
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                assert node.level <= len(package), f"{relative}: import beyond the top-level package"
+                base = package[: len(package) - (node.level - 1)]
                 names.add(".".join([*base, node.module] if node.module else base))
             elif node.module:
                 names.add(node.module)
     return names
 
 
+def imports_of(path: Path) -> set[str]:
+    return imports_in(path.read_text(encoding="utf-8"), path.relative_to(REPO))
+
+
 def sources(folder: str) -> list[Path]:
     return sorted((REPO / folder).rglob("*.py"))
 
 
+def forbidden_imports(folder: str, forbidden: tuple[str, ...], source: Callable[[Path], str]) -> list[str]:
+    """`file imports {...}` for each file of `folder` (its text from `source`) that imports a module
+    starting with one of `forbidden`."""
+    found = []
+    for path in sources(folder):
+        relative = path.relative_to(REPO)
+        bad = {n for n in imports_in(source(path), relative) if n.startswith(forbidden)}
+        if bad:
+            found.append(f"{relative} imports {sorted(bad)}")
+    return found
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
 def test_front_end_imports_no_runtime_and_no_language_server() -> None:
-    for path in sources("scenario_lang"):
-        bad = {n for n in imports_of(path) if n.startswith(("scenario_lang.runtime", "scenario_lang.lsp"))}
-        assert not bad, f"{path.name} imports {bad}"
+    assert not forbidden_imports("scenario_lang", ("scenario_lang.runtime", "scenario_lang.lsp"), _text)
 
 
 def test_language_server_imports_no_runtime() -> None:
-    for path in sources("lsp"):
-        bad = {n for n in imports_of(path) if n.startswith("scenario_lang.runtime")}
-        assert not bad, f"{path.name} imports {bad}"
+    assert not forbidden_imports("lsp", ("scenario_lang.runtime",), _text)
+
+
+def test_a_relative_import_of_the_runtime_in_a_language_server_feature_is_caught() -> None:
+    # Three dots from lsp/features/ reach scenario_lang: this is scenario_lang.runtime.run.
+    hover = REPO / "lsp" / "features" / "hover.py"
+
+    def with_violation(path: Path) -> str:
+        text = _text(path)
+        return text + "\nfrom ...runtime.run import prepare_run\n" if path == hover else text
+
+    assert forbidden_imports("lsp", ("scenario_lang.runtime",), with_violation) == [
+        "lsp/features/hover.py imports ['scenario_lang.runtime.run']"
+    ]
+    assert imports_in("from ..store import x\nfrom . import y\n", Path("lsp/features/hover.py")) == {
+        "scenario_lang.lsp.store",
+        "scenario_lang.lsp.features",
+    }
 
 
 def test_only_the_parser_imports_lark() -> None:

@@ -8,13 +8,14 @@ from scenario_lang.parse import fast_path_matches, parse_lines, parse_with_lark_
 
 # Lines of the corpus that really are mistakes, each with the reason (pinned as expected errors).
 PINNED = {
-    # Gumby's own for-loop test file exercises loops its parser rejects (semantics doc 3.7).
+    # Gumby's own for-loop test file shows loops its own parser rejects: `{$}`, and `for` without
+    # `in`, `to` or a bound.
     ("experiments/test_scenarios/for_loop/for_loop_edge_cases.scenario", 21, "SC107"),
     ("experiments/test_scenarios/for_loop/for_loop_edge_cases.scenario", 24, "SC106"),
     ("experiments/test_scenarios/for_loop/for_loop_edge_cases.scenario", 25, "SC106"),
     ("experiments/test_scenarios/for_loop/for_loop_edge_cases.scenario", 26, "SC106"),
     ("experiments/test_scenarios/for_loop/for_loop_edge_cases.scenario", 27, "SC106"),
-    # `@0 210 commit_block_times`: a typo for `@0:210` (semantics doc 3.5, quirk Q17).
+    # `@0 210 commit_block_times`: a typo for `@0:210` (Gumby reads `210` as the callback's name).
     ("experiments/trustchain/noodles_direct_payments.scenario.v1", 16, "SC101"),
     ("experiments/trustchain/noodles_multi_hop_payments.scenario.v1", 17, "SC101"),
 }

@@ -24,6 +24,7 @@ from scenario_lang.runtime.sync import (
     assign_ids,
     expand_compact,
     host_sort_key,
+    is_loopback,
     new_token,
 )
 from scenario_lang.runtime.sync_client import AllVars, SyncClient, SyncClientConfig
@@ -640,3 +641,21 @@ async def test_client_refuses_use_after_close_and_out_of_order_calls() -> None:
                 await client.ready()
         with pytest.raises(SyncClosedError):
             await client.connect()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("::1%lo", True),
+        ("::ffff:127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("example.org", False),
+    ],
+)
+def test_one_loopback_test_for_the_server_and_the_peers(host: str, loopback: bool) -> None:
+    # The server (is this client on my machine?) and the peer (is the server on mine?) ask the same.
+    assert is_loopback(host) is loopback
