@@ -58,6 +58,11 @@ def _print_diagnostics(
 @click.option("--no-token", is_flag=True, help="Admit peers without the run's token (Gumby clients).")
 @click.option("--no-plots", is_flag=True, help="Do not draw the PNG plots.")
 @click.option(
+    "--ignore-memory",
+    is_flag=True,
+    help="Start even when the peers cannot fit in the available memory (6 MiB each, at least).",
+)
+@click.option(
     "--sync-timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=60.0,
@@ -72,6 +77,7 @@ def run_command(
     force: bool,
     no_token: bool,
     no_plots: bool,
+    ignore_memory: bool,
     sync_timeout: float,
 ) -> None:
     """Run an experiment: check the .conf and its scenario, then setup, sync server, peers, post-processing.
@@ -93,6 +99,7 @@ def run_command(
         plots=not no_plots,
         sync_timeout=sync_timeout,
         dry_run=dry_run,
+        check_memory=not ignore_memory,
     )
     preparation = prepare_run(options)
     _print_diagnostics(err, preparation.diagnostics, preparation.lines)

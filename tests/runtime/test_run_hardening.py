@@ -273,3 +273,31 @@ def test_sigint_to_the_sync_server_exits_130(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 130, err
     assert "Aborted!" not in err
+
+
+def test_more_peers_than_memory_allows_are_refused_unless_told_to_go_ahead(tmp_path: Path) -> None:
+    conf = CONF.replace("instances_to_run = 2", "instances_to_run = 100000")
+    write(tmp_path / "x", {"exp.conf": conf, "exp.scenario": "@0:1 echo hi\n@0:2 stop\n"})
+    began = time.monotonic()
+    refused = subprocess.run(
+        gscen("run", str(tmp_path / "x" / "exp.conf")), capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 1
+    assert "100,000 peers need at least" in refused.stderr and "--ignore-memory" in refused.stderr
+    assert time.monotonic() - began < 30
+    assert not (tmp_path / "x" / "output").exists()  # nothing was started or written
+    allowed = subprocess.run(
+        gscen("run", str(tmp_path / "x" / "exp.conf"), "--ignore-memory", "--dry-run"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert "100000 x `gscen peer`" in allowed.stdout
+
+
+def test_a_conf_with_nothing_to_run_fails_saying_so(tmp_path: Path) -> None:
+    write(tmp_path / "x", {"exp.conf": "experiment_name = e\nscenario = exp.scenario\n"})
+    result = subprocess.run(gscen("run", str(tmp_path / "x" / "exp.conf")), capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "nothing to run" in result.stderr and "run ok" not in result.stderr
