@@ -242,8 +242,10 @@ def _judge_end(
             else:
                 missing.append(event)
         if isinstance(fired, int):
-            # A problems-only events log lists no ok rows: trust the peer's count over the rows.
-            missing = missing[: max(0, owed - fired)]
+            # A problems-only events log lists no ok rows: trust the peer's count over the rows, and
+            # name the last owed events (a peer fires in plan order, so it missed the tail).
+            short = max(0, owed - fired)
+            missing = missing[len(missing) - short :] if short else []
     end = ends.ends.get(peer)
     late = None
     if not missing and end is not None and peer in ends.by_stop and report is not None:

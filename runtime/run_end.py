@@ -14,8 +14,9 @@ Gumby's guard timeout); when it is the peer's `stop`, a peer not gone `STOP_GRAC
 fails the run.
 
 Counting is done once per distinct peer set (not once per peer and event: 4,000 peers x 1 M events
-must stay cheap): `PlannedEnds.owed_count(peer)` bisects each set's sorted times; only a peer that
-falls short has its owed events listed one by one (`owed_events`).
+must stay cheap): `PlannedEnds.owed_counts()` bisects each set's sorted times and spreads the counts
+over the set's peer ranges; only a peer that falls short has its owed events listed one by one
+(`owed_events`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class PlannedEnds:
     ends: dict[int, float | None]
     by_stop: frozenset[int]  # peers whose end is their own `stop`
     _times: dict[PeerSet, list[float]] = field(repr=False, default_factory=dict)
+    _counts: dict[int, int] = field(repr=False, default_factory=dict)  # owed_counts, once computed
 
     @property
     def run_end(self) -> float | None:
@@ -73,9 +75,34 @@ class PlannedEnds:
 
     def owed_count(self, peer: int) -> int:
         """How many events `peer` must fire before its end."""
-        end = self.ends.get(peer)
-        limit = math.inf if end is None else end
-        return sum(bisect.bisect_left(times, limit) for peers, times in self._times.items() if peer in peers)
+        return self.owed_counts().get(peer, 0)
+
+    def owed_counts(self) -> dict[int, int]:
+        """Every peer's owed count, in one pass per distinct end: each peer set adds its count of
+        events before that end to its peers' ranges (a difference array), so 4,000 peers and 4,000
+        distinct sets cost 4,000 bisects and ranges, not 16 M membership tests."""
+        if self._counts:
+            return self._counts
+        n = self.plan.instances
+        by_end: dict[float, list[int]] = {}
+        for peer, end in self.ends.items():
+            by_end.setdefault(math.inf if end is None else end, []).append(peer)
+        for end, peers in by_end.items():
+            delta = [0] * (n + 2)
+            for peer_set, times in self._times.items():
+                count = bisect.bisect_left(times, end)
+                if count:
+                    for lo, hi in peer_set.concrete(n):
+                        delta[lo] += count
+                        delta[hi + 1] -= count
+            running = 0
+            totals = []
+            for value in delta[: n + 1]:
+                running += value
+                totals.append(running)
+            for peer in peers:
+                self._counts[peer] = totals[peer]
+        return self._counts
 
     def owed_events(self, peer: int) -> Iterator[PlannedEvent]:
         """The events `peer` must fire before its end, in plan order."""
