@@ -66,9 +66,13 @@ def _materialize(run: PreparedRun) -> None:
     (run.output_dir / LOG_FOLDER).mkdir(exist_ok=True)
     write_shims(run.output_dir / SHIM_FOLDER, run.options.python)
     if run.plan is not None and run.plan_path is not None:
+        from scenario_lang.parse import bulk_allocation
         from scenario_lang.plan import write_plan_file
 
-        write_plan_file(run.plan, run.plan_path)  # a failure names the file and leaves no temporary
+        # Writing builds many acyclic objects for a large plan: without the collector paused, each
+        # burst would scan the whole plan again. A failure names the file and leaves no temporary.
+        with bulk_allocation():
+            write_plan_file(run.plan, run.plan_path)
     if run.fresh_output:
         latest = run.output_dir.parent / "latest"
         tmp = latest.with_name(f".latest-{os.getpid()}")

@@ -282,11 +282,13 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
     plan = None
     ends: PlannedEnds | None = None
     if scenario is not None:
-        from scenario_lang.plan import compile_plan
-        from scenario_lang.project import CheckOptions, analyze
+        from scenario_lang.project import CheckOptions, analyze_and_plan
 
         check_variables = {k: v for k, v in run_variables.items() if k not in ("PATH", "PYTHONPATH")}
-        analysis = analyze(
+        # Checked and compiled in one pass; a large file in chunks by forked workers, so the
+        # runner's memory grows linearly with it (the chunked analysis keeps only what rendering
+        # its diagnostics needs: `complete` is False).
+        analysis, plan = analyze_and_plan(
             str(scenario),
             CheckOptions(
                 conf=str(config.path),
@@ -295,14 +297,14 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
                 run_variables=check_variables,
                 find_conf=False,
                 cwd=str(cwd),
+                parallel=True,
             ),
         )
         for path, source in analysis.program.lines.items():
             lines[path] = source
         diagnostics.extend(analysis.diagnostics)
-        if has_errors(analysis.diagnostics):
+        if has_errors(analysis.diagnostics) or plan is None:
             return refuse(f"the scenario {scenario} has errors")
-        plan = compile_plan(analysis.program, instances, allow_errors=True)
         ends = planned_ends(plan, config.experiment_time or None)
 
     # The steps.
@@ -414,8 +416,10 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
     local = options.launcher is None or getattr(options.launcher, "name", "") == "local"
     if options.check_memory and local:
         too_big = _memory_refusal(sum(len(s.guard.commands) for s in steps if s.runs_peers and s.guard))
-        if too_big is not None:
+        if too_big is not None and not options.dry_run:
             return refuse(too_big)
+        if too_big is not None:
+            logger.warning("a run would be refused: %s", too_big)  # a dry run starts nothing
     if sync is not None and sync.require_token and not any(s.runs_peers for s in steps):
         logger.warning(
             "%s: the sync server requires the run's token, and no gscen peer is started: clients must "

@@ -25,6 +25,8 @@ from .terminal_log import log_to_terminal
 
 __all__ = ["run_command"]
 
+DRY_RUN_EVENTS = 200
+
 
 def _consoles() -> tuple[Console, Console]:
     return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
@@ -111,7 +113,9 @@ def run_command(
         if run.plan is not None:
             from scenario_lang.plan_render import PlanView
 
-            out.print(PlanView(run.plan))
+            # The first events only: a dry run is about the commands; `gscen plan` lists them all
+            # (rendering each of a million events would take minutes).
+            out.print(PlanView(run.plan, limit=DRY_RUN_EVENTS))
         for line in dry_run_lines(run):
             out.print(Text(line))
         err.print(Text("dry run: nothing was started", style="bold"))

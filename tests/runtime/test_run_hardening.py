@@ -18,6 +18,10 @@ def gscen(*args: str) -> list[str]:
     return [sys.executable, "-m", "scenario_lang.cli", *args]
 
 
+def gscen_run(conf: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(gscen("run", conf, *args), capture_output=True, text=True, timeout=timeout)
+
+
 def write(folder: Path, files: dict[str, str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
@@ -91,12 +95,7 @@ def run_experiment(
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     write(folder, {"exp.conf": conf, "exp.scenario": scenario, "mod.py": HANG_MODULE})
     out = folder / "out"
-    result = subprocess.run(
-        gscen("run", str(folder / "exp.conf"), "--output", str(out), "--no-plots", *args),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    result = gscen_run(str(folder / "exp.conf"), "--output", str(out), "--no-plots", *args, timeout=timeout)
     return result, out
 
 
@@ -148,22 +147,12 @@ def test_a_run_that_nothing_ends_is_warned_about_before_it_starts(tmp_path: Path
     conf = CONF.replace("experiment_time = 6\n", "")
     write(tmp_path / "x", {"exp.conf": conf, "exp.scenario": "&module mod.Mod\n@0:1 work 1\n@0:2 stop {1}\n"})
     (tmp_path / "x" / "mod.py").write_text(HANG_MODULE)
-    result = subprocess.run(
-        gscen("run", str(tmp_path / "x" / "exp.conf"), "--dry-run"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = gscen_run(str(tmp_path / "x" / "exp.conf"), "--dry-run", timeout=60)
     assert result.returncode == 0, result.stderr
     assert "warning[SC610]" in result.stderr and "no `stop` for peer 2" in result.stderr
     ok = conf + "experiment_time = 5\n"
     (tmp_path / "x" / "exp.conf").write_text(ok)
-    result = subprocess.run(
-        gscen("run", str(tmp_path / "x" / "exp.conf"), "--dry-run"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = gscen_run(str(tmp_path / "x" / "exp.conf"), "--dry-run", timeout=60)
     assert "SC610" not in result.stderr
 
 
@@ -195,9 +184,7 @@ def test_the_shipped_example_runs_from_a_folder_with_a_space(tmp_path: Path) -> 
     text += "local_setup_cmd = test -d $OUTPUT_DIR && "
     text += "printf '%s|' $TWO_WORDS $OUTPUT_DIR > $OUTPUT_DIR/setup.txt\n"
     conf.write_text(text)
-    result = subprocess.run(
-        gscen("run", str(conf), "--no-plots"), capture_output=True, text=True, timeout=120
-    )
+    result = gscen_run(str(conf), "--no-plots", timeout=120)
     assert result.returncode == 0, result.stderr
     (out,) = [p for p in (folder / "output").iterdir() if not p.is_symlink()]
     assert (out / "sum_id.txt").read_text().strip() == "15"
@@ -279,25 +266,39 @@ def test_more_peers_than_memory_allows_are_refused_unless_told_to_go_ahead(tmp_p
     conf = CONF.replace("instances_to_run = 2", "instances_to_run = 100000")
     write(tmp_path / "x", {"exp.conf": conf, "exp.scenario": "@0:1 echo hi\n@0:2 stop\n"})
     began = time.monotonic()
-    refused = subprocess.run(
-        gscen("run", str(tmp_path / "x" / "exp.conf")), capture_output=True, text=True, timeout=60
-    )
+    refused = gscen_run(str(tmp_path / "x" / "exp.conf"), timeout=60)
     assert refused.returncode == 1
     assert "100,000 peers need at least" in refused.stderr and "--ignore-memory" in refused.stderr
     assert time.monotonic() - began < 30
     assert not (tmp_path / "x" / "output").exists()  # nothing was started or written
-    allowed = subprocess.run(
-        gscen("run", str(tmp_path / "x" / "exp.conf"), "--ignore-memory", "--dry-run"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    allowed = gscen_run(str(tmp_path / "x" / "exp.conf"), "--ignore-memory", "--dry-run", timeout=60)
     assert allowed.returncode == 0, allowed.stderr
     assert "100000 x `gscen peer`" in allowed.stdout
+    dry = gscen_run(str(tmp_path / "x" / "exp.conf"), "--dry-run", timeout=60)
+    assert dry.returncode == 0 and "100,000 peers need at least" in dry.stderr  # said, not refused
 
 
 def test_a_conf_with_nothing_to_run_fails_saying_so(tmp_path: Path) -> None:
     write(tmp_path / "x", {"exp.conf": "experiment_name = e\nscenario = exp.scenario\n"})
-    result = subprocess.run(gscen("run", str(tmp_path / "x" / "exp.conf")), capture_output=True, text=True)
+    result = gscen_run(str(tmp_path / "x" / "exp.conf"))
     assert result.returncode == 1
     assert "nothing to run" in result.stderr and "run ok" not in result.stderr
+
+
+def test_a_large_scenario_is_checked_in_chunks_and_its_diagnostics_still_show_their_lines(
+    tmp_path: Path,
+) -> None:
+    # Above 20,000 lines the runner checks and compiles in chunks (forked workers): the diagnostics of
+    # a line deep in the file still come with their source line and carets.
+    body = [f"@0:{i % 50} echo line{i}" for i in range(30_000)]
+    body[26_000] = "@0:1 ehco oops"
+    write(tmp_path / "x", {"exp.conf": CONF, "exp.scenario": "\n".join(body) + "\n@0:55 stop\n"})
+    result = gscen_run(str(tmp_path / "x" / "exp.conf"), "--dry-run", timeout=120)
+    assert result.returncode == 1
+    assert "exp.scenario:26001:6: error[SC301]: unknown callback `ehco`" in result.stderr
+    assert "26001 | @0:1 ehco oops" in result.stderr and "^^^^" in result.stderr
+    body[26_000] = "@0:1 echo fine"
+    (tmp_path / "x" / "exp.scenario").write_text("\n".join(body) + "\n@0:55 stop\n")
+    result = gscen_run(str(tmp_path / "x" / "exp.conf"), "--dry-run", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "30001 events for 2 peers" in result.stdout and "(`gscen plan` lists them all)" in result.stdout
