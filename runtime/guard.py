@@ -18,6 +18,11 @@ Behaviour:
   buffer, so nothing is lost when a process is killed). `.out` begins with `Starting #NNNNN: <cmd>`.
   Python children get `PYTHONUNBUFFERED=1` unless the environment already says otherwise, so their own
   output is not lost in a stdio buffer when they are killed either.
+* Commands that are exactly a gscen peer (`GuardConfig.peer_python`) are forked from a fork server
+  instead (fork_server.py): the same files, session and environment, a child of the guard's process
+  all the same, for a few milliseconds of CPU instead of a new interpreter's ~0.1 s. A failed fork
+  fails `start()` like a failed spawn. Each process the guard starts directly dies with the guard's
+  process if that is killed (lifetime.py).
 * Every `interval` seconds, on absolute deadlines (the period does not drift with the work done), the
   guard samples the watched processes: every process in one of the commands' sessions, or descended
   from a watched process (so `setsid` does not escape). New ones are found by a look through all of
@@ -52,9 +57,9 @@ only its header, while spawning, exit codes, the timeout and the stop of each pr
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
-import ctypes
 import enum
 import json
 import logging
@@ -62,15 +67,18 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .fork_server import PEER_PROCESS_NAME, ForkServer, ForkServerError
+from .gumby_commands import peer_shell_command
+from .lifetime import GUARD_PID_VARIABLE, become_subreaper
 from .output_files import WriteFailure, write_failure
 from .procfs import (
+    MemoryUse,
     ProcStat,
     all_stats,
     clock_ticks,
@@ -78,6 +86,7 @@ from .procfs import (
     network_rows,
     page_size,
     read_io,
+    read_memory,
     read_stat,
 )
 
@@ -107,7 +116,6 @@ EXIT_TIMEOUT = 3
 RESOURCE_LOG_NAME = "resource_usage.log"
 NETWORK_LOG_NAME = "network_usage.log"
 
-_PR_SET_CHILD_SUBREAPER = 36
 # How often the stop sequence looks whether the processes are gone.
 _STOP_POLL = 0.05
 # SIGKILL cannot be ignored; this only bounds a process stuck in uninterruptible sleep.
@@ -115,6 +123,11 @@ _KILL_WAIT = 5.0
 # Looking through all of /proc for new members costs ~50 us per process on the machine: do it at most
 # this often (and at every stop); in between only the known members are read.
 _DISCOVERY_PERIOD = 1.0
+# Share of each sampling interval spent reading /proc/PID/smaps_rollup (PSS, USS) for the processes in
+# turn: it costs ~0.1-0.4 ms per process, so 1,000 peers are read once in ~5 rounds at 1 s, not each round.
+MEMORY_BUDGET = 0.05
+# Peers requested from the fork server before the guard waits for the oldest one's pid.
+_FORK_WINDOW = 16
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -149,6 +162,10 @@ class GuardConfig:
         reap_orphans: make this process a child subreaper (Linux, process-wide) so orphaned
             grandchildren are reaped by the guard instead of staying zombies.
         fail_on_timeout: a timeout gives exit code 3 (Gumby's `-T` before 2020-10) instead of 0.
+        peer_python: the interpreter of gscen's peers: commands equal to `gumby_commands.
+            peer_shell_command(peer_python)` are forked from a fork server (fork_server.py) running on
+            it instead of starting through `/bin/sh` (Linux with `reap_orphans`); None: every command
+            goes through the shell.
     """
 
     commands: tuple[str, ...]
@@ -162,6 +179,7 @@ class GuardConfig:
     env: Mapping[str, str] | None = None
     reap_orphans: bool = True
     fail_on_timeout: bool = False
+    peer_python: str | None = None
 
     def __post_init__(self) -> None:
         if not self.commands:
@@ -197,7 +215,8 @@ class ProcessReport:
         stopped_by_guard: it was still running when the guard began to stop (timeout or stop), so a
             non-zero `returncode` is the guard's doing, not a failure.
         peak_rss_bytes: the largest sum of RSS over its live processes at one sample (0 if it never
-            lived through a sample).
+            lived through a sample). Pages its processes share with each other or with a fork
+            server count in full (procfs.py says what each figure counts).
         cpu_seconds: user + system CPU seconds of the group: the larger of the last-sampled CPU time
             summed over every process seen in the group and the `wait4` usage of the shell and its
             waited-for children. A lower bound: a process born and gone between two samples and not
@@ -205,6 +224,11 @@ class ProcessReport:
         started_at: wall-clock time (`time.time()`) of the spawn.
         ended_at: wall-clock time at which its exit was seen; None while it runs.
         stdout_path, stderr_path: its output files, or None without an output folder.
+        peak_pss_bytes, peak_uss_bytes: the largest sum of PSS (shared pages divided among the
+            processes sharing them) and of USS (pages no other process maps) over its live processes
+            at one reading, 0 if never read. /proc/PID/smaps_rollup is slow to read, so each sampling
+            round reads it for as many processes as `MEMORY_BUDGET` of the interval allows, in turn:
+            with many processes these peaks are estimates from fewer readings than the RSS peak.
     """
 
     index: int
@@ -218,6 +242,8 @@ class ProcessReport:
     ended_at: float | None
     stdout_path: Path | None
     stderr_path: Path | None
+    peak_pss_bytes: int = 0
+    peak_uss_bytes: int = 0
 
     @property
     def failed(self) -> bool:
@@ -312,16 +338,6 @@ def commands_from_options(
     return tuple(result)
 
 
-def _become_subreaper() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
-
-
 def _send(pid: int, starttime: int, sig: int) -> None:
     """Signal one process, unless its pid now belongs to another process."""
     stat = read_stat(pid)
@@ -336,7 +352,8 @@ def _send(pid: int, starttime: int, sig: int) -> None:
 class _Command:
     index: int
     command: str
-    popen: subprocess.Popen[bytes]
+    pid: int
+    popen: subprocess.Popen[bytes] | None  # None for a peer forked by the fork server
     started_at: float
     stdout_path: Path | None
     stderr_path: Path | None
@@ -345,13 +362,11 @@ class _Command:
     ended_at: float | None = None
     stopped_by_guard: bool = False
     peak_rss_bytes: int = 0
+    peak_pss_bytes: int = 0
+    peak_uss_bytes: int = 0
     rusage_cpu: float = 0.0
     # (pid, starttime) -> last sampled utime + stime in clock ticks, for every process seen in the group
     cpu_ticks: dict[tuple[int, int], int] = field(default_factory=dict)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +374,11 @@ class _Scan:
     """One look at /proc: the watched processes, by command index."""
 
     members: dict[tuple[int, int], tuple[int, ProcStat]]  # (pid, starttime) -> (command index, stat)
+    # Children of the guard named like forked peers that no command owns (full scans only): a peer
+    # forked just before the fork server died, unreported. They are stopped and reaped with the rest.
+    strays: dict[tuple[int, int], ProcStat] = field(default_factory=dict)
+    # New memory readings of some members (sampling rounds only; see MEMORY_BUDGET).
+    memory: dict[tuple[int, int], MemoryUse] = field(default_factory=dict)
 
 
 class _Log:
@@ -400,6 +420,7 @@ class _Sampler:
         self.interval = interval
         self.decimals = _time_decimals(interval)
         self.failure: WriteFailure | None = None
+        self._memory_turn = 0  # where the next round's memory readings begin, in pid order
 
     def append(self, log: _Log, data: bytes) -> bool:
         """Append to `log`; False (and the log dropped) when it cannot be written."""
@@ -448,9 +469,39 @@ class _Sampler:
                 if key not in members:
                     members[key] = (index, child)
                     todo.append((index, child.pid))
+        strays = {}
+        if full:
+            me = os.getpid()
+            for stat in children.get(me, ()):
+                key = (stat.pid, stat.starttime)
+                if key not in members and stat.name == PEER_PROCESS_NAME:
+                    strays[key] = stat
+        memory = {}
         if stamp is not None:
             self._write(members, stamp)
-        return _Scan(members)
+            memory = self._read_memory(members)
+        return _Scan(members, strays, memory)
+
+    def _read_memory(
+        self, members: Mapping[tuple[int, int], tuple[int, ProcStat]]
+    ) -> dict[tuple[int, int], MemoryUse]:
+        """PSS/USS of the next live members in turn, for at most MEMORY_BUDGET of the interval."""
+        keys = sorted(key for key, (_index, stat) in members.items() if not stat.dead)
+        readings: dict[tuple[int, int], MemoryUse] = {}
+        if not keys:
+            return readings
+        start = self._memory_turn % len(keys)
+        deadline = time.perf_counter() + MEMORY_BUDGET * self.interval
+        done = 0
+        for key in keys[start:] + keys[:start]:
+            done += 1
+            memory = read_memory(key[0])
+            if memory is not None:
+                readings[key] = memory
+            if time.perf_counter() >= deadline:
+                break
+        self._memory_turn = start + done
+        return readings
 
     def _write(self, members: Mapping[tuple[int, int], tuple[int, ProcStat]], stamp: float) -> None:
         t = f"{math.ceil(stamp / self.interval) * self.interval:.{self.decimals}f}".encode()
@@ -508,6 +559,9 @@ class Guard:
         self._subreaper = False
         self._deadline: float | None = None  # loop time at which the timeout passes
         self._deadline_moved = False
+        self._fork_server: ForkServer | None = None
+        self._strays: dict[tuple[int, int], ProcStat] = {}  # forked peers the guard was never told of
+        self._memory: dict[tuple[int, int], MemoryUse | None] = {}  # last reading of each live member
 
     # -- lifecycle
     async def __aenter__(self) -> Guard:
@@ -533,7 +587,7 @@ class Guard:
         cfg = self.config
         loop = asyncio.get_running_loop()
         if cfg.reap_orphans:
-            self._subreaper = _become_subreaper()
+            self._subreaper = become_subreaper()
         for folder in (cfg.output_dir, cfg.resource_dir):
             if folder is not None:
                 try:
@@ -553,14 +607,39 @@ class Guard:
         )
         env = dict(os.environ if cfg.env is None else cfg.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # Peers (and the fork server) that this process starts directly die with it (lifetime.py).
+        env[GUARD_PID_VARIABLE] = str(os.getpid())
         self._started_at = time.time()
-        for index, command in enumerate(cfg.commands):
-            if self._shutdown_task is not None:
-                raise GuardClosedError("the guard was closed while it was starting")
-            self._spawn(index, command, env, loop)
-            # Let the loop breathe between spawns (a sync server may be accepting in the same loop),
-            # and let a cancellation land between two spawns rather than after all of them.
-            await asyncio.sleep(0)
+        try:
+            server = await self._start_fork_server(env)
+            peer = peer_shell_command(cfg.peer_python) if server is not None and cfg.peer_python else None
+            forking: collections.deque[int] = collections.deque()  # requested, pid not yet known
+            for index, command in enumerate(cfg.commands):
+                if self._shutdown_task is not None:
+                    raise GuardClosedError("the guard was closed while it was starting")
+                if server is not None and command == peer:
+                    # A few requests in flight keep the server forking while this loop waits for
+                    # CPU (and serves the sync server); few enough that a stop is heeded at once.
+                    await self._request_fork(server, index, command)
+                    forking.append(index)
+                    if len(forking) >= _FORK_WINDOW:
+                        await self._forked(server, forking.popleft(), loop)
+                    continue
+                while server is not None and forking:  # commands are added in their order
+                    await self._forked(server, forking.popleft(), loop)
+                self._spawn(index, command, env, loop)
+                # Let the loop breathe between spawns (a sync server may be accepting in the same
+                # loop), and let a cancellation land between two spawns rather than after all of them.
+                await asyncio.sleep(0)
+            while server is not None and forking:
+                await self._forked(server, forking.popleft(), loop)
+        except asyncio.CancelledError:
+            # Cancelled half-way (a signal to `gscen run` while 3,000 peers are spawned): the caller
+            # never got a started guard to close, so stop what was spawned here, before the
+            # cancellation goes on; otherwise those peers outlive the run.
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.aclose()
+            raise
         if self._shutdown_task is not None:
             raise GuardClosedError("the guard was closed while it was starting")
         self._monitor_task = loop.create_task(self._monitor(), name="gscen-guard-monitor")
@@ -627,6 +706,29 @@ class Guard:
         return sum(1 for c in self._commands if c.returncode is None)
 
     # -- spawning
+    async def _start_fork_server(self, env: Mapping[str, str]) -> ForkServer | None:
+        """Start the fork server when some commands are gscen peers; None when there is none.
+
+        Without a subreaper the forked peers could not be the guard's children: they go through the
+        shell then, as they do when the server cannot start (a warning says why).
+        """
+        cfg = self.config
+        if cfg.peer_python is None or not self._subreaper:
+            return None
+        peer = peer_shell_command(cfg.peer_python)
+        if peer not in cfg.commands:
+            return None
+        server = ForkServer(cfg.peer_python, env, cfg.cwd)
+        self._fork_server = server
+        try:
+            await server.start()
+        except ForkServerError as exc:
+            logger.warning("%s; the peers start through the shell instead", exc)
+            self._fork_server = None
+            await server.aclose(self.config.grace)
+            return None
+        return server
+
     def _open_log(self, path: Path) -> _Log:
         try:
             return _Log(path)
@@ -667,19 +769,44 @@ class Guard:
             for f in (out, err):
                 if f is not None:
                     f.close()
-        entry = _Command(index, command, popen, time.time(), out_path, err_path)
-        self._commands.append(entry)
-        self._sessions[popen.pid] = index
-        stat = read_stat(popen.pid)
-        if stat is not None:
-            self._known[(stat.pid, stat.starttime)] = index
+        self._add(_Command(index, command, popen.pid, popen, time.time(), out_path, err_path), loop)
+
+    def _output_paths(self, index: int) -> tuple[Path | None, Path | None]:
+        folder = self.config.output_dir
+        if folder is None:
+            return None, None
+        return folder / f"{index:05d}.out", folder / f"{index:05d}.err"
+
+    async def _request_fork(self, server: ForkServer, index: int, command: str) -> None:
+        """Ask the fork server for a gscen peer (the same files and session as `_spawn` gives)."""
+        out_path, err_path = self._output_paths(index)
         try:
-            entry.pidfd = os.pidfd_open(popen.pid)
+            await server.request(index, out_path, err_path, f"Starting #{index:05d}: {command}\n")
+        except ForkServerError as exc:
+            raise GuardSpawnError(f"cannot start command #{index:05d} ({command}): {exc}") from exc
+
+    async def _forked(self, server: ForkServer, index: int, loop: asyncio.AbstractEventLoop) -> None:
+        command = self.config.commands[index]
+        try:
+            pid = await server.reply(index)
+        except ForkServerError as exc:
+            raise GuardSpawnError(f"cannot start command #{index:05d} ({command}): {exc}") from exc
+        out_path, err_path = self._output_paths(index)
+        self._add(_Command(index, command, pid, None, time.time(), out_path, err_path), loop)
+
+    def _add(self, entry: _Command, loop: asyncio.AbstractEventLoop) -> None:
+        self._commands.append(entry)
+        self._sessions[entry.pid] = entry.index
+        stat = read_stat(entry.pid)
+        if stat is not None:
+            self._known[(stat.pid, stat.starttime)] = entry.index
+        try:
+            entry.pidfd = os.pidfd_open(entry.pid)
             loop.add_reader(entry.pidfd, self._on_exit, entry)
         except (OSError, AttributeError, NotImplementedError):
             # No pidfd (old kernel, too many open files): the monitor polls at every tick.
             entry.pidfd = None
-        logger.debug("started #%05d pid %d: %s", index, popen.pid, command)
+        logger.debug("started #%05d pid %d: %s", entry.index, entry.pid, entry.command)
 
     # -- exits and reaping
     def _on_exit(self, entry: _Command) -> None:
@@ -694,13 +821,17 @@ class Guard:
         try:
             pid, status, usage = os.wait4(entry.pid, os.WNOHANG)
         except ChildProcessError:
+            if entry.popen is None and read_stat(entry.pid) is not None:
+                # A forked peer whose intermediate has not exited yet: not our child for a moment.
+                return False
             # Someone else reaped it (should not happen): the status is lost.
             pid, status, usage = entry.pid, 255 << 8, None
         if pid == 0:
             return False
         entry.returncode = os.waitstatus_to_exitcode(status)
-        # Tell Popen, so that it never waits for this pid again (it may be reused).
-        entry.popen.returncode = entry.returncode
+        if entry.popen is not None:
+            # Tell Popen, so that it never waits for this pid again (it may be reused).
+            entry.popen.returncode = entry.returncode
         entry.ended_at = time.time()
         if usage is not None:
             # ru_maxrss is not used: it counts the guard's own pages the child had before its exec.
@@ -742,6 +873,27 @@ class Guard:
             entry = self._commands[index]
             entry.peak_rss_bytes = max(entry.peak_rss_bytes, total)
         self._live = live
+        if scan.memory:
+            self._memory = {key: scan.memory.get(key, self._memory.get(key)) for key in live}
+            pss: dict[int, int] = {}
+            uss: dict[int, int] = {}
+            for key, memory in self._memory.items():
+                if memory is not None:
+                    index = self._known[key]
+                    pss[index] = pss.get(index, 0) + memory.pss
+                    uss[index] = uss.get(index, 0) + memory.uss
+            for index in pss:
+                entry = self._commands[index]
+                entry.peak_pss_bytes = max(entry.peak_pss_bytes, pss[index])
+                entry.peak_uss_bytes = max(entry.peak_uss_bytes, uss[index])
+        if self._last_scan_full:
+            self._strays = {}
+            for key, stat in scan.strays.items():
+                if stat.dead:
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(stat.pid, os.WNOHANG)
+                else:
+                    self._strays[key] = stat
 
     async def _scan(self, stamp: float | None, full: bool = True) -> _Scan:
         assert self._sampler is not None and self._executor is not None
@@ -836,6 +988,9 @@ class Guard:
         while self._sampling is not None and not self._sampling.done():
             await asyncio.sleep(_STOP_POLL)
         try:
+            if self._fork_server is not None:
+                # No more forks: the server ends at end of file (it has no peer as its child).
+                await self._fork_server.aclose(self.config.grace)
             await self._stop_processes()
         finally:
             for entry in self._commands:
@@ -860,7 +1015,7 @@ class Guard:
         return self._result
 
     async def _stop_processes(self) -> None:
-        if not self._commands:
+        if not self._commands and self._fork_server is None:
             return
         for entry in self._commands:
             if not self._collect(entry):
@@ -893,11 +1048,11 @@ class Guard:
             if entry.returncode is None or entry.pid in sessions_alive:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(entry.pid, sig)
-        for (pid, starttime), _stat in list(self._live.items()):
+        for (pid, starttime), _stat in [*self._live.items(), *self._strays.items()]:
             _send(pid, starttime, sig)
 
     def _everything_gone(self) -> bool:
-        return all(c.returncode is not None for c in self._commands) and not self._live
+        return all(c.returncode is not None for c in self._commands) and not self._live and not self._strays
 
     async def _wait_gone(self, seconds: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -929,6 +1084,8 @@ class Guard:
             ended_at=entry.ended_at,
             stdout_path=entry.stdout_path,
             stderr_path=entry.stderr_path,
+            peak_pss_bytes=entry.peak_pss_bytes,
+            peak_uss_bytes=entry.peak_uss_bytes,
         )
 
 

@@ -170,7 +170,8 @@ def _render(result: GuardResult) -> None:
         ("pid", "right"),
         ("exit", "right"),
         ("CPU s", "right"),
-        ("peak MiB", "right"),
+        ("peak RSS MiB", "right"),
+        ("peak PSS MiB", "right"),
         ("command", "left"),
     )
     for name, justify in columns:
@@ -186,6 +187,7 @@ def _render(result: GuardResult) -> None:
             Text(status, style=style),
             f"{p.cpu_seconds:.2f}",
             f"{p.peak_rss_bytes / 2**20:.1f}",
+            f"{p.peak_pss_bytes / 2**20:.1f}" if p.peak_pss_bytes else "-",
             Text(p.command),
         )
     console = Console()

@@ -5,6 +5,11 @@ name) and a `PeerContext`; returns the module instances and a `CallbackRegistry`
 the `Target`s that answer it, in registration order (the built-ins first, then the modules in
 `&module` order, each module's methods by sorted attribute name, as Gumby's `register` walks `dir()`).
 
+Gumby's module names (`gumby.experiment`, `gumby.modules.base_ipv8_module`, ...) are importable
+while modules load (`gumby_api.install`) when no real Gumby provides them. Every instance is also
+listed, in order, in the context's `experiment_modules` (Gumby's list; IPv8 overlay modules find
+their provider there).
+
 Importing: a module is imported under its package-qualified name, so relative imports inside it work.
 The name is the `&module` path without its class when that path leads to the resolved file (the file
 `experiments/dht/dht_module.py` for `&module experiments.dht.dht_module.DHTModule`), else the file's own
@@ -44,9 +49,14 @@ from typing import Any
 from scenario_lang.authoring import CALLBACK_ATTRIBUTE
 from scenario_lang.plan_file import ModuleSpec
 
+from .gumby_api import install as install_gumby_api
+from .gumby_module import loaded_modules
+
 log = logging.getLogger(__name__)
 
 Converter = Callable[[Any], Any]
+# The attribute a real Gumby's `experiment_callback` sets (gscen's own is CALLBACK_ATTRIBUTE).
+GUMBY_CALLBACK_ATTRIBUTE = "register_as_callback"
 
 
 class ModuleLoadError(Exception):
@@ -316,6 +326,8 @@ class CallbackRegistry:
             except Exception:
                 continue
             name = getattr(value, CALLBACK_ATTRIBUTE, None)
+            if name is None:  # marked by a real Gumby's decorator
+                name = getattr(value, GUMBY_CALLBACK_ATTRIBUTE, None)
             if isinstance(name, str) and callable(value):
                 self.add(Target.of(name, owner, value))
                 count += 1
@@ -413,6 +425,7 @@ def import_module_class(spec: ModuleSpec) -> type:
     """Import the class of one `&module` line from the file the checker resolved (ModuleLoadError)."""
     name, root = _module_name_for(spec)
     where = f"`&module {spec.dotted}`"
+    install_gumby_api()  # Gumby's module names, for modules written against Gumby (no real Gumby here)
     if not Path(spec.path).is_file():
         raise ModuleLoadError(f"{where}: {spec.path} does not exist (the plan is older than the module?)")
     if str(root) not in sys.path:
@@ -485,5 +498,8 @@ def load_modules(
                 f"`&module {spec.dotted}`: {cls.__name__}(experiment) raised {type(exc).__name__}: {exc}"
             ) from exc
         instances.append(instance)
+        modules = loaded_modules(context)
+        if instance not in modules:
+            modules.append(instance)
         registry.register_object(instance, cls.__name__)
     return LoadedModules(tuple(instances), registry)

@@ -68,7 +68,10 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
     events_planned, events_fired, events_failed (fired events with a failed call),
     calls, calls_failed, calls_cancelled (every target call, hooks included),
     lateness_seconds {p50, p99, max} (per fired event: first call's start - planned; null if none),
-    peak_rss_bytes, cpu_seconds (the whole process),
+    peak_rss_bytes (the peak resident set of the peer's own address space, VmHWM: pages shared with
+    the fork server it was forked from count in full), pss_bytes and uss_bytes (proportional and
+    unique set sizes as it ends, from /proc/self/smaps_rollup; null where unreadable),
+    cpu_seconds (the whole process),
     start_time (the go instant, epoch seconds), started_at (when this peer actually started, read
     as its start hooks ran; null if it never did), end_time,
     plan_load_seconds, plan_load_cpu_seconds (reading the plan header and selecting this peer's
@@ -104,6 +107,7 @@ from scenario_lang.plan_file import PlanFileError, PlanFileReader
 from .builtin_callbacks import BuiltinCallbacks
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .output_files import WriteFailure, write_atomically, write_failure
+from .procfs import read_memory, read_peak_rss
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
 from .sync import SyncError, is_loopback
 from .sync_client import AllVars, SyncClient, SyncClientConfig
@@ -164,6 +168,8 @@ class PeerState:
     client: SyncClient | None = None
     scheduler: Scheduler | None = None
     server_vars: dict[str, Any] = field(default_factory=dict)
+    # Gumby's list of the loaded modules, in `&module` order (IPv8 overlay modules find their provider)
+    experiment_modules: list[object] = field(default_factory=list)
 
     @property
     def output_dir(self) -> Path:
@@ -208,6 +214,12 @@ class PeerState:
     def request_stop(self, reason: str) -> None:
         if self.scheduler is not None:
             self.scheduler.request_stop(reason)
+
+    def register(self, module: object) -> None:
+        """Gumby's `ExperimentClient.register`, which a real Gumby's `ExperimentModule` calls: list the
+        module (its callbacks are registered by the loader, once)."""
+        if module not in self.experiment_modules:
+            self.experiment_modules.append(module)
 
 
 # --------------------------------------------------------------------------- logging
@@ -584,6 +596,7 @@ class Peer:
             return None
         events = self.events
         usage = resource.getrusage(resource.RUSAGE_SELF)
+        memory = read_memory("self")
         result = {
             "peer_id": self.state.my_id,
             "exit_reason": outcome.reason,
@@ -598,7 +611,10 @@ class Peer:
             "lateness_seconds": events.lateness_summary()
             if events
             else {"p50": None, "p99": None, "max": None},
-            "peak_rss_bytes": usage.ru_maxrss * 1024,
+            # The peak of this process's own pages: ru_maxrss would be its parent's at fork time.
+            "peak_rss_bytes": read_peak_rss() or usage.ru_maxrss * 1024,
+            "pss_bytes": memory.pss if memory is not None else None,
+            "uss_bytes": memory.uss if memory is not None else None,
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 6),
             "start_time": self._start_time,
             "started_at": self._started_at,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from .lifetime import die_with_guard
 from .peer import run_peer
 from .peer_entry import LoggingConfigError, PeerSettingError, peer_settings, start_logging
 
@@ -90,6 +91,7 @@ __all__ = ["peer_command"]
 @click.option("--log-level", help="[env GUMBY_LOG_LEVEL; default INFO]")
 def peer_command(**flags: object) -> None:
     """Run one peer of an experiment (started by `gscen run`; Gumby's launch_scenario.py)."""
+    die_with_guard(os.environ)
     try:
         config, level = peer_settings(flags, os.environ)
         log_filter = start_logging(level, config.experiment_dir)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .gumby_commands import PEER_MODULE
+from .lifetime import die_with_guard
 from .peer import PeerConfig, PeerIdFilter, configure_logging, run_peer
 
 __all__ = [
@@ -192,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"usage: python -m {PEER_MODULE} (settings from the environment; flags: gscen peer)\n"
         )
         sys.exit(2)
+    die_with_guard(os.environ)
     try:
         config, level = peer_settings({}, os.environ)
         log_filter = start_logging(level, config.experiment_dir)

@@ -46,6 +46,7 @@ from scenario_lang.timeline_png import (
     save_png,
 )
 
+from .ipv8_statistics import message_label, run_message_series
 from .resource_log import Grouping, ResourceLog, TimeSeries, read_resource_log
 from .statistics import iter_peer_dirs
 from .summary import read_peer_events
@@ -240,6 +241,35 @@ def _plural(n: int, unit: str) -> str:
     return f"{n} {unit}" if n == 1 else f"{n} {unit}es" if unit.endswith("s") else f"{n} {unit}s"
 
 
+def plot_ipv8_messages(output_dir: Path, path: Path) -> Path | None:
+    """`ipv8_messages.png`: IPv8 messages sent (solid) and received (dashed) per overlay and message
+    type over time, summed over the peers (their ipv8_statistics.txt); None when no peer wrote one."""
+    series = run_message_series(output_dir)
+    if not series:
+        return None
+    fig = new_figure(WIDTH, 4.5)
+    ax = fig.add_subplot()
+    colors = [f"C{i % 10}" for i in range(len(series))]
+    for color, ((overlay, message), rows) in zip(colors, series.items(), strict=True):
+        times = [r[0] for r in rows]
+        label = f"{overlay}: {message_label(message)}"[:50]
+        ax.plot(times, [r[1] for r in rows], color=color, drawstyle="steps-post", label=f"{label} sent")
+        ax.plot(
+            times,
+            [r[2] for r in rows],
+            color=color,
+            drawstyle="steps-post",
+            linestyle="--",
+            label=f"{label} received",
+        )
+    ax.set_xlabel("seconds since the start")
+    ax.set_ylabel("messages (all peers, cumulative)")
+    ax.set_title("IPv8 messages per overlay and message type")
+    ax.legend(fontsize="x-small", loc="upper left")
+    save_png(fig, path)
+    return path
+
+
 # --------------------------------------------------------------------------------------------- a run's folder
 def peer_events_of(output_dir: Path) -> list[PeerEvents]:
     """The events each peer logged in `output_dir/<id>/events.csv` (peers without events left out)."""
@@ -264,8 +294,9 @@ def plot_output_folder(
     start: float | None = None,
     peer_events: Sequence[PeerEvents] | None = None,
 ) -> list[Path]:
-    """Write the plots of an output folder (cpu.png, memory.png, and events.png when peers logged
-    events); return the files written. Missing inputs mean fewer plots, never an error."""
+    """Write the plots of an output folder (cpu.png, memory.png, events.png when peers logged events,
+    ipv8_messages.png when IPv8 peers wrote statistics); return the files written. Missing inputs
+    mean fewer plots, never an error."""
     written: list[Path] = []
     annotations: list[Annotation] = []
     merged = output_dir / "annotations.csv"
@@ -291,4 +322,7 @@ def plot_output_folder(
         peer_events = peer_events_of(output_dir)
     if peer_events:
         written.append(plot_event_timeline(peer_events, output_dir / "events.png", annotations=annotations))
+    messages = plot_ipv8_messages(output_dir, output_dir / "ipv8_messages.png")
+    if messages is not None:
+        written.append(messages)
     return written

@@ -28,11 +28,13 @@ from scenario_lang.conf import ExperimentConfig, load_experiment_config
 from scenario_lang.diagnostics import Diagnostic, diag, has_errors, sort_unique
 from scenario_lang.nodes import Span
 
+from .gumby_api import SITE as GUMBY_API_SITE
 from .gumby_commands import GumbyCommandError, GumbyProgram, classify
 from .launch import Launcher
 from .run_end import PlannedEnds, planned_ends
 from .steps import Step, StepKind, StepLaunch, command_step, expand_command, peers_step
 from .sync import SyncServerConfig, new_token
+from .udp_ports import PORT_BASE_VARIABLE, free_udp_port_base
 
 if TYPE_CHECKING:
     from scenario_lang.plan import Plan
@@ -266,10 +268,18 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
         "PATH": os.pathsep.join(
             (str(config.experiment_dir), str(shims), os.path.dirname(options.python), base_path)
         ),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(config.experiment_dir), python_path) if p),
+        # last: Gumby's module names for the run's Python programs, when nothing else provides them
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(config.experiment_dir), python_path, str(GUMBY_API_SITE)) if p
+        ),
     }
     if instances is not None:
         run_variables["INSTANCES_TO_RUN"] = str(instances)
+        # IPv8 peers bind base + id; a base picked free for this run (unless the caller set one).
+        if PORT_BASE_VARIABLE not in options.environ:
+            ipv8_base = free_udp_port_base(instances)
+            if ipv8_base is not None:
+                run_variables[PORT_BASE_VARIABLE] = str(ipv8_base)
     plan_path = output_dir / PLAN_FILE_NAME if scenario is not None else None
     if plan_path is not None:
         run_variables["GSCEN_PLAN_FILE"] = str(plan_path)
@@ -450,13 +460,12 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
 
 
 PEER_MEMORY_MIB = 6.0
-"""Memory one local gscen peer takes at least, MiB, for the estimate before a run. Measured: a peer
-with no module started as a fresh interpreter has a PSS (proportional set size: shared pages divided
-among the processes sharing them) of 13.4 MiB, RSS 23.8 MiB, USS 13.2 MiB (20 peers). Peers forked
-from one process with the runtime imported share most of those pages; 6 MiB is what such a peer's
-own pages (its stack, heap, plan and the pages it writes to) can hardly go below. A lower bound on
-purpose: a run refused by it cannot fit (modules, IPv8 and a large plan only add to it);
-`--ignore-memory` starts it anyway."""
+"""Memory one local gscen peer takes at least, MiB, for the estimate before a run: the PSS (proportional
+set size: pages shared with the fork server divided among the processes sharing them) of a peer with
+one trivial module forked by the fork server, measured at 5.9 MiB a peer for 200 peers and 6.4 MiB for
+1,000 (bench/peer_fleet.py; a fresh interpreter per peer took 13.7 MiB). A lower bound on purpose:
+modules, IPv8 and a large plan only add to it, so a run refused by it cannot fit; `--ignore-memory`
+starts it anyway."""
 
 
 def _available_memory() -> int | None:

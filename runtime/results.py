@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .guard import ProcessReport
+from .ipv8_statistics import run_message_totals
 from .observer import RunObserver
 from .output_files import WriteFailure
 from .plots import peer_events_of, plot_output_folder
@@ -126,6 +127,7 @@ def write_results(
         processes=tuple(processes),
         errors=tuple(errors),
         plots=tuple(str(p.relative_to(out)) if p.is_relative_to(out) else str(p) for p in state.plots),
+        ipv8_messages=tuple(run_message_totals(out)),
         runner_cpu_seconds=_own_cpu_seconds(),
     )
     try:
@@ -335,6 +337,11 @@ def _collect(
                 peak = float(result["peak_rss_bytes"]) / _MIB
             elif report is not None and report.peak_rss_bytes:
                 peak = report.peak_rss_bytes / _MIB
+            pss = None
+            if report is not None and report.peak_pss_bytes:
+                pss = report.peak_pss_bytes / _MIB
+            elif isinstance(result.get("pss_bytes"), int | float) and result["pss_bytes"] > 0:
+                pss = float(result["pss_bytes"]) / _MIB
             cpu = result.get("cpu_seconds")
             if not isinstance(cpu, int | float):
                 cpu = report.cpu_seconds if report is not None else None
@@ -360,6 +367,7 @@ def _collect(
                     events_unfired=len(unfired),
                     unfired=tuple(_describe(e) for e in unfired[:_UNFIRED_SHOWN]),
                     ended_late=ended_late is not None,
+                    peak_pss_mib=pss,
                 )
             )
             errors.extend(peer_errors(peer, events, result))
@@ -373,6 +381,7 @@ def _collect(
             cpu_seconds=r.cpu_seconds,
             stdout=_rel(r.stdout_path, out),
             stderr=_rel(r.stderr_path, out),
+            peak_pss_mib=r.peak_pss_bytes / _MIB if r.peak_pss_bytes else None,
         )
         for r in reports
         if r.pid not in state.peer_of_pid and not state.guard_runs_peers

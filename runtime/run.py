@@ -19,16 +19,19 @@ Two stages, so that nothing starts before everything is known to be right:
       post_process_cmd      run, wait (`graph_process_guard_data.sh` is gscen's plots)
       results               merged annotations.csv, plots (PNG), summary.json, whatever happened
 
-Environment of every command and peer (as Gumby's run_in_env): the caller's environment, every `.conf` key
-upper-cased (`ExperimentConfig.environment`), then the runner's variables: OUTPUT_DIR (this run's folder),
-EXPERIMENT_DIR (the `.conf`'s folder), SCENARIO_FILE (absolute), PROJECT_DIR, SYNC_HOST, SYNC_PORT,
-INSTANCES_TO_RUN, LOCAL_RUN, GSCEN_PLAN_FILE, GSCEN_SYNC_TOKEN (unless tokens are off), PATH (EXPERIMENT_DIR,
-then the folder of Gumby-named shims, then the folder of gscen's own interpreter, then the caller's PATH) and
-PYTHONPATH (EXPERIMENT_DIR first). `$VAR`, `${VAR}` and a leading `~` are expanded in each command before it
-is split into words (shlex), the runner's variables to exactly one word each (docs/conf.md); a command with
-shell operators (`|`, `&&`, `;`, `>`...) runs through `/bin/sh -c`, any other is executed directly. Commands
-run in the experiment's workspace (`workspace_dir`, by default the `.conf`'s folder), each in its own process
-group, with stdout and stderr in `OUTPUT_DIR/logs/<key>.out` / `.err`.
+Environment of every command and peer (as Gumby's run_in_env): the caller's environment, every `.conf`
+key upper-cased (`ExperimentConfig.environment`), then the runner's variables: OUTPUT_DIR (this run's
+folder), EXPERIMENT_DIR (the `.conf`'s folder), SCENARIO_FILE (absolute), PROJECT_DIR, SYNC_HOST,
+SYNC_PORT, INSTANCES_TO_RUN, LOCAL_RUN, GSCEN_PLAN_FILE, GSCEN_SYNC_TOKEN (unless tokens are off),
+GSCEN_IPV8_PORT_BASE (a free UDP port base for IPv8 peers unless the caller set one; peer `id` binds
+base + id), PATH (EXPERIMENT_DIR, then the folder of Gumby-named shims, then the folder of gscen's own
+interpreter, then the caller's PATH) and PYTHONPATH (EXPERIMENT_DIR first; last, the folder whose
+sitecustomize.py makes Gumby's module names importable, `gumby_api.SITE`). `$VAR`, `${VAR}` and a
+leading `~` are expanded in each command before it is split into words (shlex), the runner's variables
+to exactly one word each (docs/conf.md); a command with shell operators (`|`, `&&`, `;`, `>`...) runs
+through `/bin/sh -c`, any other is executed directly. Commands run in the experiment's workspace
+(`workspace_dir`, by default the `.conf`'s folder), each in its own process group, with stdout and
+stderr in `OUTPUT_DIR/logs/<key>.out` / `.err`.
 
 Output folder: `--output DIR` is used as given, and refused when it is not empty unless `force`;
 otherwise every run gets a fresh `<output_dir>/<YYYYmmdd-HHMMSS>` below the experiment's folder (`-2`,

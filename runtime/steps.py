@@ -208,6 +208,7 @@ def peers_step(
         resource_dir=output_dir,
         cwd=cwd,
         env=environment,
+        peer_python=launch.python,
     )
     text = f"{instances} x gscen peer"
     return Step("local_instance_cmd", "", text, StepKind.GUARD, guard=guard, runs_peers=True)
@@ -249,6 +250,7 @@ def command_step(
             network=invocation.network,
             cwd=cwd,
             env=environment,
+            peer_python=launch.python,
         )
         return Step(key, written, expanded, StepKind.GUARD, guard=guard, runs_peers=runs_peers, gumby=program)
     if program is GumbyProgram.LAUNCH_SCENARIO:

@@ -4,7 +4,9 @@ Takes what the run pipeline knows at the end (results.py: the steps and their ou
 per-process reports, which guarded process was which peer, the start instant) and what the peers wrote
 into their folders (`OUTPUT_DIR/<id>/`: the events they fired with planned and actual times, failures with
 `scenario:line`); returns a `RunSummary`, written as `summary.json` and rendered as a table per peer
-(exit status, events fired/failed, lateness p50/p99/max, peak memory), then the errors.
+(exit status, events fired/failed, lateness p50/p99/max, peak memory), then, for IPv8 runs, the
+messages and bytes per overlay and message type summed over the peers (`ipv8_statistics`), then the
+errors.
 
 Reading a peer's folder is tolerant: a peer that died early has no files, and the summary says so
 instead of failing. Also merges the peers' `annotations.csv` into one file with a `peer` column.
@@ -22,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .ipv8_statistics import MessageTotal
 from .output_files import write_atomically
 from .statistics import iter_peer_dirs
 
@@ -81,7 +84,14 @@ class RunError:
 
 @dataclass(frozen=True, slots=True)
 class PeerSummary:
-    """One peer: its process's exit status, its events, its lateness (ms) and peak memory (MiB)."""
+    """One peer: its process's exit status, its events, its lateness (ms) and peak memory (MiB).
+
+    `peak_rss_mib`: the peak resident set of the peer's own address space (its result.json, else the
+    guard's samples); pages it shares with the fork server it was forked from count in full.
+    `peak_pss_mib`: the largest proportional set the guard read (shared pages divided among the
+    processes sharing them; summed over peers it is the memory they took), else the peer's own at
+    its end; None where it could not be read. procfs.py says how each is measured.
+    """
 
     peer: int
     exit_code: int | None
@@ -94,6 +104,7 @@ class PeerSummary:
     cpu_seconds: float | None
     stdout: str | None = None
     stderr: str | None = None
+    peak_pss_mib: float | None = None
     events_owed: int | None = None  # events planned before its end (run_end.py)
     events_unfired: int = 0  # of those, how many did not run
     unfired: tuple[str, ...] = ()  # the first ones, as `file:line `callback` @t s`
@@ -106,7 +117,11 @@ class PeerSummary:
 
 @dataclass(frozen=True, slots=True)
 class ProcessSummary:
-    """A guarded command that is not a gscen peer (e.g. Gumby's first tutorial's busy loops)."""
+    """A guarded command that is not a gscen peer (e.g. Gumby's first tutorial's busy loops).
+
+    `peak_rss_mib` / `peak_pss_mib`: the largest sums of RSS / PSS over its live processes at one
+    reading by the guard (see `PeerSummary`).
+    """
 
     index: int
     command: str
@@ -116,6 +131,7 @@ class ProcessSummary:
     cpu_seconds: float
     stdout: str | None = None
     stderr: str | None = None
+    peak_pss_mib: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +167,7 @@ class RunSummary:
     processes: tuple[ProcessSummary, ...] = ()
     errors: tuple[RunError, ...] = ()
     plots: tuple[str, ...] = ()
+    ipv8_messages: tuple[MessageTotal, ...] = ()  # per overlay and message type, summed over the peers
     runner_cpu_seconds: float | None = None  # the `gscen run` process itself (sync server, guard, results)
     version: int = field(default=SUMMARY_VERSION)
 
@@ -339,6 +356,10 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _mib(value: float | None) -> str:
+    return "-" if not value else f"{value:.1f}"
+
+
 def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
     """The end-of-run report as rich renderables: a table per peer (or per process), then the errors.
 
@@ -352,7 +373,8 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
     parts: list[Any] = []
     if summary.peers:
         table = Table(title=Text(f"peers of {summary.experiment or 'the experiment'}"), title_justify="left")
-        for name in ("peer", "exit", "fired", "failed", "late p50 ms", "p99 ms", "max ms", "peak MiB"):
+        columns = ("peer", "exit", "fired", "failed", "late p50 ms", "p99 ms", "max ms", "peak RSS MiB")
+        for name in (*columns, "peak PSS MiB"):
             table.add_column(name, justify="right")
         peers = list(summary.peers)
         hidden = 0
@@ -387,7 +409,8 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
                 _ms(p.lateness_ms.get("p50")),
                 _ms(p.lateness_ms.get("p99")),
                 _ms(p.lateness_ms.get("max")),
-                "-" if p.peak_rss_mib is None else f"{p.peak_rss_mib:.1f}",
+                _mib(p.peak_rss_mib),
+                _mib(p.peak_pss_mib),
             )
         parts.append(table)
         if hidden:
@@ -398,7 +421,8 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
             ("#", "right"),
             ("exit", "right"),
             ("CPU s", "right"),
-            ("peak MiB", "right"),
+            ("peak RSS MiB", "right"),
+            ("peak PSS MiB", "right"),
             ("command", "left"),
         ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -411,9 +435,43 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
                 f"{proc.index:05d}",
                 Text(status, style="red" if bad else ""),
                 f"{proc.cpu_seconds:.2f}",
-                f"{proc.peak_rss_mib:.1f}",
+                _mib(proc.peak_rss_mib),
+                _mib(proc.peak_pss_mib),
                 Text(proc.command),
             )
+        parts.append(table)
+    if summary.ipv8_messages:
+        table = Table(title=Text("IPv8 messages (all peers)"), title_justify="left")
+        for name, justify in (
+            ("overlay", "left"),
+            ("message", "left"),
+            ("peers", "right"),
+            ("sent", "right"),
+            ("received", "right"),
+            ("KiB sent", "right"),
+            ("KiB received", "right"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for m in summary.ipv8_messages[:max_rows]:
+            table.add_row(
+                Text(m.overlay),
+                Text(m.name),
+                str(m.peers),
+                str(m.sent),
+                str(m.received),
+                f"{m.bytes_sent / 1024:.1f}",
+                f"{m.bytes_received / 1024:.1f}",
+            )
+        total = summary.ipv8_messages
+        table.add_row(
+            Text("total", style="bold"),
+            "",
+            "",
+            str(sum(m.sent for m in total)),
+            str(sum(m.received for m in total)),
+            f"{sum(m.bytes_sent for m in total) / 1024:.1f}",
+            f"{sum(m.bytes_received for m in total) / 1024:.1f}",
+        )
         parts.append(table)
     if summary.errors:
         errors = Text()

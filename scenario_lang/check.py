@@ -96,6 +96,7 @@ class _Checker:
             if self.with_modules:
                 self.check_modules()
             self.check_calls()
+            self.check_overlay_names()
             self.check_stops()
         return sort_unique(self.out)
 
@@ -203,6 +204,32 @@ class _Checker:
                         )
                     )
                 owners.setdefault(sig.name, info.dotted)
+
+    def check_overlay_names(self) -> None:
+        """`isolate_ipv8_overlay NAME` with a NAME none of the modules' launchers loads (when every
+        module was found and each launcher's overlay class can be read from its source)."""
+        program = self.program
+        if program.unchecked_callbacks or "isolate_ipv8_overlay" not in self.binders:
+            return
+        known: list[str] = []
+        for info in program.modules:
+            if info.overlays is None:
+                return
+            known.extend(n for n in info.overlays if n not in known)
+        for call in program.calls:
+            if call.callback != "isolate_ipv8_overlay" or len(call.args) != 1 or call.args[0] in known:
+                continue
+            close = get_close_matches(call.args[0], known, n=1)
+            self.out.append(
+                diag(
+                    "SC309",
+                    f"no launcher loads an overlay named `{call.args[0]}`",
+                    call.arg_nodes[0].span,
+                    notes=(f"the modules' launchers load {', '.join(f'`{n}`' for n in known) or 'nothing'}",),
+                    suggestion=f"did you mean `{close[0]}`?" if close else None,
+                    replacement=close[0] if close else None,
+                )
+            )
 
     # ---- per call
     def check_calls(

@@ -56,7 +56,7 @@ CODES: Mapping[str, Code] = _table(
     Code("SC201", E, "module not found"),
     Code("SC202", E, "module path names a Python module, not a class"),
     Code("SC203", E, "class not found in module"),
-    Code("SC204", W, "Gumby module without a gscen equivalent (its calls are not checked)"),
+    # SC204 (Gumby module without an equivalent, a warning) is retired: such a module is SC201 now.
     Code("SC205", E, "module path is not a dotted name"),
     Code("SC206", W, "module loaded twice"),
     Code("SC207", W, "the `ExperimentModule` base class defines no callbacks"),
@@ -73,6 +73,7 @@ CODES: Mapping[str, Code] = _table(
     Code("SC306", E, "argument does not convert to the parameter's type"),
     Code("SC307", W, "named argument with an empty value"),
     Code("SC308", W, "callback defined by several modules (all are called)"),
+    Code("SC309", E, "`isolate_ipv8_overlay` names an overlay no launcher loads"),
     # SC4xx: variables
     Code("SC401", E, "undefined variable"),
     Code("SC402", W, "timed `set` does not change substitution"),

@@ -51,8 +51,8 @@ RUN_VARIABLES = (
     "LOCAL_RUN",
 )
 
-# Gumby's own module paths that gscen answers itself. The base class is accepted (with a warning: it
-# defines no callbacks); others without an equivalent are warned about and their calls go unchecked.
+# Gumby's base class: accepted with a warning (it defines no callbacks). Gumby's other modules that
+# gscen answers (runtime/gumby_api) resolve like any module; one it does not answer is not found (SC201).
 GUMBY_EQUIVALENTS: Mapping[str, str] = {
     "gumby.modules.experiment_module.ExperimentModule": "scenario_lang.ExperimentModule",
 }
@@ -542,17 +542,15 @@ class _Resolver:
 
     def module_miss(self, target: str, span: Span, miss: ModuleMiss) -> None:
         if miss.kind == "not_found":
-            if target.startswith("gumby."):
-                self.diagnostics.append(
-                    diag(
-                        "SC204",
-                        f"`{target}` is a Gumby module without a gscen equivalent: its calls are not checked",
-                        span,
-                        notes=("put its source on the module search path to have its calls checked",),
-                    )
-                )
-                return
             shown = [s for s in miss.searched[:4]]
+            gumby = (
+                (
+                    "gscen answers Gumby's experiment and IPv8 modules itself; for others, put Gumby's "
+                    "source on the module search path",
+                )
+                if target.startswith("gumby.")
+                else ()
+            )
             self.diagnostics.append(
                 diag(
                     "SC201",
@@ -562,6 +560,7 @@ class _Resolver:
                         "searched the scenario's folder and its parents up to the repository root, the "
                         "workspace, the current folder, PYTHONPATH and the installed packages",
                         *(f"looked in {s}" for s in shown),
+                        *gumby,
                     ),
                     suggestion="check the dotted path, or run from the experiment's project folder",
                 )

@@ -22,6 +22,27 @@ DECORATOR = "experiment_callback"
 BASE_CLASS_NAMES = frozenset({"ExperimentModule"})
 
 
+def _runtime_folder() -> Path | None:
+    """The folder installed as `scenario_lang.runtime` (the top-level `runtime/` of a checkout when
+    installed in editable mode). Read, never imported."""
+    here = Path(__file__).resolve().parent
+    for runtime in (here / "runtime", here.parent / "runtime"):  # installed; a source checkout
+        if (runtime / "gumby_api").is_dir():
+            return runtime
+    return None
+
+
+_RUNTIME = _runtime_folder()
+# Where the runtime's Gumby API files lie: searched after everything else, as the runtime's import
+# hook answers only what nothing else provides.
+GUMBY_API_ROOTS = (str(_RUNTIME / "gumby_api"),) if _RUNTIME is not None else ()
+# `scenario_lang.*` in a module means the gscen that runs it (the Gumby API files import from it),
+# never a same-named folder on the search path (a gscen source checkout as the current folder).
+_GSCEN_ROOT = (str(Path(__file__).resolve().parent.parent),)
+# gscen's own files (the package, and the runtime wherever it is installed)
+_GSCEN_FILES = tuple(str(p) + os.sep for p in (Path(__file__).resolve().parent, _RUNTIME) if p is not None)
+
+
 class ParamKind(enum.Enum):
     POSITIONAL = "positional"  # positional or keyword
     POSITIONAL_ONLY = "positional_only"
@@ -96,6 +117,10 @@ class ModuleInfo:
     class_span: Span
     callbacks: tuple[CallbackSig, ...]
     is_base: bool = False
+    # IPv8 overlay classes that launchers in the module's file (and the files it imports from) load,
+    # by class name (`@overlay(Class)` on a launcher); None when some launcher's overlay cannot be
+    # told without running it.
+    overlays: tuple[str, ...] | None = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +191,7 @@ class ModuleReader:
     """Reads module sources with `ast` and caches them per file (by modification time and size)."""
 
     def __init__(self, search: Sequence[str]) -> None:
-        self.search = tuple(search)
+        self.search = (*search, *(r for r in GUMBY_API_ROOTS if r not in search))
         self._trees: dict[str, tuple[tuple[float, int], ast.Module | None, str]] = {}
         self.files_read: set[str] = set()
 
@@ -196,9 +221,19 @@ class ModuleReader:
         return cached[2] if cached else ""
 
     # ---- resolution
+    def _find(self, parts: Sequence[str]) -> tuple[str, int] | None:
+        if len(parts) > 2 and parts[0] == "scenario_lang" and parts[1] == "runtime" and _RUNTIME is not None:
+            found = find_module_file(parts[2:], [str(_RUNTIME)])
+            return (found[0], found[1] + 2) if found is not None else None
+        if parts and parts[0] == "scenario_lang":
+            return find_module_file(parts, _GSCEN_ROOT)
+        return find_module_file(parts, self.search)
+
     def resolve(self, dotted: str) -> ModuleInfo | ModuleMiss:
         parts = dotted.split(".")
-        found = find_module_file(parts, self.search)
+        found = self._find(parts)
+        if found is not None and found[0].startswith(GUMBY_API_ROOTS) and len(parts) - found[1] > 1:
+            found = None  # a Gumby module gscen does not answer (only its package is there)
         if found is None:
             return ModuleMiss("not_found", dotted, searched=self.search)
         path, used = found
@@ -221,7 +256,32 @@ class ModuleReader:
         callbacks = self._callbacks(cls, cls_path, dotted, set())
         span = Span(cls_path, cls.lineno, cls.col_offset + 1, cls.lineno, cls.col_offset + 1 + len(cls.name))
         is_base = cls.name in BASE_CLASS_NAMES and not cls.bases
-        return ModuleInfo(dotted, cls_path, cls.name, span, tuple(callbacks.values()), is_base)
+        overlays = self._overlays(cls_path)
+        return ModuleInfo(dotted, cls_path, cls.name, span, tuple(callbacks.values()), is_base, overlays)
+
+    def _overlays(self, path: str) -> tuple[str, ...] | None:
+        """See `ModuleInfo.overlays`: `path` and the files its `from x import` lines name."""
+        tree = self.tree(path)
+        if tree is None:
+            return None
+        files = [(path, tree)]
+        for stmt in tree.body:
+            if not isinstance(stmt, ast.ImportFrom):
+                continue
+            # pyipv8's own files define launcher bases, not overlays an experiment isolates
+            if stmt.level == 0 and (stmt.module or "").split(".")[0] in ("ipv8", "ipv8_service"):
+                continue
+            target = self._import_from_file(stmt, path)
+            sub = self.tree(target) if target is not None else None
+            if target is not None and sub is not None and target != path:
+                files.append((target, sub))
+        names: list[str] = []
+        for file, module in files:
+            found = _launched_overlays(module, own=file.startswith(_GSCEN_FILES))
+            if found is None:
+                return None
+            names.extend(n for n in found if n not in names)
+        return tuple(names)
 
     def _locate_class(
         self, name: str, path: str, tree: ast.Module, seen: set[tuple[str, str]]
@@ -232,6 +292,14 @@ class ModuleReader:
         classes = _module_classes(tree)
         if name in classes:
             return path, classes[name]
+        # `Name = OtherClass`: another name for the same class
+        for stmt in tree.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and isinstance(stmt.value, ast.Name)
+                and any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets)
+            ):
+                return self._locate_class(stmt.value.id, path, tree, seen)
         # `from x import Name [as alias]` inside the module
         for stmt in tree.body:
             if isinstance(stmt, ast.ImportFrom):
@@ -255,7 +323,7 @@ class ModuleReader:
                 init = base / "__init__.py"
                 return str(init) if init.is_file() and not module else None
             return found[0] if found[1] == len(module.split(".")) else None
-        found = find_module_file(module.split("."), self.search)
+        found = self._find(module.split("."))
         if found is None or found[1] != len(module.split(".")):
             return None
         return found[0]
@@ -276,13 +344,13 @@ class ModuleReader:
                 if isinstance(stmt, ast.Import):
                     for a in stmt.names:
                         if (a.asname or a.name) == alias:
-                            found = find_module_file(a.name.split("."), self.search)
+                            found = self._find(a.name.split("."))
                             target = found[0] if found else None
                 elif isinstance(stmt, ast.ImportFrom):
                     for a in stmt.names:
                         if (a.asname or a.name) == alias:
                             mod = f"{stmt.module}.{a.name}" if stmt.module else a.name
-                            found = find_module_file(mod.split("."), self.search)
+                            found = self._find(mod.split("."))
                             target = found[0] if found else None
                 if target:
                     sub = self.tree(target)
@@ -333,6 +401,40 @@ def _expr_name(expr: ast.expr) -> str:
     if isinstance(expr, ast.Subscript):
         return _expr_name(expr.value)
     return ""
+
+
+def _launched_overlays(tree: ast.Module, own: bool) -> list[str] | None:
+    """Class names in `@overlay(...)` decorators of the module's classes: `@overlay(Class)`,
+    `@overlay(function)` when the function is `return Class`, `@overlay("module", "Class")`. None
+    when one cannot be told, or (outside gscen's own files) a class defines `get_overlay_class`."""
+    functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
+    names: list[str] = []
+    for cls in _module_classes(tree).values():
+        if not own and any(
+            isinstance(s, ast.FunctionDef) and s.name == "get_overlay_class" for s in cls.body
+        ):
+            return None
+        for dec in cls.decorator_list:
+            if not isinstance(dec, ast.Call) or _expr_name(dec.func).split(".")[-1] != "overlay":
+                continue
+            args = dec.args
+            name: str | None = None
+            if len(args) == 2 and isinstance(args[1], ast.Constant) and isinstance(args[1].value, str):
+                name = args[1].value
+            elif len(args) == 1 and isinstance(args[0], ast.Name):
+                name = args[0].id
+                function = functions.get(name)
+                if function is not None:
+                    returned = [s.value for s in function.body if isinstance(s, ast.Return)]
+                    name = (
+                        returned[0].id if len(returned) == 1 and isinstance(returned[0], ast.Name) else None
+                    )
+            elif len(args) == 1 and isinstance(args[0], ast.Attribute):
+                name = args[0].attr
+            if name is None:
+                return None
+            names.append(name)
+    return names
 
 
 def _module_classes(tree: ast.Module) -> dict[str, ast.ClassDef]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +47,33 @@ def corpus() -> Path:
             pytest.fail(f"{reason}; CI=true requires it", pytrace=False)
         pytest.skip(reason)
     return CORPUS
+
+
+@pytest.fixture
+def tutorials() -> Path:
+    """Gumby's tutorial files in the corpus, read in place (never copied); missing fails under CI=true."""
+    folder = CORPUS / "docs" / "tutorials"
+    if not (folder / "ping_pong_module.py").is_file():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Gumby's tutorials are not at {folder} (set GSCEN_CORPUS)")
+        pytest.skip(f"Gumby's tutorials are not at {folder} (set GSCEN_CORPUS)")
+    return folder
+
+
+@pytest.fixture
+def ping_pong() -> Iterator[Any]:
+    """The ping-pong example's module (examples/simple_ipv8/ping_pong.py), imported with Gumby's names."""
+    from scenario_lang.runtime.gumby_api import install
+
+    install()
+    example = str(REPO / "examples" / "simple_ipv8")
+    sys.path.insert(0, example)
+    try:
+        import ping_pong
+
+        yield ping_pong
+    finally:
+        sys.path.remove(example)
 
 
 @pytest.fixture(autouse=True)

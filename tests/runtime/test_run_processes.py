@@ -188,6 +188,11 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
         time.sleep(0.05)
 
 
+def described(process: psutil.Process) -> str:
+    """Its name and command line (forked peers are named gscen-peer, others have `peer` in the command)."""
+    return " ".join([process.name(), *process.cmdline()])
+
+
 def is_running(proc: psutil.Process) -> bool:
     """Alive and not a zombie (PID 1 here does not reap orphans, so a dead process may linger as Z)."""
     try:
@@ -219,7 +224,8 @@ def test_signal_mid_run_stops_every_process_and_keeps_results(
         wait_for(lambda: all((out / str(i) / "work.txt").exists() for i in (1, 2, 3)), "the peers to work")
         parent = psutil.Process(proc.pid)
         descendants = parent.children(recursive=True)
-        peers = [p for p in descendants if "peer" in " ".join(p.cmdline())]
+        # Forked peers are named gscen-peer; peers started through the shell have `peer` in their command.
+        peers = [p for p in descendants if p.status() != psutil.STATUS_ZOMBIE and "peer" in described(p)]
         assert len(peers) >= 3
         os.kill(proc.pid, signum)
         _stdout, stderr = proc.communicate(timeout=30)

@@ -1,0 +1,1 @@
+"""gscen's stand-in for `gumby.modules` (served only when no real Gumby is importable)."""

@@ -1,0 +1,5 @@
+"""Runtime test fixtures."""
+
+from process_watch import adopter
+
+__all__ = ["adopter"]
