@@ -21,7 +21,11 @@ measures, as an editor sees them:
 - typing an `&include` line (a small included file that sets a variable, reads one, has events
   and a `stop`), commenting it out and back, naming a file with an `&module` line instead and
   back, then `stop` edits and `@! set` edits of the variable it reads,
-- completion and hover answers.
+- completion and hover answers,
+- requests in the same batch as the edit: hover and completion right after a one-line edit and
+  after a full-text change, and 50 keystrokes with a completion after each; and a hover and a
+  completion sent right after references to `send_post` (78,763 of them), with and without a
+  partialResultToken (`--only pipelined` runs only these, after the first diagnostics).
 
 The server runs with `-v --log-file` in the temporary folder; for the edits that publish many
 diagnostics (and the slowest of some series) the bench also prints what the server logged: when
@@ -43,6 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
@@ -117,6 +122,10 @@ class Bench:
         @client.feature(types.CLIENT_REGISTER_CAPABILITY)
         def register(params: types.RegistrationParams) -> None:
             return None
+
+        @client.feature(types.WINDOW_SHOW_MESSAGE)
+        def show(params: types.ShowMessageParams) -> None:
+            return None  # (references cut at 1,000 say so)
 
     def expect(self, uri: str, version: int | None) -> asyncio.Future[types.PublishDiagnosticsParams]:
         fut: asyncio.Future[types.PublishDiagnosticsParams] = asyncio.get_running_loop().create_future()
@@ -228,7 +237,158 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-async def run(edits: int) -> None:
+def ident(uri: str) -> types.TextDocumentIdentifier:
+    return types.TextDocumentIdentifier(uri=uri)
+
+
+async def timed(request: Any) -> tuple[float, Any]:
+    """How long a request (sent now) takes to be answered, and its answer."""
+    t0 = time.perf_counter()
+    result = await asyncio.ensure_future(request)
+    return time.perf_counter() - t0, result
+
+
+async def pipelined(
+    bench: Bench, uri: str, version: int, lines: list[str], middle: int, number_at: int, edits: int
+) -> int:
+    """Requests sent in the same batch as the edit (as editors pipeline them): hover and
+    completion right after a one-line range edit and after a full-text change, and 50 keystrokes
+    typing a new line with a completion after each (as VS Code asks). Returns the last version."""
+    client = bench.client
+    hover_at = types.Position(line=middle, character=2)
+    complete_at = types.Position(line=middle, character=number_at)
+    series: dict[str, list[float]] = {"diagnostics": [], "hover": [], "completion": []}
+    for i in range(edits):
+        version += 1
+        fut = bench.expect(uri, version)
+        t0 = time.perf_counter()
+        edit(client, uri, version, middle, number_at, number_at + 1, str((i + 3) % 10))
+        (hover_s, _h), (comp_s, _c) = await asyncio.gather(
+            timed(
+                client.text_document_hover_async(
+                    types.HoverParams(text_document=ident(uri), position=hover_at)
+                )
+            ),
+            timed(
+                client.text_document_completion_async(
+                    types.CompletionParams(text_document=ident(uri), position=complete_at)
+                )
+            ),
+        )
+        await fut
+        series["diagnostics"].append(time.perf_counter() - t0)
+        series["hover"].append(hover_s)
+        series["completion"].append(comp_s)
+    print(
+        "one-line edit with hover and completion in the same batch: "
+        + ", ".join(f"{k} median {ms(statistics.median(v))} max {ms(max(v))}" for k, v in series.items())
+    )
+    # full-text changes (what sync kind Full sends): one line different each time
+    text_lines = list(lines)
+    series = {"diagnostics": [], "hover": []}
+    for i in range(max(edits // 2, 3)):
+        version += 1
+        fut = bench.expect(uri, version)
+        current = text_lines[middle]
+        text_lines[middle] = current[:number_at] + str((i + 5) % 10) + current[number_at + 1 :]
+        whole = "\n".join(text_lines) + "\n"
+        t0 = time.perf_counter()
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=whole)],
+            )
+        )
+        hover_s, hover = await timed(
+            client.text_document_hover_async(types.HoverParams(text_document=ident(uri), position=hover_at))
+        )
+        await fut
+        series["diagnostics"].append(time.perf_counter() - t0)
+        series["hover"].append(hover_s)
+    print(
+        "full-text change (one line different) with a hover in the same batch: "
+        + ", ".join(f"{k} median {ms(statistics.median(v))} max {ms(max(v))}" for k, v in series.items())
+        + f" ({'ok' if hover else 'none'})"
+    )
+    # 50 keystrokes typing a new line, a completion after each
+    version += 1
+    fut = bench.expect(uri, version)
+    edit(client, uri, version, middle, 0, 0, "\n")
+    await fut
+    typed = "@0:5 send_post 1234567890 " + "x" * 24
+    completions: list[float] = []
+    t_last = 0.0
+    for k, ch in enumerate(typed):
+        version += 1
+        if k == len(typed) - 1:
+            fut = bench.expect(uri, version)
+        t_last = time.perf_counter()
+        edit(client, uri, version, middle, k, k, ch)
+        comp_s, _c = await timed(
+            client.text_document_completion_async(
+                types.CompletionParams(
+                    text_document=ident(uri), position=types.Position(line=middle, character=k + 1)
+                )
+            )
+        )
+        completions.append(comp_s)
+    got = await fut
+    last = time.perf_counter() - t_last
+    print(
+        f"{len(typed)} keystrokes, a completion after each: completion median "
+        f"{ms(statistics.median(completions))}, max {ms(max(completions))}; last keystroke -> final "
+        f"diagnostics {ms(last)} ({len(got.diagnostics)} diagnostics)"
+    )
+    # (the typed line removed again)
+    version += 1
+    fut = bench.expect(uri, version)
+    replace_lines(client, uri, version, middle, middle + 1, "")
+    await fut
+    # references to `send_post` (78,763 calls) with a hover and a completion sent right after them
+    at = types.Position(line=middle, character=lines[middle].index("send_post") + 2)
+    received: list[int] = []  # the sizes of the partial results
+
+    @client.feature(types.PROGRESS)
+    def progress(params: types.ProgressParams) -> None:
+        if isinstance(params.value, list):
+            received.append(len(params.value))
+
+    for token in (None, "bench-refs"):
+        received.clear()
+        t0 = time.perf_counter()
+        refs = asyncio.ensure_future(
+            client.text_document_references_async(
+                types.ReferenceParams(
+                    text_document=ident(uri),
+                    position=at,
+                    context=types.ReferenceContext(include_declaration=True),
+                    partial_result_token=token,
+                )
+            )
+        )
+        (hover_s, _h), (comp_s, _c) = await asyncio.gather(
+            timed(
+                client.text_document_hover_async(
+                    types.HoverParams(text_document=ident(uri), position=hover_at)
+                )
+            ),
+            timed(
+                client.text_document_completion_async(
+                    types.CompletionParams(text_document=ident(uri), position=complete_at)
+                )
+            ),
+        )
+        found = await refs
+        total = time.perf_counter() - t0
+        how = f"{sum(received):,} streamed" if token is not None else f"{len(found or []):,} answered"
+        print(
+            f"references to send_post ({'with' if token else 'without'} a partialResultToken: {how}) in "
+            f"{ms(total)}; a hover / completion sent after them answered in {ms(hover_s)} / {ms(comp_s)}"
+        )
+    return version
+
+
+async def run(edits: int, only: str) -> None:
     with tempfile.TemporaryDirectory(prefix="gscen-lsp-bench-") as tmp:
         folder = Path(tmp)
         scenario = build(folder)
@@ -289,6 +449,13 @@ async def run(edits: int) -> None:
         edit(client, uri, version, middle, number_at, number_at, "1")
         await fut
         print(f"first edit after open (waits for the full analysis): {ms(time.perf_counter() - t0)}")
+
+        version = await pipelined(bench, uri, version, lines, middle, number_at, edits)
+        if only == "pipelined":
+            await client.shutdown_async(None)
+            client.exit(None)
+            await client.stop()
+            return
 
         # ---- one-line edits (incremental)
         durations = []
@@ -590,8 +757,14 @@ async def run(edits: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=20)
+    parser.add_argument(
+        "--only",
+        choices=("all", "pipelined"),
+        default="all",
+        help="pipelined: open, then the requests-after-edit series",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.edits))
+    asyncio.run(run(args.edits, args.only))
 
 
 if __name__ == "__main__":

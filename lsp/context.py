@@ -3,6 +3,7 @@ to the client. Built once by `server.py`; features never reach the pygls server 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -12,8 +13,9 @@ from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 
+from .document import Document
 from .positions import PositionCodec
-from .store import Document, DocumentStore
+from .store import DocumentStore
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,9 @@ class Context:
     store: DocumentStore
     codec_of: Callable[[], PositionCodec]
     log_to_client: Callable[[str, types.MessageType], None]
+    # a notification written as JSON text already; False when it could not be sent that way
+    send_json: Callable[[str], bool] = lambda _body: False
+    show_to_client: Callable[[str, types.MessageType], None] = lambda _message, _kind: None
 
     @property
     def codec(self) -> PositionCodec:
@@ -47,3 +52,16 @@ class Context:
     def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
         logger.info("%s", message)
         self.log_to_client(message, kind)
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        """A message the user sees (`window/showMessage`)."""
+        logger.info("%s", message)
+        self.show_to_client(message, kind)
+
+    def progress(self, token: int | str, value_json: str) -> bool:
+        """Report a partial result (`$/progress` with `token`), `value_json` being its JSON text."""
+        body = (
+            f'{{"jsonrpc":"2.0","method":"{types.PROGRESS}","params":{{"token":{json.dumps(token)},'
+            f'"value":{value_json}}}}}'
+        )
+        return self.send_json(body)

@@ -19,7 +19,8 @@ from scenario_lang.nodes import (
 from scenario_lang.signatures import ModuleInfo, ModuleMiss, ModuleReader
 
 from .context import Context
-from .store import Document, LineEntry
+from .document import Document
+from .lines import LineEntry
 
 
 @dataclass

@@ -1,10 +1,12 @@
 """The language server: pygls wiring, the `gscen lsp` command, and nothing else.
 
 Takes LSP messages on stdio (or TCP) and answers them from one `DocumentStore`. Every LSP method
-is wired here, once, to the feature module that answers it (`lsp/features/<name>.py`). The
-protocol keeps no text documents of its own: pygls' `TextDocument` re-splits the whole text on
-every edit, the store applies edits to its own line list. A handler that fails logs the error to
-the client (`window/logMessage`) and answers nothing; the server keeps serving.
+is wired here, once, to the feature module that answers it (`lsp/features/<name>.py`); a request
+on a document waits for the check of the edits sent before it. The protocol (`protocol.py`)
+answers the messages pygls cannot hand to a feature, and keeps no text documents of its own:
+pygls' `TextDocument` re-splits the whole text on every edit, the store applies edits to its own
+line list. A handler that fails logs the error to the client (`window/logMessage`) and answers
+nothing; the server keeps serving.
 """
 
 from __future__ import annotations
@@ -12,25 +14,25 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 import logging
 import os
 import sys
 import time
 import traceback
-from collections.abc import Generator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import click
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from scenario_lang.diagnostics import Diagnostic
 from scenario_lang.parse import split_lines
 from scenario_lang.project import CheckOptions
 
-from .context import Context, path_to_uri
+from .context import Context, path_to_uri, uri_to_path
+from .document import Document
 from .features import (
     code_actions,
     completion,
@@ -46,7 +48,8 @@ from .features import (
 )
 from .handler import Handler
 from .positions import PositionCodec
-from .store import Document, DocumentStore
+from .protocol import GscenProtocol
+from .store import DocumentStore
 
 logger = logging.getLogger(__name__)
 
@@ -83,32 +86,9 @@ def _version() -> str:
         return "dev"
 
 
-class GscenProtocol(LanguageServerProtocol):
-    """pygls' protocol without its text documents: the store keeps the text, edited in place."""
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(
-        self, params: types.DidOpenTextDocumentParams
-    ) -> Generator[Any, Any, None]:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(
-        self, params: types.DidChangeTextDocumentParams
-    ) -> Generator[Any, Any, None]:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(
-        self, params: types.DidCloseTextDocumentParams
-    ) -> Generator[Any, Any, None]:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
-            yield handler, (params,), None
-
-
 class GscenServer(LanguageServer):
+    protocol: GscenProtocol
+
     def __init__(self) -> None:
         super().__init__(
             "gscen",
@@ -121,11 +101,13 @@ class GscenServer(LanguageServer):
             publish_other=self._publish_other,
             clear=self._clear,
             report=lambda message: self.log(message, types.MessageType.Error),
+            publish_context=self._publish_context,
         )
-        self.context = Context(self.store, self.codec, self.log)
+        self.context = Context(self.store, self.codec, self.log, self._send_json, self.show)
         self._codec: PositionCodec | None = None
         self._encoder: diagnostics.DiagnosticEncoder | None = None
         self._writes: set[asyncio.Future[Any]] = set()
+        self.exit_code = 0  # 1 when the client sent `exit` without `shutdown`, as the LSP asks
         self._wire()
 
     # ---- plumbing shared by features
@@ -143,6 +125,12 @@ class GscenServer(LanguageServer):
             self.window_log_message(types.LogMessageParams(type=kind, message=message))
         except Exception:  # no client yet (or gone): the log file still has it
             logger.warning("could not send to the client: %s", message)
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        try:
+            self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+        except Exception:  # no client yet (or gone): the log file still has it
+            logger.warning("could not show to the client: %s", message)
 
     def _publish(self, doc: Document) -> None:
         codec = self.codec()
@@ -189,6 +177,16 @@ class GscenServer(LanguageServer):
             pending.add_done_callback(self._writes.discard)
         return True
 
+    def _publish_context(self, doc: Document, found: list[Diagnostic]) -> None:
+        """An open included document's diagnostics as the files including it report them."""
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(
+                uri=doc.uri,
+                diagnostics=diagnostics.file_diagnostics(found, doc.line_text, self.codec()),
+                version=doc.version,
+            )
+        )
+
     def _clear(self, uri: str) -> None:
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
@@ -208,6 +206,15 @@ class GscenServer(LanguageServer):
             types.PublishDiagnosticsParams(uri=path_to_uri(path), diagnostics=items)
         )
 
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls' hook for a message it could not read (and other errors): a message that is not
+        UTF-8 or not JSON is dropped, so tell the client what was dropped (and answer it, when it
+        was a request), rather than only the log."""
+        if isinstance(error, UnicodeDecodeError | json.JSONDecodeError):
+            self.protocol.report_unreadable(error)
+            return
+        super().report_server_error(error, source)
+
     # ---- wiring
     def _wire(self) -> None:
         for module in FEATURE_MODULES:
@@ -217,6 +224,10 @@ class GscenServer(LanguageServer):
         @self.feature(types.INITIALIZE)
         def initialize(params: types.InitializeParams) -> None:
             self._codec = None
+            folders = [f.uri for f in params.workspace_folders or []] or [params.root_uri or ""]
+            self.store.roots = [uri_to_path(u) for u in folders if u.startswith("file:")]
+            if not self.store.roots and params.root_path:
+                self.store.roots = [params.root_path]
             opts = params.initialization_options
             if isinstance(opts, dict):
                 conf = opts.get("conf")
@@ -240,6 +251,11 @@ class GscenServer(LanguageServer):
         @self.feature(types.SHUTDOWN)
         def shutdown(params: None) -> None:
             self.store.shutdown()
+
+        @self.feature(types.EXIT)
+        def exit_(params: None) -> None:
+            # (pygls then raises SystemExit with this code, which its `start_io` swallows)
+            self.exit_code = 0 if self.store.closed else 1
 
     def _guard(self, handler: Handler) -> Any:
         """Run a handler; on an exception, log it to the client and answer nothing."""
@@ -269,7 +285,7 @@ class GscenServer(LanguageServer):
                 try:
                     document = getattr(params, "text_document", None)
                     if document is not None:
-                        await store.wait_ready(document.uri)
+                        await store.wait_current(document.uri)
                     result = function(params)
                     if inspect.isawaitable(result):
                         result = await result
@@ -328,6 +344,8 @@ def lsp_command(stdio: bool, tcp: str | None, log_file: str | None, verbose: int
         server.start_tcp(host, port)
     else:
         server.start_io()
+    if server.exit_code:
+        sys.exit(server.exit_code)
 
 
 def main() -> None:

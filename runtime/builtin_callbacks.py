@@ -1,4 +1,5 @@
-"""The callbacks every scenario can call without a module: `echo`, `annotate`, `stop`, `set`.
+"""The callbacks every scenario can call without a module: `echo`, `annotate`, `stop`, `set`, and
+the fault and network built-ins.
 
 They register before any module (so they run first when a module answers the same name, as in Gumby)
 and act on the peer through a `BuiltinHost`:
@@ -13,15 +14,26 @@ and act on the peer through a `BuiltinHost`:
 - `set NAME VALUE`: stores VALUE in the peer's runtime variables (`PeerContext.variables`).
   Substitution of `$NAME` in later lines already happened when the plan was compiled; the store is for
   modules that read the values at run time.
+- `latency DELAY [jitter=J]`, `loss SHARE`, `bandwidth RATE`, `partition GROUP...`, `heal`,
+  `reset_network`: change this peer's `NetworkConditions` (`host.network`), which the IPv8 endpoint
+  wrapper (`netem.ConditionedEndpoint`) applies to every packet the peer sends. Values come as
+  written (`50ms`) or converted (0.05) and are read with `scenario_lang.units`.
+
+`crash`, `pause`, `resume` and `restart` have no target here: the process guard carries them out on
+the peer's process (`process_faults`), and the peer's scheduler passes over them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from scenario_lang.authoring import experiment_callback
+from scenario_lang.units import parse_duration, parse_peer_groups, parse_rate, parse_ratio
+
+from .network import NetworkConditions
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +54,8 @@ class BuiltinHost(Protocol):
         ...
 
     def request_stop(self, reason: str) -> None: ...
+    @property
+    def network(self) -> NetworkConditions: ...
 
 
 class BuiltinCallbacks:
@@ -67,3 +81,34 @@ class BuiltinCallbacks:
     @experiment_callback("set")
     def set_variable(self, name: str, value: str) -> None:
         self.host.variables[name] = value
+
+    # -- network conditions (see network.py): values as written (`50ms`) or converted (0.05)
+    @experiment_callback
+    def latency(self, delay: object, jitter: object = "0ms") -> None:
+        self.host.network.set_latency(_quantity(delay, parse_duration), _quantity(jitter, parse_duration))
+
+    @experiment_callback
+    def loss(self, rate: object) -> None:
+        self.host.network.set_loss(_quantity(rate, parse_ratio))
+
+    @experiment_callback
+    def bandwidth(self, rate: object) -> None:
+        self.host.network.set_bandwidth(_quantity(rate, parse_rate))
+
+    @experiment_callback
+    def partition(self, group: str, *groups: str) -> None:
+        self.host.network.set_partition([parse_peer_groups(str(g)) for g in (group, *groups)])
+
+    @experiment_callback
+    def heal(self) -> None:
+        self.host.network.set_partition(None)
+
+    @experiment_callback
+    def reset_network(self) -> None:
+        self.host.network.reset()
+
+
+def _quantity(value: object, parse: Callable[[str], float]) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return parse(str(value))

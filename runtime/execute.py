@@ -29,6 +29,7 @@ from .launch import Launcher, PeerLaunch
 from .launch.local import LocalLauncher
 from .observer import EventCounter, NullObserver, RunObserver, take_snapshot
 from .prepare import LOG_FOLDER, SHIM_FOLDER, SUMMARY_FILE_NAME, PreparedRun
+from .process_faults import drive_faults, process_faults
 from .procfs import all_stats, read_cwd
 from .results import run_plots, write_results
 from .run_state import RunState, StepFailure
@@ -330,6 +331,8 @@ async def _run_guard(
         raise StepFailure(step.key, str(exc)) from None
     done = asyncio.ensure_future(guard.wait_done())
     go = asyncio.ensure_future(server.wait_go()) if server is not None else None
+    faults = process_faults(run.plan) if run.plan is not None and step.runs_peers else []
+    driver: asyncio.Future[None] | None = None
     try:
         pending: set[asyncio.Future[Any]] = {done} | ({go} if go is not None else set())
         while not done.done():
@@ -344,6 +347,20 @@ async def _run_guard(
                 obs.note("all peers got the start signal")
                 if step.deadline_after_start is not None:
                     guard.set_deadline(state.start_instant + step.deadline_after_start)
+                if faults:
+                    driver = asyncio.ensure_future(
+                        drive_faults(
+                            faults,
+                            state.start_instant,
+                            guard,
+                            state.peer_of_pid,
+                            lambda: _probe_peers(run, state, guard.reports()),
+                            state.faults,
+                        )
+                    )
+                    pending.add(driver)
+            if driver is not None and driver in finished and driver.exception() is not None:
+                raise StepFailure(step.key, f"process faults: {driver.exception()}")
             state.check_server(run)
             reports = guard.reports()
             if step.runs_peers:
@@ -360,7 +377,7 @@ async def _run_guard(
         except GuardError as exc:
             raise StepFailure(step.key, str(exc)) from None
     finally:
-        for future in (done, go):
+        for future in (done, go, driver):
             if future is not None and not future.done():
                 future.cancel()
         result = await guard.aclose()

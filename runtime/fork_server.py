@@ -24,7 +24,8 @@ and the peers get SIGKILL. Linux only (it needs fork, the subreaper and prctl).
 
 Protocol (one JSON object per line over a socket pair): the server says `{"ready": PID}` once it has
 imported the runtime; then each request `{"index": N, "out": PATH|null, "err": PATH|null, "header": TEXT}`
-gets `{"index": N, "pid": PID}` or `{"index": N, "error": TEXT}`. End of file on the socket ends the server.
+(and `"env": {NAME: VALUE}`, variables for that peer alone, when the guard gives it some) gets
+`{"index": N, "pid": PID}` or `{"index": N, "error": TEXT}`. End of file on the socket ends the server.
 
     python -m scenario_lang.runtime.fork_server FD GUARD_PID
 """
@@ -182,7 +183,7 @@ def _start(request: Mapping[str, Any], sock_fd: int, guard_pid: int) -> _Pending
             pid = os.fork()
             if pid == 0:
                 os.close(write_pid)
-                _peer(out, err, sock_fd, guard_pid)
+                _peer(out, err, sock_fd, guard_pid, request.get("env"))
             os.write(write_pid, b"%d\n" % pid)
         except BaseException:
             code = 1
@@ -196,11 +197,15 @@ def _start(request: Mapping[str, Any], sock_fd: int, guard_pid: int) -> _Pending
     return entry
 
 
-def _peer(out: int | None, err: int | None, sock_fd: int, guard_pid: int) -> None:
+def _peer(
+    out: int | None, err: int | None, sock_fd: int, guard_pid: int, env: Mapping[str, str] | None = None
+) -> None:
     """The forked peer: own session and outputs, tied to the guard, then the peer itself; never returns."""
     code = 1
     try:
         os.setsid()
+        if env:
+            os.environ.update({str(k): str(v) for k, v in env.items()})
         for fd, target in ((out, 1), (err, 2)):
             if fd is not None:
                 os.dup2(fd, target)
@@ -313,17 +318,27 @@ class ForkServer:
         assert isinstance(reply, dict)
         return reply
 
-    async def request(self, index: int, out: Path | None, err: Path | None, header: str) -> None:
+    async def request(
+        self,
+        index: int,
+        out: Path | None,
+        err: Path | None,
+        header: str,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         """Ask for one peer; `reply()` gives its pid later (requests are answered in order, so the
-        caller may have several in flight while the server forks). Raises ForkServerError."""
+        caller may have several in flight while the server forks). `env`: variables this peer alone
+        gets on top of the server's environment. Raises ForkServerError."""
         if self._writer is None:
             raise ForkServerError("the fork server is not running")
-        request = {
+        request: dict[str, Any] = {
             "index": index,
             "out": None if out is None else str(out),
             "err": None if err is None else str(err),
             "header": header,
         }
+        if env:
+            request["env"] = dict(env)
         try:
             self._writer.write(json.dumps(request).encode() + b"\n")
             await self._writer.drain()

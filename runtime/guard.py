@@ -41,6 +41,13 @@ Behaviour:
   wait until nothing is running and reap. The guard makes itself a child subreaper (Linux), so
   grandchildren orphaned by the kill are reparented to it and reaped too instead of lingering as zombies.
 
+Process faults (`Guard.fault(index, action)`, asked for by the scenario through `process_faults`):
+`crash` SIGKILLs a command's process group (its exit is then not a failure), `pause` and `resume`
+send SIGSTOP and SIGCONT (a paused group also gets SIGCONT after the SIGTERM of a stop, so it can
+act on it), and `restart` kills a running one and spawns the same command again as a new entry,
+with extra environment (the peer's id to rejoin under), writing on in the old one's `.out`/`.err`
+after a `--- restarted` marker line.
+
 Exit code (`GuardResult.exit_code`, as Gumby's HEAD guard): 0 when no command exited non-zero on its own,
 5 when at least one did. A process stopped by the guard (timeout or stop) never counts as a failure, so a
 timeout alone exits 0, as in Gumby; `fail_on_timeout` (`-T`, Gumby before 2020-10) makes it exit 3.
@@ -162,6 +169,11 @@ class GuardConfig:
         reap_orphans: make this process a child subreaper (Linux, process-wide) so orphaned
             grandchildren are reaped by the guard instead of staying zombies.
         fail_on_timeout: a timeout gives exit code 3 (Gumby's `-T` before 2020-10) instead of 0.
+        first_number: the number of the first command's output files and `Starting #` line (a
+            guard running one node's share of a run's commands numbers them as the whole run does).
+        command_env: per command, variables added to `env` for it alone (empty: none), as
+            `VAR=x cmd` would, also for peers forked by the fork server (a SLURM node gives each of
+            its peers its id this way, so identical peer commands still fork).
         peer_python: the interpreter of gscen's peers: commands equal to `gumby_commands.
             peer_shell_command(peer_python)` are forked from a fork server (fork_server.py) running on
             it instead of starting through `/bin/sh` (Linux with `reap_orphans`); None: every command
@@ -179,11 +191,15 @@ class GuardConfig:
     env: Mapping[str, str] | None = None
     reap_orphans: bool = True
     fail_on_timeout: bool = False
+    first_number: int = 0
+    command_env: tuple[Mapping[str, str], ...] = ()
     peer_python: str | None = None
 
     def __post_init__(self) -> None:
         if not self.commands:
             raise ValueError("the guard needs at least one command")
+        if self.command_env and len(self.command_env) != len(self.commands):
+            raise ValueError("command_env needs one mapping per command")
         if not self.interval > 0:
             raise ValueError(f"interval must be positive, got {self.interval}")
         if self.timeout is not None and not self.timeout >= 0:
@@ -242,13 +258,21 @@ class ProcessReport:
     ended_at: float | None
     stdout_path: Path | None
     stderr_path: Path | None
+    fault: str | None = None  # the last process fault the scenario asked for (`crash`, `pause`, ...)
+    restart_of: int | None = None  # a restart: the index of the command it started again
     peak_pss_bytes: int = 0
     peak_uss_bytes: int = 0
 
     @property
     def failed(self) -> bool:
-        """It exited non-zero on its own (Gumby's criterion for exit code 5)."""
-        return self.returncode is not None and self.returncode != 0 and not self.stopped_by_guard
+        """It exited non-zero on its own (Gumby's criterion for exit code 5); a crash the scenario
+        asked for is not a failure."""
+        return (
+            self.returncode is not None
+            and self.returncode != 0
+            and not self.stopped_by_guard
+            and self.fault != "crash"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +385,9 @@ class _Command:
     returncode: int | None = None
     ended_at: float | None = None
     stopped_by_guard: bool = False
+    fault: str | None = None  # see ProcessReport.fault
+    paused: bool = False
+    restart_of: int | None = None
     peak_rss_bytes: int = 0
     peak_pss_bytes: int = 0
     peak_uss_bytes: int = 0
@@ -553,6 +580,7 @@ class Guard:
         self._result: GuardResult | None = None
         self._error: BaseException | None = None
         self._started = False
+        self._env: dict[str, str] = {}
         self._started_at = 0.0
         self._samples = 0
         self._late_ticks = 0
@@ -607,6 +635,7 @@ class Guard:
         )
         env = dict(os.environ if cfg.env is None else cfg.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        self._env = env
         # Peers (and the fork server) that this process starts directly die with it (lifetime.py).
         env[GUARD_PID_VARIABLE] = str(os.getpid())
         self._started_at = time.time()
@@ -736,20 +765,37 @@ class Guard:
             raise GuardSpawnError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
     def _spawn(
-        self, index: int, command: str, env: Mapping[str, str], loop: asyncio.AbstractEventLoop
-    ) -> None:
+        self,
+        index: int,
+        command: str,
+        env: Mapping[str, str],
+        loop: asyncio.AbstractEventLoop,
+        restart_of: _Command | None = None,
+    ) -> _Command:
         cfg = self.config
-        out_path = err_path = None
         out: Any = None
         err: Any = None
+        number = index + cfg.first_number
+        out_path, err_path = self._output_paths(index)
+        if cfg.command_env and index < len(cfg.command_env):
+            env = {**env, **cfg.command_env[index]}
         try:
-            if cfg.output_dir is not None:
-                out_path = cfg.output_dir / f"{index:05d}.out"
-                err_path = cfg.output_dir / f"{index:05d}.err"
+            if restart_of is not None and restart_of.stdout_path is not None:
+                # A restart goes on in the files of the process it replaces, after a marker line.
+                out_path, err_path = restart_of.stdout_path, restart_of.stderr_path
+                out = open(out_path, "ab", buffering=0)  # noqa: SIM115
+                err = open(err_path, "ab", buffering=0) if err_path is not None else None  # noqa: SIM115
+                marker = (
+                    f"--- restarted #{restart_of.index:05d} as #{index:05d} at {time.time():.6f}: {command}\n"
+                )
+                out.write(marker.encode())
+                if err is not None:
+                    err.write(marker.encode())
+            elif out_path is not None and err_path is not None:
                 # Unbuffered: the child writes into these descriptors directly.
                 out = open(out_path, "wb", buffering=0)  # noqa: SIM115
                 err = open(err_path, "wb", buffering=0)  # noqa: SIM115
-                out.write(f"Starting #{index:05d}: {command}\n".encode())
+                out.write(f"Starting #{number:05d}: {command}\n".encode())
             popen = subprocess.Popen(
                 command,
                 shell=True,
@@ -762,26 +808,34 @@ class Guard:
                 close_fds=True,
             )
         except (OSError, ValueError) as exc:
-            what = f"#{index:05d} ({command})"
+            what = f"#{number:05d} ({command})"
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise GuardSpawnError(f"cannot start command {what}: {reason}") from exc
         finally:
             for f in (out, err):
                 if f is not None:
                     f.close()
-        self._add(_Command(index, command, popen.pid, popen, time.time(), out_path, err_path), loop)
+        entry = _Command(index, command, popen.pid, popen, time.time(), out_path, err_path)
+        if restart_of is not None:
+            entry.restart_of = restart_of.index
+        self._add(entry, loop)
+        return entry
 
     def _output_paths(self, index: int) -> tuple[Path | None, Path | None]:
         folder = self.config.output_dir
         if folder is None:
             return None, None
-        return folder / f"{index:05d}.out", folder / f"{index:05d}.err"
+        number = index + self.config.first_number
+        return folder / f"{number:05d}.out", folder / f"{number:05d}.err"
 
     async def _request_fork(self, server: ForkServer, index: int, command: str) -> None:
         """Ask the fork server for a gscen peer (the same files and session as `_spawn` gives)."""
+        cfg = self.config
         out_path, err_path = self._output_paths(index)
+        header = f"Starting #{index + cfg.first_number:05d}: {command}\n"
+        env = cfg.command_env[index] if cfg.command_env else None
         try:
-            await server.request(index, out_path, err_path, f"Starting #{index:05d}: {command}\n")
+            await server.request(index, out_path, err_path, header, env)
         except ForkServerError as exc:
             raise GuardSpawnError(f"cannot start command #{index:05d} ({command}): {exc}") from exc
 
@@ -807,6 +861,53 @@ class Guard:
             # No pidfd (old kernel, too many open files): the monitor polls at every tick.
             entry.pidfd = None
         logger.debug("started #%05d pid %d: %s", entry.index, entry.pid, entry.command)
+
+    # -- process faults the scenario asks for
+    def fault(self, index: int, action: str, env: Mapping[str, str] | None = None) -> int:
+        """Carry out `crash` (SIGKILL), `pause` (SIGSTOP), `resume` (SIGCONT) or `restart` on
+        command `index`'s process group; returns the index of the command that now stands for it
+        (a restart spawns a new one, with `env` added to the environment, whose output goes on in
+        the old one's files). A crash is recorded on the command, so its exit is not a failure.
+
+        Raises GuardError for an unknown index, a closed guard, or a restart that cannot spawn.
+        """
+        if not self._started or self._shutdown_task is not None:
+            raise GuardClosedError("the guard is not running")
+        if not 0 <= index < len(self._commands):
+            raise GuardError(f"no command #{index:05d}")
+        entry = self._commands[index]
+        running = not self._collect(entry)
+        if action in ("crash", "restart"):
+            if running:
+                entry.fault = "crash"
+                self._signal_command(entry, signal.SIGKILL)
+            if action == "crash":
+                return index
+            new = self._spawn(
+                len(self._commands),
+                entry.command,
+                {**self._env, **(env or {})},
+                asyncio.get_running_loop(),
+                restart_of=entry,
+            )
+            new.fault = "restart"
+            self._wake.set()
+            return new.index
+        if action not in ("pause", "resume"):
+            raise GuardError(f"unknown process fault {action!r}")
+        if running:
+            entry.fault = action
+            entry.paused = action == "pause"
+            self._signal_command(entry, signal.SIGSTOP if entry.paused else signal.SIGCONT)
+        return index
+
+    def _signal_command(self, entry: _Command, sig: int) -> None:
+        """`sig` to one command's process group, and to its watched processes that left it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(entry.pid, sig)
+        for (pid, starttime), _stat in list(self._live.items()):
+            if self._known.get((pid, starttime)) == entry.index:
+                _send(pid, starttime, sig)
 
     # -- exits and reaping
     def _on_exit(self, entry: _Command) -> None:
@@ -1030,6 +1131,9 @@ class Guard:
             "stopping %d command(s): SIGTERM, then SIGKILL after %g s", len(stopping), self.config.grace
         )
         self._signal_all(signal.SIGTERM)
+        for entry in stopping:
+            if entry.paused:  # a stopped process acts on SIGTERM only once it runs again
+                self._signal_command(entry, signal.SIGCONT)
         if await self._wait_gone(self.config.grace):
             return
         logger.warning("SIGKILL to what is left after %g s", self.config.grace)
@@ -1084,6 +1188,8 @@ class Guard:
             ended_at=entry.ended_at,
             stdout_path=entry.stdout_path,
             stderr_path=entry.stderr_path,
+            fault=entry.fault,
+            restart_of=entry.restart_of,
             peak_pss_bytes=entry.peak_pss_bytes,
             peak_uss_bytes=entry.peak_uss_bytes,
         )

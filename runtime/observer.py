@@ -32,7 +32,9 @@ class RunSnapshot:
 
     `connected`: peers that joined the sync server; `started`: the start instant passed (go sent);
     `clock`: seconds since the start instant (None before); `alive`: guarded processes still running;
-    `events_fired` / `events_failed`: so far, over every peer; `planned`: events in the plan.
+    `events_fired` / `events_failed`: so far, over every peer; `planned`: events in the plan;
+    `placement`: where the launcher has the peers, if it says (a SLURM job pending, or running on
+    which nodes).
     """
 
     step: str
@@ -46,6 +48,7 @@ class RunSnapshot:
     events_failed: int = 0
     planned: int | None = None
     experiment_time: float | None = None
+    placement: str | None = None
 
 
 class RunObserver(Protocol):
@@ -132,4 +135,5 @@ def take_snapshot(
         events_failed=failed,
         planned=len(run.plan.events) if run.plan is not None else None,
         experiment_time=run.config.experiment_time,
+        placement=getattr(peers, "placement", None),
     )

@@ -50,7 +50,9 @@ with --instances/INSTANCES_TO_RUN; --sync-host/SYNC_HOST (127.0.0.1), --sync-por
 folder), --experiment-time/EXPERIMENT_TIME (seconds from the start; 0 or unset: no limit),
 --[no-]fail-on-callback-error/FAIL_ON_CALLBACK_ERROR (true), --exit-when-done/GSCEN_EXIT_WHEN_DONE
 (false), --events-log/GSCEN_EVENTS_LOG (all | problems), --log-level/GUMBY_LOG_LEVEL (INFO),
---connect-timeout (30 s), --sync-timeout (300 s per step).
+--seed/GSCEN_SEED (none: picked), --connect-timeout (30 s), --sync-timeout (300 s per step),
+--peer-id/GSCEN_PEER_ID (ask the sync server for this id; set by the slurm launcher),
+--publish-host/GSCEN_PUBLISH_HOST (false: publish this peer's own address as `host`).
 
 Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
 - `events.csv`: one row per callback call (see `scheduler.EventLog`): planned, actual, lateness,
@@ -93,6 +95,7 @@ import inspect
 import json
 import logging
 import os
+import random
 import resource
 import signal
 import sys
@@ -103,18 +106,22 @@ from pathlib import Path
 from typing import Any
 
 from scenario_lang.plan_file import PlanFileError, PlanFileReader
+from scenario_lang.signatures import PROCESS_BUILTINS
 
 from .builtin_callbacks import BuiltinCallbacks
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
+from .network import NetworkConditions
 from .output_files import WriteFailure, write_atomically, write_failure
 from .procfs import read_memory, read_peak_rss
 from .scheduler import EVENTS_FILE, EventLog, LoopClock, Scheduler
+from .seeds import pick_seed, seeded_random
 from .sync import SyncError, is_loopback
 from .sync_client import AllVars, SyncClient, SyncClientConfig
 
 log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
+REJOIN_VARIABLE = "GSCEN_REJOIN_ID"  # set by the process guard on a peer it restarts
 ALL_VARS_FILE = "all_vars.txt"
 
 
@@ -140,6 +147,10 @@ class PeerConfig:
     events_log: str = "all"
     connect_timeout: float = 30.0
     sync_timeout: float | None = 300.0
+    requested_id: int | None = None  # ask the sync server for this id (a launcher placed the peer)
+    publish_host: bool = False  # publish this peer's own address (peers on several machines)
+    seed: int | None = None  # the run's seed (GSCEN_SEED); None: this peer picks one and logs it
+    rejoin: int | None = None  # a restarted peer: its id (GSCEN_REJOIN_ID); it rejoins the running run
 
 
 @dataclass
@@ -168,6 +179,38 @@ class PeerState:
     client: SyncClient | None = None
     scheduler: Scheduler | None = None
     server_vars: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    network: NetworkConditions = field(default_factory=NetworkConditions)
+    endpoint: Any = None  # the ConditionedEndpoint of `condition_endpoint`, once there is one
+
+    def condition_endpoint(self, endpoint: Any) -> Any:
+        """Wrap the IPv8 endpoint this peer's overlays send through in the network-conditions endpoint
+        (`netem.ConditionedEndpoint`): the built-ins `latency`, `loss`, ... act on it, and its counts
+        go into result.json. Call it once the id is known (on_id_received or later)."""
+        from .netem import ConditionedEndpoint
+
+        if self.my_id is None:
+            raise RuntimeError(
+                "the network-conditions endpoint needs the peer's id: wrap it after on_id_received"
+            )
+        wrapped = ConditionedEndpoint(endpoint, self.my_id, self.seed, self.network, self.peer_addresses())
+        self.endpoint = wrapped
+        return wrapped
+
+    def peer_addresses(self) -> dict[tuple[str, int], int]:
+        """The (host, port) every peer published -> its id (empty before the all-vars document)."""
+        out: dict[tuple[str, int], int] = {}
+        for key in self.all_vars:
+            address = self.get_peer_ip_port_by_id(int(key))
+            if address is not None:
+                out[address] = int(key)
+        return out
+
+    def seeded_random(self, label: str = "") -> random.Random:
+        """A `random.Random` of this peer's own for `label`, from the run's seed: the same seed, peer
+        id and label give the same numbers in every run."""
+        return seeded_random(self.seed, "module", -1 if self.my_id is None else self.my_id, label)
+
     # Gumby's list of the loaded modules, in `&module` order (IPv8 overlay modules find their provider)
     experiment_modules: list[object] = field(default_factory=list)
 
@@ -303,7 +346,11 @@ class Peer:
 
     def __init__(self, config: PeerConfig, log_filter: PeerIdFilter | None = None) -> None:
         self.config = config
-        self.state = PeerState(output_root=config.output_dir.resolve())
+        seed = config.seed
+        if seed is None:
+            seed = pick_seed()
+            log.info("no seed given (GSCEN_SEED): this peer's random choices use seed %d", seed)
+        self.state = PeerState(output_root=config.output_dir.resolve(), seed=seed)
         if log_filter is not None:
             log_filter.state = self.state
         self.plan: PlanFileReader | None = None
@@ -317,6 +364,7 @@ class Peer:
         self._load_seconds = 0.0
         self._load_cpu = 0.0
         self._events_planned = 0
+        self._restarted_at: float | None = None
         self._folder_ready = False
 
     # -- entry
@@ -409,7 +457,9 @@ class Peer:
         self.modules = load_modules(plan.modules, state, BuiltinCallbacks(state))
         if plan.callbacks is not None:
             registry = self.modules.registry
-            missing = sorted(name for name in plan.callbacks if not registry.get(name))
+            missing = sorted(
+                name for name in plan.callbacks if not registry.get(name) and name not in PROCESS_BUILTINS
+            )
             if missing:
                 raise PeerFatalError(
                     "no module answers the callback(s) "
@@ -427,10 +477,13 @@ class Peer:
             id_timeout=cfg.sync_timeout,
             vars_timeout=cfg.sync_timeout,
             go_timeout=cfg.sync_timeout,
+            requested_id=cfg.requested_id,
+            publish_host=cfg.publish_host,
         )
         async with SyncClient(client_config) as client:
             state.client = client
-            my_id = await client.connect()
+            rejoin = cfg.rejoin
+            my_id = await (client.connect() if rejoin is None else client.rejoin(rejoin))
             t0, c0 = time.perf_counter(), time.process_time()
             timeline = plan.timeline(my_id)
             self._load_seconds += time.perf_counter() - t0
@@ -441,7 +494,11 @@ class Peer:
             try:
                 state.output_dir.mkdir(parents=True, exist_ok=True)
                 os.chdir(state.output_dir)
-                self._events_file = open(EVENTS_FILE, "w", encoding="utf-8", newline="")  # noqa: SIM115
+                # a restarted peer goes on in the files of its first process
+                appending = rejoin is not None and os.path.exists(EVENTS_FILE)
+                self._events_file = open(  # noqa: SIM115
+                    EVENTS_FILE, "a" if appending else "w", encoding="utf-8", newline=""
+                )
             except OSError as exc:
                 raise PeerFatalError(f"cannot write the peer folder {state.output_dir}: {exc}") from None
             self._folder_ready = True
@@ -449,12 +506,14 @@ class Peer:
                 self._events_file,
                 only_problems=cfg.events_log == "problems",
                 path=state.output_dir / EVENTS_FILE,
+                header=not appending,
             )
             log.info("%d events, %d module(s)", len(timeline), len(self.modules.instances))
             # 5. on_id_received (worker thread), then vars + ready
             await self._pre_go_hooks("on_id_received", in_thread=True)
             published = {str(k): str(v) for k, v in state.vars.items()}
-            all_vars = await client.ready(published)
+            # a restarted peer gets the document the others got, its first process's vars in it
+            all_vars = await client.ready(published) if rejoin is None else client.all_vars
             self._take_all_vars(all_vars)
             # 7. on_all_vars_received, ack, go
             await self._pre_go_hooks("on_all_vars_received", in_thread=False)
@@ -467,6 +526,7 @@ class Peer:
                 end_after=cfg.experiment_time,
                 exit_when_done=cfg.exit_when_done,
                 describe_source=_source_namer(plan),
+                elsewhere=PROCESS_BUILTINS,  # the process guard carries them out
             )
             state.scheduler = scheduler
             # `@!` events prepare the peer: they fire now, before it acknowledges the vars, so the
@@ -482,6 +542,25 @@ class Peer:
                 start_wall -= offset
             self._start_time = start_wall
             start = clock.now() + (start_wall - time.time())
+            if rejoin is not None:
+                restarted_at = time.time() - start_wall
+                skipped = scheduler.skip_until(restarted_at)
+                self._events_planned -= skipped
+                self._restarted_at = restarted_at
+                # a row without a source: the summary reads it as no event; a reader sees the marker
+                self.events.call(
+                    None,
+                    restarted_at,
+                    0.0,
+                    "restart",
+                    "guard.restart",
+                    "",
+                    "ok",
+                    f"restarted process; {skipped} events planned before it not run",
+                )
+                log.info(
+                    "rejoined at %.3f s after the start; %d earlier events left out", restarted_at, skipped
+                )
             client.set_message_handler(self._on_message)
             log.info("go: start in %.3f s", start - clock.now())
             if self._signal is not None:
@@ -583,6 +662,8 @@ class Peer:
         state.all_vars = {str(k): dict(v) for k, v in all_vars.clients.items()}
         state.peer_ids = list(all_vars.peer_ids)
         state.server_vars = dict(all_vars.server)
+        if state.endpoint is not None:
+            state.endpoint.set_peer_addresses(state.peer_addresses())
         try:
             with open(ALL_VARS_FILE, "wb") as f:
                 f.write(all_vars.raw + b"\n")
@@ -602,7 +683,8 @@ class Peer:
             "exit_reason": outcome.reason,
             "exit_code": outcome.exit_code,
             "signal": outcome.signal,
-            "events_planned": self._events_planned,
+            "events_planned": self._events_planned
+            - (self.state.scheduler.passed_over if self.state.scheduler else 0),
             "events_fired": events.events_fired if events else 0,
             "events_failed": events.events_failed if events else 0,
             "calls": events.calls if events else 0,
@@ -624,6 +706,10 @@ class Peer:
             "error": outcome.error,
             "errors": events.errors if events else [],
         }
+        if self.state.endpoint is not None:
+            result["network"] = self.state.endpoint.counts.to_json()
+        if self._restarted_at is not None:
+            result["restarted_at"] = round(self._restarted_at, 6)
         path = self.state.output_dir / RESULT_FILE
         try:
             write_atomically(path, json.dumps(result, indent=1) + "\n")

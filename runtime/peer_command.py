@@ -88,7 +88,27 @@ __all__ = ["peer_command"]
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds each sync step (id, all vars, go) may take [default 300].",
 )
+@click.option(
+    "--peer-id",
+    "requested_id",
+    type=click.IntRange(min=1),
+    help="Ask the sync server for this id (a launcher placed this peer) [env GSCEN_PEER_ID].",
+)
+@click.option(
+    "--publish-host/--no-publish-host",
+    default=None,
+    help="Publish this peer's own address to the others (peers on several machines) "
+    "[env GSCEN_PUBLISH_HOST; default no].",
+)
 @click.option("--log-level", help="[env GUMBY_LOG_LEVEL; default INFO]")
+@click.option(
+    "--seed", type=click.IntRange(min=0), help="The run's seed [env GSCEN_SEED; none: one is picked]."
+)
+@click.option(
+    "--rejoin",
+    type=click.IntRange(min=1),
+    help="Restarted peer N: take its place in the running experiment [env GSCEN_REJOIN_ID].",
+)
 def peer_command(**flags: object) -> None:
     """Run one peer of an experiment (started by `gscen run`; Gumby's launch_scenario.py)."""
     die_with_guard(os.environ)

@@ -23,7 +23,8 @@ from typing import Any
 
 from .gumby_commands import PEER_MODULE
 from .lifetime import die_with_guard
-from .peer import PeerConfig, PeerIdFilter, configure_logging, run_peer
+from .peer import REJOIN_VARIABLE, PeerConfig, PeerIdFilter, configure_logging, run_peer
+from .seeds import SEED_VARIABLE
 
 __all__ = [
     "SETTINGS",
@@ -118,7 +119,11 @@ SETTINGS: Mapping[str, Setting] = {
     "events_log": Setting("--events-log", "GSCEN_EVENTS_LOG", _choice("all", "problems"), "all"),
     "connect_timeout": Setting("--connect-timeout", None, _float(0.0, above=True), 30.0),
     "sync_timeout": Setting("--sync-timeout", None, _float(0.0, above=True), 300.0),
+    "requested_id": Setting("--peer-id", "GSCEN_PEER_ID", _int(1)),
+    "publish_host": Setting("--publish-host", "GSCEN_PUBLISH_HOST", _bool, False),
     "log_level": Setting("--log-level", "GUMBY_LOG_LEVEL", str, "INFO"),
+    "seed": Setting("--seed", SEED_VARIABLE, _int(0)),
+    "rejoin": Setting("--rejoin", REJOIN_VARIABLE, _int(1)),
 }
 
 
@@ -162,6 +167,10 @@ def peer_settings(given: Mapping[str, Any], environ: Mapping[str, str]) -> tuple
         events_log=values["events_log"],
         connect_timeout=values["connect_timeout"],
         sync_timeout=values["sync_timeout"],
+        requested_id=values["requested_id"],
+        publish_host=values["publish_host"],
+        seed=values["seed"],
+        rejoin=values["rejoin"],
     )
     return config, str(values["log_level"])
 

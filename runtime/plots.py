@@ -15,6 +15,8 @@ Outputs (each function returns the path it wrote, written atomically: never a tr
 * `plot_cpu` / `plot_memory` (or both at once with `plot_resources`): CPU seconds per second and RSS
   in MiB over time, one line per series; above `max_lines` series the figure shows the median and the
   min-max and quartile bands instead, so 100+ peers stay readable;
+* fault bands (`FaultBand`, from the plan's partitions and the process faults carried out): shaded
+  spans on the CPU and memory plots where a partition, a crash or a pause held;
 * `plot_event_timeline` (the front end's `scenario_lang.timeline_png`, which `gscen plan --png` draws
   with too): one row per peer with a mark per event, coloured by callback (above `max_rows` peers: a
   heat map of events per peer and time bin), and below it the lateness (actual - planned) over time.
@@ -33,7 +35,9 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scenario_lang.timeline_png import (
     WIDTH,
@@ -51,10 +55,27 @@ from .resource_log import Grouping, ResourceLog, TimeSeries, read_resource_log
 from .statistics import iter_peer_dirs
 from .summary import read_peer_events
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+@dataclass(frozen=True, slots=True)
+class FaultBand:
+    """A span where a fault held, in seconds since the start: `kind` `partition`, `crashed` or
+    `paused`; `label` says who (`1-5 | 6-10`, `peer 3`); `end` may be `math.inf` (still held)."""
+
+    kind: str
+    start: float
+    end: float
+    label: str
+
+
 __all__ = [
     "Annotation",
+    "FaultBand",
     "FiredEvent",
     "PeerEvents",
+    "draw_fault_bands",
     "peer_events_of",
     "plot_cpu",
     "plot_event_timeline",
@@ -128,6 +149,7 @@ def plot_resources(
     annotations: Sequence[Annotation] = (),
     start: float | None = None,
     max_lines: int = 12,
+    bands: Sequence[FaultBand] = (),
 ) -> tuple[Path, Path]:
     """Write `cpu.png` and `memory.png` for a resource log into `out_dir`; return their paths.
 
@@ -143,6 +165,7 @@ def plot_resources(
         start=start,
         max_lines=max_lines,
         unit=unit,
+        bands=bands,
     )
     memory = plot_memory(
         log.memory_series(by, labels),
@@ -151,6 +174,7 @@ def plot_resources(
         start=start,
         max_lines=max_lines,
         unit=unit,
+        bands=bands,
     )
     return cpu, memory
 
@@ -164,13 +188,16 @@ def plot_cpu(
     max_lines: int = 12,
     unit: str = "process",
     title: str = "CPU usage",
+    bands: Sequence[FaultBand] = (),
 ) -> Path:
     """CPU seconds per second over time, per series.
 
     `start` is the experiment start (epoch seconds, the clock of the series); the x axis is seconds
     since it, the clock of annotations. Without it, the x axis starts at the first sample.
     """
-    return _plot_series(series, path, annotations, start, max_lines, unit, title, "CPU (seconds per second)")
+    return _plot_series(
+        series, path, annotations, start, max_lines, unit, title, "CPU (seconds per second)", bands
+    )
 
 
 def plot_memory(
@@ -182,9 +209,10 @@ def plot_memory(
     max_lines: int = 12,
     unit: str = "process",
     title: str = "Memory (RSS)",
+    bands: Sequence[FaultBand] = (),
 ) -> Path:
     """Resident memory in MiB over time, per series (see `plot_cpu` for `start`)."""
-    return _plot_series(series, path, annotations, start, max_lines, unit, title, "RSS (MiB)")
+    return _plot_series(series, path, annotations, start, max_lines, unit, title, "RSS (MiB)", bands)
 
 
 def _plot_series(
@@ -196,6 +224,7 @@ def _plot_series(
     unit: str,
     title: str,
     ylabel: str,
+    bands: Sequence[FaultBand] = (),
 ) -> Path:
     import numpy as np
 
@@ -232,8 +261,37 @@ def _plot_series(
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     draw_annotations([ax], annotations)
+    draw_fault_bands(ax, bands)
     save_png(fig, path)
     return path
+
+
+_BAND_COLOURS = {"partition": "tab:purple", "crashed": "tab:red", "paused": "tab:orange"}
+
+
+def draw_fault_bands(ax: Axes, bands: Sequence[FaultBand]) -> None:
+    """Shade where each fault held, labelled at the top (a band still open at the end reaches the
+    right edge of the plot)."""
+    if not bands:
+        return
+    lo, hi = ax.get_xlim()
+    hi = max(hi, *(b.start for b in bands))
+    transform = ax.get_xaxis_transform()
+    for i, band in enumerate(sorted(bands, key=lambda b: (b.start, b.kind, b.label))):
+        end = min(band.end, hi)
+        colour = _BAND_COLOURS.get(band.kind, "tab:gray")
+        ax.axvspan(band.start, end, color=colour, alpha=0.12, linewidth=0, zorder=0.5)
+        ax.text(
+            band.start,
+            0.98 - 0.05 * (i % 4),
+            f"{band.kind}: {band.label}",
+            transform=transform,
+            fontsize=7,
+            color=colour,
+            va="top",
+            clip_on=True,
+        )
+    ax.set_xlim(min(lo, *(b.start for b in bands)), hi)
 
 
 # --------------------------------------------------------------------------------------------- shared
@@ -293,6 +351,7 @@ def plot_output_folder(
     labels: Mapping[int, str] | None = None,
     start: float | None = None,
     peer_events: Sequence[PeerEvents] | None = None,
+    bands: Sequence[FaultBand] = (),
 ) -> list[Path]:
     """Write the plots of an output folder (cpu.png, memory.png, events.png when peers logged events,
     ipv8_messages.png when IPv8 peers wrote statistics); return the files written. Missing inputs
@@ -316,6 +375,7 @@ def plot_output_folder(
                     labels=dict(labels or {}),
                     annotations=annotations,
                     start=start,
+                    bands=bands,
                 )
             )
     if peer_events is None:

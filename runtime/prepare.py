@@ -29,9 +29,11 @@ from scenario_lang.diagnostics import Diagnostic, diag, has_errors, sort_unique
 from scenario_lang.nodes import Span
 
 from .gumby_api import SITE as GUMBY_API_SITE
-from .gumby_commands import GumbyCommandError, GumbyProgram, classify
+from .gumby_commands import GumbyCommandError, GumbyProgram, classify, rewrite_shell_text
 from .launch import Launcher
+from .launch.settings import LauncherSettings, launcher_settings
 from .run_end import PlannedEnds, planned_ends
+from .seeds import SEED_VARIABLE, pick_seed
 from .steps import Step, StepKind, StepLaunch, command_step, expand_command, peers_step
 from .sync import SyncServerConfig, new_token
 from .udp_ports import PORT_BASE_VARIABLE, free_udp_port_base
@@ -71,6 +73,8 @@ class RunOptions:
     phase of the sync (connect, ready, go), seconds; `grace`: seconds between TERM and KILL;
     `dry_run`: only decide (a fresh output folder is named, not made); `check_memory`: refuse a run
     whose local peers cannot fit in the available memory (`PEER_MEMORY_MIB` each).
+    `launcher`: where the peers run (None: as `launcher_name` or the `.conf` says, see
+    launch/settings.py); `launcher_name`: "local" or "slurm" (`--launcher`).
     """
 
     conf: Path
@@ -86,6 +90,8 @@ class RunOptions:
     launcher: Launcher | None = None
     dry_run: bool = False
     check_memory: bool = True
+    launcher_name: str | None = None
+    seed: int | None = None  # overrides the .conf's `seed`; neither: one is picked and recorded
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,8 @@ class PreparedRun:
     sync: SyncServerConfig | None
     steps: tuple[Step, ...]
     ends: PlannedEnds | None = None  # each peer's planned end (with a plan)
+    notes: tuple[str, ...] = ()  # what the user should know before it runs (ignored keys, skipped steps)
+    seed: int = 0  # every random choice of the run derives from it (`seeds`)
 
     def step(self, key: str) -> Step | None:
         return next((s for s in self.steps if s.key == key), None)
@@ -245,8 +253,14 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
             return refuse(f"cannot create the output folder in {base.absolute()}: {exc.strerror or exc}")
         fresh = True
 
-    # The sync server's address and token.
-    host = config.sync_host or "127.0.0.1"
+    try:
+        placement = launcher_settings(config, options.launcher_name)
+    except ValueError as exc:
+        return refuse(str(exc))
+    slurm = placement.slurm if options.launcher is None else None
+
+    # The sync server's address and token: under SLURM, an address the nodes reach.
+    host = config.sync_host or ("127.0.0.1" if slurm is None else reachable_address())
     port = config.sync_port or _free_port(host)
     require_token = config.sync_require_token and not options.no_token
     token = new_token() if require_token else None
@@ -285,6 +299,10 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
         run_variables["GSCEN_PLAN_FILE"] = str(plan_path)
     if token is not None:
         run_variables["GSCEN_SYNC_TOKEN"] = token
+    seed = next((s for s in (options.seed, config.seed) if s is not None), None)
+    if seed is None:
+        seed = pick_seed()
+    run_variables[SEED_VARIABLE] = str(seed)
     base_env = {k: v for k, v in options.environ.items() if k != "GSCEN_SYNC_TOKEN"}
     environment = config.environment(base_env, run_variables)
 
@@ -351,7 +369,8 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
         steps.append(step)
         return step
 
-    add("local_setup_cmd")
+    if not placement.skip_setup:
+        add("local_setup_cmd")
     server_written = (config.experiment_server_cmd or "").strip()
     server_entry = config.get("experiment_server_cmd")
     server_explicit = server_entry is not None and server_entry.source.value != "default"
@@ -374,7 +393,8 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
                 start_delay=config.sync_experiment_start_delay,
                 token=token,
                 require_token=require_token,
-                connect_timeout=options.sync_timeout,
+                # Under SLURM the first peer comes once the job has left the queue.
+                connect_timeout=options.sync_timeout + (slurm.pending_timeout if slurm is not None else 0),
                 ready_timeout=options.sync_timeout,
                 go_timeout=options.sync_timeout,
             )
@@ -389,7 +409,18 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
             )
         else:
             add("experiment_server_cmd", StepKind.BACKGROUND)
-    instance_step = add("local_instance_cmd")
+    instance_step: Step | None
+    if placement.das_instance_cmd:
+        run_end = ends.run_end if ends is not None else None
+        das_step = _das_peers_step(
+            placement, instances, config, output_dir, cwd, environment, launch, run_end
+        )
+        if isinstance(das_step, str):
+            return refuse(das_step)
+        steps.append(das_step)
+        instance_step = das_step
+    else:
+        instance_step = add("local_instance_cmd")
     if instance_step is None and scenario is not None and instances is not None:
         run_end = ends.run_end if ends is not None else None
         step = peers_step(instances, config, output_dir, cwd, environment, launch, run_end)
@@ -398,10 +429,28 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
             extra = config.sync_experiment_start_delay + 3 * options.sync_timeout
             step = replace(step, guard=replace(step.guard, timeout=step.guard.timeout + extra))
         steps.append(step)
+    if slurm is not None:
+        peers = next((s for s in steps if s.key == "local_instance_cmd"), None)
+        if peers is None or peers.guard is None:
+            problems.append(
+                f"{config.path}: the slurm launcher starts the peers itself: local_instance_cmd must be "
+                "empty (a scenario), process_guard.py or das_reserve_and_run.sh"
+            )
+        elif len(set(peers.guard.commands)) > 1:
+            problems.append(
+                f"{config.path}: local_instance_cmd: the slurm launcher runs one command on every node, "
+                "and this process guard line gives several"
+            )
+        else:
+            from .launch.slurm import SlurmLauncher
+
+            options = replace(options, launcher=SlurmLauncher(slurm, options.python, token))
     add("post_process_cmd")
-    if sync is not None:
+    local = options.launcher is None or getattr(options.launcher, "name", "") == "local"
+    if sync is not None and local:
         # Peers that sync with gscen's server: their guard's timeout (`experiment_time`, a `-t`)
         # counts from the start signal, not from spawning (execute.py moves the deadline at go).
+        # (A SLURM job's guards and time limit are fixed at submission.)
         steps = [s.with_deadline_after_start() if s.runs_peers else s for s in steps]
     if ends is not None and ends.endless and any(s.runs_peers for s in steps):
         guarded = [s for s in steps if s.runs_peers]
@@ -423,7 +472,6 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
             f"{config.path}: nothing to run: it sets no scenario_file and no local_setup_cmd, "
             "local_instance_cmd, experiment_server_cmd or post_process_cmd"
         )
-    local = options.launcher is None or getattr(options.launcher, "name", "") == "local"
     if options.check_memory and local:
         too_big = _memory_refusal(sum(len(s.guard.commands) for s in steps if s.runs_peers and s.guard))
         if too_big is not None and not options.dry_run:
@@ -453,6 +501,8 @@ def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
         sync=sync,
         steps=tuple(steps),
         ends=ends,
+        notes=placement.notes,
+        seed=seed,
     )
     for d in run.diagnostics:
         lines.setdefault(d.span.path, _read_lines(Path(d.span.path)))
@@ -524,6 +574,39 @@ def _endless_warning(config: ExperimentConfig, ends: PlannedEnds, scenario: Path
     )
 
 
+def reachable_address() -> str:
+    """This host's address as other machines know it (its name resolved), else 127.0.0.1."""
+    try:
+        address = socket.gethostbyname(socket.getfqdn())
+    except OSError:
+        return "127.0.0.1"
+    return address or "127.0.0.1"
+
+
+def _das_peers_step(
+    placement: LauncherSettings,
+    instances: int | None,
+    config: ExperimentConfig,
+    output_dir: Path,
+    cwd: Path,
+    environment: Mapping[str, str],
+    launch: StepLaunch,
+    run_end: float | None,
+) -> Step | str:
+    """Gumby's `das_reserve_and_run.sh`: `instances_to_run` x das_node_command over the nodes."""
+    if instances is None:
+        return f"{config.path}: instances_to_run is not set: das_reserve_and_run.sh spreads it over the nodes"
+    written = placement.node_command or "launch_scenario.py"
+    expanded = expand_command(written, environment)
+    try:
+        program, _ = classify(shlex.split(expanded))
+    except ValueError as exc:
+        return f"{config.path}: das_node_command: {exc}"
+    command = None if program is GumbyProgram.LAUNCH_SCENARIO else rewrite_shell_text(expanded, launch.python)
+    step = peers_step(instances, config, output_dir, cwd, environment, launch, run_end, command)
+    return replace(step, written=config.local_instance_cmd, expanded=f"{instances} x {expanded} (slurm)")
+
+
 def _int_key(config: ExperimentConfig, key: str) -> int | None:
     entry = config.get(key)
     if entry is None or not isinstance(entry.value, str):
@@ -535,6 +618,7 @@ def _int_key(config: ExperimentConfig, key: str) -> int | None:
 def dry_run_lines(run: PreparedRun) -> list[str]:
     """What `--dry-run` prints after the plan: the folder, the server, each step, the key variables."""
     out = [f"output folder: {run.output_dir}" + (" (new)" if run.fresh_output else "")]
+    out.append(f"seed: {run.seed}")
     out.append(f"working folder: {run.cwd}")
     for step in run.steps:
         if step.kind is StepKind.SYNC_SERVER and run.sync is not None:
@@ -545,6 +629,9 @@ def dry_run_lines(run: PreparedRun) -> list[str]:
             )
         else:
             out.append(f"{step.key}: {step.describe()}")
+        describe = getattr(run.options.launcher, "describe", None)
+        if step.runs_peers and step.guard is not None and describe is not None:
+            out.extend(describe(step.guard))
     if run.options.plots:
         out.append("results: annotations.csv, cpu.png, memory.png, events.png, summary.json")
     for name in (

@@ -27,7 +27,7 @@ _STATUS_STYLE = {"ok": "green", "listening": "green", "started": "green", "faile
 
 def snapshot_text(s: RunSnapshot) -> str:
     """`peers 5/5 connected, started, clock 3.2/20 s, events 12/30 fired (0 failed), 5 alive`."""
-    parts: list[str] = []
+    parts: list[str] = [s.placement] if s.placement else []
     if s.instances is not None and s.planned is not None:
         parts.append(f"peers {s.connected}/{s.instances} connected")
         parts.append("started" if s.started else "waiting for the start")
@@ -70,7 +70,13 @@ class PlainProgress:
         )
 
     def update(self, snapshot: RunSnapshot) -> None:
-        key = (snapshot.connected, snapshot.started, snapshot.events_failed, snapshot.alive)
+        key = (
+            snapshot.connected,
+            snapshot.started,
+            snapshot.events_failed,
+            snapshot.alive,
+            snapshot.placement,
+        )
         now = time.monotonic()
         if key == self._last_key and now - self._last_time < self.every:
             return

@@ -10,6 +10,7 @@ is named once), never an exception.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import time
@@ -19,16 +20,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scenario_lang.plan import Plan
+from scenario_lang.signatures import PROCESS_BUILTINS
+
 from .guard import ProcessReport
 from .ipv8_statistics import run_message_totals
 from .observer import RunObserver
 from .output_files import WriteFailure
-from .plots import peer_events_of, plot_output_folder
+from .plots import FaultBand, peer_events_of, plot_output_folder
 from .prepare import SUMMARY_FILE_NAME, PreparedRun
+from .process_faults import fault_windows
 from .run_end import STOP_GRACE
 from .run_state import RunState
 from .statistics import iter_peer_dirs
 from .summary import (
+    FaultRecord,
     PeerEvent,
     PeerSummary,
     ProcessSummary,
@@ -67,8 +73,32 @@ def run_plots(run: PreparedRun, state: RunState) -> list[Path]:
             peer = state.peer_of_pid.get(report.pid)
             labels[report.pid] = f"peer {peer}" if peer is not None else f"#{report.index:05d}"
     return plot_output_folder(
-        run.output_dir, labels, state.start_instant, peer_events_of(run.output_dir) if run.plan else None
+        run.output_dir,
+        labels,
+        state.start_instant,
+        peer_events_of(run.output_dir) if run.plan else None,
+        fault_bands(run.plan, state.faults),
     )
+
+
+def fault_bands(plan: Plan | None, faults: Sequence[FaultRecord]) -> list[FaultBand]:
+    """Where a partition (the plan's `partition` until `heal`), a crash or a pause held."""
+    bands: list[FaultBand] = []
+    if plan is not None:
+        since: tuple[float, str] | None = None
+        for event in plan.events:
+            if event.time is None or event.callback not in ("partition", "heal"):
+                continue
+            if since is not None:
+                bands.append(FaultBand("partition", since[0], event.time, since[1]))
+                since = None
+            if event.callback == "partition":
+                since = (event.time, " | ".join(str(g) for g in event.args))
+        if since is not None:
+            bands.append(FaultBand("partition", since[0], math.inf, since[1]))
+    for peer, spans in fault_windows(faults, math.inf).items():
+        bands.extend(FaultBand(kind, a, b, f"peer {peer}") for kind, a, b in spans)
+    return bands
 
 
 def write_results(
@@ -129,6 +159,8 @@ def write_results(
         plots=tuple(str(p.relative_to(out)) if p.is_relative_to(out) else str(p) for p in state.plots),
         ipv8_messages=tuple(run_message_totals(out)),
         runner_cpu_seconds=_own_cpu_seconds(),
+        faults=tuple(state.faults),
+        seed=run.seed,
     )
     try:
         write_summary(summary, out / SUMMARY_FILE_NAME)
@@ -302,6 +334,7 @@ def _collect(
     report_of_peer = {peer: by_pid[pid] for pid, peer in state.peer_of_pid.items() if pid in by_pid}
     peers: list[PeerSummary] = []
     errors: list[RunError] = []
+    windows = fault_windows(state.faults, math.inf)
     if state.guard_runs_peers or run.plan is not None:
         ids = sorted(set(peer_dirs) | set(report_of_peer) | set(range(1, (run.instances or 0) + 1)))
         for peer in ids:
@@ -322,15 +355,31 @@ def _collect(
                     for k in ("p50", "p99", "max")
                 }
             planned = result.get("events_planned")
+            fired = result.get("events_fired")
+            failed = result.get("events_failed")
+            faults = tuple(f.action for f in state.faults if f.peer == peer and f.outcome == "done")
+            prevented = 0
+            if faults:
+                # Several processes wrote this peer's events.csv (a restart), or none finished its
+                # result.json (a crash): count from the rows and the plan. Events planned while it
+                # was crashed are prevented, not unfired.
+                planned = fired = failed = None
+                crashed = [(a, b) for kind, a, b in windows.get(peer, ()) if kind == "crashed"]
+                if run.plan is not None:
+                    # the process faults themselves are the guard's events, not the peer's
+                    times = [e.time for e in run.plan.for_peer(peer) if e.callback not in PROCESS_BUILTINS]
+                    prevented = sum(1 for t in times if t is not None and any(a < t <= b for a, b in crashed))
+                    planned = len(times) - prevented
             if not isinstance(planned, int):
                 planned = sum(1 for _ in run.plan.for_peer(peer)) if run.plan is not None else None
-            fired = result.get("events_fired")
             if not isinstance(fired, int):
                 # One row per call (a loop's events share path, line and time: rows, not a set).
                 fired = sum(1 for e in events if e.actual is not None)
-            failed = result.get("events_failed")
             if not isinstance(failed, int):
                 failed = len({(e.path, e.line, e.planned) for e in events if e.failed})
+            network = result.get("network")
+            delayed = network.get("delayed") if isinstance(network, dict) else None
+            dropped = network.get("dropped") if isinstance(network, dict) else None
             exit_code = report.returncode if report is not None else result.get("exit_code")
             peak = None
             if isinstance(result.get("peak_rss_bytes"), int | float) and result["peak_rss_bytes"] > 0:
@@ -345,7 +394,11 @@ def _collect(
             cpu = result.get("cpu_seconds")
             if not isinstance(cpu, int | float):
                 cpu = report.cpu_seconds if report is not None else None
-            owed, unfired, ended_late = _judge_end(run, state, peer, result, events, report)
+            owed: int | None = None
+            unfired: list[PlannedEvent] = []
+            ended_late: str | None = None
+            if not faults:  # a peer the scenario crashed or paused misses events on purpose
+                owed, unfired, ended_late = _judge_end(run, state, peer, result, events, report)
             if unfired:
                 errors.append(RunError(_unfired_message(run, peer, owed, unfired, report), peer))
             elif ended_late is not None:
@@ -367,6 +420,10 @@ def _collect(
                     events_unfired=len(unfired),
                     unfired=tuple(_describe(e) for e in unfired[:_UNFIRED_SHOWN]),
                     ended_late=ended_late is not None,
+                    faults=faults,
+                    events_prevented=prevented,
+                    packets_delayed=delayed if isinstance(delayed, int) else None,
+                    packets_dropped=dropped if isinstance(dropped, int) else None,
                     peak_pss_mib=pss,
                 )
             )

@@ -65,11 +65,21 @@ def _print_diagnostics(
     help="Start even when the peers cannot fit in the available memory (6 MiB each, at least).",
 )
 @click.option(
+    "--launcher",
+    type=click.Choice(["local", "slurm"]),
+    help="Where the peers run (default: the .conf's `launcher`, SLURM for Gumby's DAS settings, else local).",
+)
+@click.option(
     "--sync-timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=60.0,
     show_default=True,
     help="Seconds each sync phase (connect, ready, go) may take before the run fails.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    help="The run's seed (overrides the .conf's `seed`); without one, a seed is picked and recorded.",
 )
 def run_command(
     conf: Path,
@@ -81,6 +91,8 @@ def run_command(
     no_plots: bool,
     ignore_memory: bool,
     sync_timeout: float,
+    launcher: str | None,
+    seed: int | None,
 ) -> None:
     """Run an experiment: check the .conf and its scenario, then setup, sync server, peers, post-processing.
 
@@ -102,6 +114,8 @@ def run_command(
         sync_timeout=sync_timeout,
         dry_run=dry_run,
         check_memory=not ignore_memory,
+        launcher_name=launcher,
+        seed=seed,
     )
     preparation = prepare_run(options)
     _print_diagnostics(err, preparation.diagnostics, preparation.lines)
@@ -109,6 +123,8 @@ def run_command(
     if run is None:
         err.print(Text(f"gscen run: not started: {preparation.refusal or 'errors above'}", style="bold red"))
         sys.exit(1)
+    for note in run.notes:
+        err.print(Text(f"note: {note}"))
     if dry_run:
         if run.plan is not None:
             from scenario_lang.plan_render import PlanView
@@ -151,6 +167,7 @@ def _execute(run: object, out: Console, err: Console) -> int:
                 loop.remove_signal_handler(signum)
 
     err.print(Text(f"output folder: {run.output_dir}", style="bold"))
+    err.print(Text(f"seed: {run.seed} (repeat with --seed {run.seed})"))
     try:
         outcome = asyncio.run(main())
     except OSError as exc:

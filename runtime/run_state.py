@@ -17,7 +17,7 @@ from .guard import GuardResult
 from .observer import EventCounter
 from .output_files import WriteFailure, write_failure
 from .prepare import LOG_FOLDER
-from .summary import StepSummary
+from .summary import FaultRecord, StepSummary
 
 if TYPE_CHECKING:
     from .prepare import PreparedRun
@@ -59,6 +59,7 @@ class RunState:
     server_process: asyncio.subprocess.Process | None = None  # another experiment_server_cmd
     write_failures: list[WriteFailure] = field(default_factory=list)  # outputs that could not be written
     interrupt_signal: int | None = None  # the signal that interrupted the run (exit code 128 + it)
+    faults: list[FaultRecord] = field(default_factory=list)  # the scenario's process faults, carried out
 
     def cannot_write(self, path: Path, exc: OSError) -> WriteFailure:
         """Note an output file that could not be written: one warning line (once per file), and the

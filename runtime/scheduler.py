@@ -170,13 +170,19 @@ class EventLog:
     (`path` names the file) and kept in `write_failure`; no more rows are written, the statistics go on.
     """
 
-    def __init__(self, stream: IO[str] | None, only_problems: bool = False, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None,
+        only_problems: bool = False,
+        path: Path | None = None,
+        header: bool = True,
+    ) -> None:
         self._stream = stream
         self._path = path
         self.write_failure: WriteFailure | None = None
         self.only_problems = only_problems
         self._writer = csv.writer(stream, lineterminator="\n") if stream is not None else None
-        if self._writer is not None:
+        if self._writer is not None and header:  # no header when a restarted peer appends
             self._writer.writerow(EVENTS_HEADER)
         self.events_fired = 0
         self._failed_events: set[int] = set()
@@ -312,8 +318,13 @@ class Scheduler:
         end_after: float | None = None,
         exit_when_done: bool = False,
         describe_source: Callable[[str, int], str] | None = None,
+        elsewhere: frozenset[str] = frozenset(),
     ) -> None:
         self.timeline = timeline
+        # callbacks another process carries out (the guard's process faults): passed over here,
+        # neither fired nor counted (`passed_over` says how many)
+        self.elsewhere = elsewhere
+        self.passed_over = 0
         self.targets = targets
         self.clock = clock
         self.events = events
@@ -359,6 +370,21 @@ class Scheduler:
             self._fire(k, None)
             k += 1
         return k
+
+    def skip_until(self, offset: float) -> int:
+        """Pass over the timed events planned at or before `offset` seconds after the start: a
+        restarted peer runs its `@!` events again, then only what comes after its restart instant.
+        Returns how many were passed over (they are not fired, nor counted as fired)."""
+        timeline = self.timeline
+        n = len(timeline)
+        first = k = self.next_index
+        while k < n:
+            t = timeline.time(k)
+            if t is not None and t > offset:
+                break
+            k += 1
+        self.next_index = k
+        return k - first
 
     def elapsed(self) -> float:
         """Seconds since the start instant."""
@@ -467,6 +493,9 @@ class Scheduler:
         event = self.timeline.event(k)
         clock = self.clock
         name = event.callback
+        if name in self.elsewhere:
+            self.passed_over += 1
+            return
         source = self._source(event.path, event.line)
         fired_at = clock.now() - self._start
         self.events.fired(fired_at - (planned or 0.0))

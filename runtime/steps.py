@@ -188,17 +188,24 @@ def peers_step(
     environment: Mapping[str, str],
     launch: StepLaunch,
     run_end: float | None,
+    command: str | None = None,
 ) -> Step:
-    """The guard step that starts `instances` x `gscen peer` (a scenario and no `local_instance_cmd`).
+    """The guard step that starts `instances` x `gscen peer` (a scenario and no `local_instance_cmd`),
+    or `instances` x `command` (a shell command, Gumby's das_node_command).
 
     `run_end`: the last peer's planned end (run_end.py), seconds after the start signal; the guard
-    stops what is left `STOP_GRACE` seconds later (prepare.py moves the count to the start signal).
+    stops gscen peers `STOP_GRACE` seconds later (prepare.py moves the count to the start signal).
+    Another command gets the old allowance from spawning: experiment_time + start delay + sync + 10 s.
     """
+    runs_peers = command is None or is_peer_command(command)
     timeout = None
-    if run_end is not None:
+    if runs_peers and run_end is not None:
         # The peers stop themselves at their end; the guard is the safety net behind them.
         timeout = run_end + STOP_GRACE
-    command = peer_shell_command(launch.python)
+    elif not runs_peers and config.experiment_time is not None:
+        timeout = config.experiment_time + config.sync_experiment_start_delay + launch.sync_timeout + 10.0
+    if command is None:
+        command = peer_shell_command(launch.python)
     guard = GuardConfig(
         commands=(command,) * instances,
         timeout=timeout,
@@ -211,7 +218,7 @@ def peers_step(
         peer_python=launch.python,
     )
     text = f"{instances} x gscen peer"
-    return Step("local_instance_cmd", "", text, StepKind.GUARD, guard=guard, runs_peers=True)
+    return Step("local_instance_cmd", "", text, StepKind.GUARD, guard=guard, runs_peers=runs_peers)
 
 
 def command_step(

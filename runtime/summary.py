@@ -104,6 +104,10 @@ class PeerSummary:
     cpu_seconds: float | None
     stdout: str | None = None
     stderr: str | None = None
+    faults: tuple[str, ...] = ()  # the process faults it went through (`crash`, `restart`, ...)
+    events_prevented: int = 0  # planned events a crash held off (not counted as planned)
+    packets_delayed: int | None = None  # by its network conditions (None: no IPv8 endpoint)
+    packets_dropped: int | None = None
     peak_pss_mib: float | None = None
     events_owed: int | None = None  # events planned before its end (run_end.py)
     events_unfired: int = 0  # of those, how many did not run
@@ -113,6 +117,18 @@ class PeerSummary:
     @property
     def failed_end(self) -> bool:
         return self.events_unfired > 0 or self.ended_late
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """What became of one fault on one peer (`summary.json`'s `faults`)."""
+
+    peer: int
+    action: str
+    planned: float  # seconds after the start
+    actual: float | None  # when the guard acted; None when it could not
+    source: str
+    outcome: str  # "done", or why not
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +185,8 @@ class RunSummary:
     plots: tuple[str, ...] = ()
     ipv8_messages: tuple[MessageTotal, ...] = ()  # per overlay and message type, summed over the peers
     runner_cpu_seconds: float | None = None  # the `gscen run` process itself (sync server, guard, results)
+    faults: tuple[FaultRecord, ...] = ()  # the process faults the scenario asked for, as carried out
+    seed: int | None = None  # the run's seed: `gscen run --seed` repeats the run's random choices
     version: int = field(default=SUMMARY_VERSION)
 
     def to_json(self) -> dict[str, Any]:
@@ -352,6 +370,15 @@ def write_summary(summary: RunSummary, path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------------------------- rendering
+def _bad_exit(p: PeerSummary) -> bool:
+    """Exited non-zero on its own: not stopped by the guard, not a crash the scenario asked for."""
+    return p.exit_code not in (0, None) and not p.stopped_by_guard and "crash" not in p.faults
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -373,28 +400,27 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
     parts: list[Any] = []
     if summary.peers:
         table = Table(title=Text(f"peers of {summary.experiment or 'the experiment'}"), title_justify="left")
+        network = any(p.packets_delayed is not None for p in summary.peers)
         columns = ("peer", "exit", "fired", "failed", "late p50 ms", "p99 ms", "max ms", "peak RSS MiB")
-        for name in (*columns, "peak PSS MiB"):
+        for name in (*columns, "peak PSS MiB", *(("delayed", "dropped") if network else ())):
             table.add_column(name, justify="right")
         peers = list(summary.peers)
         hidden = 0
         if len(peers) > max_rows:
             peers.sort(
                 key=lambda p: (
-                    not (
-                        p.events_failed
-                        or p.failed_end
-                        or (p.exit_code not in (0, None) and not p.stopped_by_guard)
-                    ),
+                    not (p.events_failed or p.failed_end or _bad_exit(p)),
                     -(p.lateness_ms.get("max") or 0.0),
                 )
             )
             hidden = len(peers) - max_rows
             peers = sorted(peers[:max_rows], key=lambda p: p.peer)
         for p in peers:
-            bad_exit = (p.exit_code not in (0, None) and not p.stopped_by_guard) or p.failed_end
+            bad_exit = _bad_exit(p) or p.failed_end
             status = "?" if p.exit_code is None else str(p.exit_code)
-            if p.stopped_by_guard:
+            if p.faults:
+                status += f" ({', '.join(p.faults)})"
+            elif p.stopped_by_guard:
                 status += " (stopped)"
             fired = str(p.events_fired)
             if p.events_planned is not None:
@@ -411,10 +437,32 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
                 _ms(p.lateness_ms.get("max")),
                 _mib(p.peak_rss_mib),
                 _mib(p.peak_pss_mib),
+                *([_count(p.packets_delayed), _count(p.packets_dropped)] if network else []),
             )
         parts.append(table)
         if hidden:
             parts.append(Text(f"... and {hidden} more peers (all in summary.json)", style="dim"))
+    if summary.faults:
+        table = Table(title=Text("process faults the scenario asked for"), title_justify="left")
+        for name, justify in (
+            ("planned s", "right"),
+            ("at s", "right"),
+            ("peer", "right"),
+            ("fault", "left"),
+            ("outcome", "left"),
+            ("source", "left"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for f in summary.faults[:max_rows]:
+            table.add_row(
+                f"{f.planned:.3f}",
+                "-" if f.actual is None else f"{f.actual:.3f}",
+                str(f.peer),
+                Text(f.action),
+                Text(f.outcome, style="" if f.outcome == "done" else "yellow"),
+                Text(f.source),
+            )
+        parts.append(table)
     if summary.processes:
         table = Table(title=Text("guarded processes"), title_justify="left")
         for name, justify in (

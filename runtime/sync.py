@@ -11,6 +11,7 @@ token is required). One line per message, ending in CR LF; whitespace around a l
     client                                  server
       [token:<secret>] ------------------->   gscen's addition, see below
       [accept:compact-vars] -------------->   gscen's addition: this peer reads the compact form
+      [request-id:<n>] ------------------->   gscen's addition: this peer wants id n (see Ids)
       time:<client epoch, float> --------->   offset = client - server clock; |offset| < 0.5 s -> 0
                                               (once N peers have joined, all ids go out at once)
       <----------------------------- id:<n>
@@ -23,6 +24,13 @@ token is required). One line per message, ending in CR LF; whitespace around a l
       <--------------- go:<start + offset>    "%f", the start instant in the peer's own clock
       msg:<to>:<type>:<payload> ---------->   after go, any number, either way
       <------------- msg:<from>:<type>:<payload>
+
+    a peer's process restarted after go (gscen's addition, for the scenario's `restart`):
+      [token:<secret>] [accept:compact-vars]
+      rejoin:<id> ------------------------>   takes over peer <id>'s place (its old connection, if
+      <----------------------------- id:<n>   still open, is closed); no barrier: the answer is at once
+      <---------------------- <all-vars line>  the same document the others got
+      <---------------------------- go:<start>  the run's start instant; then msg lines as above
 
 The all-vars line is JSON without spaces, encoded once per form and sent as the same bytes to every
 peer that reads that form. `port` is 12000 + id and `host` the peer's address as the server sees it,
@@ -59,6 +67,13 @@ Clock offsets: a peer's offset is its `time:` minus the server's clock on readin
 Ids: when the N-th peer joins, peers are grouped by address, addresses sorted (IPv4 numerically, then
 IPv6, then anything else by name), and ids 1..N dealt round-robin across addresses, each address's
 peers in accept order; an address with no peers left is skipped (Gumby's skip bug is not repeated).
+
+A peer may ask for its id with `request-id:<n>` before `time:` (gscen's addition, for launchers that
+place peers themselves: on a SLURM allocation a peer's id follows from its node's rank and its index
+on that node, and nodes may share one address, so address order cannot tell them apart). Requested
+ids are granted as asked; the peers that asked for none (Gumby's clients never do) get the remaining
+ids, smallest first, in the address order above. An id outside 1..N, or one another connection has
+already asked for, is a protocol error of the asking peer (it aborts the sync before go, naming it).
 
 Failures: before go, a peer (a connection that presented the token, or without a token, sent `time:`)
 that disconnects or sends a line the protocol does not allow at that point aborts the sync, and so
@@ -370,6 +385,7 @@ class _Connection(asyncio.Protocol):
         "offset",
         "peer_id",
         "port",
+        "requested",
         "seq",
         "server",
         "state",
@@ -390,6 +406,7 @@ class _Connection(asyncio.Protocol):
         self.offset: float = 0
         self.vars: dict[str, str] = {}
         self.compact = False  # asked for the compact all-vars document
+        self.requested: int | None = None  # the id it asked for (request-id:<n>)
         self._buf = bytearray()
         self._discarding = False  # after go: skipping the rest of an over-long line
 
@@ -481,6 +498,10 @@ class _Connection(asyncio.Protocol):
             elif head == b"accept" and sep and (self.is_peer or not server.config.require_token):
                 if rest == b"compact-vars":
                     self.compact = True
+            elif head == b"request-id" and sep and (self.is_peer or not server.config.require_token):
+                server._request_id(self, rest)
+            elif head == b"rejoin" and sep and (self.is_peer or not server.config.require_token):
+                server._rejoin(self, rest)
             elif server.config.require_token and not self.is_peer:
                 server._refuse(self, "this sync server requires a token: send token:<secret> before time:")
             else:
@@ -491,7 +512,12 @@ class _Connection(asyncio.Protocol):
                 if not sep2 or not key:
                     server._failed(self, PeerProtocolError, f"sent a malformed set line {_shown(line)}")
                     return
-                self.vars[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+                text = value.decode("utf-8", "replace")
+                if key == b"host" and text == self.host:
+                    # A peer publishing the address the server sees anyway (gscen peers on SLURM
+                    # do): leave it to the server to fill in, so the compact form stays compact.
+                    return
+                self.vars[key.decode("utf-8", "replace")] = text
             elif line == b"ready":
                 server._ready(self)
             else:
@@ -558,6 +584,7 @@ class SyncServer:
         self._accept_count = 0
         self._joined: list[_Connection] = []
         self._by_id: dict[int, _Connection] = {}
+        self._requested: dict[int, _Connection] = {}  # id -> the connection that asked for it
         self._ids_sent = False
         self._ready_count = 0
         self._ack_count = 0
@@ -774,7 +801,15 @@ class SyncServer:
     # -- phase actions
     def _hand_out_ids(self) -> None:
         joined = sorted(self._joined, key=lambda c: c.seq)
-        ids = assign_ids([c.host for c in joined])
+        # Requested ids as asked (unique and in 1..N, see _request_id); the rest of the ids, smallest
+        # first, to the others in address order.
+        others = [c for c in joined if c.requested is None]
+        taken = {c.requested for c in joined}
+        free = [i for i in range(1, self.config.instances + 1) if i not in taken]
+        dealt = dict(
+            zip(others, (free[rank - 1] for rank in assign_ids([c.host for c in others])), strict=True)
+        )
+        ids = [conn.requested or dealt[conn] for conn in joined]
         for conn, peer_id in zip(joined, ids, strict=True):
             conn.peer_id = peer_id
             self._by_id[peer_id] = conn
@@ -882,6 +917,25 @@ class SyncServer:
         if len(self._joined) >= self.config.instances:
             self._wakeup.set()
 
+    def _request_id(self, conn: _Connection, text: bytes) -> None:
+        n = self.config.instances
+        wanted = int(text) if text.isdigit() else 0
+        holder = self._requested.get(wanted)
+        if not 1 <= wanted <= n:
+            self._failed(conn, PeerProtocolError, f"asked for id {_shown(text)}, not one of 1..{n}")
+        elif holder is not None and holder is not conn:
+            self._failed(conn, PeerProtocolError, f"asked for id {wanted}, which {holder.describe()} has")
+        else:
+            self._release_request(conn)
+            conn.requested = wanted
+            self._requested[wanted] = conn
+
+    def _release_request(self, conn: _Connection) -> None:
+        """A connection that leaves (or asks again) before the ids go out gives its request back."""
+        if conn.requested is not None and self._requested.get(conn.requested) is conn:
+            del self._requested[conn.requested]
+        conn.requested = None
+
     def _ready(self, conn: _Connection) -> None:
         conn.state = _State.READY
         self._ready_count += 1
@@ -911,10 +965,38 @@ class SyncServer:
             return
         target.write(b"msg:%d:%s:%s\r\n" % (sender.peer_id or 0, parts[2], parts[3]))
 
+    def _rejoin(self, conn: _Connection, text: bytes) -> None:
+        """A restarted peer takes its place again after go: id, all-vars and go at once, no barrier."""
+        peer_id = int(text) if text.isdigit() else 0
+        old = self._by_id.get(peer_id)
+        if self._start_time is None or self._done.is_set():
+            self._refuse(conn, "rejoin:<id> is for a restarted peer while the run goes on")
+            return
+        if old is None:
+            self._refuse(conn, f"rejoin: there is no peer {_shown(text)}")
+            return
+        if old is not conn and old.state is _State.RUNNING:
+            old.close_with(_error_line("replaced by a restarted process of this peer"))
+        conn.is_peer = True
+        conn.peer_id = peer_id
+        conn.vars = old.vars
+        self._by_id[peer_id] = conn
+        compact = self.config.all_vars_form == "compact" or (
+            self.config.all_vars_form == "auto" and conn.compact
+        )
+        line = self._all_vars_lines.get(compact)
+        if line is None:
+            line = self._all_vars_lines[compact] = self._build_all_vars(compact)
+        conn.state = _State.RUNNING
+        self._running += 1  # it leaves through _lost, as every running connection
+        conn.write(b"id:%d\r\n%s\r\ngo:%f\r\n" % (peer_id, line, self._start_time))
+        log.info("sync server: %s rejoined after a restart", conn.describe())
+
     def _refuse(self, conn: _Connection, reason: str) -> None:
         """Turn away a connection that is not (yet) a peer; the sync goes on without it."""
         log.warning("sync server: refused %s: %s", conn.describe(), reason)
         self._refused_count += 1
+        self._release_request(conn)
         if len(self._refused) < 20:
             self._refused.append(f"{conn.address}: {reason}")
         self._conns.discard(conn)
@@ -931,6 +1013,8 @@ class SyncServer:
 
     def _lost(self, conn: _Connection, state: _State, exc: Exception | None) -> None:
         self._conns.discard(conn)
+        if not self._ids_sent:
+            self._release_request(conn)
         if state is _State.CLOSED or self._failure is not None or self._closed:
             return
         if state is _State.RUNNING:

@@ -80,7 +80,10 @@ class SyncClientConfig:
     `go_timeout` from `vars_received` to go. `max_line`: the longest line accepted (the all-vars line
     grows about 57 bytes per peer in Gumby's form). `compact_vars`: ask for the compact all-vars
     document (sync.py's docstring); a server that does not know the request ignores it or, as Gumby's
-    would, fails the connection, so False is for talking to such a server.
+    would, fails the connection, so False is for talking to such a server. `requested_id`: ask the
+    server for this id (`request-id:<n>`, gscen's addition; None: the server picks). `publish_host`:
+    `ready()` publishes this peer's own address (the local end of its connection to the server, so an
+    address the server's network reaches) as `host`, unless the vars already set one.
     """
 
     host: str
@@ -92,10 +95,14 @@ class SyncClientConfig:
     go_timeout: float | None = 300.0
     max_line: int = 1 << 26
     compact_vars: bool = True
+    requested_id: int | None = None
+    publish_host: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.port <= 65535:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
+        if self.requested_id is not None and self.requested_id < 1:
+            raise ValueError(f"requested_id must be at least 1, got {self.requested_id}")
         if self.token is not None:
             check_token_text(self.token)
         for name in ("connect_timeout", "id_timeout", "vars_timeout", "go_timeout"):
@@ -183,6 +190,7 @@ class SyncClient:
         self._my_id: int | None = None
         self._all_vars: AllVars | None = None
         self._start_time: float | None = None
+        self._rejoined = False  # rejoin() instead of connect(): go comes unasked
 
     # -- lifecycle
     async def __aenter__(self) -> Self:
@@ -252,6 +260,15 @@ class SyncClient:
             raise RuntimeError("no start instant yet: call wait_go() first")
         return self._start_time
 
+    @property
+    def local_host(self) -> str:
+        """This peer's address on the connection to the server (after `connect()`)."""
+        if self._writer is None:
+            raise SyncClosedError("the sync client is not connected")
+        name = self._writer.get_extra_info("sockname")
+        host = str(name[0]) if isinstance(name, tuple) and name else ""
+        return host[7:] if host.startswith("::ffff:") and "." in host else host
+
     def set_message_handler(self, handler: MessageHandler | None) -> None:
         """Deliver messages to handler(from_id, msg_type, payload); queued ones are delivered now."""
         self._on_message = handler
@@ -271,6 +288,8 @@ class SyncClient:
         head = b"token:%s\r\n" % cfg.token.encode("ascii") if cfg.token is not None else b""
         if cfg.compact_vars:
             head += COMPACT_VARS_LINE + b"\r\n"
+        if cfg.requested_id is not None:
+            head += b"request-id:%d\r\n" % cfg.requested_id
         self._writer.write(head + b"time:%r\r\n" % time.time())
         line = await self._read("id", cfg.id_timeout, "waiting for its id")
         key, sep, value = line.partition(b":")
@@ -281,6 +300,28 @@ class SyncClient:
         log.debug("sync client: got id %d", self._my_id)
         return self._my_id
 
+    async def rejoin(self, peer_id: int) -> int:
+        """Take peer `peer_id`'s place again after the run started (a restarted process): the
+        server answers at once with the id, the all-vars document and go (no barrier). Then
+        `wait_go()` returns the run's start instant without another exchange."""
+        self._expect(_Step.NEW, "rejoin()")
+        cfg = self.config
+        self._reader, self._writer = await self._open()
+        head = b"token:%s\r\n" % cfg.token.encode("ascii") if cfg.token is not None else b""
+        if cfg.compact_vars:
+            head += COMPACT_VARS_LINE + b"\r\n"
+        self._writer.write(head + b"rejoin:%d\r\n" % peer_id)
+        line = await self._read("id", cfg.id_timeout, "waiting for its id")
+        if line != b"id:%d" % peer_id:
+            raise SyncServerProtocolError(f"expected id:{peer_id} from the sync server, got {line[:60]!r}")
+        self._my_id = peer_id
+        self._all_vars = AllVars.parse(
+            await self._read("vars", cfg.vars_timeout, "waiting for the all-vars line")
+        )
+        self._rejoined = True
+        self._step = _Step.HAS_VARS
+        return peer_id
+
     async def ready(self, vars: Mapping[str, str] | None = None) -> AllVars:
         """Publish `vars` (key -> string) to every peer, send ready, and return the all-vars document.
 
@@ -289,7 +330,10 @@ class SyncClient:
         """
         self._expect(_Step.HAS_ID, "ready()")
         lines = []
-        for key, value in (vars or {}).items():
+        published = dict(vars or {})
+        if self.config.publish_host and "host" not in published:
+            published["host"] = self.local_host
+        for key, value in published.items():
             if not key or ":" in key or _has_line_break(key) or _has_line_break(value):
                 raise ValueError(f"cannot publish var {key!r}: no ':' in keys, no line breaks anywhere")
             lines.append(b"set:%s:%s\r\n" % (key.encode(), value.encode()))
@@ -308,7 +352,8 @@ class SyncClient:
         self._expect(_Step.HAS_VARS, "wait_go()")
         if self._group is None:
             raise RuntimeError("use `async with SyncClient(...)` to receive messages after go")
-        self._write(b"vars_received\r\n")
+        if not self._rejoined:  # a rejoined peer's go follows the all-vars line unasked
+            self._write(b"vars_received\r\n")
         line = await self._read("go", self.config.go_timeout, "waiting for go")
         key, sep, value = line.partition(b":")
         try:

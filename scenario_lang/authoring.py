@@ -15,6 +15,7 @@ supplies the `PeerContext`. Nothing here imports the runtime.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, overload
@@ -65,6 +66,7 @@ class PeerContext(Protocol):
     @property
     def output_dir(self) -> Path: ...
     def send_message(self, peer_id: int, msg_type: bytes, payload: bytes) -> None: ...
+    def seeded_random(self, label: str = "") -> random.Random: ...
 
 
 class ExperimentModule:
@@ -102,6 +104,11 @@ class ExperimentModule:
 
     def send_message(self, peer_id: int, msg_type: bytes, payload: bytes) -> None:
         self.experiment.send_message(peer_id, msg_type, payload)
+
+    def seeded_random(self, label: str = "") -> random.Random:
+        """A `random.Random` of this module's own, from the run's seed, this peer's id and `label`
+        (the class name when empty): a run repeated with the same seed draws the same numbers."""
+        return self.experiment.seeded_random(label or type(self).__qualname__)
 
     def on_id_received(self) -> Any:
         return None

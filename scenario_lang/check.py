@@ -17,11 +17,12 @@ from difflib import get_close_matches
 from typing import Any
 
 from .diagnostics import CODES, Diagnostic, diag, sort_unique
+from .faults import check_fault_calls, check_fault_sequence
 from .nodes import Argument, Event, Span, TimeSpec
 from .parse import bulk_allocation
 from .peers import PeerSet, Ranges
 from .resolve import Call, Program
-from .signatures import CallbackSig, Param, ParamKind, TypeSpec, convert
+from .signatures import BUILTINS, FAULT_BUILTINS, UNIT_KINDS, CallbackSig, Param, ParamKind, TypeSpec, convert
 
 _WARNING = CODES["SC506"].severity
 
@@ -32,6 +33,17 @@ def _converts(value: str, t: TypeSpec) -> bool:
     except (ValueError, OverflowError):
         return False
     return True
+
+
+def _unit_help(value: str, t: TypeSpec) -> str | None:
+    """For a quantity with a unit, why `value` does not read (the units' own words)."""
+    if t.kind not in UNIT_KINDS:
+        return None
+    try:
+        convert(value, t)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _type_phrase(t: TypeSpec) -> str:
@@ -45,7 +57,15 @@ def _type_phrase(t: TypeSpec) -> str:
         return "an integer"
     if t.kind == "float":
         return "a number"
-    return f"`{t.text}`"
+    return _UNIT_PHRASES.get(t.kind, f"`{t.text}`")
+
+
+_UNIT_PHRASES = {
+    "duration": "a duration (`100ms`, `1.5s`)",
+    "ratio": "a percentage or a fraction (`5%`, `0.05`)",
+    "rate": "a rate (`1mbit`, `100kbps`)",
+    "peers": "a peer list (`1-5`, `1,3,6-9`)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +116,9 @@ class _Checker:
             if self.with_modules:
                 self.check_modules()
             self.check_calls()
+            self.out += check_fault_calls(self.program)
+            if self.with_modules:
+                self.out += check_fault_sequence(self.program)
             self.check_overlay_names()
             self.check_stops()
         return sort_unique(self.out)
@@ -193,6 +216,21 @@ class _Checker:
             if info is None:
                 continue
             for sig in info.callbacks:
+                if sig.name in FAULT_BUILTINS:
+                    where = f"{os.path.basename(sig.span.path)}:{sig.span.line}" if sig.span else info.path
+                    self.out.append(
+                        diag(
+                            "SC310",
+                            f"`{info.class_name}` defines a callback `{sig.name}`, the name of a built-in",
+                            directive.target_span,
+                            notes=(
+                                f"`{sig.method}` at {where}",
+                                "the fault and network built-ins cannot be answered by a module",
+                            ),
+                            suggestion="give it another scenario name: "
+                            f'`@experiment_callback("my_{sig.name}")`',
+                        )
+                    )
                 other = owners.get(sig.name)
                 if other is not None and other != info.dotted:
                     self.out.append(
@@ -329,7 +367,7 @@ class _Checker:
         note = (
             "loaded modules: " + ", ".join(f"`{m}`" for m in modules)
             if modules
-            else "no `&module` is loaded: only the built-ins echo, annotate, stop and set exist"
+            else "no `&module` is loaded: only the built-ins exist (" + ", ".join(BUILTINS) + ")"
         )
         self.out.append(
             diag(
@@ -461,6 +499,7 @@ class _Checker:
                         *((f"with the loop value {call.loop_value}",) if call.loop_value is not None else ()),
                         f"signature: {sig.signature_text()}",
                     ),
+                    suggestion=_unit_help(value, p.type),
                 ),
             )
 

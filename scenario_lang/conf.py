@@ -91,6 +91,8 @@ class ExperimentConfig:
     `fail_on_callback_error` (gscen's own key, default True): an exception in a callback fails the
     run; False lets it go on (the failures are still counted). `sync_require_token` (gscen's own, default
     True): the sync server refuses connections without the run's token; False admits Gumby clients.
+    `seed` (gscen's own, an integer >= 0): every random choice of the run derives from it (none: the
+    run picks one and records it).
     """
 
     path: Path  # absolute
@@ -111,6 +113,7 @@ class ExperimentConfig:
     sync_experiment_start_delay: float = 1.0
     sync_require_token: bool = True
     fail_on_callback_error: bool = True
+    seed: int | None = None
     use_local_venv: bool = True
     virtualenv_dir: str = "$HOME/venv"
     workspace_path: Path = field(default_factory=Path)  # workspace_dir, relative to experiment_dir
@@ -214,6 +217,7 @@ _KEYS: Mapping[str, _KeySpec] = {
     "sync_port": _KeySpec(_Kind.PORT),
     "sync_require_token": _KeySpec(_Kind.BOOL),
     "fail_on_callback_error": _KeySpec(_Kind.BOOL),
+    "seed": _KeySpec(_Kind.INT, minimum=0),
 }
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -696,7 +700,9 @@ class _Loader:
             if spec.minimum == 1:
                 expected = "a positive integer"
             elif spec.minimum == 0:
-                expected = "a number of seconds (0 or more)"
+                expected = (
+                    "an integer (0 or more)" if spec.kind is _Kind.INT else "a number of seconds (0 or more)"
+                )
             self.report("SC602", f"{key} must be {expected}, got {value!r}", span, notes=self.notes(entry))
         return typed
 

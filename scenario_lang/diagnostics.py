@@ -74,6 +74,9 @@ CODES: Mapping[str, Code] = _table(
     Code("SC307", W, "named argument with an empty value"),
     Code("SC308", W, "callback defined by several modules (all are called)"),
     Code("SC309", E, "`isolate_ipv8_overlay` names an overlay no launcher loads"),
+    Code("SC310", E, "module callback with the name of a fault or network built-in"),
+    Code("SC311", E, "network condition in a scenario without an IPv8 module"),
+    Code("SC312", E, "value out of range (a negative latency, a loss above 100%)"),
     # SC4xx: variables
     Code("SC401", E, "undefined variable"),
     Code("SC402", W, "timed `set` does not change substitution"),
@@ -90,6 +93,10 @@ CODES: Mapping[str, Code] = _table(
     Code("SC507", E, "time spec with more than three fields"),
     Code("SC508", E, "peer number or loop bound is not an integer"),
     Code("SC509", W, "event beyond `experiment_time`"),
+    Code("SC510", E, "partition groups that overlap"),
+    Code("SC511", E, "process fault on a peer that is not there (crashed, or not paused for `resume`)"),
+    Code("SC512", E, "`partition` or `heal` with a peer selection of its own"),
+    Code("SC513", E, "process fault at `@!` (before the start)"),
     # SC6xx: .conf files
     Code("SC601", E, "experiment file cannot be read"),
     Code("SC602", E, "value of the wrong type"),

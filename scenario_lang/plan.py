@@ -195,7 +195,7 @@ def _reads_the_same(
 
 
 def _value(value: str, t: Any) -> JsonValue:
-    if t is None or t.kind in ("str", "any", "path", "enum", "literal"):
+    if t is None or t.kind in ("str", "any", "path", "enum", "literal", "peers"):
         return value
     try:
         out = convert(value, t)

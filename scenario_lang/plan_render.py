@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .peers import format_ranges
 from .plan import Plan, PlannedEvent
+from .signatures import FAULT_BUILTINS
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -41,8 +42,12 @@ def _value(v: Any) -> str:
 
 
 def args_text(ev: PlannedEvent) -> str:
-    parts = [_value(a) for a in ev.args]
-    parts.extend(f"{k}={_value(v)}" for k, v in ev.kwargs)
+    args: tuple[Any, ...] = ev.args
+    kwargs: tuple[tuple[str, Any], ...] = ev.kwargs
+    if ev.texts is not None and ev.callback in FAULT_BUILTINS:
+        args, kwargs = ev.texts  # `50ms` says more than 0.05
+    parts = [_value(a) for a in args]
+    parts.extend(f"{k}={_value(v)}" for k, v in kwargs)
     return " ".join(parts)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from .check import StopCutoffs, check, check_modules
 from .conf import ExperimentConfig, find_experiment_config, load_experiment_config
 from .diagnostics import Diagnostic, has_errors, sort_unique
+from .faults import check_fault_sequence
 from .nodes import IncludeDirective, ScenarioFile, Span
 from .parse import bulk_allocation, parse_line, parse_lines, read_source
 from .plan import Keyed, Plan, PlannedEvent, assemble_plan, compile_plan, planned_events
@@ -173,7 +174,8 @@ def _analyze(scenario_path: str, options: CheckOptions, compiling: bool) -> tupl
 # --------------------------------------------------------------------------- large files, in chunks
 
 CHUNKED_MIN_LINES = 20_000
-_GLOBAL_WORDS = ("&", "set", "stop")
+# `crash`, `pause`, `resume`, `restart`: the process faults are checked in time order over the file
+_GLOBAL_WORDS = ("&", "set", "stop", "crash", "pause", "resume", "restart")
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,7 @@ def _check_in_chunks(
         [
             *globals_.diagnostics,
             *check_modules(globals_),
+            *check_fault_sequence(globals_),
             *(d for chunk in chunks for d in chunk.diagnostics),
             *cutoffs.diagnostics(),
         ]

@@ -12,14 +12,27 @@ import ast
 import enum
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .nodes import Span, frozen
+from .units import parse_duration, parse_peer_groups, parse_rate, parse_ratio
 
 DECORATOR = "experiment_callback"
 BASE_CLASS_NAMES = frozenset({"ExperimentModule"})
+# The classes an IPv8 experiment module derives from (Gumby's names, and gscen's own for new code):
+# network conditions act on the packets of the IPv8 instance such a module owns.
+IPV8_BASE_CLASS_NAMES = frozenset(
+    {
+        "BaseIPv8Module",
+        "IPv8OverlayExperimentModule",
+        "IPv8Provider",
+        "TriblerModule",
+        "IPv8Module",
+        "OverlayModule",
+    }
+)
 
 
 def _runtime_folder() -> Path | None:
@@ -117,6 +130,13 @@ class ModuleInfo:
     class_span: Span
     callbacks: tuple[CallbackSig, ...]
     is_base: bool = False
+    ancestors: tuple[str, ...] = ()  # the names of every base class, followed as far as found
+
+    @property
+    def is_ipv8(self) -> bool:
+        """Whether the class derives from one of the IPv8 base classes (or is one)."""
+        return any(n in IPV8_BASE_CLASS_NAMES for n in (self.class_name, *self.ancestors))
+
     # IPv8 overlay classes that launchers in the module's file (and the files it imports from) load,
     # by class name (`@overlay(Class)` on a launcher); None when some launcher's overlay cannot be
     # told without running it.
@@ -256,8 +276,11 @@ class ModuleReader:
         callbacks = self._callbacks(cls, cls_path, dotted, set())
         span = Span(cls_path, cls.lineno, cls.col_offset + 1, cls.lineno, cls.col_offset + 1 + len(cls.name))
         is_base = cls.name in BASE_CLASS_NAMES and not cls.bases
+        ancestors = tuple(self._ancestors(cls, cls_path, set()))
         overlays = self._overlays(cls_path)
-        return ModuleInfo(dotted, cls_path, cls.name, span, tuple(callbacks.values()), is_base, overlays)
+        return ModuleInfo(
+            dotted, cls_path, cls.name, span, tuple(callbacks.values()), is_base, ancestors, overlays
+        )
 
     def _overlays(self, path: str) -> tuple[str, ...] | None:
         """See `ModuleInfo.overlays`: `path` and the files its `from x import` lines name."""
@@ -367,6 +390,19 @@ class ModuleReader:
             if located is not None and self._is_module_class(located[1], located[0], seen):
                 return True
         return False
+
+    def _ancestors(self, cls: ast.ClassDef, path: str, seen: set[tuple[str, str]]) -> list[str]:
+        """The names of `cls`'s bases, theirs in turn, as far as their sources are found (a base
+        that is not found still counts by the name it is written with)."""
+        names: list[str] = []
+        for base in cls.bases:
+            name = _expr_name(base).split(".")[-1]
+            if name:
+                names.append(name)
+            located = self._base_class(base, path, seen)
+            if located is not None:
+                names.extend(self._ancestors(located[1], located[0], seen))
+        return names
 
     def _callbacks(
         self, cls: ast.ClassDef, path: str, owner: str, seen: set[tuple[str, str]]
@@ -569,6 +605,19 @@ def type_from_annotation(expr: ast.expr, enums: dict[str, tuple[str, ...]] | Non
 NONE = TypeSpec("none", "None", (), ())
 
 
+def _peer_list(text: str) -> str:
+    parse_peer_groups(text)
+    return text  # kept as written: the runtime reads the groups itself
+
+
+_UNIT_PARSERS: dict[str, Callable[[str], object]] = {
+    "duration": parse_duration,
+    "ratio": parse_ratio,
+    "rate": parse_rate,
+    "peers": _peer_list,
+}
+
+
 def _flatten(t: TypeSpec) -> tuple[TypeSpec, ...]:
     return t.options if t.kind == "union" else (t,)
 
@@ -605,6 +654,8 @@ def convert(value: str, t: TypeSpec) -> object:
         if value in t.values:
             return value
         raise ValueError(value)
+    if kind in UNIT_KINDS:
+        return _UNIT_PARSERS[kind](value)
     if kind == "union":
         # `None` selects a None member; otherwise the first member that converts wins
         for option in sorted(t.options, key=lambda o: o.kind != "none"):
@@ -623,8 +674,25 @@ def _builtin(name: str, doc: str, *params: Param, varargs: bool = False) -> Call
     return CallbackSig(name, name, params, varargs, False, False, doc, "builtin", None)
 
 
-def _req(name: str) -> Param:
-    return Param(name, ParamKind.POSITIONAL, STR, None, False)
+def _req(name: str, t: TypeSpec = STR) -> Param:
+    return Param(name, ParamKind.POSITIONAL, t, None, False)
+
+
+# The quantities of the fault and network built-ins (read by `units`; see `convert`).
+DURATION = TypeSpec("duration", "duration", (), ())
+RATIO = TypeSpec("ratio", "ratio", (), ())
+RATE = TypeSpec("rate", "rate", (), ())
+PEERS = TypeSpec("peers", "peers", (), ())
+UNIT_KINDS = frozenset({"duration", "ratio", "rate", "peers"})
+
+_NEEDS_IPV8 = " Needs an IPv8 module: it acts on the IPv8 packets the peers send."
+
+# Built-ins acting on the network (inside each peer) and on the peer processes (through the process
+# guard). A module callback of one of these names is an error (SC310), unlike `echo`, `annotate`,
+# `stop` and `set`, which modules may answer too (both are called, as in Gumby).
+NETWORK_BUILTINS = frozenset({"latency", "loss", "bandwidth", "partition", "heal", "reset_network"})
+PROCESS_BUILTINS = frozenset({"crash", "pause", "resume", "restart"})
+FAULT_BUILTINS = NETWORK_BUILTINS | PROCESS_BUILTINS
 
 
 BUILTINS: dict[str, CallbackSig] = {
@@ -643,6 +711,52 @@ BUILTINS: dict[str, CallbackSig] = {
             "Set a variable: `@! set NAME VALUE` makes `$NAME` expand to VALUE on the following lines.",
             _req("name"),
             _req("value"),
+        ),
+        _builtin(
+            "latency",
+            "Delay every IPv8 packet the selected peers send by DELAY, plus a uniform draw within "
+            "±JITTER per packet (`@10 latency 50ms jitter=5ms {1-5}`); `0ms` ends it." + _NEEDS_IPV8,
+            _req("delay", DURATION),
+            Param("jitter", ParamKind.POSITIONAL, DURATION, "0ms", True),
+        ),
+        _builtin(
+            "loss",
+            "Drop this share of the IPv8 packets the selected peers send (`5%` or `0.05`), drawn from "
+            "the run's seed, the sender, the receiver and the link's packet count." + _NEEDS_IPV8,
+            _req("rate", RATIO),
+        ),
+        _builtin(
+            "bandwidth",
+            "Limit the rate at which the selected peers send IPv8 packets, in tc's units (`kbit`, "
+            "`mbit` bits/s; `kbps`, `mbps` bytes/s); packets queue behind the limit." + _NEEDS_IPV8,
+            _req("rate", RATE),
+        ),
+        _builtin(
+            "partition",
+            "Split the peers into groups that exchange no packets: `partition 1-5 6-10` (peer lists "
+            "without braces; the peers in no group form one more group). The line applies to every "
+            "peer and takes no `{...}` selection; `heal` ends it." + _NEEDS_IPV8,
+            _req("group", PEERS),
+            varargs=True,
+        ),
+        _builtin("heal", "End the partition: every peer reaches every other again." + _NEEDS_IPV8),
+        _builtin(
+            "reset_network",
+            "Back to a normal network for the selected peers: no latency, loss or bandwidth limit "
+            "(a partition lasts until `heal`)." + _NEEDS_IPV8,
+        ),
+        _builtin(
+            "crash",
+            "Kill the selected peers (SIGKILL, by the process guard). Their events until a "
+            "`restart` do not run, and count as prevented, not failed.",
+        ),
+        _builtin("pause", "Freeze the selected peers (SIGSTOP, by the process guard) until `resume`."),
+        _builtin("resume", "Let paused peers go on (SIGCONT, by the process guard)."),
+        _builtin(
+            "restart",
+            "Start the selected peers again as fresh processes with the same id, keys and output "
+            "folder (a running one is killed first): they rejoin the run, run their `@!` events, "
+            "then the events planned after this instant.",
         ),
     )
 }

@@ -23,6 +23,22 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("GSCEN_CORPUS", REPO.parent / "shared" / "corpus" / "gumby"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "slurm: needs the real SLURM cluster (scripts/slurm-local.sh start); skipped without one, "
+        "failing instead under CI=true",
+    )
+
+
+@pytest.fixture
+def slurm_cluster() -> object:
+    """The real SLURM cluster (tests/slurm_cluster.py): skip without one, fail under CI=true."""
+    from slurm_cluster import require_cluster
+
+    return require_cluster()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-goldens",

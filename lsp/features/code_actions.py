@@ -12,9 +12,9 @@ from scenario_lang.diagnostics import Diagnostic
 from scenario_lang.nodes import Event, ModuleDirective
 
 from ..context import Context
+from ..document import Document
 from ..handler import Handler
 from ..locate import module_classes
-from ..store import Document
 from .diagnostics import to_lsp
 
 

@@ -18,9 +18,9 @@ from scenario_lang.nodes import Event
 from scenario_lang.signatures import CallbackSig, ParamKind
 
 from ..context import Context
+from ..document import scope_at
 from ..handler import Handler
 from ..locate import Cursor, cursor, module_classes
-from ..store import scope_at
 
 TRIGGERS = ["&", "$", "{", ",", " ", "-"]
 DIRECTIVES = (("module", "load an experiment module class"), ("include", "insert another scenario file"))

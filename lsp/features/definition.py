@@ -10,9 +10,9 @@ from lsprotocol import types
 from scenario_lang.nodes import Event, IncludeDirective, ModuleDirective, Name, Span, VarRef
 
 from ..context import Context, path_to_uri
+from ..document import scope_at
 from ..handler import Handler
 from ..locate import Cursor, cursor, nodes_at
-from ..store import scope_at
 
 
 def file_line(path: str, line: int) -> str:

@@ -21,9 +21,9 @@ from scenario_lang.diagnostics import Diagnostic, Severity
 from scenario_lang.parse import bulk_allocation
 
 from ..context import Context, uri_to_path
+from ..document import Document
 from ..handler import Handler
 from ..positions import UTF32, PositionCodec
-from ..store import Document
 
 SOURCE = "gscen"
 
@@ -234,7 +234,7 @@ def handlers(ctx: Context) -> list[Handler]:
                 )
                 doc.apply_edit((sl, sc), (el, ec), change.text)
             else:
-                doc.replace_all(change.text)
+                doc.replace_text(change.text)
         ctx.store.changed(doc, params.text_document.version)
 
     def did_save(params: types.DidSaveTextDocumentParams) -> None:

@@ -8,8 +8,8 @@ from lsprotocol import types
 from scenario_lang.nodes import Comment, Event, IncludeDirective, ModuleDirective, Statement
 
 from ..context import Context
+from ..document import Document
 from ..handler import Handler
-from ..store import Document
 
 
 def _kind(stmt: Statement | None) -> tuple[str, object] | None:

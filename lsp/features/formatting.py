@@ -9,8 +9,8 @@ from lsprotocol import types
 from scenario_lang.fmt import FormatError, format_text
 
 from ..context import Context
+from ..document import Document
 from ..handler import Handler
-from ..store import Document
 
 
 def whole_range(doc: Document, ctx: Context) -> types.Range:

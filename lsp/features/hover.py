@@ -23,10 +23,11 @@ from scenario_lang.nodes import (
 from scenario_lang.peers import PeerSet
 from scenario_lang.signatures import CallbackSig
 
+from ..analysis import Analysis
 from ..context import Context
+from ..document import scope_at
 from ..handler import Handler
 from ..locate import Cursor, cursor, nodes_at
-from ..store import Analysis, scope_at
 
 
 def clock(seconds: float) -> str:

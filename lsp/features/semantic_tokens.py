@@ -13,8 +13,8 @@ from scenario_lang.signatures import BUILTINS
 
 from ..context import Context
 from ..handler import Handler
+from ..lines import LineEntry
 from ..positions import PositionCodec
-from ..store import LineEntry
 
 TOKEN_TYPES = ["comment", "keyword", "number", "function", "variable", "parameter", "string", "namespace"]
 TOKEN_MODIFIERS = ["declaration", "defaultLibrary"]

@@ -11,9 +11,9 @@ from scenario_lang.nodes import Event, IncludeDirective, ModuleDirective
 
 from ..context import Context
 from ..handler import Handler
+from ..lines import LineEntry
 from ..locate import set_name_of
 from ..positions import PositionCodec
-from ..store import LineEntry
 
 MAX_CHILDREN = 100  # events listed under one time
 MAX_EVENTS = 5_000  # events listed in all (a 118k-line file has 1,800 times and 118k events)

@@ -3,18 +3,19 @@
 Takes the peer's context; gives the experiment one pyipv8 `IPv8` per peer, isolated and offline:
 
 * `on_id_received` (before the peer sends its vars): the session config (state_dir = the peer's
-  folder, key file `tc_keypair_<id>` in it), the key pair (made once, kept in the folder), and the UDP
-  socket, bound now so the vars carry the port it really has. The port is `ipv8_port` when the module
-  sets one (taken: `PortInUseError`), else the run's base (GSCEN_IPV8_PORT_BASE) + id, moving up past
-  taken ports, else any free port. Published vars: `port`, `public_key` (base64), `ipv8_nonce` (a
-  random value; the lowest peer id's one is the run's nonce, so every peer agrees on it and no seed
-  decides it).
+  folder, key file `tc_keypair_<id>` in it), the key pair (made once from the run's seed and the id,
+  kept in the folder), and the UDP socket, bound now so the vars carry the port it really has. The
+  port is `ipv8_port` when the module sets one (taken: `PortInUseError`), else the run's base
+  (GSCEN_IPV8_PORT_BASE) + id, moving up past taken ports, else any free port. Published vars:
+  `port`, `public_key` (base64), `ipv8_nonce` (a random value; the lowest peer id's one is the run's
+  nonce, so every peer agrees on it and no seed decides it).
 * Callbacks, with Gumby's names: `isolate_ipv8_overlay NAME`, `enable_ipv8_statistics`,
   `set_bootstrap PEER_ID PORT`, `start_session` (async; loads the overlays through the launchers,
   then starts IPv8), `stop_session` (async), `start_ipv8_statistics_monitor`,
   `write_overlay_statistics`. Misuse raises `IPv8SessionError` with what to do instead.
-* `create_endpoint(udp)` is the one place the endpoint under the overlays is made (default: the UDP
-  endpoint itself); override it to put an endpoint between the overlays and the socket.
+* `create_endpoint(udp)` is the one place the endpoint under the overlays is made (default: the peer's
+  network-conditions endpoint, `runtime.netem`, around the UDP endpoint); override it to put another
+  endpoint between the overlays and the socket.
 * `on_stop` stops whatever is still running (IPv8, the monitor, an unopened socket).
 
 Statistics (`enable_ipv8_statistics`): `ipv8_statistics.txt` gets one JSON line per second while the
@@ -43,6 +44,7 @@ from ipv8_service import IPv8
 from scenario_lang.authoring import PeerContext, experiment_callback
 
 from ..gumby_module import GumbyExperimentModule, loaded_modules
+from ..seeds import derive_bytes
 from ..udp_ports import PORT_BASE_VARIABLE
 from .endpoint import EarlyUDPEndpoint
 from .launchers import DHTCommunityLauncher, IPv8DiscoveryCommunityLauncher, IsolatingCommunityLoader
@@ -111,7 +113,9 @@ class BaseIPv8Module(IPv8Provider):
         """The peer's key pair (made once, in the peer's folder) and `vars['public_key']`."""
         if self.keypair is None:
             config = self.require_config()
-            self.keypair = load_or_create_key(config.trustchain.ec_keypair_filename)
+            seed = getattr(self.experiment, "seed", None)  # a gscen peer's run seed
+            secret = derive_bytes(seed, "ipv8-key", int(self.my_id or 0)) if isinstance(seed, int) else None
+            self.keypair = load_or_create_key(config.trustchain.ec_keypair_filename, secret)
             self.vars["public_key"] = base64.b64encode(self.keypair.pub().key_to_bin()).decode()
         return self.keypair
 
@@ -130,8 +134,11 @@ class BaseIPv8Module(IPv8Provider):
         return EarlyUDPEndpoint(host, port)
 
     def create_endpoint(self, udp: EarlyUDPEndpoint) -> Endpoint:
-        """The endpoint the overlays send through: override to add one between them and the socket."""
-        return udp
+        """The endpoint the overlays send through: the peer's network-conditions endpoint around the
+        socket (the built-ins `latency`, `loss`, `partition`, ... act on it), or the socket itself in
+        a context without one. Override to add another between them and the socket."""
+        condition = getattr(self.experiment, "condition_endpoint", None)
+        return condition(udp) if condition is not None else udp
 
     def on_id_received(self) -> None:
         super().on_id_received()

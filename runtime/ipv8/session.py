@@ -73,15 +73,20 @@ class IPv8Session:
         raise AttributeError(f"the IPv8 session has no `{name}` (launchers set such attributes)")
 
 
-def load_or_create_key(path: str | os.PathLike[str]) -> PrivateKey:
-    """The private key stored at `path`, created there (and `<path>.pub`) when missing."""
+def load_or_create_key(path: str | os.PathLike[str], secret: bytes | None = None) -> PrivateKey:
+    """The private key stored at `path`, created there (and `<path>.pub`) when missing: from the 64
+    bytes of `secret` when given (a seeded run: the same seed gives the same keys), else at random."""
     file = Path(path)
     if file.is_file():
         key = default_eccrypto.key_from_private_bin(file.read_bytes())
         if isinstance(key, PrivateKey):
             return key
         raise ValueError(f"{file} does not hold a private key")
-    key = default_eccrypto.generate_key("curve25519")
+    if secret is not None:
+        # pyipv8's curve25519 key format: a prefix, then the encryption and the signing secrets
+        key = default_eccrypto.key_from_private_bin(b"LibNaCLSK:" + secret[:64])
+    else:
+        key = default_eccrypto.generate_key("curve25519")
     assert isinstance(key, PrivateKey)
     file.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(file, key.key_to_bin())

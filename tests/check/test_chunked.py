@@ -12,13 +12,18 @@ from scenario_lang.project import CheckOptions, analyze
 CASES = Path(__file__).parent / "cases"
 
 
-@pytest.mark.parametrize("case", ["callbacks", "variables", "peers_time", "clean", "syntax"])
+@pytest.mark.parametrize(
+    "case", ["callbacks", "variables", "peers_time", "clean", "syntax", "faults", "faults_without_ipv8"]
+)
 def test_chunked_check_equals_whole_check(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(project, "CHUNKED_MIN_LINES", 1)
     path = str(CASES / f"{case}.scenario")
-    whole = analyze(path, CheckOptions(instances=4, environment={}))
-    chunked = analyze(path, CheckOptions(instances=4, environment={}, parallel=True))
+    instances = 10 if case == "faults" else 4
+    whole = analyze(path, CheckOptions(instances=instances, environment={}))
+    chunked = analyze(path, CheckOptions(instances=instances, environment={}, parallel=True))
     assert chunked.diagnostics == whole.diagnostics
+    if case.startswith("faults"):
+        assert {"SC511", "SC310"} & {d.code for d in chunked.diagnostics}
 
 
 def test_chunks_see_variables_and_stops_of_the_other_half(

@@ -97,6 +97,7 @@ def test_wrong_types_are_sc602_at_the_value() -> None:
         (7, 22, 7, 27),  # sync_require_token = maybe
         (8, 22, 8, 28),  # local_instance_cmd = 🙂, __x  (a list; columns in code points)
         (9, 31, 9, 35),  # sync_experiment_start_delay = soon
+        (10, 8, 10, 10),  # seed = -3
     ]
     assert {d.code for d in result.diagnostics} == {"SC602"}
 
@@ -108,6 +109,7 @@ def test_wrong_type_leaves_the_typed_field_unset() -> None:
     assert config.experiment_time is None
     assert config.sync_port is None
     assert config.sync_require_token is True  # the default stays
+    assert config.seed is None
     assert config.get("instances_to_run") is not None  # the raw entry is kept and exported
 
 
@@ -123,6 +125,7 @@ def test_valid_types_are_converted() -> None:
     assert config.sync_require_token is False
     assert config.fail_on_callback_error is False
     assert config.experiment_name == "minimal"
+    assert config.seed == 42
 
 
 # --- SC603: duplicate keys -------------------------------------------------------------------

@@ -7,7 +7,7 @@
 ;; idle timers: eglot sending changes) until Flymake shows the expected gscen code, the server has
 ;; gone, or a deadline passes.  It records what Emacs shows (mode, Flymake diagnostics, font-lock
 ;; faces), replaces the faulty line with its fix as a user would, waits until the diagnostic goes,
-;; writes the record as JSON and exits.  Parameters come from GSCEN_TEST_* variables.
+;; changes the value of `$key' and hovers on a use of it at once, writes the record as JSON and exits.  Parameters come from GSCEN_TEST_* variables.
 
 ;;; Code:
 
@@ -98,6 +98,25 @@ Return t once Flymake no longer shows CODE while the server still runs."
     (gscen-test--wait-until deadline (lambda () (not (gscen-test--expected-shown-p code))))
     (if (and (not (gscen-test--expected-shown-p code)) (gscen-test--server-processes-live-p)) t :false)))
 
+(defun gscen-test--hover-after-edit ()
+  "Set `$key' to another value, then hover on a use of it at once; return the hover's text.
+The change goes to the server first, as eglot sends it before a request."
+  (save-excursion
+    (goto-char (point-min))
+    (forward-line 2)
+    (delete-region (line-beginning-position) (line-end-position))
+    (insert "@! set key xyz")
+    (forward-line 2)
+    (search-forward "$key")
+    (backward-char 2)
+    (eglot--signal-textDocument/didChange)
+    (let* ((result (jsonrpc-request (eglot-current-server) :textDocument/hover
+                                    (eglot--TextDocumentPositionParams)))
+           (contents (plist-get result :contents)))
+      (cond ((stringp contents) contents)
+            ((plist-get contents :value))
+            (t "")))))
+
 (defun gscen-test--run ()
   "Open the scenario with the user's setup and return the report.
 Waits for gscen's diagnostics first."
@@ -130,6 +149,9 @@ Waits for gscen's diagnostics first."
               :faces (gscen-test--faces)
               :cleared_after_fix (gscen-test--fix-and-wait code (+ (float-time) timeout))
               :diagnostics_after_fix (gscen-test--diagnostics)
+              :hover_after_edit (if (gscen-test--server-processes-live-p)
+                                    (gscen-test--hover-after-edit)
+                                  "")
               :server_stderr (gscen-test--stderr))))))
 
 (defun gscen-test--report ()

@@ -1,7 +1,8 @@
 -- Test driver for tests/editors/test_neovim.py: loads the user snippet editors/neovim/gscen.lua and
 -- opens a scenario; polls (up to a deadline) until gscen's diagnostic with the expected code shows;
 -- records what Neovim holds; then replaces the faulty line with its fix, as a user would type it,
--- and polls until the diagnostic goes. Writes the record as JSON and quits.
+-- and polls until the diagnostic goes; then edits the value of `$key` and hovers on a use of it at
+-- once. Writes the record as JSON and quits.
 -- Parameters come from GSCEN_TEST_* variables.
 local function getenv(name)
   local value = os.getenv(name)
@@ -88,6 +89,21 @@ local function run()
     end, 20)
     result.cleared_after_fix = not shown() and not server_gone()
     result.diagnostics_after_fix = diagnostics_of(buf)
+
+    -- a hover right after an edit (Neovim sends the change first): the edited text's answer
+    vim.api.nvim_buf_set_lines(buf, 2, 3, true, { "@! set key xyz" })
+    local line = vim.api.nvim_buf_get_lines(buf, 4, 5, true)[1]
+    local column = string.find(line, "$key", 1, true) -- (1-based: as 0-based, on the `k`)
+    local params = {
+      textDocument = vim.lsp.util.make_text_document_params(buf),
+      position = { line = 4, character = column },
+    }
+    result.hover_after_edit = ""
+    for _, response in pairs(vim.lsp.buf_request_sync(buf, "textDocument/hover", params, timeout_ms) or {}) do
+      if response.result and response.result.contents then
+        result.hover_after_edit = response.result.contents.value or ""
+      end
+    end
   end
   return result
 end

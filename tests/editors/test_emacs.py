@@ -145,3 +145,7 @@ def test_emacs_clears_the_diagnostic_when_the_line_is_fixed_in_the_buffer(
 ) -> None:
     assert emacs_result["cleared_after_fix"] is True, f"server stderr: {emacs_result['server_stderr']}"
     assert emacs_result["diagnostics_after_fix"] == []
+
+
+def test_emacs_hover_right_after_an_edit_answers_for_the_edited_text(emacs_result: dict[str, Any]) -> None:
+    assert emacs_result["hover_after_edit"].startswith("`$key` = `xyz`"), emacs_result["hover_after_edit"]

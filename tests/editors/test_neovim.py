@@ -138,3 +138,7 @@ def test_neovim_highlights_comments_directives_and_event_parts(
         "",
         "scenarioVariable",
     )
+
+
+def test_neovim_hover_right_after_an_edit_answers_for_the_edited_text(neovim_result: dict[str, Any]) -> None:
+    assert neovim_result["hover_after_edit"].startswith("`$key` = `xyz`"), neovim_result["hover_after_edit"]

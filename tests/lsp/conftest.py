@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import json
 import os
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,8 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.client import JsonRPCClient as BaseLanguageClient
+from pygls.exceptions import JsonRpcException
 from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
@@ -37,9 +42,21 @@ def make_client() -> LanguageClient:
     def register(client: LanguageClient, params: types.RegistrationParams) -> None:
         client.registrations.extend(params.registrations)  # type: ignore[attr-defined]
 
+    work_done = DEFAULT_CLIENT_FEATURES[types.PROGRESS]
+
+    def progress(client: LanguageClient, params: types.ProgressParams) -> None:
+        if isinstance(params.value, list):  # a partial result (pytest-lsp knows work-done progress only)
+            client.partial_results.setdefault(params.token, []).extend(params.value)  # type: ignore[attr-defined]
+            client.partial_event.set()  # type: ignore[attr-defined]
+        else:
+            work_done(client, params)
+
+    client.partial_results = {}  # type: ignore[attr-defined]
+    client.partial_event = asyncio.Event()  # type: ignore[attr-defined]
     features = dict(DEFAULT_CLIENT_FEATURES)
     features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = publish
     features[types.CLIENT_REGISTER_CAPABILITY] = register
+    features[types.PROGRESS] = progress
     register_lsp_features(client, features)
     return client
 
@@ -244,3 +261,32 @@ def codes(diagnostics: list[types.Diagnostic]) -> list[tuple[str, int, int, int]
     return [
         (str(d.code), d.range.start.line, d.range.start.character, d.range.end.character) for d in diagnostics
     ]
+
+
+# --------------------------------------------------------------------------- raw messages
+
+
+def send_raw(client: BaseLanguageClient, message: dict[str, Any]) -> None:
+    """Write a message as it is (no client-side shape check), framed as the protocol asks."""
+    body = json.dumps(message).encode()
+    writer = client.protocol.writer
+    assert writer is not None
+    writer.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+
+def request_raw(client: BaseLanguageClient, method: str, params: Any) -> tuple[str, asyncio.Future[Any]]:
+    """Send a request as it is; its id and its answer."""
+    msg_id = str(uuid.uuid4())
+    answer: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    client.protocol._request_futures[msg_id] = answer  # (where the client looks for the response)
+    send_raw(client, {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    return msg_id, asyncio.wrap_future(answer)
+
+
+async def error_of(client: BaseLanguageClient, method: str, params: Any) -> JsonRpcException:
+    """The error the server answers a raw request with (params sent as they are)."""
+    _msg_id, answer = request_raw(client, method, params)
+    with pytest.raises(JsonRpcException) as info:
+        async with asyncio.timeout(30):  # (no answer at all is the failure this guards against)
+            await answer
+    return info.value

@@ -3,6 +3,9 @@ refreshed when a module source or an included file changes."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from lsprotocol import types
@@ -10,7 +13,7 @@ from pytest_lsp import LanguageClient
 
 from scenario_lang.project import CheckOptions, analyze
 
-from .conftest import Session, codes
+from .conftest import SERVER_ENV, Session, codes
 
 ERRORS = """\
 &module mymod.MyModule
@@ -350,3 +353,37 @@ async def test_several_changes_in_one_notification_apply_in_order(
     )
     found = await s.diagnostics(uri, version=2)
     assert codes(found) == [("SC301", 3, 5, 19)]
+
+
+# --------------------------------------------------------------------------- the check cache
+
+
+def gscen_check_codes(path: Path) -> list[str]:
+    """The codes `gscen check` prints for `path`, with the server's cache folder."""
+    done = subprocess.run(
+        [sys.executable, "-m", "scenario_lang.cli", "check", "--format", "json", str(path)],
+        env=SERVER_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return re.findall(r'"code": ?"(SC\d+)"', done.stdout + done.stderr)
+
+
+async def test_the_server_never_caches_a_result_gscen_check_would_not_compute(
+    client: LanguageClient, project: Path
+) -> None:
+    """A file with a NUL byte is SC105 for `gscen check`; the editor's text of it checks otherwise.
+    After the server checked that text, `gscen check` still prints SC105."""
+    path = project / "binary.scenario"
+    text = "&module mymod.MyModule\n@0:1 write_peer_idd\x00 {1}\n"
+    path.write_bytes(text.encode())
+    s = Session(client)
+    uri = s.open(path, text)
+    found = await s.diagnostics(uri, version=1)
+    assert "SC105" not in [d.code for d in found]  # (the server checks the editor's text)
+    # an edit and its undo: their checks run on the worker after the cache write it queued
+    s.edit(uri, 0, 0, 0, "#")
+    version = s.edit(uri, 0, 0, 1, "")
+    await s.diagnostics(uri, version=version)
+    assert gscen_check_codes(path) == ["SC105"]

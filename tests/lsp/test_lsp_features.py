@@ -132,6 +132,27 @@ async def test_hover_on_callback_shows_signature_docstring_and_module(
     assert "mymod.MyModule" in text and "mymod.py:" in text
 
 
+async def test_hover_and_completion_know_the_fault_and_network_built_ins(
+    client: LanguageClient, project: Path
+) -> None:
+    path = project / "exp.scenario"
+    _s, uri = await opened(client, path, "@0:1 latency 50ms jitter=5ms\n@0:2 cra\n")
+    text = await hover_text(client, uri, 0, 7)
+    assert "latency(delay: duration, jitter: duration = 0ms)" in text and "IPv8" in text
+    items = {i.label: i for i in await complete(client, uri, 1, 8)}
+    assert items["crash"].detail == "crash()" and "partition" in items
+
+
+async def test_editing_a_process_fault_line_rechecks_the_faults_in_time_order(
+    client: LanguageClient, project: Path
+) -> None:
+    path = project / "exp.scenario"
+    s, uri = await opened(client, path, "@0:1 crash {2}\n@0:3 echo x {2}\n")
+    version = s.edit(uri, 1, 0, 15, "@0:3 crash {2}")  # crashing it again: not there any more
+    found = await s.diagnostics(uri, version)
+    assert [(str(d.code), d.range.start.line) for d in found] == [("SC511", 1)]
+
+
 async def test_hover_on_variable_shows_its_value_and_where_it_is_set(
     client: LanguageClient, project: Path
 ) -> None:

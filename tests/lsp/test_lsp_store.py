@@ -8,15 +8,18 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import random
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
 from pygls.protocol import default_converter
+from scenario_lang.lsp.document import Document
 from scenario_lang.lsp.features.diagnostics import DiagnosticEncoder, document_diagnostics
+from scenario_lang.lsp.lines import parse_entry
 from scenario_lang.lsp.positions import UTF8, UTF16, UTF32, PositionCodec
 from scenario_lang.lsp.server import GscenServer
-from scenario_lang.lsp.store import Document, DocumentStore
+from scenario_lang.lsp.store import DocumentStore
 
 from scenario_lang.diagnostics import Diagnostic
 from scenario_lang.project import CheckOptions, analyze
@@ -370,3 +373,46 @@ def test_the_server_frames_its_own_json_as_pygls_does_and_declines_without_a_tra
         b'Content-Length: 7\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{"a":1}'
     )
     server.store.shutdown()
+
+
+def changed_lines(rng: random.Random, lines: list[str], words: list[str]) -> list[str]:
+    """`lines` with one to three lines deleted, inserted or edited."""
+    new = list(lines)
+    for _change in range(rng.randint(1, 3)):
+        at = rng.randint(0, len(new))
+        kind = rng.random()
+        if kind < 0.3 and new:
+            del new[min(at, len(new) - 1)]
+        elif kind < 0.6:
+            new.insert(at, rng.choice(words))
+        elif new:
+            k = min(at, len(new) - 1)
+            new[k] = new[k][: rng.randint(0, len(new[k]))] + rng.choice(["", "x", " y"])
+    return new
+
+
+def test_full_text_changes_replace_only_the_lines_that_differ() -> None:
+    """The range edit a full-text change amounts to: the document then holds the new text's lines,
+    and the lines around the difference are the entries they were (not parsed again); so on for
+    several changes in a row (the last text is kept to diff the next one against)."""
+    rng = random.Random(10)
+    words = ["@0:1 echo a", "@! set x 1", "", "@0:2 stop", "&module m.M", "# note", "@0:3 echo $x"]
+    for _case in range(300):
+        old = [rng.choice(words) for _ in range(rng.randint(1, 12))]
+        doc = Document("file:///t.scenario", "/t.scenario", 1, [])
+        doc.replace_all("\n".join(old))
+        doc.entries = [parse_entry(e.text, doc.path, n) for n, e in enumerate(doc.entries, 1)]
+        doc.analysis = object()  # type: ignore[assignment]  # (checked once: edits are diffed)
+        for _step in range(3):
+            new = changed_lines(rng, old, words)
+            before = list(doc.entries)
+            doc.replace_text("\n".join(new))
+            assert [e.text for e in doc.entries] == ("\n".join(new)).split("\n"), (old, new)
+            kept = sum(1 for a, b in zip(before, doc.entries, strict=False) if a is b)
+            kept_end = sum(1 for a, b in zip(reversed(before), reversed(doc.entries), strict=False) if a is b)
+            same = min(len(old), len(new))
+            prefix = next((k for k in range(same) if old[k] != new[k]), same)
+            suffix = next((k for k in range(same - prefix) if old[-1 - k] != new[-1 - k]), same - prefix)
+            # (-1: the line where the difference starts or ends is edited, as a range edit there is)
+            assert kept >= prefix - 1 and kept_end >= suffix - 1, (old, new)
+            old = ("\n".join(new)).split("\n")

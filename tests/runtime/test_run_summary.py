@@ -151,3 +151,42 @@ def test_plain_progress_prints_a_line_when_something_changed() -> None:
     assert snapshot_text(started) == (
         "peers 5/5 connected, started, clock 3.2/20 s, events 4 fired (0 failed), 5/5 processes alive"
     )
+
+
+def test_faults_and_packet_counts_are_shown_and_a_scenario_crash_is_not_a_bad_exit() -> None:
+    from scenario_lang.runtime.summary import FaultRecord
+
+    peers = (
+        PeerSummary(
+            1,
+            0,
+            False,
+            3,
+            3,
+            0,
+            {"p50": 0.1, "p99": 0.1, "max": 0.1},
+            1.0,
+            0.1,
+            packets_delayed=1234,
+            packets_dropped=56,
+        ),
+        PeerSummary(
+            2,
+            -9,
+            False,
+            2,
+            1,
+            0,
+            {"p50": 0.1, "p99": 0.1, "max": 0.1},
+            1.0,
+            0.1,
+            faults=("crash",),
+            events_prevented=1,
+            packets_delayed=0,
+            packets_dropped=0,
+        ),
+    )
+    faults = (FaultRecord(2, "crash", 1.0, 1.002, "exp.scenario:5", "done"),)
+    text = render(summary_table(summary(peers=peers, faults=faults)))
+    assert "-9 (crash)" in text and "1,234" in text and "56" in text
+    assert "process faults the scenario asked for" in text and "exp.scenario:5" in text
