@@ -284,7 +284,9 @@ def _judge_end(
     late = None
     if not missing and end is not None and peer in ends.by_stop and report is not None:
         deadline = state.start_instant + end + STOP_GRACE
-        if report.stopped_by_guard or (report.ended_at is not None and report.ended_at > deadline):
+        # Stopped by the guard before its `stop` (a node timeout, a shorter `-t`) is not late.
+        gone = report.ended_at
+        if (gone is not None and gone > deadline) or (gone is None and report.stopped_by_guard):
             late = f"did not exit within {STOP_GRACE:g} s of its `stop` at {end:g} s (stopped by the guard)"
     return owed, missing, late
 
@@ -373,8 +375,10 @@ def _collect(
             if not isinstance(planned, int):
                 planned = sum(1 for _ in run.plan.for_peer(peer)) if run.plan is not None else None
             if not isinstance(fired, int):
-                # One row per call (a loop's events share path, line and time: rows, not a set).
-                fired = sum(1 for e in events if e.actual is not None)
+                if faults:  # a restarted peer ran its `@!` events again: each event once
+                    fired = len({(e.path, e.line, e.planned) for e in events if e.actual is not None})
+                else:  # one row per call (a loop's events share path, line and time: rows, not a set)
+                    fired = sum(1 for e in events if e.actual is not None)
             if not isinstance(failed, int):
                 failed = len({(e.path, e.line, e.planned) for e in events if e.failed})
             network = result.get("network")

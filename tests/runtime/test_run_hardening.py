@@ -237,7 +237,10 @@ def test_sigint_before_the_run_starts_exits_130_and_leaves_no_output_folder(tmp_
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.0)
+    # The fresh output folder is reserved first, then the scenario is checked for seconds.
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "x" / "output").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
