@@ -8,9 +8,12 @@ k times (9x: 1,068,930 lines and events). For each k, each in a fresh process, t
   check     `gscen check --instances 4000 --no-cache`
   compile   what `gscen run` does before it starts anything: check, compile the plan for 4,000 peers
             and write the plan file
+  dry run   `gscen run social.conf --dry-run` itself (the runner's preparation: .conf, check and
+            compile in chunks, the run's steps; it prints the first events only)
 
 and the peak RSS of the largest process (the runner or one of its chunk workers, from wait4).
-Targets (issue 9): time and peak RSS grow at most linearly in k; at 9x the compile stays under 1 GB.
+Targets (issue 9): time and peak RSS grow at most linearly in k; at 9x the compile and the dry run stay
+under 1 GB.
 
 Usage: python3 bench/growth_bench.py [--corpus DIR] [--repeat 1] [--copies 1,3,9]
 """
@@ -91,18 +94,23 @@ def main() -> None:
             compile_ = [sys.executable, "-c", COMPILE, str(scenario), str(root / f"x{k}" / "plan")]
             best_check = min((measure(check, env, root) for _ in range(args.repeat)), key=lambda r: r[0])
             best_compile = min((measure(compile_, env, root) for _ in range(args.repeat)), key=lambda r: r[0])
-            rows.append((k, lines, int(best_compile[2]), best_check, best_compile))
+            dry = [gscen, "run", str(scenario.with_suffix(".conf")), "--dry-run", "--no-plots"]
+            best_dry = min((measure(dry, env, root) for _ in range(args.repeat)), key=lambda r: r[0])
+            rows.append((k, lines, int(best_compile[2]), best_check, best_compile, best_dry))
     head = ("copies", "lines", "events", "check s", "check MiB", "compile s", "compile MiB")
-    print("{:>6} {:>10} {:>10} {:>8} {:>9} {:>9} {:>11}".format(*head))
-    for k, lines, events, (cs, cm, _), (ps, pm, _) in rows:
-        print(f"{k:>6} {lines:>10,} {events:>10,} {cs:>8.2f} {cm:>9.0f} {ps:>9.2f} {pm:>11.0f}")
+    head += ("dry s", "dry MiB")
+    print("{:>6} {:>10} {:>10} {:>8} {:>9} {:>9} {:>11} {:>7} {:>8}".format(*head))
+    for k, lines, events, (cs, cm, _), (ps, pm, _), (ds, dm, _) in rows:
+        row = f"{k:>6} {lines:>10,} {events:>10,} {cs:>8.2f} {cm:>9.0f} {ps:>9.2f} {pm:>11.0f}"
+        print(f"{row} {ds:>7.2f} {dm:>8.0f}")
     base = rows[0]
-    for k, _, _, (cs, cm, _), (ps, pm, _) in rows[1:]:
+    for k, _, _, (cs, cm, _), (ps, pm, _), (ds, dm, _) in rows[1:]:
         f = k / base[0]
         print(
             f"{k}x against {base[0]}x (linear = {f:.0f}): check time {cs / base[3][0]:.2f}, "
             f"check RSS {cm / base[3][1]:.2f}, compile time {ps / base[4][0]:.2f}, "
-            f"compile RSS {pm / base[4][1]:.2f}"
+            f"compile RSS {pm / base[4][1]:.2f}, dry-run time {ds / base[5][0]:.2f}, "
+            f"dry-run RSS {dm / base[5][1]:.2f}"
         )
 
 

@@ -18,7 +18,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,15 +61,20 @@ def _materialize(run: PreparedRun) -> None:
     """Create the output folder, the plan file, the shims and `latest`."""
     if run.fresh_output:
         run.output_dir.parent.mkdir(parents=True, exist_ok=True)
-        run.output_dir.mkdir()
+        # prepare_run made (reserved) it, unless it only named it (a dry run): then make it now, atomically.
+        run.output_dir.mkdir(exist_ok=not run.options.dry_run)
     else:
         run.output_dir.mkdir(parents=True, exist_ok=True)
     (run.output_dir / LOG_FOLDER).mkdir(exist_ok=True)
     write_shims(run.output_dir / SHIM_FOLDER, run.options.python)
     if run.plan is not None and run.plan_path is not None:
+        from scenario_lang.parse import bulk_allocation
         from scenario_lang.plan import write_plan_file
 
-        write_plan_file(run.plan, run.plan_path)  # a failure names the file and leaves no temporary
+        # Writing builds many acyclic objects for a large plan: without the collector paused, each
+        # burst would scan the whole plan again. A failure names the file and leaves no temporary.
+        with bulk_allocation():
+            write_plan_file(run.plan, run.plan_path)
     if run.fresh_output:
         latest = run.output_dir.parent / "latest"
         tmp = latest.with_name(f".latest-{os.getpid()}")
@@ -83,11 +88,16 @@ def _materialize(run: PreparedRun) -> None:
 
 
 async def execute_run(
-    run: PreparedRun, observer: RunObserver | None = None, interrupt: asyncio.Event | None = None
+    run: PreparedRun,
+    observer: RunObserver | None = None,
+    interrupt: asyncio.Event | None = None,
+    interrupt_signal: Callable[[], int | None] | None = None,
 ) -> RunOutcome:
     """Run the prepared experiment; see the module docstring. Never raises for a failed run.
 
-    Raises OSError only when the output folder cannot be created (nothing has started then).
+    `interrupt_signal` names the signal that set `interrupt` (for the summary's exit code, 128 + it;
+    SIGINT when unknown). Raises OSError only when the output folder cannot be created (nothing has
+    started then).
     """
     obs: RunObserver = observer or NullObserver()
     state = RunState(started_at=time.time(), events=EventCounter(run.output_dir))
@@ -117,6 +127,8 @@ async def execute_run(
             logger.exception("the run failed unexpectedly")
             status, message = "failed", f"internal error: {exc}"
             state.failure = StepFailure("gscen", message)
+    if status == "interrupted":
+        state.interrupt_signal = (interrupt_signal() if interrupt_signal else None) or signal.SIGINT
     summary = await asyncio.to_thread(write_results, run, state, status, message, obs)
     log = state.failure.log if state.failure is not None else None
     return RunOutcome(
@@ -333,6 +345,8 @@ async def _run_guard(
                     raise StepFailure(step.key, f"sync failed: {problem}")
                 state.start_instant = go.result()
                 obs.note("all peers got the start signal")
+                if step.deadline_after_start is not None:
+                    guard.set_deadline(state.start_instant + step.deadline_after_start)
                 if faults and isinstance(guard, RemoteFaults):
                     # its own guards carry them out (SLURM nodes): they only need the instant
                     await guard.begin_faults(state.start_instant)

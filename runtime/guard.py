@@ -585,6 +585,8 @@ class Guard:
         self._samples = 0
         self._late_ticks = 0
         self._subreaper = False
+        self._deadline: float | None = None  # loop time at which the timeout passes
+        self._deadline_moved = False
         self._fork_server: ForkServer | None = None
         self._strays: dict[tuple[int, int], ProcStat] = {}  # forked peers the guard was never told of
         self._memory: dict[tuple[int, int], MemoryUse | None] = {}  # last reading of each live member
@@ -703,6 +705,17 @@ class Guard:
         if cancelled:
             raise asyncio.CancelledError
         return result
+
+    def set_deadline(self, at: float | None) -> None:
+        """Move the timeout to wall-clock instant `at` (`time.time()` seconds), or remove it (None).
+
+        `gscen run` counts a peer guard's timeout from the start signal this way. Must be called
+        from the guard's event loop; a deadline already past stops everything at the next look.
+        """
+        loop = asyncio.get_running_loop()
+        self._deadline = None if at is None else loop.time() + (at - time.time())
+        self._deadline_moved = True
+        self._wake.set()
 
     # -- views
     @property
@@ -1009,8 +1022,10 @@ class Guard:
         phase = 0.02 * interval
         k = math.floor((wall - phase) / interval) + 1
         base = mono - wall  # wall time w is monotonic time w + base
-        deadline = None if cfg.timeout in (None, 0) else mono + float(cfg.timeout or 0)
+        if not self._deadline_moved:
+            self._deadline = None if cfg.timeout in (None, 0) else mono + float(cfg.timeout or 0)
         while True:
+            deadline = self._deadline
             tick_at = k * interval + phase + base
             wake_at = tick_at if deadline is None else min(tick_at, deadline)
             with contextlib.suppress(TimeoutError):
@@ -1019,8 +1034,9 @@ class Guard:
             # Cleared only here, once seen: a wake set during a scan is not lost.
             self._wake.clear()
             now = loop.time()
+            deadline = self._deadline  # set_deadline may have moved it while we slept
             if deadline is not None and now >= deadline:
-                logger.warning("timeout of %g s reached: stopping what is left", cfg.timeout)
+                logger.warning("the timeout passed: stopping what is left")
                 return StopReason.TIMEOUT
             for entry in self._commands:
                 if entry.pidfd is None:

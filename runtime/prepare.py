@@ -1,15 +1,17 @@
-"""`gscen run`'s first stage: an experiment file (`.conf`) -> a `Preparation`, with nothing written yet.
+"""`gscen run`'s first stage: an experiment file (`.conf`) -> a `Preparation`, nothing started yet.
 
 `prepare_run(RunOptions)` loads the `.conf` (SC6xx diagnostics), checks the scenario with
-`instances_to_run` peers, compiles the plan once, picks the output folder, builds the environment and
-turns each `*_cmd` value into a `Step` (steps.py). When anything is wrong, `Preparation.run` is None and
-`diagnostics` / `refusal` say why; otherwise `Preparation.run` is the `PreparedRun` that execute.py
-runs. `dry_run_lines` is what `--dry-run` prints of it. The run's environment, output folder and
-command expansion are described in run.py's docstring.
+`instances_to_run` peers, compiles the plan once, picks the output folder (a fresh one is made here,
+empty, by one atomic mkdir, so that runs started together never share it; a dry run only names it),
+builds the environment and turns each `*_cmd` value into a `Step` (steps.py). When anything is wrong,
+`Preparation.run` is None and `diagnostics` / `refusal` say why; otherwise `Preparation.run` is the
+`PreparedRun` that execute.py runs. `dry_run_lines` is what `--dry-run` prints of it. The run's
+environment, output folder and command expansion are described in run.py's docstring.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -24,11 +26,13 @@ from typing import TYPE_CHECKING
 
 from scenario_lang.conf import ExperimentConfig, load_experiment_config
 from scenario_lang.diagnostics import Diagnostic, diag, has_errors, sort_unique
+from scenario_lang.nodes import Span
 
 from .gumby_api import SITE as GUMBY_API_SITE
 from .gumby_commands import GumbyCommandError, GumbyProgram, classify, rewrite_shell_text
 from .launch import Launcher
 from .launch.settings import LauncherSettings, launcher_settings
+from .run_end import PlannedEnds, planned_ends
 from .seeds import SEED_VARIABLE, pick_seed
 from .steps import Step, StepKind, StepLaunch, command_step, expand_command, peers_step
 from .sync import SyncServerConfig, new_token
@@ -67,6 +71,8 @@ class RunOptions:
     clients), as `sync_require_token = False` does; `plots`: write the PNG plots; `environ`: the base
     environment; `python`: the interpreter that runs `gscen peer` and the shims; `sync_timeout`: each
     phase of the sync (connect, ready, go), seconds; `grace`: seconds between TERM and KILL;
+    `dry_run`: only decide (a fresh output folder is named, not made); `check_memory`: refuse a run
+    whose local peers cannot fit in the available memory (`PEER_MEMORY_MIB` each).
     `launcher`: where the peers run (None: as `launcher_name` or the `.conf` says, see
     launch/settings.py); `launcher_name`: "local" or "slurm" (`--launcher`).
     """
@@ -82,6 +88,8 @@ class RunOptions:
     sync_timeout: float = 60.0
     grace: float = 2.0
     launcher: Launcher | None = None
+    dry_run: bool = False
+    check_memory: bool = True
     launcher_name: str | None = None
     seed: int | None = None  # overrides the .conf's `seed`; neither: one is picked and recorded
 
@@ -104,6 +112,7 @@ class PreparedRun:
     token: str | None
     sync: SyncServerConfig | None
     steps: tuple[Step, ...]
+    ends: PlannedEnds | None = None  # each peer's planned end (with a plan)
     notes: tuple[str, ...] = ()  # what the user should know before it runs (ignored keys, skipped steps)
     seed: int = 0  # every random choice of the run derives from it (`seeds`)
 
@@ -138,14 +147,37 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-def _fresh_folder(base: Path) -> Path:
+def _fresh_folder(base: Path, reserve: bool, made: list[Path]) -> Path:
+    """`<base>/<YYYYmmdd-HHMMSS>`, else `-2`, `-3`... With `reserve`, the folder is made here by one
+    atomic mkdir, so runs started in the same second each get their own (an existence check then a
+    later mkdir lets two of them pick the same name); the folders made are appended to `made`.
+    Raises OSError when the folder cannot be made."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = base / stamp
-    n = 2
-    while candidate.exists():
-        candidate = base / f"{stamp}-{n}"
+    if reserve:
+        missing = [p for p in (base, *base.parents) if not p.exists()]
+        base.mkdir(parents=True, exist_ok=True)
+        made.extend(missing)
+    n = 1
+    while True:
+        candidate = base / (stamp if n == 1 else f"{stamp}-{n}")
         n += 1
-    return candidate
+        if not reserve:
+            if not candidate.exists():
+                return candidate
+            continue
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        made.insert(0, candidate)
+        return candidate
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    """Take back the folders a refused preparation made (innermost first; only while empty)."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _is_empty_folder(path: Path) -> bool:
@@ -170,7 +202,23 @@ def _found(program: str, environment: Mapping[str, str], cwd: Path) -> bool:
 
 
 def prepare_run(options: RunOptions) -> Preparation:
-    """Check everything and decide the run; write nothing. See the module docstring."""
+    """Check everything and decide the run. See the module docstring.
+
+    Writes nothing, except the fresh output folder (empty) unless `options.dry_run`; a refused
+    preparation removes it again.
+    """
+    made: list[Path] = []
+    try:
+        preparation = _prepare(options, made)
+    except BaseException:
+        _remove_empty(made)
+        raise
+    if preparation.run is None:
+        _remove_empty(made)
+    return preparation
+
+
+def _prepare(options: RunOptions, made: list[Path]) -> Preparation:
     conf_path = Path(options.conf)
     load = load_experiment_config(conf_path, options.environ)
     diagnostics = list(load.diagnostics)
@@ -199,7 +247,10 @@ def prepare_run(options: RunOptions) -> Preparation:
             return refuse(f"the output folder {output_dir} is not empty: choose another one, or add --force")
     else:
         base = config.experiment_dir / expand_command(config.output_dir, options.environ)
-        output_dir = _fresh_folder(base.absolute())
+        try:
+            output_dir = _fresh_folder(base.absolute(), not options.dry_run, made)
+        except OSError as exc:
+            return refuse(f"cannot create the output folder in {base.absolute()}: {exc.strerror or exc}")
         fresh = True
 
     try:
@@ -226,7 +277,11 @@ def prepare_run(options: RunOptions) -> Preparation:
         "SYNC_HOST": host,
         "SYNC_PORT": str(port),
         "LOCAL_RUN": "True",
-        "PATH": os.pathsep.join((str(config.experiment_dir), str(shims), base_path)),
+        # gscen's own interpreter's folder after the experiment's and the shims: `python3` in a
+        # post-processing script is the one gscen runs on (a venv's, pipx's), which has gscen.
+        "PATH": os.pathsep.join(
+            (str(config.experiment_dir), str(shims), os.path.dirname(options.python), base_path)
+        ),
         # last: Gumby's module names for the run's Python programs, when nothing else provides them
         "PYTHONPATH": os.pathsep.join(
             p for p in (str(config.experiment_dir), python_path, str(GUMBY_API_SITE)) if p
@@ -253,12 +308,15 @@ def prepare_run(options: RunOptions) -> Preparation:
 
     # The scenario: checked with `instances` peers, compiled once.
     plan = None
+    ends: PlannedEnds | None = None
     if scenario is not None:
-        from scenario_lang.plan import compile_plan
-        from scenario_lang.project import CheckOptions, analyze
+        from scenario_lang.project import CheckOptions, analyze_and_plan
 
         check_variables = {k: v for k, v in run_variables.items() if k not in ("PATH", "PYTHONPATH")}
-        analysis = analyze(
+        # Checked and compiled in one pass; a large file in chunks by forked workers, so the
+        # runner's memory grows linearly with it (the chunked analysis keeps only what rendering
+        # its diagnostics needs: `complete` is False).
+        analysis, plan = analyze_and_plan(
             str(scenario),
             CheckOptions(
                 conf=str(config.path),
@@ -267,26 +325,28 @@ def prepare_run(options: RunOptions) -> Preparation:
                 run_variables=check_variables,
                 find_conf=False,
                 cwd=str(cwd),
+                parallel=True,
             ),
         )
         for path, source in analysis.program.lines.items():
             lines[path] = source
         diagnostics.extend(analysis.diagnostics)
-        if has_errors(analysis.diagnostics):
+        if has_errors(analysis.diagnostics) or plan is None:
             return refuse(f"the scenario {scenario} has errors")
-        plan = compile_plan(analysis.program, instances, allow_errors=True)
+        ends = planned_ends(plan, config.experiment_time or None)
 
     # The steps.
     steps: list[Step] = []
     problems: list[str] = []
     launch = StepLaunch(options.python, options.grace, options.sync_timeout)
+    one_word = frozenset(run_variables)  # gscen's own variables: one word each, wherever they stand
 
     def add(key: str, default_kind: StepKind = StepKind.COMMAND) -> Step | None:
         entry = config.get(key)
         written = getattr(config, key) or ""
         if not written.strip():
             return None
-        expanded = expand_command(written, environment)
+        expanded = expand_command(written, environment, one_word)
         try:
             step = command_step(key, written, expanded, environment, cwd, launch, default_kind)
         except (GumbyCommandError, ValueError) as exc:
@@ -351,7 +411,10 @@ def prepare_run(options: RunOptions) -> Preparation:
             add("experiment_server_cmd", StepKind.BACKGROUND)
     instance_step: Step | None
     if placement.das_instance_cmd:
-        das_step = _das_peers_step(placement, instances, config, output_dir, cwd, environment, launch)
+        run_end = ends.run_end if ends is not None else None
+        das_step = _das_peers_step(
+            placement, instances, config, output_dir, cwd, environment, launch, run_end
+        )
         if isinstance(das_step, str):
             return refuse(das_step)
         steps.append(das_step)
@@ -359,7 +422,13 @@ def prepare_run(options: RunOptions) -> Preparation:
     else:
         instance_step = add("local_instance_cmd")
     if instance_step is None and scenario is not None and instances is not None:
-        steps.append(peers_step(instances, config, output_dir, cwd, environment, launch))
+        run_end = ends.run_end if ends is not None else None
+        step = peers_step(instances, config, output_dir, cwd, environment, launch, run_end)
+        if sync is None and step.guard is not None and step.guard.timeout:
+            # Another server: the start signal is not seen here, so the guard counts from spawning.
+            extra = config.sync_experiment_start_delay + 3 * options.sync_timeout
+            step = replace(step, guard=replace(step.guard, timeout=step.guard.timeout + extra))
+        steps.append(step)
     if slurm is not None:
         peers = next((s for s in steps if s.key == "local_instance_cmd"), None)
         if peers is None or peers.guard is None:
@@ -377,6 +446,17 @@ def prepare_run(options: RunOptions) -> Preparation:
 
             options = replace(options, launcher=SlurmLauncher(slurm, options.python, token))
     add("post_process_cmd")
+    local = options.launcher is None or getattr(options.launcher, "name", "") == "local"
+    if sync is not None and local:
+        # Peers that sync with gscen's server: their guard's timeout (`experiment_time`, a `-t`)
+        # counts from the start signal, not from spawning (execute.py moves the deadline at go).
+        # (A SLURM job's guards and time limit are fixed at submission.)
+        steps = [s.with_deadline_after_start() if s.runs_peers else s for s in steps]
+    if ends is not None and ends.endless and any(s.runs_peers for s in steps):
+        guarded = [s for s in steps if s.runs_peers]
+        timed = any(s.deadline_after_start or (s.guard is not None and s.guard.timeout) for s in guarded)
+        if not timed and not _truthy(environment.get("GSCEN_EXIT_WHEN_DONE")):
+            diagnostics.append(_endless_warning(config, ends, scenario))
 
     for step in steps:
         direct = step.kind in (StepKind.COMMAND, StepKind.BACKGROUND) and step.shell is None
@@ -387,6 +467,17 @@ def prepare_run(options: RunOptions) -> Preparation:
             )
     if problems:
         return refuse("\n".join(problems))
+    if not steps:
+        return refuse(
+            f"{config.path}: nothing to run: it sets no scenario_file and no local_setup_cmd, "
+            "local_instance_cmd, experiment_server_cmd or post_process_cmd"
+        )
+    if options.check_memory and local:
+        too_big = _memory_refusal(sum(len(s.guard.commands) for s in steps if s.runs_peers and s.guard))
+        if too_big is not None and not options.dry_run:
+            return refuse(too_big)
+        if too_big is not None:
+            logger.warning("a run would be refused: %s", too_big)  # a dry run starts nothing
     if sync is not None and sync.require_token and not any(s.runs_peers for s in steps):
         logger.warning(
             "%s: the sync server requires the run's token, and no gscen peer is started: clients must "
@@ -409,12 +500,78 @@ def prepare_run(options: RunOptions) -> Preparation:
         token=token,
         sync=sync,
         steps=tuple(steps),
+        ends=ends,
         notes=placement.notes,
         seed=seed,
     )
     for d in run.diagnostics:
         lines.setdefault(d.span.path, _read_lines(Path(d.span.path)))
     return Preparation(run, run.diagnostics, lines)
+
+
+PEER_MEMORY_MIB = 6.0
+"""Memory one local gscen peer takes at least, MiB, for the estimate before a run: the PSS (proportional
+set size: pages shared with the fork server divided among the processes sharing them) of a peer with
+one trivial module forked by the fork server, measured at 5.9 MiB a peer for 200 peers and 6.4 MiB for
+1,000 (bench/peer_fleet.py; a fresh interpreter per peer took 13.7 MiB). A lower bound on purpose:
+modules, IPv8 and a large plan only add to it, so a run refused by it cannot fit; `--ignore-memory`
+starts it anyway."""
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo, bytes (None where there is no /proc)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _memory_refusal(peers: int) -> str | None:
+    """Why `peers` local peers cannot fit in this machine's available memory, or None if they may."""
+    available = _available_memory()
+    need = peers * PEER_MEMORY_MIB * 2**20
+    if available is None or need <= available:
+        return None
+    return (
+        f"{peers:,} peers need at least {_size(need)} of memory ({PEER_MEMORY_MIB:g} MiB each) "
+        f"and this machine has {_size(available)} available: lower "
+        "instances_to_run (or --instances), or add --ignore-memory to start anyway"
+    )
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _endless_warning(config: ExperimentConfig, ends: PlannedEnds, scenario: Path | None) -> Diagnostic:
+    """SC610: nothing but a signal would end these peers (no `stop`, no `experiment_time`)."""
+    endless = ends.endless
+    entry = config.get("scenario_file")
+    span = entry.value_span if entry is not None and entry.value_span is not None else None
+    if span is None:
+        span = Span(str(config.path), 1, 1, 1, 1)
+    shown = ", ".join(map(str, endless[:5])) + (f" and {len(endless) - 5} more" if len(endless) > 5 else "")
+    plural = "s" if len(endless) > 1 else ""
+    who = "any peer" if len(endless) == len(ends.ends) else f"peer{plural} {shown}"
+    return diag(
+        "SC610",
+        f"nothing ends this run: the scenario has no `stop` for {who} and `experiment_time` is not set",
+        span,
+        notes=(f"{scenario} runs until it is interrupted",) if scenario is not None else (),
+        suggestion="set `experiment_time = SECONDS` in the .conf, or add `@0:SECONDS stop` to the scenario",
+    )
 
 
 def reachable_address() -> str:
@@ -434,6 +591,7 @@ def _das_peers_step(
     cwd: Path,
     environment: Mapping[str, str],
     launch: StepLaunch,
+    run_end: float | None,
 ) -> Step | str:
     """Gumby's `das_reserve_and_run.sh`: `instances_to_run` x das_node_command over the nodes."""
     if instances is None:
@@ -445,7 +603,7 @@ def _das_peers_step(
     except ValueError as exc:
         return f"{config.path}: das_node_command: {exc}"
     command = None if program is GumbyProgram.LAUNCH_SCENARIO else rewrite_shell_text(expanded, launch.python)
-    step = peers_step(instances, config, output_dir, cwd, environment, launch, command)
+    step = peers_step(instances, config, output_dir, cwd, environment, launch, run_end, command)
     return replace(step, written=config.local_instance_cmd, expanded=f"{instances} x {expanded} (slurm)")
 
 

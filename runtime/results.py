@@ -12,20 +12,25 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from scenario_lang.plan import Plan
 from scenario_lang.signatures import PROCESS_BUILTINS
 
+from .guard import ProcessReport
 from .ipv8_statistics import run_message_totals
 from .observer import RunObserver
 from .output_files import WriteFailure
 from .plots import FaultBand, peer_events_of, plot_output_folder
 from .prepare import SUMMARY_FILE_NAME, PreparedRun
 from .process_faults import fault_windows
+from .run_end import STOP_GRACE
 from .run_state import RunState
 from .statistics import iter_peer_dirs
 from .summary import (
@@ -44,11 +49,15 @@ from .summary import (
     write_summary,
 )
 
-__all__ = ["run_plots", "write_results"]
+if TYPE_CHECKING:
+    from scenario_lang.plan import PlannedEvent
+
+__all__ = ["end_failure", "run_plots", "write_results"]
 
 logger = logging.getLogger(__name__)
 
 _MIB = 2**20
+_UNFIRED_SHOWN = 10  # unfired events named per peer (summary.json and the errors); the rest are counted
 _DISK_FULL = "the output folder's disk is full"
 
 
@@ -104,6 +113,10 @@ def write_results(
     peers, processes, errors = _collect(run, state)
     if state.failure is not None:
         errors.insert(0, RunError(str(state.failure)))
+    if status == "ok":
+        hung = end_failure(peers)
+        if hung is not None:
+            status, message = "failed", hung
     if status == "ok" and run.config.fail_on_callback_error:
         failed_events = sum(p.events_failed for p in peers)
         if failed_events:
@@ -133,7 +146,7 @@ def write_results(
         scenario=str(run.scenario) if run.scenario else None,
         output_dir=str(out),
         status=status,
-        exit_code=0 if status == "ok" else 1,
+        exit_code=_exit_code(status, state),
         message=message,
         started_at=state.started_at,
         ended_at=time.time(),
@@ -179,6 +192,13 @@ def _write_failure_message(
     return text
 
 
+def _exit_code(status: str, state: RunState) -> int:
+    """What `gscen run` exits with: 0 ok, 1 failed, 128 + the signal after an interrupt (130, 143)."""
+    if status == "interrupted":
+        return 128 + (state.interrupt_signal or signal.SIGINT)
+    return 0 if status == "ok" else 1
+
+
 def _disk_is_full(folder: Path) -> bool:
     """No block is left for us on the folder's file system (root may use the reserved ones)."""
     try:
@@ -199,6 +219,105 @@ def _rel(path: Path | None, base: Path) -> str | None:
     if path is None:
         return None
     return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+
+
+def end_failure(peers: Sequence[PeerSummary]) -> str | None:
+    """The run's message when peers hung, died or overran their `stop` (run_end.py), else None."""
+    unfired = [p for p in peers if p.events_unfired]
+    late = [p for p in peers if p.ended_late and not p.events_unfired]
+    parts = []
+    if unfired:
+        total = sum(p.events_unfired for p in unfired)
+        who = _peer_list(unfired, lambda p: f"{p.events_unfired}")
+        parts.append(f"{total} event{'s' if total != 1 else ''} planned before the end did not run: {who}")
+    if late:
+        who = _peer_list(late, None)
+        parts.append(
+            f"{who} did not exit within {STOP_GRACE:g} s of {'its' if len(late) == 1 else 'their'} `stop`"
+        )
+    return "; ".join(parts) or None
+
+
+def _peer_list(peers: Sequence[PeerSummary], count: Callable[[PeerSummary], str] | None) -> str:
+    shown = [f"peer {p.peer}" + (f" ({count(p)})" if count else "") for p in peers[:5]]
+    more = f" and {len(peers) - 5} more" if len(peers) > 5 else ""
+    return ", ".join(shown) + more
+
+
+def _judge_end(
+    run: PreparedRun,
+    state: RunState,
+    peer: int,
+    result: Mapping[str, Any],
+    events: Sequence[PeerEvent],
+    report: ProcessReport | None,
+) -> tuple[int | None, list[PlannedEvent], str | None]:
+    """Did the peer run every event owed before its end, and exit in time after its `stop`?
+
+    Returns (events owed, those that did not run, a message when it overran its `stop`). Judged only
+    for gscen peers of a run that started; a peer that wrote result.json is taken at its count, one
+    that did not (killed, crashed) at the rows of its events log.
+    """
+    ends = run.ends
+    if ends is None or not state.guard_runs_peers or state.start_instant is None:
+        return None, [], None
+    owed = ends.owed_count(peer)
+    fired = result.get("events_fired")
+    missing: list[PlannedEvent] = []
+    if not isinstance(fired, int) or fired < owed:
+        # Events of a loop share line, time and callback: count them, do not just look them up. (An
+        # event with several targets logs a row per target: counted more than once, which errs on
+        # the side of not failing.)
+        done = Counter((e.line, _key_time(e.planned), e.callback) for e in events if e.actual is not None)
+        for event in ends.owed_events(peer):
+            key = (event.line, _key_time(event.time), event.callback)
+            if done[key] > 0:
+                done[key] -= 1
+            else:
+                missing.append(event)
+        if isinstance(fired, int):
+            # A problems-only events log lists no ok rows: trust the peer's count over the rows, and
+            # name the last owed events (a peer fires in plan order, so it missed the tail).
+            short = max(0, owed - fired)
+            missing = missing[len(missing) - short :] if short else []
+    end = ends.ends.get(peer)
+    late = None
+    if not missing and end is not None and peer in ends.by_stop and report is not None:
+        deadline = state.start_instant + end + STOP_GRACE
+        # Stopped by the guard before its `stop` (a node timeout, a shorter `-t`) is not late.
+        gone = report.ended_at
+        if (gone is not None and gone > deadline) or (gone is None and report.stopped_by_guard):
+            late = f"did not exit within {STOP_GRACE:g} s of its `stop` at {end:g} s (stopped by the guard)"
+    return owed, missing, late
+
+
+def _key_time(t: float | None) -> float | None:
+    return None if t is None or t < 0 else round(t, 6)
+
+
+def _describe(event: PlannedEvent) -> str:
+    at = "@!" if event.time is None else f"@{event.time:g} s"
+    return f"{Path(event.path).name}:{event.line} `{event.callback}` {at}"
+
+
+def _unfired_message(
+    run: PreparedRun,
+    peer: int,
+    owed: int | None,
+    unfired: Sequence[PlannedEvent],
+    report: ProcessReport | None,
+) -> str:
+    end = run.ends.ends.get(peer) if run.ends is not None else None
+    before = f"before its end ({end:g} s)" if end is not None else "for it"
+    if report is not None and report.stopped_by_guard:
+        how = "it hung and was stopped by the guard"
+    elif report is not None and report.returncode not in (0, None):
+        how = f"it exited with status {report.returncode}"
+    else:
+        how = "it ended early"
+    shown = ", ".join(_describe(e) for e in unfired[:_UNFIRED_SHOWN])
+    more = f" and {len(unfired) - _UNFIRED_SHOWN} more" if len(unfired) > _UNFIRED_SHOWN else ""
+    return f"{len(unfired)} of {owed} events planned {before} did not run ({how}): {shown}{more}"
 
 
 def _collect(
@@ -256,7 +375,10 @@ def _collect(
             if not isinstance(planned, int):
                 planned = sum(1 for _ in run.plan.for_peer(peer)) if run.plan is not None else None
             if not isinstance(fired, int):
-                fired = len({(e.path, e.line, e.planned) for e in events if e.actual is not None})
+                if faults:  # a restarted peer ran its `@!` events again: each event once
+                    fired = len({(e.path, e.line, e.planned) for e in events if e.actual is not None})
+                else:  # one row per call (a loop's events share path, line and time: rows, not a set)
+                    fired = sum(1 for e in events if e.actual is not None)
             if not isinstance(failed, int):
                 failed = len({(e.path, e.line, e.planned) for e in events if e.failed})
             network = result.get("network")
@@ -276,6 +398,15 @@ def _collect(
             cpu = result.get("cpu_seconds")
             if not isinstance(cpu, int | float):
                 cpu = report.cpu_seconds if report is not None else None
+            owed: int | None = None
+            unfired: list[PlannedEvent] = []
+            ended_late: str | None = None
+            if not faults:  # a peer the scenario crashed or paused misses events on purpose
+                owed, unfired, ended_late = _judge_end(run, state, peer, result, events, report)
+            if unfired:
+                errors.append(RunError(_unfired_message(run, peer, owed, unfired, report), peer))
+            elif ended_late is not None:
+                errors.append(RunError(ended_late, peer))
             peers.append(
                 PeerSummary(
                     peer=peer,
@@ -289,6 +420,10 @@ def _collect(
                     cpu_seconds=float(cpu) if cpu is not None else None,
                     stdout=_rel(report.stdout_path, out) if report is not None else None,
                     stderr=_rel(report.stderr_path, out) if report is not None else None,
+                    events_owed=owed,
+                    events_unfired=len(unfired),
+                    unfired=tuple(_describe(e) for e in unfired[:_UNFIRED_SHOWN]),
+                    ended_late=ended_late is not None,
                     faults=faults,
                     events_prevented=prevented,
                     packets_delayed=delayed if isinstance(delayed, int) else None,

@@ -4,7 +4,8 @@ Two stages, so that nothing starts before everything is known to be right:
 
 * `prepare_run(RunOptions)` -> `Preparation`: loads the `.conf` (SC6xx diagnostics), checks the
   scenario with `instances_to_run` peers, compiles the plan once, picks the output folder, builds the
-  environment and turns each `*_cmd` value into a `Step`. It writes nothing; `--dry-run` stops here.
+  environment and turns each `*_cmd` value into a `Step`. It writes nothing but the fresh output
+  folder (empty; not with `dry_run`, and removed again when the run is refused); `--dry-run` stops here.
   When anything is wrong, `Preparation.run` is None and `diagnostics` / `refusal` say why.
 * `execute_run(PreparedRun, observer, interrupt)` -> `RunOutcome`: creates the output folder, writes
   the plan file into it, then runs the steps in Gumby's order and always ends with the results:
@@ -23,17 +24,19 @@ key upper-cased (`ExperimentConfig.environment`), then the runner's variables: O
 folder), EXPERIMENT_DIR (the `.conf`'s folder), SCENARIO_FILE (absolute), PROJECT_DIR, SYNC_HOST,
 SYNC_PORT, INSTANCES_TO_RUN, LOCAL_RUN, GSCEN_PLAN_FILE, GSCEN_SYNC_TOKEN (unless tokens are off),
 GSCEN_IPV8_PORT_BASE (a free UDP port base for IPv8 peers unless the caller set one; peer `id` binds
-base + id), PATH (EXPERIMENT_DIR, then the folder of Gumby-named shims, then the caller's PATH) and PYTHONPATH
-(EXPERIMENT_DIR first; last, the folder whose sitecustomize.py makes Gumby's module names importable,
-`gumby_api.SITE`). `$VAR`, `${VAR}` and a leading `~` are expanded in each command before it is
-split into words (shlex); a command with shell operators (`|`, `&&`, `;`, `>`...) runs through
-`/bin/sh -c`, any other is executed directly. Commands run in the experiment's workspace
+base + id), PATH (EXPERIMENT_DIR, then the folder of Gumby-named shims, then the folder of gscen's own
+interpreter, then the caller's PATH) and PYTHONPATH (EXPERIMENT_DIR first; last, the folder whose
+sitecustomize.py makes Gumby's module names importable, `gumby_api.SITE`). `$VAR`, `${VAR}` and a
+leading `~` are expanded in each command before it is split into words (shlex), the runner's variables
+to exactly one word each (docs/conf.md); a command with shell operators (`|`, `&&`, `;`, `>`...) runs
+through `/bin/sh -c`, any other is executed directly. Commands run in the experiment's workspace
 (`workspace_dir`, by default the `.conf`'s folder), each in its own process group, with stdout and
 stderr in `OUTPUT_DIR/logs/<key>.out` / `.err`.
 
 Output folder: `--output DIR` is used as given, and refused when it is not empty unless `force`;
-otherwise every run gets a fresh `<output_dir>/<YYYYmmdd-HHMMSS>` below the experiment's folder, and
-`<output_dir>/latest` points at it. Nothing is ever deleted.
+otherwise every run gets a fresh `<output_dir>/<YYYYmmdd-HHMMSS>` below the experiment's folder (`-2`,
+`-3`... when runs start in the same second: `prepare_run` makes it with one atomic mkdir, so runs started
+together never share one), and `<output_dir>/latest` points at it. Nothing is ever deleted.
 
 Failures: a failing step stops the pipeline with a `StepFailure` naming the step, the exit status and
 the log to read; the sync server failing (a peer that disconnects, a timeout) or a peer process that

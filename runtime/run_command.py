@@ -25,6 +25,8 @@ from .terminal_log import log_to_terminal
 
 __all__ = ["run_command"]
 
+DRY_RUN_EVENTS = 200
+
 
 def _consoles() -> tuple[Console, Console]:
     return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
@@ -58,6 +60,11 @@ def _print_diagnostics(
 @click.option("--no-token", is_flag=True, help="Admit peers without the run's token (Gumby clients).")
 @click.option("--no-plots", is_flag=True, help="Do not draw the PNG plots.")
 @click.option(
+    "--ignore-memory",
+    is_flag=True,
+    help="Start even when the peers cannot fit in the available memory (6 MiB each, at least).",
+)
+@click.option(
     "--launcher",
     type=click.Choice(["local", "slurm"]),
     help="Where the peers run (default: the .conf's `launcher`, SLURM for Gumby's DAS settings, else local).",
@@ -82,6 +89,7 @@ def run_command(
     force: bool,
     no_token: bool,
     no_plots: bool,
+    ignore_memory: bool,
     sync_timeout: float,
     launcher: str | None,
     seed: int | None,
@@ -104,6 +112,8 @@ def run_command(
         no_token=no_token,
         plots=not no_plots,
         sync_timeout=sync_timeout,
+        dry_run=dry_run,
+        check_memory=not ignore_memory,
         launcher_name=launcher,
         seed=seed,
     )
@@ -119,7 +129,9 @@ def run_command(
         if run.plan is not None:
             from scenario_lang.plan_render import PlanView
 
-            out.print(PlanView(run.plan))
+            # The first events only: a dry run is about the commands; `gscen plan` lists them all
+            # (rendering each of a million events would take minutes).
+            out.print(PlanView(run.plan, limit=DRY_RUN_EVENTS))
         for line in dry_run_lines(run):
             out.print(Text(line))
         err.print(Text("dry run: nothing was started", style="bold"))
@@ -149,7 +161,7 @@ def _execute(run: object, out: Console, err: Console) -> int:
             loop.add_signal_handler(signum, on_signal, signum)
         try:
             with make_progress(err) as progress:
-                return await execute_run(run, progress, interrupt)
+                return await execute_run(run, progress, interrupt, lambda: received[0] if received else None)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
@@ -178,6 +190,4 @@ def _execute(run: object, out: Console, err: Console) -> int:
             err.print(Text(f"  {line}", style="dim"))
     err.print(text)
     err.print(Text(f"results: {run.output_dir}"))
-    if outcome.status == "interrupted":
-        return 143 if received and received[0] == signal.SIGTERM else 130
-    return 0 if outcome.status == "ok" else 1
+    return outcome.summary.exit_code  # 0 ok, 1 failed, 130 / 143 after SIGINT / SIGTERM

@@ -58,6 +58,7 @@ class RunState:
     failure: StepFailure | None = None
     server_process: asyncio.subprocess.Process | None = None  # another experiment_server_cmd
     write_failures: list[WriteFailure] = field(default_factory=list)  # outputs that could not be written
+    interrupt_signal: int | None = None  # the signal that interrupted the run (exit code 128 + it)
     faults: list[FaultRecord] = field(default_factory=list)  # the scenario's process faults, carried out
 
     def cannot_write(self, path: Path, exc: OSError) -> WriteFailure:

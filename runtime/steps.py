@@ -1,11 +1,11 @@
 """`.conf` `*_cmd` values -> pipeline steps: what each command line is and how it will run.
 
-`expand_command(text, environment)` expands `$VAR`, `${VAR}` and a leading `~`; `command_step` turns one
-expanded value into a `Step` (a process run directly or through `/bin/sh -c`, gscen's guard for
-`process_guard.py`, `gscen peer` for `launch_scenario.py`, gscen's plots for
-`graph_process_guard_data.sh`, a shim for the other Gumby programs); `peers_step` is the guard step that
-starts `instances` x `gscen peer` when the `.conf` names a scenario and no command. Raises ValueError
-(or `GumbyCommandError`) for a value that cannot be read; nothing here starts a process.
+`expand_command(text, environment, one_word)` expands `$VAR`, `${VAR}` and a leading `~` (gscen's own
+variables to exactly one word each); `command_step` turns one expanded value into a `Step` (a process run
+directly or through `/bin/sh -c`, gscen's guard for `process_guard.py`, `gscen peer` for `launch_scenario.py`,
+gscen's plots for `graph_process_guard_data.sh`, a shim for the other Gumby programs); `peers_step` is the
+guard step that starts `instances` x `gscen peer` when the `.conf` names a scenario and no command. Raises
+ValueError (or `GumbyCommandError`) for a value that cannot be read; nothing here starts a process.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from __future__ import annotations
 import enum
 import re
 import shlex
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from scenario_lang.conf import ExperimentConfig
-from scenario_lang.variables import expand_variables
+from scenario_lang.variables import VARIABLE
 
 from .guard import GuardConfig
 from .gumby_commands import (
@@ -33,10 +33,13 @@ from .gumby_commands import (
     peer_shell_command,
     rewrite_shell_text,
 )
+from .run_end import STOP_GRACE
 
 __all__ = ["Step", "StepKind", "StepLaunch", "command_step", "expand_command", "peers_step"]
 
 _SHELL_OPERATORS = frozenset({"|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", "&>", "|&"})
+# What expansion looks at, in order: an escape, a quote, a variable (the one `$NAME` pattern).
+_SCAN = re.compile(r"\\.|['\"]|" + VARIABLE.pattern, re.S | re.ASCII)
 _TILDE = re.compile(r"(?:(?<=^)|(?<=[\s=:]))~(?=/|\s|$)")
 
 
@@ -68,6 +71,15 @@ class Step:
     guard: GuardConfig | None = None
     runs_peers: bool = False
     gumby: GumbyProgram | None = None
+    deadline_after_start: float | None = None  # the guard's timeout, counted from the start signal
+
+    def with_deadline_after_start(self) -> Step:
+        """This guard step with its timeout counted from the start signal instead of from spawning
+        (peers that sync with gscen's server in-process: the time before the start is the sync's)."""
+        if self.guard is None or not self.guard.timeout:
+            return self
+        timeout = self.guard.timeout
+        return replace(self, guard=replace(self.guard, timeout=None), deadline_after_start=timeout)
 
     def describe(self) -> str:
         """One line for `--dry-run` and logs."""
@@ -75,7 +87,10 @@ class Step:
             g = self.guard
             commands = _count_commands(g.commands)
             parts = [f"process guard (gscen): {commands}"]
-            parts.append(f"timeout {g.timeout:g} s" if g.timeout else "no timeout")
+            if self.deadline_after_start is not None:
+                parts.append(f"timeout {self.deadline_after_start:g} s after the start signal")
+            else:
+                parts.append(f"timeout {g.timeout:g} s" if g.timeout else "no timeout")
             parts.append(f"sampling every {g.interval:g} s")
             if g.output_dir is not None:
                 parts.append(f"output in {g.output_dir}")
@@ -120,14 +135,49 @@ def _count_commands(commands: Sequence[str]) -> str:
     return "; ".join(f"{n} x `{c}`" if n > 1 else f"`{c}`" for c, n in counts.items())
 
 
-def expand_command(text: str, environment: Mapping[str, str]) -> str:
-    """`$NAME`, `${NAME}` and a `~` starting a word expanded against `environment` (unknown names stay)."""
+def expand_command(text: str, environment: Mapping[str, str], one_word: Collection[str] = frozenset()) -> str:
+    """`$NAME`, `${NAME}` and a `~` starting a word expanded against `environment` (unknown names stay).
 
-    out = expand_variables(text, environment.get)
+    A name in `one_word` (the variables gscen defines: OUTPUT_DIR, EXPERIMENT_DIR...) expands to
+    exactly one word wherever it stands, bare or inside quotes: its value is inserted shell-quoted
+    (closing and reopening the quotes it stands in), so a path with spaces stays one argument, both
+    for the split into words (shlex) and for `/bin/sh -c`. Other names (the `.conf` keys, the
+    environment) are inserted as they are and split afterwards, as Gumby did.
+    """
     home = environment.get("HOME")
     if home:
-        out = _TILDE.sub(lambda _m: home, out)
-    return out
+        text = _TILDE.sub(lambda _m: home, text)
+    out: list[str] = []
+    quote: str | None = None  # the quote we are inside: ' or " (None: outside)
+    pos = 0
+    while True:
+        match = _SCAN.search(text, pos)
+        if match is None:
+            out.append(text[pos:])
+            return "".join(out)
+        out.append(text[pos : match.start()])
+        token = match.group(0)
+        pos = match.end()
+        if token.startswith("\\"):
+            if quote == "'":  # no escapes inside single quotes: the backslash alone, then go on
+                out.append("\\")
+                pos = match.start() + 1
+            else:
+                out.append(token)
+        elif token in ("'", '"'):
+            quote = None if quote == token else (token if quote is None else quote)
+            out.append(token)
+        else:
+            reference = match.group(1)
+            name = reference[1:-1] if reference.startswith("{") else reference
+            value = environment.get(name)
+            if value is None:
+                out.append(token)
+            elif name in one_word and value and shlex.quote(value) != value:
+                quoted = shlex.quote(value)
+                out.append(quoted if quote is None else f"{quote}{quoted}{quote}")
+            else:
+                out.append(value)
 
 
 def peers_step(
@@ -137,15 +187,23 @@ def peers_step(
     cwd: Path,
     environment: Mapping[str, str],
     launch: StepLaunch,
+    run_end: float | None,
     command: str | None = None,
 ) -> Step:
     """The guard step that starts `instances` x `gscen peer` (a scenario and no `local_instance_cmd`),
-    or `instances` x `command` (a shell command, Gumby's das_node_command)."""
-    timeout = None
-    if config.experiment_time is not None:
-        # The peers stop themselves at experiment_time; the guard is the safety net behind them.
-        timeout = config.experiment_time + config.sync_experiment_start_delay + launch.sync_timeout + 10.0
+    or `instances` x `command` (a shell command, Gumby's das_node_command).
+
+    `run_end`: the last peer's planned end (run_end.py), seconds after the start signal; the guard
+    stops gscen peers `STOP_GRACE` seconds later (prepare.py moves the count to the start signal).
+    Another command gets the old allowance from spawning: experiment_time + start delay + sync + 10 s.
+    """
     runs_peers = command is None or is_peer_command(command)
+    timeout = None
+    if runs_peers and run_end is not None:
+        # The peers stop themselves at their end; the guard is the safety net behind them.
+        timeout = run_end + STOP_GRACE
+    elif not runs_peers and config.experiment_time is not None:
+        timeout = config.experiment_time + config.sync_experiment_start_delay + launch.sync_timeout + 10.0
     if command is None:
         command = peer_shell_command(launch.python)
     guard = GuardConfig(

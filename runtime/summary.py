@@ -109,6 +109,14 @@ class PeerSummary:
     packets_delayed: int | None = None  # by its network conditions (None: no IPv8 endpoint)
     packets_dropped: int | None = None
     peak_pss_mib: float | None = None
+    events_owed: int | None = None  # events planned before its end (run_end.py)
+    events_unfired: int = 0  # of those, how many did not run
+    unfired: tuple[str, ...] = ()  # the first ones, as `file:line `callback` @t s`
+    ended_late: bool = False  # it did not exit within STOP_GRACE of its `stop`
+
+    @property
+    def failed_end(self) -> bool:
+        return self.events_unfired > 0 or self.ended_late
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,14 +409,14 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
         if len(peers) > max_rows:
             peers.sort(
                 key=lambda p: (
-                    not (p.events_failed or _bad_exit(p)),
+                    not (p.events_failed or p.failed_end or _bad_exit(p)),
                     -(p.lateness_ms.get("max") or 0.0),
                 )
             )
             hidden = len(peers) - max_rows
             peers = sorted(peers[:max_rows], key=lambda p: p.peer)
         for p in peers:
-            bad_exit = _bad_exit(p)
+            bad_exit = _bad_exit(p) or p.failed_end
             status = "?" if p.exit_code is None else str(p.exit_code)
             if p.faults:
                 status += f" ({', '.join(p.faults)})"
@@ -417,6 +425,8 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
             fired = str(p.events_fired)
             if p.events_planned is not None:
                 fired += f"/{p.events_planned}"
+            if p.events_unfired:
+                fired += f" ({p.events_unfired} missed)"
             table.add_row(
                 str(p.peer),
                 Text(status, style="red" if bad_exit else ""),

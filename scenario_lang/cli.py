@@ -81,12 +81,25 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `gscen` console script."""
+    """Entry point of the `gscen` console script.
+
+    Click's standalone mode turns Ctrl-C into `Aborted!` and exit 1; gscen exits 130 after SIGINT
+    (128 + the signal, as a shell reports it), whatever the command was doing.
+    """
     try:
-        cli.main(args=argv, prog_name="gscen", standalone_mode=True)
-    except KeyboardInterrupt:
-        sys.stderr.write("gscen: interrupted\n")
+        code = cli.main(args=argv, prog_name="gscen", standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+        if isinstance(exc, click.exceptions.Abort) and not isinstance(exc.__context__, KeyboardInterrupt):
+            sys.stderr.write("Aborted!\n")
+            sys.exit(1)
+        sys.stderr.write("\ngscen: interrupted\n")
         sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from .diagnostics import Diagnostic, Severity, has_errors, sort_unique, summary_line
+from .diagnostics import Diagnostic, Severity, clip_quotes, has_errors, sort_unique, summary_line
 from .files import write_atomically
 from .peers import PeerSet, parse_peer_selection
 
@@ -38,31 +38,52 @@ def _consoles() -> tuple[Console, Console]:
     return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+SOURCE_WIDTH = 160
+"""A source line longer than this is shown cut to about this many columns around the span."""
+_BEFORE_SPAN = 40  # columns of context kept before the span in a cut line
+
+
+def _window(line: str, column: int, end: int) -> tuple[str, int, int]:
+    """The part of a long `line` shown around the span [column, end) (1-based), `…` where it is cut,
+    and the span's columns in it."""
+    if len(line) <= SOURCE_WIDTH:
+        return line, column, end
+    start = max(0, min(column - 1 - _BEFORE_SPAN, len(line) - SOURCE_WIDTH))
+    stop = start + SOURCE_WIDTH
+    head = "…" if start > 0 else ""
+    tail = "…" if stop < len(line) else ""
+    shift = len(head) - start
+    return head + line[start:stop] + tail, column + shift, min(end, stop + 1) + shift
+
+
 def diagnostic_text(d: Diagnostic, source_line: str | None) -> Text:
-    """A diagnostic as rich Text: header, source line with carets, notes and help."""
+    """A diagnostic as rich Text: header, source line with carets, notes and help. A long source
+    line is shown cut around the span, and long quoted source text in the message is cut, so a 50 MB
+    one-line file gives a few lines of output, not 100 MB."""
     s = d.span
     t = Text()
     t.append(f"{s.path}:{s.line}:{s.column}: ", style="bold")
     t.append(f"{d.severity.value}[{d.code}]", style=_STYLE[d.severity])
     t.append(": ")
-    t.append(d.message, style="bold")
+    t.append(clip_quotes(d.message), style="bold")
     if source_line is not None:
         source_line = source_line.replace("\t", " ")
         gutter = str(s.line)
         pad = " " * len(gutter)
         end = s.end_column if s.end_line == s.line else len(source_line) + 1
-        width = max(1, end - s.column)
+        shown, column, end = _window(source_line, s.column, end)
+        width = max(1, end - column)
         t.append(f"\n{pad} |\n", style="blue")
         t.append(f"{gutter} | ", style="blue")
-        t.append(source_line)
+        t.append(shown)
         t.append(f"\n{pad} | ", style="blue")
-        t.append(" " * (s.column - 1) + "^" * width, style=_STYLE[d.severity])
+        t.append(" " * (column - 1) + "^" * width, style=_STYLE[d.severity])
     for note in d.notes:
         t.append("\n  = note: ", style="bold")
-        t.append(note)
+        t.append(clip_quotes(note))
     if d.suggestion:
         t.append("\n  = help: ", style="bold cyan")
-        t.append(d.suggestion)
+        t.append(clip_quotes(d.suggestion))
     return t
 
 

@@ -8,6 +8,7 @@ SC5xx peers and time, SC6xx `.conf` files. A code is never reused for another me
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -106,6 +107,7 @@ CODES: Mapping[str, Code] = _table(
     Code("SC607", W, "keys that differ only in case"),
     Code("SC608", W, "repeated `-c` starts one command per `-c` (pre-2020 process guard meaning)"),
     Code("SC609", W, "setting ignored by gscen"),
+    Code("SC610", W, "nothing ends the run (no `stop`, no `experiment_time`)"),
 )
 
 
@@ -127,6 +129,7 @@ class Diagnostic:
         return (self.span.path, self.span.line, self.span.column, self.code, self.message, self.notes)
 
     def to_json(self) -> dict[str, object]:
+        """The JSON form; quoted source text longer than `QUOTE_LIMIT` is cut (`clip_quotes`)."""
         s = self.span
         return {
             "path": s.path,
@@ -136,11 +139,25 @@ class Diagnostic:
             "end_column": s.end_column,
             "severity": self.severity.value,
             "code": self.code,
-            "message": self.message,
-            "suggestion": self.suggestion,
-            "notes": list(self.notes),
+            "message": clip_quotes(self.message),
+            "suggestion": None if self.suggestion is None else clip_quotes(self.suggestion),
+            "notes": [clip_quotes(n) for n in self.notes],
             "replacement": self.replacement,
         }
+
+
+QUOTE_LIMIT = 80
+"""Longest source text a rendered message quotes in backticks; longer is cut (a 50 MB one-line
+scenario quoted its token whole: a 5 MB message, 55 MB of text output)."""
+_LONG_QUOTE = re.compile(r"`([^`]{" + str(QUOTE_LIMIT + 1) + r",})`")
+
+
+def clip_quotes(text: str) -> str:
+    """`text` with each backtick-quoted part longer than `QUOTE_LIMIT` cut: its start, `…`, and how
+    many characters it had."""
+    if len(text) <= QUOTE_LIMIT:
+        return text
+    return _LONG_QUOTE.sub(lambda m: f"`{m[1][: QUOTE_LIMIT - 20]}…` ({len(m[1]):,} characters)", text)
 
 
 def diag(

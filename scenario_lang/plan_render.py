@@ -54,9 +54,10 @@ def args_text(ev: PlannedEvent) -> str:
 class PlanView:
     """A rich renderable of a plan's timeline, for all peers or for one."""
 
-    def __init__(self, plan: Plan, peer: int | None = None) -> None:
+    def __init__(self, plan: Plan, peer: int | None = None, limit: int | None = None) -> None:
         self.plan = plan
         self.peer = peer
+        self.limit = limit  # show at most this many events, then say how many more there are
 
     def _events(self) -> Iterable[PlannedEvent]:
         return self.plan.for_peer(self.peer) if self.peer is not None else self.plan.events
@@ -78,7 +79,8 @@ class PlanView:
         peers_width = 0
         if self.peer is None:
             peers_width = min(24, max((len(self._peers(e)) for e in events), default=5))
-        for ev in events:
+        shown = events if self.limit is None else events[: self.limit]
+        for ev in shown:
             line = Text()
             line.append(f"{clock(ev.time):>13}", style="cyan")
             secs = "" if ev.time is None else f"{ev.time:.3f}s"
@@ -92,6 +94,10 @@ class PlanView:
             src = os.path.relpath(ev.path, base) if base and ev.path.startswith(base) else ev.path
             line.append(f"  {src}:{ev.line}", style="dim")
             yield line
+        if len(shown) < len(events):
+            yield Text(
+                f"... and {len(events) - len(shown):,} more events (`gscen plan` lists them all)", style="dim"
+            )
 
     def _peers(self, ev: PlannedEvent) -> str:
         ranges = ev.peers.concrete(self.plan.instances)

@@ -1,7 +1,8 @@
 """Where peers run: the `Launcher` protocol the pipeline starts peers through, and what it hands over.
 
 `Launcher.open(PeerLaunch)` -> `LaunchedPeers`, a not-yet-started handle the pipeline starts, watches
-and closes (`start`, `wait_done`, `aclose`, `reports`, `running`). `launch.local.LocalLauncher` runs the
+and closes (`start`, `wait_done`, `aclose`, `reports`, `running`, and `set_deadline` to move the
+timeout to an instant counted from the start signal). `launch.local.LocalLauncher` runs the
 peers on this machine under gscen's process guard; other launchers (SLURM) implement the same protocol,
 so the pipeline, the summary and the plots do not change.
 
@@ -40,6 +41,7 @@ class LaunchedPeers(Protocol):
     async def wait_done(self) -> GuardResult: ...
     async def aclose(self) -> GuardResult: ...
     def reports(self) -> tuple[ProcessReport, ...]: ...
+    def set_deadline(self, at: float | None) -> None: ...
     @property
     def running(self) -> int: ...
 

@@ -817,6 +817,11 @@ class SlurmJob:
         )
         return self._result
 
+    def set_deadline(self, at: float | None) -> None:
+        """Not moved: each node's guard got its timeout (and the job its time limit) at submission,
+        counted from the node's start; gscen run only moves local guards' deadlines."""
+        del at
+
     def reports(self) -> tuple[ProcessReport, ...]:
         """Every node's last status; a node's file is read again only when it changed (on a shared
         file system each read is a round trip, and the pipeline asks several times a second)."""

@@ -92,7 +92,7 @@ def test_scenario_peers_run_under_the_guard_with_a_compiled_plan(tmp_path: Path)
     assert run.sync is not None and run.sync.instances == 3 and run.sync.require_token
     assert run.environment["GSCEN_SYNC_TOKEN"] == run.token
     assert run.environment["GSCEN_PLAN_FILE"] == str(run.output_dir / "plan.gscenplan")
-    assert not run.output_dir.exists()
+    assert run.output_dir.is_dir() and not any(run.output_dir.iterdir())  # reserved, empty
 
 
 def test_environment_is_gumbys(tmp_path: Path) -> None:
@@ -128,9 +128,19 @@ def test_output_folder_is_fresh_and_never_reused(tmp_path: Path) -> None:
     first = prepare_run(options(conf)).run
     assert first is not None and first.fresh_output
     assert first.output_dir.parent == (tmp_path / "x" / "output").absolute()
-    first.output_dir.mkdir(parents=True)
     second = prepare_run(options(conf)).run
     assert second is not None and second.output_dir != first.output_dir
+    assert first.output_dir.is_dir() and second.output_dir.is_dir()
+
+
+def test_a_dry_run_or_a_refused_run_leaves_no_output_folder(tmp_path: Path) -> None:
+    conf = experiment(tmp_path / "x", CONF, SCENARIO)
+    dry = prepare_run(options(conf, dry_run=True)).run
+    assert dry is not None and dry.fresh_output
+    assert not (tmp_path / "x" / "output").exists()
+    bad = experiment(tmp_path / "y", CONF, "&module mod.Mod\n\n@0:1 wrok 3\n")
+    assert prepare_run(options(bad)).run is None
+    assert not (tmp_path / "y" / "output").exists()
 
 
 def test_non_empty_output_is_refused_without_force(tmp_path: Path) -> None:
@@ -162,7 +172,8 @@ def test_gumby_tutorial_command_lines_become_gscen_steps(tmp_path: Path) -> None
     guard_step = by_key["local_instance_cmd"]
     assert guard_step.kind is StepKind.GUARD and guard_step.runs_peers
     assert guard_step.guard is not None
-    assert guard_step.guard.timeout == 5
+    # -t counts from the start signal (execute.py moves the deadline at go), not from spawning.
+    assert guard_step.guard.timeout is None and guard_step.deadline_after_start == 5
     assert guard_step.guard.output_dir == run.output_dir
     assert guard_step.guard.resource_dir == run.output_dir
     assert len(guard_step.guard.commands) == 3

@@ -238,7 +238,7 @@ def test_signal_mid_run_stops_every_process_and_keeps_results(
     assert not left, f"still running: {left}"
     assert "interrupted" in stderr
     data = summary(out)
-    assert data["status"] == "interrupted"
+    assert data["status"] == "interrupted" and data["exit_code"] == code
     assert (out / "setup.txt").read_text() == "setup\n"
     assert not (out / "post-ran").exists()
     for i in (1, 2, 3):
