@@ -7,7 +7,9 @@ errors and abnormal termination.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -93,7 +95,14 @@ def main(argv: list[str] | None = None) -> None:
             sys.stderr.write("Aborted!\n")
             sys.exit(1)
         sys.stderr.write("\ngscen: interrupted\n")
-        sys.exit(130)
+        # Leave at once, with 130: the interpreter's own shutdown, after a KeyboardInterrupt, sometimes
+        # ends the process with SIGINT itself (exit status -2 instead of 130; seen about one run in
+        # three when the interrupt lands while a scenario is being checked). Whatever a command had
+        # to write is written by now (summary.json, the output files); only the streams are left.
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
