@@ -216,15 +216,15 @@ def _collect(
     reports = state.guard_result.processes if state.guard_result is not None else ()
     peer_dirs = {d.peer_id: d.path for d in iter_peer_dirs(out) if d.path.parent == out}
     results = {peer: read_peer_result(path) for peer, path in peer_dirs.items()}
-    for report in reports:
-        if report.peer is not None:  # the launcher knows it (a SLURM node's guard)
-            state.peer_of_process[report.index] = report.peer
+    for process in reports:
+        if process.peer is not None:  # the launcher knows it (a SLURM node's guard)
+            state.peer_of_process[process.index] = process.peer
     # result.json may name the peer's pid: complete the mapping with it, for a process of this host
     # (no launcher's word on it) and only when no other such process has that pid.
     unknown: dict[int, list[ProcessReport]] = {}
-    for report in reports:
-        if report.peer is None and report.index not in state.peer_of_process:
-            unknown.setdefault(report.pid, []).append(report)
+    for process in reports:
+        if process.peer is None and process.index not in state.peer_of_process:
+            unknown.setdefault(process.pid, []).append(process)
     for peer, result in results.items():
         pid = result.get("pid")
         if isinstance(pid, int) and len(unknown.get(pid, ())) == 1:
