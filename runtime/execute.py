@@ -356,7 +356,7 @@ async def _run_guard(
                             faults,
                             state.start_instant,
                             guard,
-                            state.peer_of_pid,
+                            state.peer_of_process,
                             lambda: _probe_peers(run, state, guard.reports()),
                             state.faults,
                         )
@@ -405,7 +405,7 @@ async def _run_guard(
 
 
 def _who(state: RunState, report: ProcessReport) -> str:
-    peer = state.peer_of_pid.get(report.pid)
+    peer = state.peer_of_process.get(report.index)
     if peer is not None:
         return f"peer {peer} (process #{report.index:05d})"
     return f"process #{report.index:05d} (`{report.command}`)"
@@ -424,7 +424,9 @@ def _check_early_exit(step: Step, reports: Sequence[ProcessReport]) -> None:
 
 
 def _probe_peers(run: PreparedRun, state: RunState, reports: Sequence[ProcessReport]) -> None:
-    """Learn which guarded process is which peer: a peer works in OUTPUT_DIR/<id>/ once it has its id.
+    """Learn which guarded process is which peer: the launcher's word when it has one (a SLURM node's
+    guard knows; its processes are not on this host, and their pids are unique only on theirs), else
+    where it works: a peer works in OUTPUT_DIR/<id>/ once it has its id.
 
     The process itself is looked at first (a forked peer, or a shell that exec'd the peer); only for
     the others are its descendants looked at, from one look through /proc for all of them (per
@@ -432,7 +434,10 @@ def _probe_peers(run: PreparedRun, state: RunState, reports: Sequence[ProcessRep
     """
     children: dict[int, list[int]] | None = None
     for report in reports:
-        if report.pid in state.peer_of_pid or report.returncode is not None:
+        if report.peer is not None:
+            state.peer_of_process[report.index] = report.peer
+            continue
+        if report.index in state.peer_of_process or report.returncode is not None:
             continue
         peer = _peer_folder(run, report.pid)
         if peer is None:
@@ -446,7 +451,7 @@ def _probe_peers(run: PreparedRun, state: RunState, reports: Sequence[ProcessRep
                 peer = _peer_folder(run, pid)
                 todo.extend(children.get(pid, ()))
         if peer is not None:
-            state.peer_of_pid[report.pid] = peer
+            state.peer_of_process[report.index] = peer
 
 
 def _peer_folder(run: PreparedRun, pid: int) -> int | None:

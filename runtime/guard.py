@@ -240,6 +240,7 @@ class ProcessReport:
         started_at: wall-clock time (`time.time()`) of the spawn.
         ended_at: wall-clock time at which its exit was seen; None while it runs.
         stdout_path, stderr_path: its output files, or None without an output folder.
+        peer: the peer id it runs as, when the launcher knows it (SLURM); None otherwise.
         peak_pss_bytes, peak_uss_bytes: the largest sum of PSS (shared pages divided among the
             processes sharing them) and of USS (pages no other process maps) over its live processes
             at one reading, 0 if never read. /proc/PID/smaps_rollup is slow to read, so each sampling
@@ -262,6 +263,9 @@ class ProcessReport:
     restart_of: int | None = None  # a restart: the index of the command it started again
     peak_pss_bytes: int = 0
     peak_uss_bytes: int = 0
+    # The peer it runs as, when the launcher knows it (a SLURM node's guard: first_id + its index);
+    # None: the pipeline learns it from the process's working folder. pids are unique only per host.
+    peer: int | None = None
 
     @property
     def failed(self) -> bool:

@@ -1,7 +1,7 @@
 """The scenario's process faults -> the process guard's actions at their instants, and their record.
 
 Takes the plan's `crash`, `pause`, `resume` and `restart` events (`process_faults(plan)`), the run's
-start instant, which guarded process is which peer (`RunState.peer_of_pid`, learned from the
+start instant, which guarded process is which peer (`RunState.peer_of_process`, learned from the
 peers' folders), and the launched peers' handle; `drive_faults` sleeps until each fault's instant
 and asks the guard (`Guard.fault`) to act on every peer the event names: SIGKILL, SIGSTOP, SIGCONT,
 or a fresh process started with `GSCEN_REJOIN_ID=<id>` (it rejoins the sync server under its id,
@@ -84,14 +84,14 @@ async def drive_faults(
     faults: Sequence[PlannedFault],
     start_instant: float,
     guard: Any,
-    peer_of_pid: MutableMapping[int, int],
+    peer_of_process: MutableMapping[int, int],
     refresh: Callable[[], None],
     records: list[FaultRecord],
 ) -> None:
     """Carry out `faults` at `start_instant` + their time (wall clock), appending to `records`.
 
     `guard` is the launched peers' handle (`Guard.fault`, `Guard.reports`); `refresh` updates
-    `peer_of_pid` (a blocking probe of the peers' folders, run in a thread). Cancelled at the end
+    `peer_of_process` (a blocking probe of the peers' folders, run in a thread). Cancelled at the end
     of the run like any task; faults not yet due are then not carried out (and not recorded).
     """
     act = getattr(guard, "fault", None)
@@ -109,7 +109,7 @@ async def drive_faults(
                 record(peer, "not carried out: this launcher cannot act on peer processes", None)
             continue
         await asyncio.to_thread(refresh)
-        index_of = _latest_command_of_peer(guard.reports(), peer_of_pid)
+        index_of = _latest_command_of_peer(guard.reports(), peer_of_process)
         for peer in fault.peers:
             index = index_of.get(peer)
             if index is None:
@@ -123,17 +123,17 @@ async def drive_faults(
                 record(peer, f"failed: {exc}", round(at, 6))
                 continue
             if now_index != index:  # a restart: the new process stands for the peer from now on
-                peer_of_pid[guard.reports()[now_index].pid] = peer
+                peer_of_process[now_index] = peer
             log.info(
                 "%s: peer %d at %.3f s (planned %.3f s, %s)", fault.action, peer, at, fault.time, fault.source
             )
             record(peer, "done", round(at, 6))
     if act is not None:
-        await _let_paused_peers_finish(start_instant, guard, peer_of_pid, records)
+        await _let_paused_peers_finish(start_instant, guard, peer_of_process, records)
 
 
 async def _let_paused_peers_finish(
-    start_instant: float, guard: Any, peer_of_pid: Mapping[int, int], records: list[FaultRecord]
+    start_instant: float, guard: Any, peer_of_process: Mapping[int, int], records: list[FaultRecord]
 ) -> None:
     """A peer paused until the end would hold the run until the guard's timeout: once every process
     still running is paused (the others are done), let them go on, so they stop as planned."""
@@ -145,17 +145,17 @@ async def _let_paused_peers_finish(
         at = round(time.time() - start_instant, 6)
         for report in running:
             guard.fault(report.index, "resume")
-            peer = peer_of_pid.get(report.pid, -1)
+            peer = peer_of_process.get(report.index, -1)
             log.info("peer %d is the last one running and paused: resumed so it can stop", peer)
             records.append(FaultRecord(peer, "resume", at, at, "", "done: the others had ended"))
         return
 
 
-def _latest_command_of_peer(reports: Sequence[Any], peer_of_pid: Mapping[int, int]) -> dict[int, int]:
+def _latest_command_of_peer(reports: Sequence[Any], peer_of_process: Mapping[int, int]) -> dict[int, int]:
     """Peer -> the index of its most recent guarded command (a restart adds a newer one)."""
     out: dict[int, int] = {}
     for report in reports:
-        peer = peer_of_pid.get(report.pid)
+        peer = peer_of_process.get(report.index)
         if peer is not None and (peer not in out or report.index > out[peer]):
             out[peer] = report.index
     return out

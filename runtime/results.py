@@ -69,8 +69,14 @@ def run_plots(run: PreparedRun, state: RunState) -> list[Path]:
         state.cannot_write(run.output_dir / "annotations.csv", exc)
     labels: dict[int, str] = {}
     if state.guard_result is not None:
-        for report in state.guard_result.processes:
-            peer = state.peer_of_pid.get(report.pid)
+        reports = state.guard_result.processes
+        # The resource log names a process by its pid, which two SLURM nodes may share: such a pid
+        # gets no label rather than another peer's.
+        shared = {pid for pid, n in Counter(r.pid for r in reports).items() if n > 1}
+        for report in reports:
+            if report.pid in shared:
+                continue
+            peer = state.peer_of_process.get(report.index)
             labels[report.pid] = f"peer {peer}" if peer is not None else f"#{report.index:05d}"
     return plot_output_folder(
         run.output_dir,
@@ -326,14 +332,26 @@ def _collect(
     out = run.output_dir
     reports = state.guard_result.processes if state.guard_result is not None else ()
     peer_dirs = {d.peer_id: d.path for d in iter_peer_dirs(out) if d.path.parent == out}
-    # result.json may name the peer's pid: complete the mapping with it.
     results = {peer: read_peer_result(path) for peer, path in peer_dirs.items()}
-    by_pid = {r.pid: r for r in reports}
+    for process in reports:
+        if process.peer is not None:  # the launcher knows it (a SLURM node's guard)
+            state.peer_of_process[process.index] = process.peer
+    # result.json may name the peer's pid: complete the mapping with it, for a process of this host
+    # (no launcher's word on it) and only when no other such process has that pid.
+    unknown: dict[int, list[ProcessReport]] = {}
+    for process in reports:
+        if process.peer is None and process.index not in state.peer_of_process:
+            unknown.setdefault(process.pid, []).append(process)
     for peer, result in results.items():
         pid = result.get("pid")
-        if isinstance(pid, int) and pid in by_pid and pid not in state.peer_of_pid:
-            state.peer_of_pid[pid] = peer
-    report_of_peer = {peer: by_pid[pid] for pid, peer in state.peer_of_pid.items() if pid in by_pid}
+        if isinstance(pid, int) and len(unknown.get(pid, ())) == 1:
+            state.peer_of_process[unknown[pid][0].index] = peer
+    # a peer's latest process (a restart's) stands for it
+    report_of_peer = {
+        state.peer_of_process[r.index]: r
+        for r in sorted(reports, key=lambda r: r.index)
+        if r.index in state.peer_of_process
+    }
     peers: list[PeerSummary] = []
     errors: list[RunError] = []
     windows = fault_windows(state.faults, math.inf)
@@ -445,6 +463,6 @@ def _collect(
             peak_pss_mib=r.peak_pss_bytes / _MIB if r.peak_pss_bytes else None,
         )
         for r in reports
-        if r.pid not in state.peer_of_pid and not state.guard_runs_peers
+        if r.index not in state.peer_of_process and not state.guard_runs_peers
     ]
     return peers, processes, errors

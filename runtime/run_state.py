@@ -52,7 +52,9 @@ class RunState:
     guard_result: GuardResult | None = None
     guard_runs_peers: bool = False
     start_instant: float | None = None
-    peer_of_pid: dict[int, int] = field(default_factory=dict)  # guarded shell pid -> peer id
+    # guarded process's run-wide number (ProcessReport.index) -> peer id; not keyed by pid, which two
+    # SLURM nodes may share
+    peer_of_process: dict[int, int] = field(default_factory=dict)
     plots_done: bool = False
     plots: list[Path] = field(default_factory=list)
     failure: StepFailure | None = None

@@ -281,7 +281,8 @@ def node_reports(
 ) -> list[ProcessReport]:
     """Node `rank`'s processes as the pipeline sees them: numbered run-wide, output files where they
     end up in `folder` (None: no files); a restart's files are those of the first process of its
-    peer, in which it wrote on (a restart of a restart too)."""
+    peer, in which it wrote on (a restart of a restart too); each with the peer id it runs as, from
+    the status (the submitting side never matches a node's processes by pid: two hosts can share one)."""
     entries = [d for d in status.get("processes", ()) if isinstance(d, dict)]
     replaced = {int(d["index"]): int(d["restart_of"]) for d in entries if d.get("restart_of") is not None}
     out = []
@@ -289,14 +290,31 @@ def node_reports(
         first = int(data["index"])
         while first in replaced:
             first = replaced[first]
-        out.append(report_from_json(data, spec, rank, folder, spec.number(rank, first)))
+        peer = data.get("peer")
+        if not isinstance(peer, int):  # a node that did not say: its guard's command k is first_id + k
+            peer = first_id(spec.instances, spec.nodes, rank) + first
+        out.append(report_from_json(data, spec, rank, folder, spec.number(rank, first), peer))
+    return out
+
+
+def node_peer_ids(reports: Sequence[ProcessReport], first: int) -> dict[int, int]:
+    """A node guard's process index -> the peer id it runs as: command k is peer `first` + k (its
+    GSCEN_PEER_ID); a restart runs as the peer of the process it started again."""
+    restart_of = {r.index: r.restart_of for r in reports if r.restart_of is not None}
+    out = {}
+    for report in reports:
+        index = report.index
+        while index in restart_of:
+            index = restart_of[index]
+        out[report.index] = first + index
     return out
 
 
 def report_from_json(
-    data: Mapping[str, Any], spec: NodeSpec, rank: int, folder: Path | None, files_of: int
+    data: Mapping[str, Any], spec: NodeSpec, rank: int, folder: Path | None, files_of: int, peer: int | None
 ) -> ProcessReport:
-    """One process of node `rank`, numbered run-wide; its files are process `files_of`'s in `folder`."""
+    """One process of node `rank`, numbered run-wide, running as `peer`; its files are process
+    `files_of`'s in `folder`."""
     index = spec.number(rank, int(data["index"]))
     restart_of = data.get("restart_of")
     restart_of = None if restart_of is None else spec.number(rank, int(restart_of))
@@ -319,6 +337,7 @@ def report_from_json(
         restart_of=restart_of,
         peak_pss_bytes=int(data.get("peak_pss_bytes", 0)),
         peak_uss_bytes=int(data.get("peak_uss_bytes", 0)),
+        peer=peer,
     )
 
 

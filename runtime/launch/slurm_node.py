@@ -6,7 +6,8 @@ from SLURM_NODEID, and runs gscen's process guard on this node's share of the pe
 publishing its own address (GSCEN_PUBLISH_HOST). The run's token comes from the spec's token file
 (readable by its owner only) into the peers' environment, never onto a command line. The guard
 writes into `OUTPUT_DIR/.gscen/nodes/<rank>/`; this task writes `status.json` there about once a
-second (the processes' reports) and a last time with `"done": true` when the guard has stopped.
+second (the processes' reports, each with the peer id it runs as) and a last time with
+`"done": true` when the guard has stopped.
 
 With a node-local folder (`NodeSpec.node_dir`, DAS: /local/$USER), the peers (their OUTPUT_DIR) and
 the guard work in `<node_dir>/gscen-<job>-<rank>/` instead; when the guard has stopped, its peer
@@ -45,7 +46,7 @@ from scenario_lang.files import write_atomically
 from ..guard import Guard, GuardConfig, GuardError, GuardResult, ProcessReport
 from ..process_faults import PlannedFault, drive_faults
 from ..summary import FaultRecord
-from .slurm import STATUS_NAME, NodeSpec, fault_to_json, first_id, node_share, report_to_json
+from .slurm import STATUS_NAME, NodeSpec, fault_to_json, first_id, node_peer_ids, node_share, report_to_json
 
 _STATUS_PERIOD = 1.0
 _START_POLL = 0.1  # seconds between looks for the start instant's file
@@ -54,11 +55,13 @@ _START_POLL = 0.1  # seconds between looks for the start instant's file
 def _write_status(
     folder: Path,
     rank: int,
+    first: int,
     reports: tuple[ProcessReport, ...],
     result: GuardResult | None,
     error: str | None,
     faults: Sequence[FaultRecord] = (),
 ) -> None:
+    peers = node_peer_ids(reports, first)
     status: dict[str, object] = {
         "rank": rank,
         "host": socket.gethostname(),
@@ -66,7 +69,8 @@ def _write_status(
         "pid": os.getpid(),
         "time": time.time(),
         "done": result is not None or error is not None,
-        "processes": [report_to_json(r) for r in reports],
+        # each with the peer it runs as: the submitting side matches processes to peers by it
+        "processes": [dict(report_to_json(r), peer=peers[r.index]) for r in reports],
         "faults": [fault_to_json(r) for r in faults],
     }
     if result is not None:
@@ -143,9 +147,9 @@ async def carry_out_faults(
     """This node's faults at the start instant + their times, recorded in `records`."""
     first = first_id(spec.instances, spec.nodes, rank)
     # Command k is peer first + k (its GSCEN_PEER_ID); a restart's new command is added by drive_faults.
-    peer_of_pid = {r.pid: first + r.index for r in guard.reports()}
+    peer_of_process = node_peer_ids(guard.reports(), first)
     start = await wait_start_instant(spec.start_path)
-    await drive_faults(faults, start, guard, peer_of_pid, lambda: None, records)
+    await drive_faults(faults, start, guard, peer_of_process, lambda: None, records)
 
 
 def copy_back(local: Path, spec: NodeSpec, rank: int) -> None:
@@ -163,6 +167,7 @@ async def run_node(spec: NodeSpec, rank: int) -> int:
     """Run this node's guard to its end (or to a signal); write the status; the exit status."""
     folder = spec.node_folder(rank)
     folder.mkdir(parents=True, exist_ok=True)
+    first = first_id(spec.instances, spec.nodes, rank)
     local = None
     if spec.node_dir is not None:
         local = Path(spec.node_dir) / f"gscen-{os.environ.get('SLURM_JOB_ID', os.getpid())}-{rank}"
@@ -171,7 +176,7 @@ async def run_node(spec: NodeSpec, rank: int) -> int:
             local.mkdir(parents=True, exist_ok=True)
         config = node_guard_config(spec, rank, dict(os.environ), local)
     except OSError as exc:
-        _write_status(folder, rank, (), None, f"cannot prepare this node: {exc}")
+        _write_status(folder, rank, first, (), None, f"cannot prepare this node: {exc}")
         return 1
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -182,7 +187,7 @@ async def run_node(spec: NodeSpec, rank: int) -> int:
         await guard.start()
     except GuardError as exc:
         result = await guard.aclose()
-        _write_status(folder, rank, result.processes, None, str(exc))
+        _write_status(folder, rank, first, result.processes, None, str(exc))
         return 1
     done = asyncio.ensure_future(guard.wait_done())
     stopper = asyncio.ensure_future(stop.wait())
@@ -196,7 +201,7 @@ async def run_node(spec: NodeSpec, rank: int) -> int:
                 # a fault the guard could not act on is recorded by drive_faults; this is a bug
                 print(f"gscen slurm node: process faults stopped: {driver.exception()}", file=sys.stderr)
                 driver = None
-            _write_status(folder, rank, guard.reports(), None, None, records)
+            _write_status(folder, rank, first, guard.reports(), None, None, records)
     finally:
         stopper.cancel()
         if driver is not None and not driver.done():
@@ -206,19 +211,19 @@ async def run_node(spec: NodeSpec, rank: int) -> int:
         result = await guard.aclose()
         if local is not None:
             # not done until copied back
-            _write_status(folder, rank, result.processes, None, None, records)
+            _write_status(folder, rank, first, result.processes, None, None, records)
             try:
                 await asyncio.to_thread(copy_back, local, spec, rank)
             except OSError as exc:
                 _write_status(
-                    folder, rank, result.processes, None, f"cannot copy {local} back: {exc}", records
+                    folder, rank, first, result.processes, None, f"cannot copy {local} back: {exc}", records
                 )
                 return 1
         if done.done() and not done.cancelled() and done.exception() is not None:
-            _write_status(folder, rank, result.processes, None, str(done.exception()), records)
+            _write_status(folder, rank, first, result.processes, None, str(done.exception()), records)
         else:
             done.cancel()
-            _write_status(folder, rank, result.processes, result, None, records)
+            _write_status(folder, rank, first, result.processes, result, None, records)
     return 0
 
 

@@ -721,6 +721,8 @@ def test_a_restarted_process_is_collected_with_its_peers_files_and_fault(tmp_pat
     assert by_pid[4242].index == 5 and by_pid[4242].restart_of == 2  # 4 + 0 * 2 nodes + rank 1
     assert by_pid[4243].index == 7 and by_pid[4243].restart_of == 5
     assert by_pid[4242].stdout_path == by_pid[4243].stdout_path == tmp_path / "00002.out"
+    # a restart runs as the peer of the process it started again (node 1's first peer is 3)
+    assert crashed.peer == by_pid[4242].peer == by_pid[4243].peer == 3
     assert sorted(p.name for p in tmp_path.glob("*.out")) == [f"{i:05d}.out" for i in range(4)]
 
 
