@@ -38,6 +38,7 @@ import contextlib
 import gc
 import json
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -197,6 +198,35 @@ def _start(request: Mapping[str, Any], sock_fd: int, guard_pid: int) -> _Pending
     return entry
 
 
+def _wait_reparented(guard_pid: int, timeout: float) -> bool:
+    """Block until this process's parent is `guard_pid` (its intermediate has exited); False on timeout.
+
+    Sleeps on a pidfd of the intermediate rather than polling getppid: with hundreds of peers
+    waiting for a busy CPU, polling every 0.2 ms kept them all runnable (load average 100+ at
+    1,000 peers), which starved the intermediates and the guard they were waiting for. The kernel
+    reparents a dying process's children before its pidfd turns readable.
+    """
+    deadline = time.monotonic() + timeout
+    while (parent := os.getppid()) != guard_pid:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            pidfd = os.pidfd_open(parent)
+        except ProcessLookupError:
+            continue  # gone already: the next getppid() shows the new parent
+        except (OSError, AttributeError):
+            time.sleep(0.001)  # no pidfd here: poll, gently
+            continue
+        try:
+            # Still our parent after the open: then the pidfd is the intermediate's, not a reused pid's.
+            if os.getppid() == parent:
+                select.select([pidfd], [], [], remaining)
+        finally:
+            os.close(pidfd)
+    return True
+
+
 def _peer(
     out: int | None, err: int | None, sock_fd: int, guard_pid: int, env: Mapping[str, str] | None = None
 ) -> None:
@@ -216,13 +246,10 @@ def _peer(
         # holding one into this peer (17 ms and 1,650 page faults a peer, measured).
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
-        deadline = time.monotonic() + _REPARENT_WAIT
-        while os.getppid() != guard_pid:
-            # The intermediate exits at once; until it has, the peer's parent is the intermediate,
-            # and a death signal asked for now would come with its exit.
-            if time.monotonic() > deadline:
-                os._exit(1)
-            time.sleep(0.0002)
+        # The intermediate exits at once; until it has, the peer's parent is the intermediate,
+        # and a death signal asked for now would come with its exit.
+        if not _wait_reparented(guard_pid, _REPARENT_WAIT):
+            os._exit(1)
         die_with_parent(guard_pid)
         from . import peer_entry
         from .peer_entry import main

@@ -156,3 +156,40 @@ def test_peers_die_with_a_killed_run_even_when_their_loop_is_blocked(
     while adopter.left(zombies=False) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert adopter.left(zombies=False) == []
+
+
+_WAITING_PEER = r"""
+import os, resource, sys, time
+from scenario_lang.runtime import fork_server
+from scenario_lang.runtime.lifetime import become_subreaper
+
+assert become_subreaper()
+guard = os.getpid()
+read, write = os.pipe()
+if os.fork() == 0:  # the intermediate: fork the peer, outlive it by a second, exit
+    if os.fork() == 0:
+        ok = fork_server._wait_reparented(guard, 5.0)
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        os.write(write, b"%d %.4f\n" % (ok, cpu.ru_utime + cpu.ru_stime))
+        os._exit(0)
+    time.sleep(1.0)
+    os._exit(0)
+os.close(write)
+print(os.read(read, 100).decode().strip())
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+"""
+
+
+def test_a_forked_peer_sleeps_while_its_intermediate_lives() -> None:
+    # Polling getppid() every 0.2 ms kept 1,000 waiting peers runnable (load average 100+),
+    # starving the intermediates and the guard; a peer waiting a second must cost next to no CPU.
+    done = subprocess.run(
+        [sys.executable, "-c", _WAITING_PEER], capture_output=True, text=True, timeout=30, check=True
+    )
+    ok, cpu = done.stdout.split()
+    assert ok == "1"
+    assert float(cpu) < 0.02, f"the waiting peer spent {cpu} CPU-s in a 1 s wait"
