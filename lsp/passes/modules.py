@@ -76,6 +76,10 @@ def remodule(
     ordered.sort(key=lambda t: (t[0], t[1]))
     stmts = tuple(stmt for _n, _k, stmt in ordered)
     mini = resolve(ScenarioFile(Span(path, 1, 1, 1, 1), path, stmts), (), analysis.config)
+    if analysis.callers.get("isolate_ipv8_overlay") and _overlays(old) != _overlays(mini):
+        # SC309 (`isolate_ipv8_overlay` naming an overlay no launcher loads) reads every module's
+        # overlays over the whole program: the whole front end answers it, as `gscen check` does
+        raise FullCheckNeeded
     before, after = old.callbacks.by_name, mini.callbacks.by_name
     changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
     also: set[str] = set()
@@ -218,3 +222,10 @@ def binding_key(sigs: object) -> object:
         (tuple((p.name, p.kind, p.type, p.has_default) for p in sig.params), sig.varargs, sig.varkw)
         for sig in sigs
     )
+
+
+def _overlays(program: Program) -> frozenset[str] | None:
+    """The overlay names the loaded modules' launchers load (what SC309 reads; None: one unknown)."""
+    if any(info.overlays is None for info in program.modules):
+        return None
+    return frozenset(name for info in program.modules for name in info.overlays or ())

@@ -279,3 +279,36 @@ async def test_edits_while_an_early_stop_stands_keep_its_group_as_gscen_check_do
         lines[line : last + 1] = joined.split("\n")
         same_as_gscen_check(found, path, lines, text)
     assert not [d for d in found if d.code == "SC506"]
+
+
+IPV8_OVERLAYS = """\
+&module gumby.modules.base_ipv8_module.BaseIPv8Module
+&module ipv8casemod.GossipModule
+@0:0 isolate_ipv8_overlay GossipCommunity
+@0:1 start_session
+@0:10 stop
+"""
+
+
+async def test_an_module_edit_that_changes_the_loaded_overlays_checks_isolate_ipv8_overlay_again(
+    client: LanguageClient, project: Path
+) -> None:
+    # SC309 depends on the overlays the modules' launchers load: an `&module` edit that drops the
+    # module loading `GossipCommunity` makes the isolate line an error, and bringing it back clears it.
+    cases = Path(__file__).resolve().parents[1] / "check" / "cases"
+    (project / "ipv8casemod.py").write_text((cases / "ipv8casemod.py").read_text())
+    path = project / "overlays.scenario"
+    s, uri, lines, first = await opened(client, path, IPV8_OVERLAYS)
+    assert not first
+    edits = (
+        (1, "&module extra.Extra", True),
+        (1, "&module ipv8casemod.GossipModule", False),
+        (2, "@0:0 isolate_ipv8_overlay GossipCommunit", True),  # the line itself, mistyped
+        (2, "@0:0 isolate_ipv8_overlay GossipCommunity", False),
+    )
+    for line, text, sc309 in edits:
+        version = s.edit(uri, line, 0, len(lines[line]), text)
+        lines[line] = text
+        found = await s.diagnostics(uri, version=version)
+        got = same_as_gscen_check(found, path, lines, (line, text))
+        assert any(g[0] == "SC309" for g in got) == sc309, (line, text)
