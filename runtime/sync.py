@@ -89,17 +89,44 @@ from __future__ import annotations
 import asyncio
 import enum
 import hmac
-import ipaddress
 import json
 import logging
 import math
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Self
+
+from .sync_protocol import (
+    ALL_VARS_FORMS,
+    BASE_PORT,
+    COMPACT_FORM,
+    MAX_LINE,
+    OFFSET_DEAD_BAND,
+    AllVarsForm,
+    PeerDisconnectedError,
+    PeerError,
+    PeerProtocolError,
+    SyncClosedError,
+    SyncConnectError,
+    SyncError,
+    SyncListenError,
+    SyncRefusedError,
+    SyncServerProtocolError,
+    SyncTimeoutError,
+    assign_ids,
+    check_token_text,
+    error_line,
+    expand_compact,
+    format_address,
+    is_loopback,
+    new_token,
+    normal_host,
+    shown,
+)
 
 __all__ = [
     "PeerDisconnectedError",
@@ -122,184 +149,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-BASE_PORT: Final = 12000
-"""A peer's `port` in the all-vars document is BASE_PORT + its id unless it sets one (as in Gumby)."""
-OFFSET_DEAD_BAND: Final = 0.5
-"""Clock offsets smaller than this (seconds, either sign) count as 0 (as in Gumby)."""
-MAX_LINE: Final = 1 << 22
-"""The longest line the server accepts from a peer (Gumby's limit on both sides, 4 MiB)."""
-TOKEN_BYTES: Final = 24
-"""`new_token()` draws this many random bytes: 32 URL-safe characters."""
-COMPACT_VARS_LINE: Final = b"accept:compact-vars"
-"""What a peer sends before `time:` to get the compact all-vars document."""
-COMPACT_FORM: Final = 1
-"""The version of the compact all-vars form (`gscen.form` in the document)."""
-AllVarsForm = Literal["auto", "compact", "gumby"]
-ALL_VARS_FORMS: Final[tuple[AllVarsForm, ...]] = ("auto", "compact", "gumby")
-
-
-# --------------------------------------------------------------------------- errors
-class SyncError(Exception):
-    """Base of every error the sync server and client raise."""
-
-
-class SyncClosedError(SyncError, RuntimeError):
-    """The server or client was used after it was closed (or before it was started)."""
-
-
-class SyncListenError(SyncError):
-    """The server could not listen on the configured host and port."""
-
-
-class PeerError(SyncError):
-    """One peer broke the handshake before go; `peer_id` is None if it had no id yet."""
-
-    def __init__(self, peer_id: int | None, address: str, reason: str) -> None:
-        self.peer_id = peer_id
-        self.address = address
-        self.reason = reason
-        who = f"peer {peer_id} ({address})" if peer_id is not None else f"peer at {address} (no id yet)"
-        super().__init__(f"{who} {reason}")
-
-
-class PeerDisconnectedError(PeerError):
-    """A peer closed its connection before go."""
-
-
-class PeerProtocolError(PeerError):
-    """A peer sent a line the protocol does not allow at that point, before go."""
-
-
-class SyncTimeoutError(SyncError):
-    """A phase ran out of time; `phase` names it, `missing` lists the ids that held it up (if known)."""
-
-    def __init__(self, phase: str, message: str, missing: Sequence[int] = ()) -> None:
-        self.phase = phase
-        self.missing = tuple(missing)
-        super().__init__(message)
-
-
-class SyncConnectError(SyncError):
-    """(client) No connection to the server before the connect deadline."""
-
-
-class SyncRefusedError(SyncError):
-    """(client) The server sent `error:<reason>` before go: wrong token, or it aborted the sync."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"sync server: {reason}")
-
-
-class SyncServerProtocolError(SyncError):
-    """(client) The server sent something unexpected, or closed the connection before go."""
-
-
-# --------------------------------------------------------------------------- pure helpers
-def new_token() -> str:
-    """A fresh secret for one run: 32 URL-safe characters (no ':' or whitespace)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def check_token_text(token: str) -> None:
-    """Raise ValueError unless `token` can travel in a protocol line (printable ASCII, no spaces)."""
-    if not token or not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
-        raise ValueError("a sync token must be non-empty printable ASCII without whitespace")
-
-
-def host_sort_key(host: str) -> tuple[int, int, str]:
-    """Order of addresses for id assignment: IPv4 numerically, then IPv6, then names alphabetically."""
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return (2, 0, host)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (0 if ip.version == 4 else 1, int(ip), host)
-
-
-def assign_ids(hosts: Sequence[str]) -> list[int]:
-    """Ids 1..N for connections whose addresses are `hosts`, in accept order.
-
-    Round-robin across addresses sorted by `host_sort_key`; within one address, accept order. A host
-    that runs out of connections is skipped, so every connection gets exactly one id.
-    """
-    by_host: dict[str, list[int]] = {}
-    for index, host in enumerate(hosts):
-        by_host.setdefault(host, []).append(index)
-    queues = [by_host[h][::-1] for h in sorted(by_host, key=host_sort_key)]
-    ids = [0] * len(hosts)
-    next_id = 1
-    while queues:
-        for queue in queues:
-            ids[queue.pop()] = next_id
-            next_id += 1
-        queues = [q for q in queues if q]
-    return ids
-
-
-def format_address(host: str, port: int) -> str:
-    """`host:port`, with IPv6 hosts in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _normal_host(host: str) -> str:
-    """The address as JSON and error messages show it: IPv4-mapped IPv6 as plain IPv4."""
-    if host.startswith("::ffff:"):
-        try:
-            mapped = ipaddress.IPv6Address(host).ipv4_mapped
-        except ValueError:
-            return host
-        if mapped is not None:
-            return str(mapped)
-    return host
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is this machine's loopback: `localhost`, 127.0.0.0/8 or ::1 (an IPv6 zone, as in
-    `::1%lo`, is ignored). Other names are not looked up: they count as other hosts."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def _error_line(reason: str) -> bytes:
-    """`error:<reason>` as one protocol line (line breaks in the reason become spaces)."""
-    return b"error:" + " ".join(reason.split()).encode("utf-8", "replace") + b"\r\n"
-
-
-def _shown(line: bytes, limit: int = 60) -> str:
-    """A received line quoted for an error message, shortened."""
-    text = line[:limit].decode("utf-8", "replace")
-    return repr(text + ("..." if len(line) > limit else ""))
-
-
-def expand_compact(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Gumby's `clients` map from a compact all-vars document (see the module docstring).
-
-    Equal to the map of the Gumby form of the same document, key for key and in the same order.
-    Raises ValueError (or KeyError, TypeError) if the document is not of a form this code reads.
-    """
-    meta = document["gscen"]
-    if meta.get("form") != COMPACT_FORM:
-        raise ValueError(f"unknown compact all-vars form {meta.get('form')!r}")
-    base = int(meta.get("port_base", BASE_PORT))
-    host = meta.get("host", "")
-    hosts = meta.get("hosts", {})
-    clients: dict[str, dict[str, Any]] = {}
-    for key, entry in document["clients"].items():
-        full: dict[str, Any] = {"time_offset": 0}
-        full.update(entry)
-        if "port" not in full:
-            full["port"] = base + int(key)
-        if "host" not in full:
-            full["host"] = hosts.get(key, host)
-        clients[key] = full
-    return clients
 
 
 # --------------------------------------------------------------------------- server
@@ -426,10 +275,10 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
-            self.host, self.port = _normal_host(str(peer[0])), int(peer[1])
+            self.host, self.port = normal_host(str(peer[0])), int(peer[1])
             local = transport.get_extra_info("sockname")
             self.is_local = is_loopback(self.host) or (
-                isinstance(local, tuple) and _normal_host(str(local[0])) == self.host
+                isinstance(local, tuple) and normal_host(str(local[0])) == self.host
             )
         elif peer:
             self.host = str(peer)
@@ -480,7 +329,7 @@ class _Connection(asyncio.Protocol):
             if line.startswith(b"msg:"):
                 server._forward(self, line)
             else:
-                self.notice(f"unexpected line after go: {_shown(line)}")
+                self.notice(f"unexpected line after go: {shown(line)}")
             return
         head, sep, rest = line.partition(b":")
         if state is _State.TIME:
@@ -490,7 +339,7 @@ class _Connection(asyncio.Protocol):
                 except ValueError:
                     client_time = math.nan
                 if not math.isfinite(client_time):
-                    server._failed(self, PeerProtocolError, f"sent a malformed time line {_shown(line)}")
+                    server._failed(self, PeerProtocolError, f"sent a malformed time line {shown(line)}")
                     return
                 server._join(self, client_time)
             elif head == b"token" and sep and not self.is_peer:
@@ -505,12 +354,12 @@ class _Connection(asyncio.Protocol):
             elif server.config.require_token and not self.is_peer:
                 server._refuse(self, "this sync server requires a token: send token:<secret> before time:")
             else:
-                server._failed(self, PeerProtocolError, f"sent {_shown(line)} instead of time:<seconds>")
+                server._failed(self, PeerProtocolError, f"sent {shown(line)} instead of time:<seconds>")
         elif state is _State.ID_SENT or state is _State.JOINED:
             if head == b"set" and sep:
                 key, sep2, value = rest.partition(b":")
                 if not sep2 or not key:
-                    server._failed(self, PeerProtocolError, f"sent a malformed set line {_shown(line)}")
+                    server._failed(self, PeerProtocolError, f"sent a malformed set line {shown(line)}")
                     return
                 text = value.decode("utf-8", "replace")
                 if key == b"host" and text == self.host:
@@ -521,7 +370,7 @@ class _Connection(asyncio.Protocol):
             elif line == b"ready":
                 server._ready(self)
             else:
-                server._failed(self, PeerProtocolError, f"sent {_shown(line)} {state.value}")
+                server._failed(self, PeerProtocolError, f"sent {shown(line)} {state.value}")
         elif state is _State.VARS_SENT and line == b"vars_received":
             server._acknowledged(self)
         elif state is _State.AUTH:
@@ -530,7 +379,7 @@ class _Connection(asyncio.Protocol):
             else:
                 server._refuse(self, "this sync server requires a token: send token:<secret> before time:")
         else:
-            server._failed(self, PeerProtocolError, f"sent {_shown(line)} {state.value}")
+            server._failed(self, PeerProtocolError, f"sent {shown(line)} {state.value}")
 
     def line_too_long(self) -> None:
         if self.state is _State.RUNNING:
@@ -547,7 +396,7 @@ class _Connection(asyncio.Protocol):
     def notice(self, reason: str) -> None:
         """A non-fatal complaint after go: tell the peer, log it, keep the connection."""
         log.warning("%s: %s", self.describe(), reason)
-        self.write(_error_line(reason))
+        self.write(error_line(reason))
 
     def close_with(self, line: bytes) -> None:
         transport = self.transport
@@ -886,7 +735,7 @@ class SyncServer:
 
     def _accepted(self, conn: _Connection) -> None:
         if self._failure is not None or self._closed:
-            conn.close_with(_error_line("the sync server is closed"))
+            conn.close_with(error_line("the sync server is closed"))
             return
         self._conns.add(conn)
         if self.config.require_token:
@@ -922,7 +771,7 @@ class SyncServer:
         wanted = int(text) if text.isdigit() else 0
         holder = self._requested.get(wanted)
         if not 1 <= wanted <= n:
-            self._failed(conn, PeerProtocolError, f"asked for id {_shown(text)}, not one of 1..{n}")
+            self._failed(conn, PeerProtocolError, f"asked for id {shown(text)}, not one of 1..{n}")
         elif holder is not None and holder is not conn:
             self._failed(conn, PeerProtocolError, f"asked for id {wanted}, which {holder.describe()} has")
         else:
@@ -951,12 +800,12 @@ class SyncServer:
     def _forward(self, sender: _Connection, line: bytes) -> None:
         parts = line.split(b":", 3)
         if len(parts) != 4:
-            sender.notice(f"malformed msg line {_shown(line)}: expected msg:<to>:<type>:<payload>")
+            sender.notice(f"malformed msg line {shown(line)}: expected msg:<to>:<type>:<payload>")
             return
         try:
             target_id = int(parts[1])
         except ValueError:
-            sender.notice(f"malformed msg line {_shown(line)}: <to> must be a peer id")
+            sender.notice(f"malformed msg line {shown(line)}: <to> must be a peer id")
             return
         target = self._by_id.get(target_id)
         if target is None or target.state is not _State.RUNNING:
@@ -973,10 +822,10 @@ class SyncServer:
             self._refuse(conn, "rejoin:<id> is for a restarted peer while the run goes on")
             return
         if old is None:
-            self._refuse(conn, f"rejoin: there is no peer {_shown(text)}")
+            self._refuse(conn, f"rejoin: there is no peer {shown(text)}")
             return
         if old is not conn and old.state is _State.RUNNING:
-            old.close_with(_error_line("replaced by a restarted process of this peer"))
+            old.close_with(error_line("replaced by a restarted process of this peer"))
         conn.is_peer = True
         conn.peer_id = peer_id
         conn.vars = old.vars
@@ -1001,7 +850,7 @@ class SyncServer:
             self._refused.append(f"{conn.address}: {reason}")
         self._conns.discard(conn)
         conn.state = _State.CLOSED
-        conn.close_with(_error_line(reason))
+        conn.close_with(error_line(reason))
 
     def _failed(self, conn: _Connection, kind: type[PeerError], reason: str) -> None:
         if not conn.is_peer:
@@ -1009,7 +858,7 @@ class SyncServer:
         elif self._failure is None and not self._go.is_set():
             self._abort(kind(conn.peer_id, conn.address, reason))
         else:
-            conn.close_with(_error_line(reason))
+            conn.close_with(error_line(reason))
 
     def _lost(self, conn: _Connection, state: _State, exc: Exception | None) -> None:
         self._conns.discard(conn)
@@ -1036,7 +885,7 @@ class SyncServer:
             return
         self._failure = error
         log.info("sync aborted: %s", error)
-        self._close_all(_error_line(f"sync aborted: {error}"))
+        self._close_all(error_line(f"sync aborted: {error}"))
         if self._listener is not None:
             self._listener.close()
         self._wakeup.set()

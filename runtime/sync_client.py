@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Self
 
-from .sync import (
+from .sync_protocol import (
     BASE_PORT,
     COMPACT_VARS_LINE,
     SyncClosedError,

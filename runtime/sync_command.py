@@ -12,7 +12,8 @@ from typing import cast
 
 import click
 
-from .sync import AllVarsForm, SyncError, SyncServerConfig, format_address, new_token, serve
+from .sync import SyncServerConfig, serve
+from .sync_protocol import AllVarsForm, SyncError, format_address, new_token
 
 
 @click.command(

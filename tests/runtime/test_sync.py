@@ -23,11 +23,11 @@ from scenario_lang.runtime.sync import (
     SyncTimeoutError,
     assign_ids,
     expand_compact,
-    host_sort_key,
     is_loopback,
     new_token,
 )
 from scenario_lang.runtime.sync_client import AllVars, SyncClient, SyncClientConfig
+from scenario_lang.runtime.sync_protocol import host_sort_key
 
 LIMIT = 10.0  # every test is bounded; none should come near this
 
