@@ -80,22 +80,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fork_server import PEER_PROCESS_NAME, ForkServer, ForkServerError
+from .fork_server import ForkServer, ForkServerError
 from .gumby_commands import peer_shell_command
 from .lifetime import GUARD_PID_VARIABLE, become_subreaper
-from .output_files import WriteFailure, write_failure
+from .output_files import WriteFailure
 from .procfs import (
     MemoryUse,
     ProcStat,
-    all_stats,
     clock_ticks,
-    known_stats,
-    network_rows,
     page_size,
-    read_io,
-    read_memory,
     read_stat,
 )
+from .sampling import LogFile, Sampler, Scan
 
 __all__ = [
     "EXIT_FAILED",
@@ -130,9 +126,6 @@ _KILL_WAIT = 5.0
 # Looking through all of /proc for new members costs ~50 us per process on the machine: do it at most
 # this often (and at every stop); in between only the known members are read.
 _DISCOVERY_PERIOD = 1.0
-# Share of each sampling interval spent reading /proc/PID/smaps_rollup (PSS, USS) for the processes in
-# turn: it costs ~0.1-0.4 ms per process, so 1,000 peers are read once in ~5 rounds at 1 s, not each round.
-MEMORY_BUDGET = 0.05
 # Peers requested from the fork server before the guard waits for the oldest one's pid.
 _FORK_WINDOW = 16
 
@@ -244,7 +237,7 @@ class ProcessReport:
         peak_pss_bytes, peak_uss_bytes: the largest sum of PSS (shared pages divided among the
             processes sharing them) and of USS (pages no other process maps) over its live processes
             at one reading, 0 if never read. /proc/PID/smaps_rollup is slow to read, so each sampling
-            round reads it for as many processes as `MEMORY_BUDGET` of the interval allows, in turn:
+            round reads it for as many processes as `sampling.MEMORY_BUDGET` of the interval allows, in turn:
             with many processes these peaks are estimates from fewer readings than the RSS peak.
     """
 
@@ -400,160 +393,6 @@ class _Command:
     cpu_ticks: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class _Scan:
-    """One look at /proc: the watched processes, by command index."""
-
-    members: dict[tuple[int, int], tuple[int, ProcStat]]  # (pid, starttime) -> (command index, stat)
-    # Children of the guard named like forked peers that no command owns (full scans only): a peer
-    # forked just before the fork server died, unreported. They are stopped and reaped with the rest.
-    strays: dict[tuple[int, int], ProcStat] = field(default_factory=dict)
-    # New memory readings of some members (sampling rounds only; see MEMORY_BUDGET).
-    memory: dict[tuple[int, int], MemoryUse] = field(default_factory=dict)
-
-
-class _Log:
-    """A log file the guard appends whole rounds to (unbuffered: a round is written or cut off)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.file = open(path, "wb", buffering=0)  # noqa: SIM115 (closed in _shutdown)
-        self.size = 0  # bytes of complete rounds written
-
-    def append(self, data: bytes) -> None:
-        """Write `data` whole; raises OSError, after cutting the file back to its last whole round."""
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[self.file.write(view) or 0 :]
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.file.fileno(), self.size)
-            raise
-        self.size += len(data)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.file.close()
-
-
-class _Sampler:
-    """Reads /proc and writes the logs; runs in a worker thread, one call at a time.
-
-    A log that cannot be written (a full disk) is cut back to its last whole round, closed and left
-    alone: one warning names it, `failure` keeps the first such failure, and sampling goes on (the
-    guard needs it to supervise).
-    """
-
-    def __init__(self, resource_log: _Log | None, network_log: _Log | None, interval: float) -> None:
-        self.resource_log = resource_log
-        self.network_log = network_log
-        self.interval = interval
-        self.decimals = _time_decimals(interval)
-        self.failure: WriteFailure | None = None
-        self._memory_turn = 0  # where the next round's memory readings begin, in pid order
-
-    def append(self, log: _Log, data: bytes) -> bool:
-        """Append to `log`; False (and the log dropped) when it cannot be written."""
-        try:
-            log.append(data)
-        except OSError as exc:
-            failure = write_failure(log.path, exc)
-            logger.warning("%s; this log stops here, the processes are still supervised", failure)
-            log.close()
-            if log is self.resource_log:
-                self.resource_log = None
-            if log is self.network_log:
-                self.network_log = None
-            if self.failure is None:
-                self.failure = failure
-            return False
-        return True
-
-    def scan(
-        self,
-        sessions: Mapping[int, int],
-        known: Mapping[tuple[int, int], int],
-        stamp: float | None,
-        full: bool,
-    ) -> _Scan:
-        """Find the watched processes; with `stamp` (a wall-clock time), also write a log round.
-
-        A `full` scan reads every process in /proc, to find new members; otherwise only the known
-        ones are read again.
-        """
-        stats = all_stats() if full else known_stats(known)
-        members: dict[tuple[int, int], tuple[int, ProcStat]] = {}
-        children: dict[int, list[ProcStat]] = {}
-        for stat in stats.values():
-            children.setdefault(stat.ppid, []).append(stat)
-            key = (stat.pid, stat.starttime)
-            index = sessions.get(stat.session, known.get(key))
-            if index is not None:
-                members[key] = (index, stat)
-        # Descendants that left the session (setsid, daemons) while their parent is watched.
-        todo = [(index, stat.pid) for index, stat in members.values()]
-        while todo:
-            index, pid = todo.pop()
-            for child in children.get(pid, ()):
-                key = (child.pid, child.starttime)
-                if key not in members:
-                    members[key] = (index, child)
-                    todo.append((index, child.pid))
-        strays = {}
-        if full:
-            me = os.getpid()
-            for stat in children.get(me, ()):
-                key = (stat.pid, stat.starttime)
-                if key not in members and stat.name == PEER_PROCESS_NAME:
-                    strays[key] = stat
-        memory = {}
-        if stamp is not None:
-            self._write(members, stamp)
-            memory = self._read_memory(members)
-        return _Scan(members, strays, memory)
-
-    def _read_memory(
-        self, members: Mapping[tuple[int, int], tuple[int, ProcStat]]
-    ) -> dict[tuple[int, int], MemoryUse]:
-        """PSS/USS of the next live members in turn, for at most MEMORY_BUDGET of the interval."""
-        keys = sorted(key for key, (_index, stat) in members.items() if not stat.dead)
-        readings: dict[tuple[int, int], MemoryUse] = {}
-        if not keys:
-            return readings
-        start = self._memory_turn % len(keys)
-        deadline = time.perf_counter() + MEMORY_BUDGET * self.interval
-        done = 0
-        for key in keys[start:] + keys[:start]:
-            done += 1
-            memory = read_memory(key[0])
-            if memory is not None:
-                readings[key] = memory
-            if time.perf_counter() >= deadline:
-                break
-        self._memory_turn = start + done
-        return readings
-
-    def _write(self, members: Mapping[tuple[int, int], tuple[int, ProcStat]], stamp: float) -> None:
-        t = f"{math.ceil(stamp / self.interval) * self.interval:.{self.decimals}f}".encode()
-        if self.resource_log is not None:
-            parts = []
-            for _index, stat in sorted(members.values(), key=lambda m: m[1].pid):
-                if not stat.dead:
-                    parts.append(b"%s %s %s\n" % (t, stat.line, read_io(stat.pid)))
-            self.append(self.resource_log, b"".join(parts))
-        if self.network_log is not None:
-            self.append(self.network_log, b"".join(b"%s %s\n" % (t, row) for row in network_rows()))
-
-
-def _time_decimals(interval: float) -> int:
-    """Gumby writes T with one decimal; a finer interval (0.05) needs more to keep rounds apart."""
-    for decimals in range(1, 7):
-        if abs(round(interval, decimals) - interval) < 1e-9:
-            return decimals
-    return 6
-
-
 # --------------------------------------------------------------------------------------------- guard
 class Guard:
     """Runs commands in their own process groups, samples them, and always cleans up.
@@ -570,13 +409,13 @@ class Guard:
         self._sessions: dict[int, int] = {}  # session id (= shell pid) -> command index
         self._known: dict[tuple[int, int], int] = {}  # (pid, starttime) -> command index
         self._live: dict[tuple[int, int], ProcStat] = {}  # last seen, not dead
-        self._resource_log: _Log | None = None
-        self._network_log: _Log | None = None
+        self._resource_log: LogFile | None = None
+        self._network_log: LogFile | None = None
         self._last_full_scan = -math.inf
         self._last_scan_full = False
-        self._sampler: _Sampler | None = None
+        self._sampler: Sampler | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._sampling: concurrent.futures.Future[_Scan] | None = None
+        self._sampling: concurrent.futures.Future[Scan] | None = None
         self._monitor_task: asyncio.Task[StopReason] | None = None
         self._shutdown_task: asyncio.Task[GuardResult] | None = None
         self._wake = asyncio.Event()
@@ -630,7 +469,7 @@ class Guard:
             self._resource_log = self._open_log(cfg.resource_dir / RESOURCE_LOG_NAME)
             if cfg.network:
                 self._network_log = self._open_log(cfg.resource_dir / NETWORK_LOG_NAME)
-        self._sampler = _Sampler(self._resource_log, self._network_log, cfg.interval)
+        self._sampler = Sampler(self._resource_log, self._network_log, cfg.interval)
         if self._resource_log is not None:
             header = {"sc_clk_tck": float(clock_ticks()), "pagesize": page_size()}
             self._sampler.append(self._resource_log, json.dumps(header).encode() + b"\n")
@@ -762,9 +601,9 @@ class Guard:
             return None
         return server
 
-    def _open_log(self, path: Path) -> _Log:
+    def _open_log(self, path: Path) -> LogFile:
         try:
-            return _Log(path)
+            return LogFile(path)
         except OSError as exc:
             raise GuardSpawnError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
@@ -954,7 +793,7 @@ class Guard:
                 os.close(entry.pidfd)
             entry.pidfd = None
 
-    def _apply(self, scan: _Scan) -> None:
+    def _apply(self, scan: Scan) -> None:
         """Fold a scan into the per-command figures and reap orphaned zombies (loop thread)."""
         rss: dict[int, int] = {}
         page = page_size()
@@ -1000,7 +839,7 @@ class Guard:
                 else:
                     self._strays[key] = stat
 
-    async def _scan(self, stamp: float | None, full: bool = True) -> _Scan:
+    async def _scan(self, stamp: float | None, full: bool = True) -> Scan:
         assert self._sampler is not None and self._executor is not None
         now = time.monotonic()
         if not full and now - self._last_full_scan >= _DISCOVERY_PERIOD:
