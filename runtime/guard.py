@@ -92,6 +92,7 @@ from .procfs import (
     read_stat,
 )
 from .sampling import LogFile, Sampler, Scan
+from .shielded import wait_to_the_end
 
 __all__ = [
     "EXIT_FAILED",
@@ -538,16 +539,7 @@ class Guard:
         is re-raised afterwards).
         """
         task = self._ensure_shutdown(StopReason.STOPPED)
-        cancelled = False
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                cancelled = True
-        result = task.result()
-        if cancelled:
-            raise asyncio.CancelledError
-        return result
+        return await wait_to_the_end(task)
 
     def set_deadline(self, at: float | None) -> None:
         """Move the timeout to wall-clock instant `at` (`time.time()` seconds), or remove it (None).

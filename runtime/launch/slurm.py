@@ -74,6 +74,7 @@ from ..guard import (
 )
 from ..output_files import WriteFailure, write_failure
 from ..process_faults import PlannedFault
+from ..shielded import wait_to_the_end
 from ..summary import FaultRecord
 from . import LaunchedPeers, PeerLaunch
 
@@ -780,17 +781,7 @@ class SlurmJob:
     async def aclose(self) -> GuardResult:
         """Cancel the job unless it is over (waiting until squeue drops it), then collect. Idempotent;
         runs to the end even if the caller is cancelled meanwhile (then re-raises the cancellation)."""
-        cancelled = False
-        task = asyncio.ensure_future(self._close())
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                cancelled = True
-        result = task.result()
-        if cancelled:
-            raise asyncio.CancelledError
-        return result
+        return await wait_to_the_end(asyncio.ensure_future(self._close()))
 
     async def _close(self) -> GuardResult:
         if self._result is not None:
