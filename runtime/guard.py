@@ -260,6 +260,9 @@ class ProcessReport:
     # The peer it runs as, when the launcher knows it (a SLURM node's guard: first_id + its index);
     # None: the pipeline learns it from the process's working folder. pids are unique only per host.
     peer: int | None = None
+    # The SLURM node rank it ran on, as the submitting side collects it; None in a local run. The
+    # run's resource log names it by `resource_log.log_pid(node, pid)`.
+    node: int | None = None
 
     @property
     def failed(self) -> bool:

@@ -11,14 +11,23 @@ Format: line 1 is JSON `{"sc_clk_tck": ..., "pagesize": ...}`; every other line 
 write_bytes cancelled_write_bytes). Fields are read at Gumby's positions, but counted from the last `)`
 so a process name with spaces or parentheses does not shift them (Gumby's own parser gets those wrong).
 Lines that cannot be read are not fatal: they are skipped and listed in `ResourceLog.problems`.
+
+A SLURM run's nodes each write their own log; `merge_resource_logs` makes them one, in time order.
+Nodes are hosts, so two of them can log the same pid (and session id) for different processes:
+the merged log writes node r's pids, ppids, process groups and sessions as r x `NODE_PID_OFFSET` +
+the pid (node 0's stay as they are; Linux pids stay below 2**22), and its header says so
+(`"node_pid_offset"`). Every column keeps its place and stays an integer, so any reader that keys
+processes by pid (this one, Gumby's process_guard_stats_parser.py) keeps the nodes' processes apart.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,12 +45,15 @@ from .procfs import (
 )
 
 __all__ = [
+    "NODE_PID_OFFSET",
     "Grouping",
     "LogProblem",
     "ProcessSeries",
     "ResourceLog",
     "ResourceSample",
     "TimeSeries",
+    "log_pid",
+    "merge_resource_logs",
     "parse_resource_log",
     "read_resource_log",
 ]
@@ -56,6 +68,15 @@ _DEFAULT_PAGE_SIZE = 4096
 _IO_FIELDS = 7
 _MIN_STAT_FIELDS = STAT_RSS + 1
 _MIB = 2**20
+
+NODE_PID_OFFSET = 10_000_000
+"""A merged log writes node r's pid p as r * NODE_PID_OFFSET + p: above Linux's PID_MAX_LIMIT (2**22),
+a power of ten so that the node can be read off the number."""
+
+
+def log_pid(node: int | None, pid: int) -> int:
+    """The pid a run's resource log gives node `node`'s process `pid` (None: a local run's process)."""
+    return pid if not node or pid <= 0 else node * NODE_PID_OFFSET + pid
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +114,13 @@ class ProcessSeries:
     """Every sample of one process (pid + start time), in time order.
 
     Attributes:
-        pid, name: as in /proc (`name` without the parentheses; may hold spaces).
-        ppid, session: parent pid and session id at the first sample; the guard starts each command
-            in its own session, so `session` says which command a process belongs to.
+        pid, name: as in the log (`name` without the parentheses; may hold spaces); in a merged
+            SLURM log the pid is `log_pid(node, pid on that node)`.
+        ppid, session: parent pid and session id at the first sample (numbered as `pid`); the guard
+            starts each command in its own session, so `session` says which command a process
+            belongs to.
         start_ticks: start time in clock ticks after boot (tells two processes with one pid apart).
+        node: the SLURM node rank it ran on, from a merged log's pids; 0 otherwise.
     """
 
     pid: int
@@ -105,6 +129,7 @@ class ProcessSeries:
     session: int
     start_ticks: int
     samples: tuple[ResourceSample, ...]
+    node: int = 0
 
     @property
     def label(self) -> str:
@@ -157,6 +182,7 @@ class ResourceLog:
         processes: one per process, in order of first appearance.
         problems: lines skipped.
         path: the file read, if any.
+        node_pid_offset: from a merged SLURM log's header (see `merge_resource_logs`); None otherwise.
     """
 
     clock_ticks: float
@@ -164,6 +190,7 @@ class ResourceLog:
     processes: tuple[ProcessSeries, ...]
     problems: tuple[LogProblem, ...] = ()
     path: Path | None = None
+    node_pid_offset: int | None = None
 
     @property
     def times(self) -> tuple[float, ...]:
@@ -222,11 +249,16 @@ class ResourceLog:
         return result
 
 
-def _parse_header(line: str) -> tuple[float, int] | None:
+def _parse_header(line: str) -> tuple[float, int, int | None] | None:
     try:
         header = json.loads(line)
-        return float(header["sc_clk_tck"]), int(header["pagesize"])
-    except (ValueError, KeyError, TypeError):
+        offset = header.get("node_pid_offset")
+        return (
+            float(header["sc_clk_tck"]),
+            int(header["pagesize"]),
+            int(offset) if isinstance(offset, int) and offset > 0 else None,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -236,6 +268,7 @@ def parse_resource_log(lines: Iterable[str], path: Path | None = None) -> Resour
     Never raises for bad content: unreadable lines are skipped and reported in `problems`.
     """
     clock_ticks, page_size = _DEFAULT_CLOCK_TICKS, _DEFAULT_PAGE_SIZE
+    offset: int | None = None
     problems: list[LogProblem] = []
     series: dict[tuple[int, int], tuple[ProcessSeries, list[ResourceSample]]] = {}
     line_list = list(lines)
@@ -248,7 +281,7 @@ def parse_resource_log(lines: Iterable[str], path: Path | None = None) -> Resour
             if header is None:
                 problems.append(LogProblem(number, 'header is not {"sc_clk_tck": ..., "pagesize": ...}'))
             else:
-                clock_ticks, page_size = header
+                clock_ticks, page_size, offset = header
             continue
         if number == len(line_list) and number > 1 and not raw.endswith("\n"):
             # The writer was stopped in the middle of this line.
@@ -269,12 +302,18 @@ def parse_resource_log(lines: Iterable[str], path: Path | None = None) -> Resour
         samples.sort(key=lambda s: s.time)
         processes.append(
             ProcessSeries(
-                process.pid, process.name, process.ppid, process.session, process.start_ticks, tuple(samples)
+                process.pid,
+                process.name,
+                process.ppid,
+                process.session,
+                process.start_ticks,
+                tuple(samples),
+                process.pid // offset if offset else 0,
             )
         )
     if problems:
         logger.debug("%s: %d line(s) skipped", path or "resource log", len(problems))
-    return ResourceLog(clock_ticks, page_size, tuple(processes), tuple(problems), path)
+    return ResourceLog(clock_ticks, page_size, tuple(processes), tuple(problems), path, offset)
 
 
 def _parse_line(
@@ -325,3 +364,79 @@ def read_resource_log(path: Path) -> ResourceLog:
     """Read and parse a resource log file. Raises OSError when it cannot be read."""
     with open(path, encoding="utf-8", errors="replace") as f:
         return parse_resource_log(f, path)
+
+
+# --------------------------------------------------------------------------------------------- merging
+def _node_line(line: bytes, node: int) -> bytes:
+    """`line` of node `node`'s log with its pid, ppid, process group, session and terminal process
+    group written as `log_pid` gives them; a line that is not a sample is kept as it is."""
+    if not node:
+        return line
+    time_text, space, stat = line.partition(b" ")
+    open_paren, close_paren = stat.find(b" ("), stat.rfind(b")")
+    if not space or open_paren < 0 or close_paren < open_paren:
+        return line
+    # After the name: state ppid pgrp session tty_nr tpgid, then the rest untouched.
+    fields = stat[close_paren + 2 :].split(b" ", 6)
+    if len(fields) < 7:
+        return line
+    try:
+        pid = log_pid(node, int(stat[:open_paren]))
+        for i in (1, 2, 3, 5):
+            fields[i] = b"%d" % log_pid(node, int(fields[i]))
+    except ValueError:
+        return line
+    return b"%s %d%s %s" % (time_text, pid, stat[open_paren : close_paren + 1], b" ".join(fields))
+
+
+def _timed_lines(path: Path, node: int) -> Iterator[tuple[float, bytes]]:
+    with open(path, "rb") as f:
+        next(f, None)  # the header
+        for line in f:
+            head = line.split(b" ", 1)[0]
+            try:
+                yield float(head), _node_line(line, node)
+            except ValueError:
+                continue
+
+
+def _merged_header(logs: Sequence[tuple[int, Path]]) -> bytes:
+    """The first node's header, saying that node pids are offset; a warning when nodes differ."""
+    headers = []
+    for _node, path in logs:
+        with open(path, "rb") as f:
+            headers.append(f.readline())
+    try:
+        header = json.loads(headers[0])
+    except ValueError:
+        return headers[0]
+    if not isinstance(header, dict):
+        return headers[0]
+    if len(set(headers)) > 1:
+        logger.warning(
+            "the nodes' resource logs have different clock ticks or page sizes; the merged log "
+            "reads every node's with the first's (%s)",
+            headers[0].decode(errors="replace").strip(),
+        )
+    header["node_pid_offset"] = NODE_PID_OFFSET
+    return json.dumps(header).encode() + b"\n"
+
+
+def merge_resource_logs(logs: Sequence[tuple[int, Path]], target: Path) -> None:
+    """The nodes' resource logs, given as (node rank, file), as one: lines in time order, streamed
+    (a long run's logs are large), each node's pids written as `log_pid` gives them; written beside
+    `target` and renamed over it, so it is whole or absent. Raises OSError."""
+    header = _merged_header(logs)
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as out:
+            out.write(header)
+            lines = (_timed_lines(path, node) for node, path in logs)
+            for _, line in heapq.merge(*lines, key=lambda item: item[0]):
+                out.write(line)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

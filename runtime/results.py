@@ -30,6 +30,7 @@ from .output_files import WriteFailure
 from .plots import FaultBand, peer_events_of, plot_output_folder
 from .prepare import SUMMARY_FILE_NAME, PreparedRun
 from .process_faults import fault_windows
+from .resource_log import log_pid
 from .run_end import STOP_GRACE
 from .run_state import RunState
 from .statistics import iter_peer_dirs
@@ -52,7 +53,7 @@ from .summary import (
 if TYPE_CHECKING:
     from scenario_lang.plan import PlannedEvent
 
-__all__ = ["end_failure", "run_plots", "write_results"]
+__all__ = ["end_failure", "run_plots", "session_labels", "write_results"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,17 +68,11 @@ def run_plots(run: PreparedRun, state: RunState) -> list[Path]:
         merge_annotations(run.output_dir)
     except OSError as exc:
         state.cannot_write(run.output_dir / "annotations.csv", exc)
-    labels: dict[int, str] = {}
-    if state.guard_result is not None:
-        reports = state.guard_result.processes
-        # The resource log names a process by its pid, which two SLURM nodes may share: such a pid
-        # gets no label rather than another peer's.
-        shared = {pid for pid, n in Counter(r.pid for r in reports).items() if n > 1}
-        for report in reports:
-            if report.pid in shared:
-                continue
-            peer = state.peer_of_process.get(report.index)
-            labels[report.pid] = f"peer {peer}" if peer is not None else f"#{report.index:05d}"
+    labels = (
+        session_labels(state.guard_result.processes, state.peer_of_process)
+        if state.guard_result is not None
+        else {}
+    )
     return plot_output_folder(
         run.output_dir,
         labels,
@@ -85,6 +80,22 @@ def run_plots(run: PreparedRun, state: RunState) -> list[Path]:
         peer_events_of(run.output_dir) if run.plan else None,
         fault_bands(run.plan, state.faults),
     )
+
+
+def session_labels(reports: Sequence[ProcessReport], peer_of_process: Mapping[int, int]) -> dict[int, str]:
+    """The resource log's session ids (a command's session is its shell's pid, written as
+    `log_pid(node, pid)`: two SLURM nodes' pids never meet) -> `peer <id>`, or `#<index>` for a
+    command that is no peer. A log pid two reports share (a pid reused within a run) gets no label
+    rather than another process's."""
+    keys = [log_pid(r.node, r.pid) for r in reports]
+    shared = {key for key, n in Counter(keys).items() if n > 1}
+    labels = {}
+    for key, report in zip(keys, reports, strict=True):
+        if key in shared:
+            continue
+        peer = peer_of_process.get(report.index)
+        labels[key] = f"peer {peer}" if peer is not None else f"#{report.index:05d}"
+    return labels
 
 
 def fault_bands(plan: Plan | None, faults: Sequence[FaultRecord]) -> list[FaultBand]:

@@ -33,8 +33,9 @@ How a run goes:
 * At the end (the job left the queue or reached a final state), `collect_output` gives the output
   folder a local run's layout: each node's `%05d.out`/`.err` (numbered as in the whole run: node r's
   k-th process is number first_id - 1 + k) moved into OUTPUT_DIR, and one `resource_usage.log`
-  merged from the nodes' in time order. The peers wrote OUTPUT_DIR/<id>/ themselves (a folder
-  every node sees).
+  merged from the nodes' in time order, each node's pids offset so that two nodes' never mix
+  (`resource_log.merge_resource_logs`; the reports carry their node for the plots' labels). The
+  peers wrote OUTPUT_DIR/<id>/ themselves (a folder every node sees).
 * `aclose()` on any path (Ctrl-C, a failed sync, a failing peer before the start, an error): if the
   job is not over, `scancel`, then wait until `squeue` no longer lists it; then collect.
 
@@ -48,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import heapq
 import json
 import logging
 import math
@@ -56,7 +56,7 @@ import os
 import shlex
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -74,6 +74,7 @@ from ..guard import (
 )
 from ..output_files import WriteFailure, write_failure
 from ..process_faults import PlannedFault
+from ..resource_log import merge_resource_logs
 from ..shielded import wait_to_the_end
 from ..summary import FaultRecord
 from . import LaunchedPeers, PeerLaunch
@@ -339,6 +340,7 @@ def report_from_json(
         peak_pss_bytes=int(data.get("peak_pss_bytes", 0)),
         peak_uss_bytes=int(data.get("peak_uss_bytes", 0)),
         peer=peer,
+        node=rank,
     )
 
 
@@ -516,36 +518,6 @@ def _node_status(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _log_lines(path: Path) -> Iterator[tuple[float, bytes]]:
-    with open(path, "rb") as f:
-        next(f, None)  # the header
-        for line in f:
-            head = line.split(b" ", 1)[0]
-            try:
-                yield float(head), line
-            except ValueError:
-                continue
-
-
-def _merge_logs(logs: Sequence[Path], target: Path) -> None:
-    """The nodes' resource logs as one, lines in time order, streamed (a long run's logs are large):
-    written beside `target` and renamed over it, so it is whole or absent."""
-    with open(logs[0], "rb") as first:
-        header = first.readline()
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as out:
-            out.write(header)
-            for _, line in heapq.merge(*(_log_lines(p) for p in logs), key=lambda item: item[0]):
-                out.write(line)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def collect_output(
     spec: NodeSpec,
 ) -> tuple[list[ProcessReport], list[dict[str, Any]], WriteFailure | None]:
@@ -559,7 +531,7 @@ def collect_output(
     output = Path(spec.output_dir)
     reports: list[ProcessReport] = []
     statuses: list[dict[str, Any]] = []
-    logs: list[Path] = []
+    logs: list[tuple[int, Path]] = []
     for rank in range(spec.nodes):
         folder = spec.node_folder(rank)
         status = _node_status(folder)
@@ -574,16 +546,16 @@ def collect_output(
                     source.replace(output / source.name)
             reports.append(report)
         if (folder / RESOURCE_LOG_NAME).is_file():
-            logs.append(folder / RESOURCE_LOG_NAME)
+            logs.append((rank, folder / RESOURCE_LOG_NAME))
     failure = None
     if logs:
         try:
-            _merge_logs(logs, output / RESOURCE_LOG_NAME)
+            merge_resource_logs(logs, output / RESOURCE_LOG_NAME)
         except OSError as exc:
             failure = write_failure(output / RESOURCE_LOG_NAME, exc)
             logger.warning("%s", failure)
         else:
-            for path in logs:  # merged whole into the run's log: no second copy
+            for _rank, path in logs:  # merged whole into the run's log: no second copy
                 path.unlink()
     reports.sort(key=lambda r: r.index)
     return reports, statuses, failure

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from scenario_lang.runtime.launch.slurm import (
     process_number,
     sbatch_argv,
 )
+from scenario_lang.runtime.resource_log import NODE_PID_OFFSET, read_resource_log
 from slurm_cluster import SlurmCluster
 
 REPO = Path(__file__).resolve().parents[2]
@@ -236,6 +238,13 @@ def test_the_das_example_runs_16_peers_on_2_nodes_with_a_local_runs_layout(
     # The node guards forked the peers from their fork servers, as a local run does.
     assert b"(gscen-peer)" in (out / "resource_usage.log").read_bytes()
     assert len((out / "resource_usage.log").read_text().splitlines()) > 16
+    # One series per peer in the merged log: 8 peer sessions per node, node 1's numbered apart.
+    log = read_resource_log(out / "resource_usage.log")
+    sessions = log.sessions()
+    assert sorted(len(members) for members in sessions.values()) == [1] * 16
+    by_node = Counter(members[0].node for members in sessions.values() if members[0].name == "gscen-peer")
+    assert by_node == {0: 8, 1: 8}
+    assert all((sid >= NODE_PID_OFFSET) == bool(members[0].node) for sid, members in sessions.items())
     # Both nodes ran their half.
     nodes = {json.loads(s.read_text())["node"] for s in (out / ".gscen" / "nodes").glob("*/status.json")}
     assert len(nodes) == 2
@@ -545,7 +554,8 @@ def test_collecting_gives_the_output_folder_a_local_runs_layout(tmp_path: Path) 
     assert [r.stdout_path for r in reports] == [tmp_path / f"{i:05d}.out" for i in range(5)]
     assert sorted(p.name for p in tmp_path.glob("*.out")) == [f"{i:05d}.out" for i in range(5)]
     log = (tmp_path / "resource_usage.log").read_text().splitlines()
-    assert log[0] == '{"sc_clk_tck": 100}'
+    # the first node's header, saying how the other nodes' pids are written (test_slurm_same_pid.py)
+    assert json.loads(log[0]) == {"sc_clk_tck": 100, "node_pid_offset": NODE_PID_OFFSET}
     assert [line.split()[0] for line in log[1:]] == ["1.0", "1.5", "2.0", "3.0", "4.0"]  # time order
     assert not list((tmp_path / ".gscen" / "nodes").glob("*/resource_usage.log"))  # no second copy
     assert collect_output(_spec(tmp_path, 5, 2))[0] == reports  # again: the same, nothing lost
