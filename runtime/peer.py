@@ -57,8 +57,9 @@ folder), --experiment-time/EXPERIMENT_TIME (seconds from the start; 0 or unset: 
 Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
 - `events.csv`: one row per callback call (see `scheduler.EventLog`): planned, actual, lateness,
   duration (seconds after the start, 6 decimals), callback, target, source (`scenario:line`), status
-  (ok/failed/cancelled), error. The `on_experiment_start` and `on_stop` hooks also get rows (empty
-  planned and source, callback = the hook's name); `on_message` calls only when they fail.
+  (ok/failed/cancelled, or held: went well, planned while a scenario pause held the peer), error.
+  The `on_experiment_start` and `on_stop` hooks also get rows (empty planned and source, callback =
+  the hook's name); `on_message` calls only when they fail.
 - `all_vars.txt`: the all-vars JSON line, as received (from gscen's sync server, the compact form;
   `statistics.read_all_vars` reads either form).
 - `annotations.csv`: `<seconds since start, 6 decimals>,<message>` per `annotate` (Gumby's format).
@@ -69,7 +70,9 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
     signal (e.g. "SIGTERM", or null), error (the fatal error message, or null),
     events_planned, events_fired, events_failed (fired events with a failed call),
     calls, calls_failed, calls_cancelled (every target call, hooks included),
-    lateness_seconds {p50, p99, max} (per fired event: first call's start - planned; null if none),
+    lateness_seconds {p50, p99, max} (per fired event: first call's start - planned; null if none;
+    events held by a scenario pause left out), events_held (fired events planned while a scenario
+    `pause` ... `resume` held this peer: late on purpose; held_events.py),
     peak_rss_bytes (the peak resident set of the peer's own address space, VmHWM: pages shared with
     the fork server it was forked from count in full), pss_bytes and uss_bytes (proportional and
     unique set sizes as it ends, from /proc/self/smaps_rollup; null where unreadable),
@@ -105,10 +108,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenario_lang.plan_file import PlanFileError, PlanFileReader
+from scenario_lang.plan_file import PeerTimeline, PlanFileError, PlanFileReader
 from scenario_lang.signatures import PROCESS_BUILTINS
 
 from .builtin_callbacks import BuiltinCallbacks
+from .held_events import HeldSpans, held_spans
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .network import NetworkConditions
 from .output_files import WriteFailure, write_atomically, write_failure
@@ -502,11 +506,13 @@ class Peer:
             except OSError as exc:
                 raise PeerFatalError(f"cannot write the peer folder {state.output_dir}: {exc}") from None
             self._folder_ready = True
+            held = _held_by_pauses(plan, timeline)
             self.events = EventLog(
                 self._events_file,
                 only_problems=cfg.events_log == "problems",
                 path=state.output_dir / EVENTS_FILE,
                 header=not appending,
+                held=held.holds if held else None,
             )
             log.info("%d events, %d module(s)", len(timeline), len(self.modules.instances))
             # 5. on_id_received (worker thread), then vars + ready
@@ -690,6 +696,8 @@ class Peer:
             "calls": events.calls if events else 0,
             "calls_failed": events.calls_failed if events else 0,
             "calls_cancelled": events.calls_cancelled if events else 0,
+            # fired, late on purpose: planned while a scenario pause held this peer (held_events.py)
+            "events_held": events.events_held if events else 0,
             "lateness_seconds": events.lateness_summary()
             if events
             else {"p50": None, "p99": None, "max": None},
@@ -718,6 +726,14 @@ class Peer:
             log.error("%s", failure)
             return failure
         return None
+
+
+def _held_by_pauses(plan: PlanFileReader, timeline: PeerTimeline) -> HeldSpans:
+    """The spans this peer's scenario keeps it paused (its `pause` ... `resume` events). Finding them
+    decodes every event, so only a plan that pauses someone pays for it."""
+    if plan.callbacks is not None and "pause" not in plan.callbacks:
+        return HeldSpans()
+    return held_spans((timeline.time(k), timeline.event(k).callback) for k in range(len(timeline)))
 
 
 def run_peer(config: PeerConfig, log_filter: PeerIdFilter | None = None) -> PeerOutcome:

@@ -24,6 +24,7 @@ from scenario_lang.plan import Plan
 from scenario_lang.signatures import PROCESS_BUILTINS
 
 from .guard import ProcessReport
+from .held_events import HeldSpans, held_spans
 from .ipv8_statistics import run_message_totals
 from .observer import RunObserver
 from .output_files import WriteFailure
@@ -366,6 +367,7 @@ def _collect(
     peers: list[PeerSummary] = []
     errors: list[RunError] = []
     windows = fault_windows(state.faults, math.inf)
+    pausing = run.plan is not None and any(e.callback == "pause" for e in run.plan.events)
     if state.guard_runs_peers or run.plan is not None:
         ids = sorted(set(peer_dirs) | set(report_of_peer) | set(range(1, (run.instances or 0) + 1)))
         for peer in ids:
@@ -373,10 +375,16 @@ def _collect(
             events: list[PeerEvent] = (read_peer_events(folder) or []) if folder else []
             result = results.get(peer, {})
             report = report_of_peer.get(peer)
+            # Events a scenario pause held ran late on purpose: out of the lateness, counted apart.
+            spans = (
+                held_spans((e.time, e.callback) for e in run.plan.for_peer(peer))
+                if run.plan is not None and pausing
+                else HeldSpans()
+            )
             late = [
                 (e.actual - e.planned) * 1000.0
                 for e in events
-                if e.actual is not None and e.planned is not None
+                if e.actual is not None and e.planned is not None and not (e.held or spans.holds(e.planned))
             ]
             lateness = lateness_stats(late)
             reported = result.get("lateness_seconds")
@@ -410,6 +418,15 @@ def _collect(
                     fired = sum(1 for e in events if e.actual is not None)
             if not isinstance(failed, int):
                 failed = len({(e.path, e.line, e.planned) for e in events if e.failed})
+            held = result.get("events_held")
+            if faults or not isinstance(held, int):  # several processes, or none that finished
+                held = len(
+                    {
+                        (e.path, e.line, e.planned)
+                        for e in events
+                        if e.actual is not None and (e.held or spans.holds(e.planned))
+                    }
+                )
             network = result.get("network")
             delayed = network.get("delayed") if isinstance(network, dict) else None
             dropped = network.get("dropped") if isinstance(network, dict) else None
@@ -455,6 +472,7 @@ def _collect(
                     ended_late=ended_late is not None,
                     faults=faults,
                     events_prevented=prevented,
+                    events_held=held,
                     packets_delayed=delayed if isinstance(delayed, int) else None,
                     packets_dropped=dropped if isinstance(dropped, int) else None,
                     peak_pss_mib=pss,

@@ -46,6 +46,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from .held_events import HELD_STATUS
 from .loader import ArgumentError, Target
 from .output_files import WriteFailure, is_disk_full, write_failure
 
@@ -161,13 +162,16 @@ class EventLog:
     Columns: `planned` (seconds after the start, 6 decimals; empty for `@!` events), `actual` (when
     the call began), `lateness` (actual - planned; for `@!` events, actual - 0), `duration` (until the
     call returned or its task ended), `callback` (scenario name), `target` (`builtin.stop`,
-    `MyModule.method`), `source` (`scenario:line`), `status` (`ok`, `failed`, `cancelled`), `error`
-    (`ExceptionType: message`, empty when ok). Rows are written when a call ends, so async calls may
+    `MyModule.method`), `source` (`scenario:line`), `status` (`ok`, `failed`, `cancelled`, or `held`:
+    went well, but the event was planned while a scenario pause held the peer), `error`
+    (`ExceptionType: message`, empty when ok or held). Rows are written when a call ends, so async calls may
     appear out of plan order. Each row is flushed at once: a killed peer loses no finished row.
     `only_problems` writes only failed and cancelled calls (rows add up: 14 MB for peer 17 of the
     largest corpus scenario, 16 us of CPU per event instead of 9); the statistics count every call.
     A row that cannot be written (a full disk) is logged once as `cannot write <path>: <reason>`
     (`path` names the file) and kept in `write_failure`; no more rows are written, the statistics go on.
+    `held` (planned time -> held?, held_events.py) names the events a scenario pause holds: they are
+    counted in `events_held` and their lateness, the pause's length, stays out of `lateness`.
     """
 
     def __init__(
@@ -176,7 +180,10 @@ class EventLog:
         only_problems: bool = False,
         path: Path | None = None,
         header: bool = True,
+        held: Callable[[float | None], bool] | None = None,
     ) -> None:
+        self._held = held
+        self.events_held = 0
         self._stream = stream
         self._path = path
         self.write_failure: WriteFailure | None = None
@@ -198,9 +205,12 @@ class EventLog:
         """Fired events with at least one failed call."""
         return len(self._failed_events)
 
-    def fired(self, lateness: float) -> None:
+    def fired(self, lateness: float, planned: float | None = None) -> None:
         self.events_fired += 1
-        self.lateness.append(lateness)
+        if self._held is not None and self._held(planned):
+            self.events_held += 1
+        else:
+            self.lateness.append(lateness)
 
     def call(
         self,
@@ -224,10 +234,12 @@ class EventLog:
                 self.errors.append({"source": source, "callback": callback, "target": target, "error": error})
         elif status == "cancelled":
             self.calls_cancelled += 1
+        elif self._held is not None and self._held(planned):
+            status = HELD_STATUS
         if (
             self._writer is not None
             and self._stream is not None
-            and not (self.only_problems and status == "ok")
+            and not (self.only_problems and status in ("ok", HELD_STATUS))
         ):
             try:
                 self._writer.writerow(
@@ -498,7 +510,7 @@ class Scheduler:
             return
         source = self._source(event.path, event.line)
         fired_at = clock.now() - self._start
-        self.events.fired(fired_at - (planned or 0.0))
+        self.events.fired(fired_at - (planned or 0.0), planned)
         targets = self.targets.get(name)
         if not targets:
             log.error("%s: no callback `%s` is registered on this peer", source, name)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .held_events import HELD_STATUS
 from .ipv8_statistics import MessageTotal
 from .output_files import write_atomically
 from .statistics import iter_peer_dirs
@@ -63,6 +64,7 @@ class PeerEvent:
     path: str | None = None
     line: int | None = None
     error: str | None = None
+    held: bool = False  # status `held`: a scenario pause held it, so it ran late on purpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,8 @@ class PeerSummary:
     events_unfired: int = 0  # of those, how many did not run
     unfired: tuple[str, ...] = ()  # the first ones, as `file:line `callback` @t s`
     ended_late: bool = False  # it did not exit within STOP_GRACE of its `stop`
+    # fired events planned while a scenario pause held it (late on purpose, not in `lateness_ms`)
+    events_held: int = 0
 
     @property
     def failed_end(self) -> bool:
@@ -239,6 +243,7 @@ def _event_from_mapping(row: Mapping[str, Any]) -> PeerEvent | None:
         path=path,
         line=line,
         error=str(error) if error else None,
+        held=status == HELD_STATUS,
     )
 
 
@@ -247,7 +252,7 @@ def read_peer_events(peer_dir: Path) -> list[PeerEvent] | None:
 
     Reads the peer's `events.csv` (header `planned,actual,lateness,duration,callback,target,source,
     status,error`; see `scheduler.EventLog`): times in seconds after the start, `source` is
-    `scenario:line`, `status` ok/failed/cancelled. Rows without a source (lifecycle hooks, messages)
+    `scenario:line`, `status` ok/failed/cancelled/held. Rows without a source (lifecycle hooks, messages)
     are not scenario events and are left out. `events.jsonl` with the same fields is read too.
     """
     for name in EVENTS_FILE_NAMES:
@@ -427,6 +432,8 @@ def summary_table(summary: RunSummary, max_rows: int = 60) -> Any:
                 fired += f"/{p.events_planned}"
             if p.events_unfired:
                 fired += f" ({p.events_unfired} missed)"
+            if p.events_held:
+                fired += f" ({p.events_held} held)"
             table.add_row(
                 str(p.peer),
                 Text(status, style="red" if bad_exit else ""),

@@ -5,13 +5,16 @@ process is left behind."""
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from process_watch import Adopter
+from scenario_lang.runtime.held_events import held_spans
 from scenario_lang.runtime.process_faults import fault_windows
 from scenario_lang.runtime.summary import FaultRecord
 
@@ -179,3 +182,95 @@ def test_restarting_a_running_peer_and_a_pause_never_resumed_still_end_the_run_0
     assert (out / "2" / "marks.txt").read_text().split() == ["ready", "ready", "done"]
     assert (out / "2" / "received.txt").read_text().split("\n")[0] == "1 after"
     assert (out / "3" / "marks.txt").read_text().split() == ["ready", "done"]  # late, after the resume
+
+
+# --------------------------------------------------------------------------------------------- held events
+TICKS = """\
+from scenario_lang import ExperimentModule, experiment_callback
+
+
+class Ticks(ExperimentModule):
+    @experiment_callback
+    def tick(self) -> None:
+        pass
+"""
+
+
+def _ticking_run(tmp_path: Path, faults: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """Two peers; peer 2 ticks every 0.1 s from 0.1 to 4.0 s under `faults`; the run's folder."""
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "ticks.py").write_text(TICKS, encoding="utf-8")
+    ticks = "".join(f"@{k / 10:.1f} tick {{2}}\n" for k in range(1, 41))
+    (folder / "exp.scenario").write_text(f"&module ticks.Ticks\n{ticks}{faults}@4.4 stop\n", encoding="utf-8")
+    conf = folder / "exp.conf"
+    conf.write_text(
+        "experiment_name = held\ninstances_to_run = 2\nscenario_file = exp.scenario\n"
+        "sync_experiment_start_delay = 0.3\nexperiment_time = 30\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-m", "scenario_lang.cli", "run", str(conf), "--output", str(out), "--no-plots"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return out, run
+
+
+def test_events_a_scenario_pause_holds_fire_late_but_stay_out_of_the_lateness(
+    tmp_path: Path, adopter: Adopter
+) -> None:
+    out, run = _ticking_run(tmp_path, "@1.0 pause {2}\n@3.0 resume {2}\n")
+    assert run.returncode == 0, run.stderr
+    assert adopter.left(zombies=False) == []
+    # Every tick fired and is in events.csv with its usual columns; those planned from the pause's
+    # instant to the resume's (1.0 ... 3.0 s: 21) are marked held, and they were late indeed.
+    with open(out / "2" / "events.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["callback"] == "tick"]
+    assert list(rows[0]) == ["planned", "actual", "lateness", "duration", "callback", "target", "source",
+                             "status", "error"]  # fmt: skip
+    held = [r for r in rows if r["status"] == "held"]
+    assert len(rows) == 40 and [r["status"] for r in rows if r not in held] == ["ok"] * 19
+    assert sorted(round(float(r["planned"]), 1) for r in held) == [k / 10 for k in range(10, 31)]
+    assert max(float(r["lateness"]) for r in held) > 1.0  # the pause held them for real
+    result = json.loads((out / "2" / "result.json").read_text())
+    assert result["events_fired"] == 41 and result["events_held"] == 21
+    assert result["lateness_seconds"]["p99"] < 0.05, result["lateness_seconds"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "ok"
+    peer = next(p for p in summary["peers"] if p["peer"] == 2)
+    assert peer["events_held"] == 21 and peer["events_unfired"] == 0
+    assert peer["lateness_ms"]["p99"] < 50, peer["lateness_ms"]
+
+
+def test_a_crash_window_adds_nothing_to_the_restarted_peers_lateness(
+    tmp_path: Path, adopter: Adopter
+) -> None:
+    out, run = _ticking_run(tmp_path, "@1.0 crash {2}\n@2.0 restart {2}\n")
+    assert run.returncode == 0, run.stderr
+    assert adopter.left(zombies=False) == []
+    with open(out / "2" / "events.csv", newline="") as f:
+        ticks = [float(r["planned"]) for r in csv.DictReader(f) if r["callback"] == "tick"]
+    assert not [t for t in ticks if 1.0 < t <= 2.0]  # the crash window's ticks never ran
+    result = json.loads((out / "2" / "result.json").read_text())  # the restarted process's
+    assert result["restarted_at"] >= 2.0 and result["events_held"] == 0
+    assert result["lateness_seconds"]["p99"] < 0.05, result["lateness_seconds"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "ok"
+    peer = next(p for p in summary["peers"] if p["peer"] == 2)
+    assert peer["events_prevented"] == 10 and peer["events_unfired"] == 0  # 1.1 ... 2.0 s
+    assert peer["lateness_ms"]["p99"] < 50, peer["lateness_ms"]
+
+
+def test_a_pause_holds_from_its_instant_to_the_resume_crash_or_restart_or_to_the_end() -> None:
+    spans = held_spans(
+        [(None, "pause"), (1.0, "pause"), (2.0, "tick"), (3.0, "resume"), (4.0, "pause"), (5.0, "crash"),
+         (6.0, "restart"), (7.0, "pause"), (8.0, "tick")]
+    )  # fmt: skip
+    assert spans.spans == ((1.0, 3.0), (4.0, 5.0), (7.0, math.inf))
+    assert [spans.holds(t) for t in (None, 0.9, 1.0, 2.0, 3.0, 3.1, 5.0, 6.0, 7.0, 1e9)] == [
+        False, False, True, True, True, False, True, False, True, True
+    ]  # fmt: skip
+    assert not held_spans([(1.0, "tick"), (2.0, "resume")])
