@@ -21,13 +21,15 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["HELD_STATUS", "HeldSpans", "held_spans"]
+__all__ = ["HELD_STATUS", "HOLDING_CALLBACKS", "HeldSpans", "held_spans"]
 
 HELD_STATUS = "held"
 """events.csv's status for a call that went well but whose event a scenario pause held."""
 
 _OPENS = "pause"
 _CLOSES = frozenset({"resume", "crash", "restart"})
+HOLDING_CALLBACKS = frozenset({_OPENS, *_CLOSES})
+"""The callbacks that open or close a span: `held_spans` needs a peer's events of these names only."""
 
 
 @dataclass(frozen=True, slots=True)

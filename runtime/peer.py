@@ -112,7 +112,7 @@ from scenario_lang.plan_file import PeerTimeline, PlanFileError, PlanFileReader
 from scenario_lang.signatures import PROCESS_BUILTINS
 
 from .builtin_callbacks import BuiltinCallbacks
-from .held_events import HeldSpans, held_spans
+from .held_events import HOLDING_CALLBACKS, HeldSpans, held_spans
 from .loader import LoadedModules, ModuleLoadError, load_modules, module_roots
 from .network import NetworkConditions
 from .output_files import WriteFailure, write_atomically, write_failure
@@ -729,11 +729,12 @@ class Peer:
 
 
 def _held_by_pauses(plan: PlanFileReader, timeline: PeerTimeline) -> HeldSpans:
-    """The spans this peer's scenario keeps it paused (its `pause` ... `resume` events). Finding them
-    decodes every event, so only a plan that pauses someone pays for it."""
+    """The spans this peer's scenario keeps it paused (its `pause` ... `resume` events), from the
+    process-fault events of its timeline alone (found without decoding the others)."""
     if plan.callbacks is not None and "pause" not in plan.callbacks:
         return HeldSpans()
-    return held_spans((timeline.time(k), timeline.event(k).callback) for k in range(len(timeline)))
+    positions = timeline.positions_of(HOLDING_CALLBACKS)
+    return held_spans((timeline.time(k), timeline.event(k).callback) for k in positions)
 
 
 def run_peer(config: PeerConfig, log_filter: PeerIdFilter | None = None) -> PeerOutcome:

@@ -18,13 +18,14 @@ is damaged or has another version raises `PlanFileError`.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import mmap
 import os
 import struct
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from typing import Any
@@ -119,6 +120,32 @@ class PeerTimeline:
 
     def event(self, k: int) -> EventRecord:
         return self._plan.event(self._indices[k])
+
+    def positions_of(self, callbacks: Iterable[str]) -> list[int]:
+        """The positions k of this timeline's events that call one of `callbacks`, ascending.
+
+        Found in the payloads' bytes, each of which begins `["<callback>",`, without decoding any:
+        a plan of 100,000 events where only a few call them is searched in a few milliseconds. A
+        match inside an argument (a list holding that string) is no payload's start and is passed by.
+        """
+        plan = self._plan
+        base, offsets, data = plan._payload_start, plan._offsets, plan._map
+        found: set[int] = set()
+        for name in callbacks:
+            prefix = b"[" + json.dumps(name).encode() + b","
+            at = data.find(prefix, base)
+            while at >= 0:
+                i = bisect.bisect_left(offsets, at - base, 0, len(offsets) - 1)
+                if i < len(offsets) - 1 and offsets[i] == at - base:
+                    found.add(i)
+                at = data.find(prefix, at + 1)
+        indices = self._indices
+        out = []
+        for i in sorted(found):
+            k = bisect.bisect_left(indices, i)
+            if k < len(indices) and indices[k] == i:
+                out.append(k)
+        return out
 
     def callback_names(self) -> set[str]:
         """The distinct callback names of these events (decodes every event: for checks, not the hot path)."""

@@ -83,6 +83,29 @@ def test_plan_file_gives_each_peer_its_indices_and_decodes_lazily(tmp_path: Path
             ]
 
 
+def test_a_timeline_finds_the_events_of_given_callbacks_without_taking_an_argument_for_one(
+    tmp_path: Path,
+) -> None:
+    one, two, both = PeerSet.of([(1, 1)]), PeerSet.of([(2, 2)]), PeerSet.of([(1, 2)])
+    plan = Plan(
+        2,
+        (
+            PlannedEvent(None, "setup", (), (), both, "s", 1),
+            PlannedEvent(1.0, "pause", (), (), one, "s", 2),
+            PlannedEvent(1.5, "note", (["pause", 1],), (), both, "s", 3),  # `["pause",` in an argument
+            PlannedEvent(2.0, "pause", (), (), two, "s", 4),
+            PlannedEvent(3.0, "resume", (), (), both, "s", 5),
+        ),
+    )
+    write_plan_file(plan, tmp_path / "p.plan")
+    with PlanFileReader(tmp_path / "p.plan") as reader:
+        for peer, lines in ((1, [2, 5]), (2, [4, 5])):
+            timeline = reader.timeline(peer)
+            found = timeline.positions_of(["pause", "resume"])
+            assert [timeline.event(k).line for k in found] == lines
+        assert reader.timeline(1).positions_of(["crash"]) == []
+
+
 def test_a_plan_file_of_another_version_or_damaged_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "p.plan"
     write_plan_file(compiled("ordering.scenario"), path)
