@@ -20,8 +20,12 @@ import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["HELD_STATUS", "HOLDING_CALLBACKS", "HeldSpans", "held_spans"]
+if TYPE_CHECKING:  # a peer imports this module and needs no Plan (it reads the plan file)
+    from scenario_lang.plan import Plan
+
+__all__ = ["HELD_STATUS", "HOLDING_CALLBACKS", "HeldSpans", "held_spans", "held_spans_by_peer"]
 
 HELD_STATUS = "held"
 """events.csv's status for a call that went well but whose event a scenario pause held."""
@@ -64,3 +68,15 @@ def held_spans(events: Iterable[tuple[float | None, str]]) -> HeldSpans:
     if since is not None:
         spans.append((since, math.inf))
     return HeldSpans(tuple(spans))
+
+
+def held_spans_by_peer(plan: Plan) -> dict[int, HeldSpans]:
+    """`held_spans` of every peer the plan pauses, in one pass over the plan (peers it never pauses
+    are absent)."""
+    events: dict[int, list[tuple[float | None, str]]] = {}
+    for event in plan.events:
+        if event.callback in HOLDING_CALLBACKS and event.time is not None:
+            for peer in event.peers.peers(plan.instances):
+                events.setdefault(peer, []).append((event.time, event.callback))
+    spans = {peer: held_spans(mine) for peer, mine in events.items()}
+    return {peer: held for peer, held in spans.items() if held}

@@ -24,7 +24,7 @@ from scenario_lang.plan import Plan
 from scenario_lang.signatures import PROCESS_BUILTINS
 
 from .guard import ProcessReport
-from .held_events import HeldSpans, held_spans
+from .held_events import HeldSpans, held_spans_by_peer
 from .ipv8_statistics import run_message_totals
 from .observer import RunObserver
 from .output_files import WriteFailure
@@ -367,7 +367,7 @@ def _collect(
     peers: list[PeerSummary] = []
     errors: list[RunError] = []
     windows = fault_windows(state.faults, math.inf)
-    pausing = run.plan is not None and any(e.callback == "pause" for e in run.plan.events)
+    held_by_peer = held_spans_by_peer(run.plan) if run.plan is not None else {}
     if state.guard_runs_peers or run.plan is not None:
         ids = sorted(set(peer_dirs) | set(report_of_peer) | set(range(1, (run.instances or 0) + 1)))
         for peer in ids:
@@ -376,11 +376,7 @@ def _collect(
             result = results.get(peer, {})
             report = report_of_peer.get(peer)
             # Events a scenario pause held ran late on purpose: out of the lateness, counted apart.
-            spans = (
-                held_spans((e.time, e.callback) for e in run.plan.for_peer(peer))
-                if run.plan is not None and pausing
-                else HeldSpans()
-            )
+            spans = held_by_peer.get(peer, HeldSpans())
             late = [
                 (e.actual - e.planned) * 1000.0
                 for e in events

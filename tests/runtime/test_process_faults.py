@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from process_watch import Adopter
-from scenario_lang.runtime.held_events import held_spans
+from scenario_lang.runtime.held_events import held_spans, held_spans_by_peer
 from scenario_lang.runtime.process_faults import fault_windows
 from scenario_lang.runtime.summary import FaultRecord
 
@@ -274,3 +274,20 @@ def test_a_pause_holds_from_its_instant_to_the_resume_crash_or_restart_or_to_the
         False, False, True, True, True, False, True, False, True, True
     ]  # fmt: skip
     assert not held_spans([(1.0, "tick"), (2.0, "resume")])
+    # the results stage finds the same spans for every peer in one pass over the whole plan
+    from scenario_lang.peers import PeerSet
+    from scenario_lang.plan import Plan, PlannedEvent
+
+    plan = Plan(
+        4,
+        (
+            PlannedEvent(1.0, "pause", (), (), PeerSet.of([(2, 3)]), "s", 1),
+            PlannedEvent(2.0, "tick", (), (), PeerSet.of([(1, 4)]), "s", 2),
+            PlannedEvent(3.0, "resume", (), (), PeerSet.of([(2, 2)]), "s", 3),
+            PlannedEvent(4.0, "crash", (), (), PeerSet.of([(4, 4)]), "s", 4),
+        ),
+    )
+    assert {peer: h.spans for peer, h in held_spans_by_peer(plan).items()} == {
+        2: ((1.0, 3.0),),
+        3: ((1.0, math.inf),),
+    }
