@@ -10,7 +10,9 @@ as a `FaultRecord` (planned and actual seconds after the start, the peer, what w
 summary lists: a fault the scenario asked for is not a failure of the run.
 
 A peer paused and never resumed would hold the run until the guard's timeout: once every process still
-running is paused, they are resumed (recorded, with the reason), so they stop as planned.
+running is paused, they are resumed (recorded, with the reason), so they stop as planned. On SLURM a
+node sees only its own processes: the submitting side, which reads every node's status, says when
+(`released`, a look for its file), and each node then resumes its paused ones.
 
 A launcher whose guards run elsewhere (SLURM) is not driven from here: each node runs `drive_faults`
 on its own guard and peers (launch/slurm_node.py). A handle with neither (no `fault` method) cannot
@@ -87,12 +89,15 @@ async def drive_faults(
     peer_of_process: MutableMapping[int, int],
     refresh: Callable[[], None],
     records: list[FaultRecord],
+    released: Callable[[], bool] | None = None,
 ) -> None:
     """Carry out `faults` at `start_instant` + their time (wall clock), appending to `records`.
 
     `guard` is the launched peers' handle (`Guard.fault`, `Guard.reports`); `refresh` updates
     `peer_of_process` (a blocking probe of the peers' folders, run in a thread). Cancelled at the end
     of the run like any task; faults not yet due are then not carried out (and not recorded).
+    `released`: when given (a SLURM node), whether every process of the whole run still running is
+    paused, so that this guard's paused ones may go on; None: this guard's processes are the run's.
     """
     act = getattr(guard, "fault", None)
     for fault in faults:
@@ -129,18 +134,26 @@ async def drive_faults(
             )
             record(peer, "done", round(at, 6))
     if act is not None:
-        await _let_paused_peers_finish(start_instant, guard, peer_of_process, records)
+        await _let_paused_peers_finish(start_instant, guard, peer_of_process, records, released)
 
 
 async def _let_paused_peers_finish(
-    start_instant: float, guard: Any, peer_of_process: Mapping[int, int], records: list[FaultRecord]
+    start_instant: float,
+    guard: Any,
+    peer_of_process: Mapping[int, int],
+    records: list[FaultRecord],
+    released: Callable[[], bool] | None,
 ) -> None:
     """A peer paused until the end would hold the run until the guard's timeout: once every process
     still running is paused (the others are done), let them go on, so they stop as planned."""
     while True:
         await asyncio.sleep(_PAUSE_POLL)
         running = [r for r in guard.reports() if r.returncode is None]
-        if not running or not all(r.fault == "pause" for r in running):
+        if released is not None:
+            if not await asyncio.to_thread(released):
+                continue
+            running = [r for r in running if r.fault == "pause"]  # the run's word: these may go on
+        elif not running or not all(r.fault == "pause" for r in running):
             continue
         at = round(time.time() - start_instant, 6)
         for report in running:

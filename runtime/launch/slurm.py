@@ -30,6 +30,8 @@ How a run goes:
   peers' schedulers use too. Each node lists what it did in its `status.json`; `fault_records()`
   merges them once the job is over. A restart on a node is a new process there; it is numbered
   after every node's first processes (`process_number`) and writes on in its peer's `.out`/`.err`.
+  A peer paused and never resumed goes on, as locally, once every process of the run still running
+  is paused: the statuses say so (`release_paused`), `.gscen/slurm/release.json` tells the nodes.
 * At the end (the job left the queue or reached a final state), `collect_output` gives the output
   folder a local run's layout: each node's `%05d.out`/`.err` (numbered as in the whole run: node r's
   k-th process is number first_id - 1 + k) moved into OUTPUT_DIR, and one `resource_usage.log`
@@ -109,6 +111,7 @@ TOKEN_NAME: Final = "token"
 SCRIPT_NAME: Final = "job.sh"
 STATUS_NAME: Final = "status.json"
 START_NAME: Final = "start.json"
+RELEASE_NAME: Final = "release.json"
 RESERVE_EXTRA: Final = 120.0
 """Seconds the allocation outlives `node_timeout` (Gumby's DAS_RESERVE_DURATION default)."""
 FINAL_STATES: Final = frozenset(
@@ -265,6 +268,19 @@ class NodeSpec:
     def start_path(self) -> Path:
         """Where the submitting side writes the run's start instant (`{"start": seconds}`)."""
         return Path(self.output_dir) / SLURM_FOLDER / START_NAME
+
+    @property
+    def release_path(self) -> Path:
+        """Where the submitting side says that every process of the run still running is paused
+        (`{"time": seconds}`): each node then resumes its paused ones (`SlurmJob.release_paused`)."""
+        return Path(self.output_dir) / SLURM_FOLDER / RELEASE_NAME
+
+    def faults_on(self, rank: int) -> int:
+        """How many fault records node `rank` makes for the scenario's faults (one per peer of its
+        own that each fault names): when its status lists that many, its schedule is over."""
+        first = first_id(self.instances, self.nodes, rank)
+        mine = range(first, first + node_share(self.instances, self.nodes, rank))
+        return sum(1 for fault in self.faults for peer in fault.peers if peer in mine)
 
     def number(self, rank: int, index: int) -> int:
         """The run-wide number of node `rank`'s process `index` (see `process_number`)."""
@@ -610,7 +626,10 @@ class SlurmJob:
         self._result: GuardResult | None = None
         self._cancelled = False
         self._started_at = time.time()
-        self._report_cache: dict[int, tuple[int, tuple[ProcessReport, ...]]] = {}
+        # rank -> (status mtime, its reports, how many fault records it lists)
+        self._report_cache: dict[int, tuple[int, tuple[ProcessReport, ...], int]] = {}
+        self._pausing = any(f.action == "pause" for f in launch.faults)
+        self._released = False
         self._done_nodes: set[int] = set()
         self._fault_records: list[FaultRecord] = []
         self._faults_not_begun: str | None = None  # why the nodes did not get the start instant
@@ -660,6 +679,7 @@ class SlurmJob:
             # A status left by an earlier run into this folder (--force) would read as this run's.
             (folder / STATUS_NAME).unlink(missing_ok=True)
         self.spec.start_path.unlink(missing_ok=True)  # as would its start instant
+        self.spec.release_path.unlink(missing_ok=True)  # and its release of paused peers
         if self.token is not None:
             path = self.folder / TOKEN_NAME
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -680,6 +700,33 @@ class SlurmJob:
         except OSError as exc:  # the run goes on; its faults are listed as not carried out
             self._faults_not_begun = f"not carried out: cannot write {self.spec.start_path}: {exc}"
             logger.warning("%s", self._faults_not_begun)
+
+    async def release_paused(self, reports: Sequence[ProcessReport]) -> bool:
+        """As a local run does, let paused peers go on once every process of the run still running
+        is paused: then write `release.json`, which every node looks for once its own faults are
+        done. Decided from the nodes' statuses, each of which lists its processes and the faults it
+        carried out in one file: once a node's scenario faults are all done, none of its paused
+        processes is resumed by the scenario any more, so a status that shows every running process
+        paused stays true until the release, however old it is. True once released."""
+        if len(self._report_cache) < self.spec.nodes:
+            return False
+        # a node whose guard has ended carries out nothing more (its faults not yet due never are)
+        ongoing = [rank for rank in range(self.spec.nodes) if rank not in self._done_nodes]
+        if any(self._report_cache[rank][2] < self.spec.faults_on(rank) for rank in ongoing):
+            return False
+        running = [r for r in reports if r.returncode is None]
+        if not running or any(r.fault != "pause" for r in running):
+            return False
+        try:
+            await asyncio.to_thread(
+                write_atomically, self.spec.release_path, json.dumps({"time": time.time()})
+            )
+        except OSError as exc:  # the nodes' guards stop them at their timeout
+            logger.warning(
+                "cannot let the paused peers go on: cannot write %s: %s", self.spec.release_path, exc
+            )
+        self._released = True
+        return True
 
     def fault_records(self) -> list[FaultRecord]:
         """What the nodes' guards did, in time order (read when the job is collected)."""
@@ -726,7 +773,9 @@ class SlurmJob:
         ending; squeue is then asked at once, and every 0.1 s until it agrees)."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            self.reports()
+            reports = self.reports()
+            if self._pausing and not self._released:
+                await self.release_paused(reports)
             if len(self._done_nodes) == self.spec.nodes:
                 await asyncio.sleep(0.1)
                 return
@@ -819,7 +868,12 @@ class SlurmJob:
                 status = _node_status(folder)
                 if status is None:
                     continue
-                cached = (stamp, tuple(node_reports(status, self.spec, rank)))
+                faults = status.get("faults")
+                cached = (
+                    stamp,
+                    tuple(node_reports(status, self.spec, rank)),
+                    len(faults) if isinstance(faults, list) else 0,
+                )
                 self._report_cache[rank] = cached
                 if status.get("done"):
                     self._done_nodes.add(rank)

@@ -20,7 +20,9 @@ a restart's new command stands for its peer from then on). The faults are due at
 instant + their times; the node reads that instant from `.gscen/slurm/start.json`, which the
 submitting side writes when the sync server has sent the start signal (looked for every 0.1 s until
 then). What was done goes into `status.json` (`faults`), each time it is written. A peer paused and
-never resumed is resumed once it is all that still runs on this node.
+never resumed is resumed, as in a local run, once every process of the whole run still running is
+paused: the submitting side, which reads every node's status, then writes `.gscen/slurm/release.json`,
+which this node looks for (every 0.25 s) once its own faults are done.
 
 SIGTERM or SIGINT (scancel, srun interrupted) stop the guard: its processes get TERM, then KILL after
 the grace period, and are reaped before the last status is written. Exit status: 0 when the guard ran
@@ -149,7 +151,10 @@ async def carry_out_faults(
     # Command k is peer first + k (its GSCEN_PEER_ID); a restart's new command is added by drive_faults.
     peer_of_process = node_peer_ids(guard.reports(), first)
     start = await wait_start_instant(spec.start_path)
-    await drive_faults(faults, start, guard, peer_of_process, lambda: None, records)
+    # Paused peers go on when the submitting side says every process of the run still running is
+    # paused (it reads every node's status; this node sees only its own processes).
+    released = spec.release_path.exists
+    await drive_faults(faults, start, guard, peer_of_process, lambda: None, records, released)
 
 
 def copy_back(local: Path, spec: NodeSpec, rank: int) -> None:

@@ -683,6 +683,37 @@ def test_crash_pause_resume_and_restart_on_the_second_node_end_the_run_0_with_th
     assert_nothing_left(slurm_cluster, out, "gscen-slurm_faults")
 
 
+@pytest.mark.slurm
+def test_a_peer_paused_for_good_on_slurm_goes_on_only_once_every_node_has_nothing_else_running(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    # Peer 1 is all that runs on node 0; peer 2, on node 1, runs until its stop at 3 s. As in a
+    # local run, the paused peer goes on only when nothing else in the whole run still runs.
+    conf = experiment(
+        tmp_path / "exp",
+        "experiment_name = slurm_pause_end\ninstances_to_run = 2\nlauncher = slurm\nnode_amount = 2\n"
+        "sync_experiment_start_delay = 0.3\nexperiment_time = 60\n",
+        "&module probe_module.Chat\n@! mark ready\n@0.5 pause {1}\n@1.0 mark held {1}\n@3.0 stop\n",
+        CHAT,
+    )
+    out = tmp_path / "out"
+    result = gscen_run([str(conf), "-o", str(out), "--no-plots"], slurm_cluster.env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "ok"
+    faults = [(f["peer"], f["action"], f["outcome"]) for f in summary["faults"]]
+    assert faults == [(1, "pause", "done"), (1, "resume", "done: the others had ended")]
+    peer2 = json.loads((out / "2" / "result.json").read_text())
+    ended = peer2["end_time"] - peer2["start_time"]  # seconds after the start, as the faults' times
+    resumed = summary["faults"][1]["actual"]
+    assert ended >= 3.0 and resumed >= ended, (resumed, ended)  # not while peer 2 still ran
+    assert (out / "1" / "marks.txt").read_text().split() == ["ready", "held"]
+    peers = {p["peer"]: p for p in summary["peers"]}
+    assert peers[1]["events_held"] == 2  # `mark held` and its `stop`, fired once it went on
+    assert json.loads((out / ".gscen" / "slurm" / "release.json").read_text())["time"] > 0
+    assert_nothing_left(slurm_cluster, out, "gscen-slurm_pause_end")
+
+
 def test_each_node_gets_the_faults_of_its_own_peers_only(tmp_path: Path) -> None:
     from scenario_lang.runtime.launch.slurm_node import node_faults
     from scenario_lang.runtime.process_faults import PlannedFault
