@@ -18,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scenario_lang.runtime.guard import GuardConfig
@@ -634,22 +635,30 @@ FAULTS_SCENARIO = """\
 """
 
 
+def chat_on_two_nodes(
+    cluster: SlurmCluster, tmp_path: Path, name: str, instances: int, scenario: str
+) -> tuple[Path, dict[str, Any]]:
+    """Run `scenario` (with the CHAT module) on 2 nodes; it must end 0. Its folder and summary."""
+    conf = experiment(
+        tmp_path / "exp",
+        f"experiment_name = {name}\ninstances_to_run = {instances}\nlauncher = slurm\nnode_amount = 2\n"
+        "sync_experiment_start_delay = 0.3\nexperiment_time = 60\n",
+        scenario,
+        CHAT,
+    )
+    out = tmp_path / "out"
+    result = gscen_run([str(conf), "-o", str(out), "--no-plots"], cluster.env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "ok"
+    return out, summary
+
+
 @pytest.mark.slurm
 def test_crash_pause_resume_and_restart_on_the_second_node_end_the_run_0_with_the_faults_listed(
     slurm_cluster: SlurmCluster, tmp_path: Path
 ) -> None:
-    conf = experiment(
-        tmp_path / "exp",
-        "experiment_name = slurm_faults\ninstances_to_run = 4\nlauncher = slurm\nnode_amount = 2\n"
-        "sync_experiment_start_delay = 0.3\nexperiment_time = 60\n",
-        FAULTS_SCENARIO,
-        CHAT,
-    )
-    out = tmp_path / "out"
-    result = gscen_run([str(conf), "-o", str(out), "--no-plots"], slurm_cluster.env)
-    assert result.returncode == 0, result.stderr
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "ok"
+    out, summary = chat_on_two_nodes(slurm_cluster, tmp_path, "slurm_faults", 4, FAULTS_SCENARIO)
     done = sorted((f["peer"], f["action"], f["outcome"]) for f in summary["faults"])
     assert done == [(3, "crash", "done"), (3, "restart", "done"), (4, "pause", "done"), (4, "resume", "done")]
     for fault in summary["faults"]:  # carried out at the start instant + its time, by the node's clock
@@ -689,18 +698,8 @@ def test_a_peer_paused_for_good_on_slurm_goes_on_only_once_every_node_has_nothin
 ) -> None:
     # Peer 1 is all that runs on node 0; peer 2, on node 1, runs until its stop at 3 s. As in a
     # local run, the paused peer goes on only when nothing else in the whole run still runs.
-    conf = experiment(
-        tmp_path / "exp",
-        "experiment_name = slurm_pause_end\ninstances_to_run = 2\nlauncher = slurm\nnode_amount = 2\n"
-        "sync_experiment_start_delay = 0.3\nexperiment_time = 60\n",
-        "&module probe_module.Chat\n@! mark ready\n@0.5 pause {1}\n@1.0 mark held {1}\n@3.0 stop\n",
-        CHAT,
-    )
-    out = tmp_path / "out"
-    result = gscen_run([str(conf), "-o", str(out), "--no-plots"], slurm_cluster.env)
-    assert result.returncode == 0, result.stderr
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "ok"
+    scenario = "&module probe_module.Chat\n@! mark ready\n@0.5 pause {1}\n@1.0 mark held {1}\n@3.0 stop\n"
+    out, summary = chat_on_two_nodes(slurm_cluster, tmp_path, "slurm_pause_end", 2, scenario)
     faults = [(f["peer"], f["action"], f["outcome"]) for f in summary["faults"]]
     assert faults == [(1, "pause", "done"), (1, "resume", "done: the others had ended")]
     peer2 = json.loads((out / "2" / "result.json").read_text())
