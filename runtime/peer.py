@@ -58,8 +58,9 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
 - `events.csv`: one row per callback call (see `scheduler.EventLog`): planned, actual, lateness,
   duration (seconds after the start, 6 decimals), callback, target, source (`scenario:line`), status
   (ok/failed/cancelled, or held: went well, planned while a scenario pause held the peer), error.
-  The `on_experiment_start` and `on_stop` hooks also get rows (empty planned and source, callback =
-  the hook's name); `on_message` calls only when they fail.
+  The `on_experiment_start` and `on_stop` hooks a module defines also get rows (empty planned and
+  source, callback = the hook's name); `on_message` calls only when they fail. A hook left at the base
+  class's do-nothing default is neither called nor recorded.
 - `all_vars.txt`: the all-vars JSON line, as received (from gscen's sync server, the compact form;
   `statistics.read_all_vars` reads either form).
 - `annotations.csv`: `<seconds since start, 6 decimals>,<message>` per `annotate` (Gumby's format).
@@ -77,8 +78,8 @@ Files in OUTPUT_DIR/<id>/ (for `gscen run` and post-processing):
     the fork server it was forked from count in full), pss_bytes and uss_bytes (proportional and
     unique set sizes as it ends, from /proc/self/smaps_rollup; null where unreadable),
     cpu_seconds (the whole process),
-    start_time (the go instant, epoch seconds), started_at (when this peer actually started, read
-    as its start hooks ran; null if it never did), end_time,
+    start_time (the go instant, epoch seconds), started_at (when this peer actually started: read
+    as it woke at the start instant, before its start hooks; null if it never did), end_time,
     plan_load_seconds, plan_load_cpu_seconds (reading the plan header and selecting this peer's
     events, wall and CPU; module imports not included),
     errors (up to 100 {source, callback, target, error}).
@@ -108,6 +109,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scenario_lang.authoring import DEFAULT_HOOK_ATTRIBUTE
 from scenario_lang.plan_file import PeerTimeline, PlanFileError, PlanFileReader
 from scenario_lang.signatures import PROCESS_BUILTINS
 
@@ -337,6 +339,15 @@ def _source_namer(plan: PlanFileReader) -> Callable[[str, int], str]:
         return f"{short}:{line}"
 
     return name
+
+
+def _hook(module: object, name: str) -> Any:
+    """Module `module`'s hook `name`, or None when it has none or leaves the base class's do-nothing
+    default (`scenario_lang.authoring.default_hook`): such a hook is neither called nor recorded."""
+    hook = getattr(module, name, None)
+    if hook is None or getattr(hook, DEFAULT_HOOK_ATTRIBUTE, False):
+        return None
+    return hook
 
 
 async def _call_hook(hook: Callable[..., Any], *args: Any) -> None:
@@ -574,8 +585,8 @@ class Peer:
             # 8. wait for the start instant (a signal cuts it short), hooks, events
             modules = self.modules.instances
 
-            def experiment_start() -> None:
-                self._started_at = time.time()
+            def experiment_start(reached: float) -> None:
+                self._started_at = reached
                 for module in modules:
                     self._hook_after_go(module, "on_experiment_start", scheduler)
 
@@ -586,7 +597,7 @@ class Peer:
             log.info("stopping (%s) after %d events", reason, self.events.events_fired)
             # 10. on_stop hooks
             for module in self.modules.instances:
-                hook = getattr(module, "on_stop", None)
+                hook = _hook(module, "on_stop")
                 if hook is None:
                     continue
                 began = scheduler.elapsed()
@@ -619,7 +630,7 @@ class Peer:
     async def _pre_go_hooks(self, name: str, *, in_thread: bool) -> None:
         assert self.modules is not None
         for module in self.modules.instances:
-            hook = getattr(module, name, None)
+            hook = _hook(module, name)
             if hook is None:
                 continue
             label = f"{type(module).__name__}.{name}"
@@ -638,7 +649,7 @@ class Peer:
         self, module: object, name: str, scheduler: Scheduler, *args: Any, record_ok: bool = True
     ) -> None:
         """Call a hook after go: plain ones inline, awaitables as tasks; failures logged and counted."""
-        hook = getattr(module, name, None)
+        hook = _hook(module, name)
         if hook is None:
             return
         label = f"{type(module).__name__}.{name}"

@@ -36,6 +36,7 @@ Every call is written to the `EventLog` as it finishes (see its docstring for ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import inspect
 import logging
@@ -75,14 +76,62 @@ class Clock(Protocol):
 
     def now(self) -> float: ...
 
-    async def wait_until(
-        self, deadline: float | None, wake: asyncio.Event, finish: float | None = None
-    ) -> bool:
+    async def wait_until(self, deadline: float | None, wake: Wake, finish: float | None = None) -> bool:
         """Wait until `deadline` (None: no deadline) or until `wake` is set; True if `wake` is set.
 
         `finish`: how much of the wait may be spent blocking (precise, but the loop does nothing
         else meanwhile); None: the clock's default."""
         ...
+
+
+class Wake:
+    """A flag the scheduler's waits also end on: `asyncio.Event`'s `set`, `clear`, `is_set` and
+    `wait`, where `wait` can also end at a loop time. Every scheduler wait ends on a timer, most
+    often; an `asyncio.timeout` would end it by cancelling the task and turning the cancellation into
+    a TimeoutError, several times the cost of the plain timer and future used here, paid at each event
+    and by every peer at the start instant."""
+
+    __slots__ = ("_flag", "_waiters")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        if not self._flag:
+            self._flag = True
+            waiters, self._waiters = self._waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def clear(self) -> None:
+        self._flag = False
+
+    async def wait(self, loop: asyncio.AbstractEventLoop | None = None, until: float | None = None) -> bool:
+        """Wait until set (True at once when already set) or, given `until`, until that time of
+        `loop` (returns whether the flag is set)."""
+        if self._flag:
+            return True
+        fut = (loop or asyncio.get_running_loop()).create_future()
+        self._waiters.append(fut)
+        timer = None if until is None or loop is None else loop.call_at(until, _resolve, fut)
+        try:
+            await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with contextlib.suppress(ValueError):  # gone already when `set` resolved it
+                self._waiters.remove(fut)
+        return self._flag
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class LoopClock:
@@ -106,9 +155,7 @@ class LoopClock:
     def now(self) -> float:
         return self._loop.time()
 
-    async def wait_until(
-        self, deadline: float | None, wake: asyncio.Event, finish: float | None = None
-    ) -> bool:
+    async def wait_until(self, deadline: float | None, wake: Wake, finish: float | None = None) -> bool:
         loop = self._loop
         early = self.finish if finish is None else finish
         while not wake.is_set():
@@ -122,11 +169,7 @@ class LoopClock:
                 if rest > 0:
                     time.sleep(rest)
                 return wake.is_set()
-            try:
-                async with asyncio.timeout_at(target):
-                    await wake.wait()
-            except TimeoutError:
-                pass
+            await wake.wait(loop, target)
         return True
 
 
@@ -142,9 +185,7 @@ class VirtualClock:
     def advance(self, seconds: float) -> None:
         self._now += seconds
 
-    async def wait_until(
-        self, deadline: float | None, wake: asyncio.Event, finish: float | None = None
-    ) -> bool:
+    async def wait_until(self, deadline: float | None, wake: Wake, finish: float | None = None) -> bool:
         await asyncio.sleep(0)
         if wake.is_set():
             return True
@@ -344,7 +385,7 @@ class Scheduler:
         self.exit_when_done = exit_when_done
         self._source = describe_source or (lambda path, line: f"{path}:{line}")
         self._start = 0.0
-        self._wake = asyncio.Event()
+        self._wake = Wake()
         self._stop_reason: str | None = None
         self._stop_event_tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
@@ -416,9 +457,10 @@ class Scheduler:
         self._track(self._group.create_task(coro))
 
     # -- running
-    async def run(self, start: float, on_start: Callable[[], None] | None = None) -> str:
-        """Wait for start instant `start` (clock seconds), call `on_start`, fire the timeline; return
-        why it ended. A stop requested before the start ends it at once (`on_start` is not called)."""
+    async def run(self, start: float, on_start: Callable[[float], None] | None = None) -> str:
+        """Wait for start instant `start` (clock seconds), call `on_start` with the wall-clock time
+        (`time.time()`) this peer reached it, fire the timeline; return why it ended. A stop requested
+        before the start ends it at once (`on_start` is not called)."""
         self._start = start
         end = None if self.end_after is None else start + self.end_after
         async with asyncio.TaskGroup() as group:
@@ -427,12 +469,15 @@ class Scheduler:
                     await self.clock.wait_until(start, self._wake, START_FINISH)
                     if self._stop_reason is None:
                         self._wake.clear()
+                # Taken first: every peer of a machine wakes at this instant and the kernel runs each
+                # until it blocks, so whatever runs before this line delays the peers queued behind.
+                reached = time.time()
                 self._group = group
                 pending, self._pending = self._pending, []
                 for coro in pending:
                     self._track(group.create_task(coro))
                 if self._stop_reason is None and on_start is not None:
-                    on_start()
+                    on_start(reached)
                 early, self._early = self._early, []
                 for awaitable, name, label, record_ok in early:
                     if self._stop_reason is None:

@@ -52,6 +52,17 @@ def experiment_callback(arg: Any = None, /, *, name: str | None = None) -> Any:
     return mark
 
 
+DEFAULT_HOOK_ATTRIBUTE = "__gscen_default_hook__"
+
+
+def default_hook(func: F) -> F:
+    """Mark a base class's do-nothing lifecycle hook: the runtime neither calls nor records a hook
+    that a module leaves at such a default (each call would cost every peer at the start instant,
+    and every message)."""
+    setattr(func, DEFAULT_HOOK_ATTRIBUTE, True)
+    return func
+
+
 class PeerContext(Protocol):
     """What the runtime offers a module: this peer's identity, variables and messaging."""
 
@@ -110,17 +121,22 @@ class ExperimentModule:
         (the class name when empty): a run repeated with the same seed draws the same numbers."""
         return self.experiment.seeded_random(label or type(self).__qualname__)
 
+    @default_hook
     def on_id_received(self) -> Any:
         return None
 
+    @default_hook
     def on_all_vars_received(self) -> Any:
         return None
 
+    @default_hook
     def on_experiment_start(self) -> Any:
         return None
 
+    @default_hook
     def on_message(self, from_id: int, msg_type: bytes, payload: bytes) -> Any:
         return None
 
+    @default_hook
     def on_stop(self) -> Any:
         return None

@@ -95,14 +95,25 @@ class Probe(ExperimentModule):
     def hang(self) -> None:
         with open("hanging.txt", "w") as f:
             f.write("yes")
+
+
+class Quiet(ExperimentModule):
+    """Leaves every lifecycle hook at the base class's default."""
+
+    @experiment_callback
+    def hush(self) -> None:
+        pass
 '''
 
 
-def compile_experiment(tmp_path: Path, scenario: str, instances: int) -> Path:
+def compile_experiment(
+    tmp_path: Path, scenario: str, instances: int, classes: tuple[str, ...] = ("Probe",)
+) -> Path:
     name = f"peer_mod_{os.getpid()}_{next(_names)}"
     (tmp_path / f"{name}.py").write_text(MODULE)
     path = tmp_path / "exp.scenario"
-    path.write_text(f"&module {name}.Probe\n" + textwrap.dedent(scenario))
+    modules = "".join(f"&module {name}.{cls}\n" for cls in classes)
+    path.write_text(modules + textwrap.dedent(scenario))
     analysis = analyze(str(path), CheckOptions(instances=instances, find_conf=False, environment={}))
     errors = [d for d in analysis.diagnostics if d.severity.name == "ERROR"]
     assert not errors, errors
@@ -224,6 +235,19 @@ async def test_three_peers_get_ids_share_vars_start_together_and_fire_on_time(tm
     assert max(starts) - min(starts) < 0.03  # go within a few ms (slack for a loaded CI machine)
     assert (out / "2" / "messages.txt").read_text() == "1 hello from 1\n"
     assert not (out / "3" / "messages.txt").exists()
+
+
+async def test_hooks_left_at_the_base_defaults_are_neither_called_nor_recorded(tmp_path: Path) -> None:
+    plan = compile_experiment(tmp_path, "@0:0.2 hush\n@0:0.4 stop\n", instances=1, classes=("Probe", "Quiet"))
+    results, out = await run_peers(tmp_path, plan, 1)
+    assert results[0][0] == 0, results[0][1]
+    hooks = [row["target"] for row in rows_of(out, 1) if not row["source"]]
+    assert "Probe.on_experiment_start" in hooks and "Probe.on_stop" in hooks, hooks
+    assert not [target for target in hooks if target.startswith("Quiet.")], hooks
+    # the start instant is taken as the peer reaches it, before any hook runs
+    started_at = result_of(out, 1)["started_at"]
+    assert isinstance(started_at, float)
+    assert started_at <= float((out / "1" / "started.txt").read_text())
 
 
 async def test_experiment_time_stops_a_peer_whose_scenario_never_stops(tmp_path: Path) -> None:
