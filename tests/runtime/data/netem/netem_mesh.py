@@ -1,6 +1,7 @@
 """An overlay for network conditions (tests/runtime/test_netem_run.py, bench/faults_lateness.py): each
-peer greets every other peer on command, tagged with a phase, and records what arrives (`hellos.txt`:
-`<phase> <from id>` per line); `tick` does nothing (an event whose lateness is all the scheduler's)."""
+peer greets every other peer (or the next few) on command, tagged with a phase, and records what
+arrives (`hellos.txt`: `<phase> <from id>` per line); `tick` does nothing (an event whose lateness is
+all the scheduler's)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,14 @@ class NetemMeshModule(IPv8OverlayExperimentModule):
         for peer_id in self.all_vars:
             if int(peer_id) != self.my_id:
                 self.overlay.ez_send(self.get_peer(peer_id), Hello(self.my_id, phase))
+
+    @experiment_callback
+    def greet_next(self, phase: int, count: int) -> None:
+        """Greet the `count` peers after this one in id order (wrapping round)."""
+        ids = sorted(int(peer_id) for peer_id in self.all_vars)
+        at = ids.index(self.my_id)
+        for peer_id in (ids[(at + k) % len(ids)] for k in range(1, count + 1)):
+            self.overlay.ez_send(self.get_peer(peer_id), Hello(self.my_id, phase))
 
     @experiment_callback
     def tick(self) -> None:
