@@ -8,6 +8,9 @@
         start instants (result.json `started_at`, max - min; target < 20 ms), every peer's output
         collected (sum_id.txt, one .out per process, one folder per peer), squeue empty afterwards,
         the runner's peak RSS and the largest peer's; the sync traffic (the all-vars bytes)
+    python bench/slurm_bench.py floor [--peers 200]
+        the machine's own floor for the spread: that many forked processes, each its own session as
+        gscen's peers are, sleep to one instant and only read the clock when they wake (max - min)
     python bench/slurm_bench.py sync-cost [--peers 1000] [--nodes 20]
         no cluster: the sync of that many peers as gscen's peers on SLURM speak it (token, compact
         form, request-id by node rank, a published address), against the real sync server over TCP
@@ -109,6 +112,40 @@ def scale(peers: int, nodes: int, launcher: str) -> None:
         assert launcher == "local" or "slurm job" in result.stderr
 
 
+# Run by a fresh interpreter that imports nothing else: children forked from this bench process would
+# copy-on-write its pages as they wake, which is not the floor.
+_FLOOR = """
+import os, sys, time
+peers = int(sys.argv[1])
+start = time.time() + 1.0 + peers * 0.005
+read, write = os.pipe()
+children = []
+for _ in range(peers):
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.setsid()
+        time.sleep(max(0.0, start - time.time()))
+        woke = time.time()
+        os.write(write, b"%r\\n" % woke)
+        time.sleep(2)  # an exit now would take CPU from the children still waking
+        os._exit(0)
+    children.append(pid)
+os.close(write)
+data = b""
+while chunk := os.read(read, 65536):
+    data += chunk
+for pid in children:
+    os.waitpid(pid, 0)
+woke = sorted(float(x) for x in data.split())
+print(f"{peers} processes woken at one instant: spread {(woke[-1] - woke[0]) * 1000:.1f} ms")
+"""
+
+
+def floor(peers: int) -> None:
+    subprocess.run([sys.executable, "-c", _FLOOR, str(peers)], check=True)
+
+
 async def _raw_peer(port: int, token: str, peer_id: int, counts: list[int]) -> None:
     """One peer's whole sync as a gscen peer on SLURM sends it; bytes sent/received into counts."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 24)
@@ -161,6 +198,7 @@ def main() -> None:
     s.add_argument("--peers", type=int, default=200)
     s.add_argument("--nodes", type=int, default=4)
     s.add_argument("--launcher", choices=("slurm", "local"), default="slurm")
+    sub.add_parser("floor").add_argument("--peers", type=int, default=200)
     c = sub.add_parser("sync-cost")
     c.add_argument("--peers", type=int, default=1000)
     c.add_argument("--nodes", type=int, default=20)
@@ -168,6 +206,8 @@ def main() -> None:
     os.environ.setdefault("PYTHONSAFEPATH", "1")
     if args.what == "overhead":
         overhead(args.rounds)
+    elif args.what == "floor":
+        floor(args.peers)
     elif args.what == "sync-cost":
         sync_cost(args.peers, args.nodes)
     else:
