@@ -389,15 +389,30 @@ def _node_line(line: bytes, node: int) -> bytes:
     return b"%s %d%s %s" % (time_text, pid, stat[open_paren : close_paren + 1], b" ".join(fields))
 
 
-def _timed_lines(path: Path, node: int) -> Iterator[tuple[float, bytes]]:
+def _timed_lines(
+    path: Path, node: int, edit: Callable[[bytes, int], bytes] = _node_line, header: bool = True
+) -> Iterator[tuple[float, bytes]]:
     with open(path, "rb") as f:
-        next(f, None)  # the header
+        if header:
+            next(f, None)
         for line in f:
             head = line.split(b" ", 1)[0]
             try:
-                yield float(head), _node_line(line, node)
+                yield float(head), edit(line, node)
             except ValueError:
                 continue
+
+
+def _node_interface(line: bytes, node: int) -> bytes:
+    """`line` of node `node`'s network log with its interface named `<name>@node<node>` (node 0's
+    kept as it is): every node has its own `eth0`."""
+    if not node:
+        return line
+    time_text, space, rest = line.partition(b" ")
+    name, space2, counters = rest.partition(b" ")
+    if not space or not space2:
+        return line
+    return b"%s %s@node%d %s" % (time_text, name, node, counters)
 
 
 def _merged_header(logs: Sequence[tuple[int, Path]]) -> bytes:
@@ -426,12 +441,23 @@ def merge_resource_logs(logs: Sequence[tuple[int, Path]], target: Path) -> None:
     """The nodes' resource logs, given as (node rank, file), as one: lines in time order, streamed
     (a long run's logs are large), each node's pids written as `log_pid` gives them; written beside
     `target` and renamed over it, so it is whole or absent. Raises OSError."""
-    header = _merged_header(logs)
+    lines = [_timed_lines(path, node) for node, path in logs]
+    _write_merged(_merged_header(logs), lines, target)
+
+
+def merge_network_logs(logs: Sequence[tuple[int, Path]], target: Path) -> None:
+    """The nodes' network logs (`network_usage.log`: T, interface, 16 counters; no header), given as
+    (node rank, file), as one in time order, node r's interfaces named `<name>@node<r>` (node 0's as
+    they are); whole or absent, as `merge_resource_logs`. Raises OSError."""
+    lines = [_timed_lines(path, node, _node_interface, header=False) for node, path in logs]
+    _write_merged(b"", lines, target)
+
+
+def _write_merged(header: bytes, lines: Sequence[Iterator[tuple[float, bytes]]], target: Path) -> None:
     tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as out:
             out.write(header)
-            lines = (_timed_lines(path, node) for node, path in logs)
             for _, line in heapq.merge(*lines, key=lambda item: item[0]):
                 out.write(line)
             out.flush()

@@ -36,7 +36,8 @@ How a run goes:
   folder a local run's layout: each node's `%05d.out`/`.err` (numbered as in the whole run: node r's
   k-th process is number first_id - 1 + k) moved into OUTPUT_DIR, and one `resource_usage.log`
   merged from the nodes' in time order, each node's pids offset so that two nodes' never mix
-  (`resource_log.merge_resource_logs`; the reports carry their node for the plots' labels). The
+  (`resource_log.merge_resource_logs`; the reports carry their node for the plots' labels), and one
+  `network_usage.log` likewise, node r's interfaces named `<name>@node<r>` (`merge_network_logs`). The
   peers wrote OUTPUT_DIR/<id>/ themselves (a folder every node sees).
 * `aclose()` on any path (Ctrl-C, a failed sync, a failing peer before the start, an error): if the
   job is not over, `scancel`, then wait until `squeue` no longer lists it; then collect.
@@ -66,6 +67,7 @@ from typing import Any, Final
 from scenario_lang.files import write_atomically
 
 from ..guard import (
+    NETWORK_LOG_NAME,
     RESOURCE_LOG_NAME,
     GuardClosedError,
     GuardConfig,
@@ -76,7 +78,7 @@ from ..guard import (
 )
 from ..output_files import WriteFailure, write_failure
 from ..process_faults import PlannedFault
-from ..resource_log import merge_resource_logs
+from ..resource_log import merge_network_logs, merge_resource_logs
 from ..shielded import wait_to_the_end
 from ..summary import FaultRecord
 from . import LaunchedPeers, PeerLaunch
@@ -540,14 +542,15 @@ def collect_output(
     """Give OUTPUT_DIR a local run's layout from the node folders (see the module docstring).
 
     Returns every process's report (global numbering, files where they were moved), each node's last
-    status (missing nodes are absent), and the merged resource log's write failure (a full disk), if
-    any: the nodes' logs are then kept where they are. Idempotent: moved files are not looked for
+    status (missing nodes are absent), and a merged log's write failure (a full disk), if any: that
+    log's node parts are then kept where they are. Idempotent: moved files are not looked for
     again.
     """
     output = Path(spec.output_dir)
     reports: list[ProcessReport] = []
     statuses: list[dict[str, Any]] = []
     logs: list[tuple[int, Path]] = []
+    network_logs: list[tuple[int, Path]] = []
     for rank in range(spec.nodes):
         folder = spec.node_folder(rank)
         status = _node_status(folder)
@@ -563,15 +566,22 @@ def collect_output(
             reports.append(report)
         if (folder / RESOURCE_LOG_NAME).is_file():
             logs.append((rank, folder / RESOURCE_LOG_NAME))
+        if (folder / NETWORK_LOG_NAME).is_file():
+            network_logs.append((rank, folder / NETWORK_LOG_NAME))
     failure = None
-    if logs:
+    for name, merge, parts in (
+        (RESOURCE_LOG_NAME, merge_resource_logs, logs),
+        (NETWORK_LOG_NAME, merge_network_logs, network_logs),
+    ):
+        if not parts:
+            continue
         try:
-            merge_resource_logs(logs, output / RESOURCE_LOG_NAME)
+            merge(parts, output / name)
         except OSError as exc:
-            failure = write_failure(output / RESOURCE_LOG_NAME, exc)
-            logger.warning("%s", failure)
+            failure = failure or write_failure(output / name, exc)
+            logger.warning("%s", write_failure(output / name, exc))
         else:
-            for _rank, path in logs:  # merged whole into the run's log: no second copy
+            for _rank, path in parts:  # merged whole into the run's log: no second copy
                 path.unlink()
     reports.sort(key=lambda r: r.index)
     return reports, statuses, failure

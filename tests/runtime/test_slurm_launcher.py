@@ -538,6 +538,8 @@ def _node(spec_folder: Path, rank: int, first: int, count: int, times: list[floa
         )
     lines = "".join(f"{t:.1f} {rank} (p) S\n" for t in times)
     (folder / "resource_usage.log").write_text('{"sc_clk_tck": 100}\n' + lines)
+    counters = " ".join(["7"] * 16)
+    (folder / "network_usage.log").write_text("".join(f"{t:.1f} eth0 {counters}\n" for t in times))
     status = {"rank": rank, "done": True, "reason": "all-exited", "processes": processes}
     (folder / "status.json").write_text(json.dumps(status))
 
@@ -560,6 +562,19 @@ def test_collecting_gives_the_output_folder_a_local_runs_layout(tmp_path: Path) 
     assert [line.split()[0] for line in log[1:]] == ["1.0", "1.5", "2.0", "3.0", "4.0"]  # time order
     assert not list((tmp_path / ".gscen" / "nodes").glob("*/resource_usage.log"))  # no second copy
     assert collect_output(_spec(tmp_path, 5, 2))[0] == reports  # again: the same, nothing lost
+
+
+def test_collecting_merges_the_nodes_network_logs_keeping_each_nodes_interfaces_apart(
+    tmp_path: Path,
+) -> None:
+    _node(tmp_path, 0, 1, 3, [1.0, 2.0])
+    _node(tmp_path, 1, 4, 2, [1.5])
+    _reports, _statuses, failure = collect_output(_spec(tmp_path, 5, 2))
+    assert failure is None
+    rows = [line.split() for line in (tmp_path / "network_usage.log").read_text().splitlines()]
+    assert [(row[0], row[1]) for row in rows] == [("1.0", "eth0"), ("1.5", "eth0@node1"), ("2.0", "eth0")]
+    assert all(len(row) == 2 + 16 for row in rows)  # the local log's columns
+    assert not list((tmp_path / ".gscen" / "nodes").glob("*/network_usage.log"))
 
 
 def test_a_resource_log_that_cannot_be_written_is_reported_and_the_nodes_logs_kept(tmp_path: Path) -> None:
