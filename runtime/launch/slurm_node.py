@@ -2,7 +2,7 @@
 
 srun starts this once per node (slurm.py's batch script). It reads the `NodeSpec`, takes its rank
 from SLURM_NODEID, and runs gscen's process guard on this node's share of the peers
-(`slurm.node_share`), peer k asking the sync server for id `first_id + k` (GSCEN_PEER_ID) and
+(`slurm_files.node_share`), peer k asking the sync server for id `first_id + k` (GSCEN_PEER_ID) and
 publishing its own address (GSCEN_PUBLISH_HOST). The run's token comes from the spec's token file
 (readable by its owner only) into the peers' environment, never onto a command line. The guard
 writes into `OUTPUT_DIR/.gscen/nodes/<rank>/`; this task writes `status.json` there about once a
@@ -48,7 +48,15 @@ from scenario_lang.files import write_atomically
 from ..guard import Guard, GuardConfig, GuardError, GuardResult, ProcessReport
 from ..process_faults import PlannedFault, drive_faults
 from ..summary import FaultRecord
-from .slurm import STATUS_NAME, NodeSpec, fault_to_json, first_id, node_peer_ids, node_share, report_to_json
+from .slurm_files import (
+    STATUS_NAME,
+    NodeSpec,
+    fault_to_json,
+    first_id,
+    node_peer_ids,
+    node_share,
+    report_to_json,
+)
 
 _STATUS_PERIOD = 1.0
 _START_POLL = 0.1  # seconds between looks for the start instant's file

@@ -24,17 +24,14 @@ import pytest
 from scenario_lang.runtime.guard import GuardConfig
 from scenario_lang.runtime.launch import PeerLaunch
 from scenario_lang.runtime.launch.slurm import (
-    NodeSpec,
     SlurmConfig,
     SlurmJob,
     SlurmLauncher,
     batch_script,
     collect_output,
-    first_id,
-    node_share,
-    process_number,
     sbatch_argv,
 )
+from scenario_lang.runtime.launch.slurm_files import NodeSpec, first_id, node_share, process_number
 from scenario_lang.runtime.resource_log import NODE_PID_OFFSET, read_resource_log
 from slurm_cluster import SlurmCluster
 

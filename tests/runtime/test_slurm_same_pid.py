@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from scenario_lang.runtime.execute import _probe_peers
 from scenario_lang.runtime.guard import GuardResult, ProcessReport, StopReason
-from scenario_lang.runtime.launch.slurm import NodeSpec, collect_output, first_id, node_share
+from scenario_lang.runtime.launch.slurm import collect_output
+from scenario_lang.runtime.launch.slurm_files import NodeSpec, first_id, node_share
 from scenario_lang.runtime.launch.slurm_node import _write_status
 from scenario_lang.runtime.observer import EventCounter, NullObserver
 from scenario_lang.runtime.plots import plot_output_folder
