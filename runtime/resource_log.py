@@ -53,6 +53,7 @@ __all__ = [
     "ResourceSample",
     "TimeSeries",
     "log_pid",
+    "merge_network_logs",
     "merge_resource_logs",
     "parse_resource_log",
     "read_resource_log",

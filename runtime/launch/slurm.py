@@ -399,8 +399,9 @@ def collect_output(
         try:
             merge(parts, output / name)
         except OSError as exc:
-            failure = failure or write_failure(output / name, exc)
-            logger.warning("%s", write_failure(output / name, exc))
+            this = write_failure(output / name, exc)
+            logger.warning("%s", this)
+            failure = failure or this
         else:
             for _rank, path in parts:  # merged whole into the run's log: no second copy
                 path.unlink()

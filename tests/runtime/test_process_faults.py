@@ -53,26 +53,30 @@ SCENARIO = """\
 """
 
 
-def test_crash_pause_resume_restart_end_the_run_0_with_the_faults_listed(
-    tmp_path: Path, adopter: Adopter
-) -> None:
+def _run(
+    tmp_path: Path, files: dict[str, str], instances: int, conf: str = "experiment_time = 30\n"
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """`gscen run` of an experiment of `files` (its scenario: exp.scenario) with `instances` peers
+    and `conf`'s extra lines; the run's folder and the finished process."""
     folder = tmp_path / "x"
     folder.mkdir()
-    (folder / "mod.py").write_text(MODULE, encoding="utf-8")
-    (folder / "exp.scenario").write_text(SCENARIO, encoding="utf-8")
-    conf = folder / "exp.conf"
-    conf.write_text(
-        "experiment_name = faults\ninstances_to_run = 3\nscenario_file = exp.scenario\n"
-        "sync_experiment_start_delay = 0.3\nexperiment_time = 30\n",
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "exp.conf").write_text(
+        f"experiment_name = faults\ninstances_to_run = {instances}\nscenario_file = exp.scenario\n"
+        f"sync_experiment_start_delay = 0.3\n{conf}",
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    run = subprocess.run(
-        [sys.executable, "-m", "scenario_lang.cli", "run", str(conf), "--output", str(out), "--no-plots"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    argv = [sys.executable, "-m", "scenario_lang.cli", "run", str(folder / "exp.conf"), "--output", str(out)]
+    run = subprocess.run([*argv, "--no-plots"], capture_output=True, text=True, timeout=120)
+    return out, run
+
+
+def test_crash_pause_resume_restart_end_the_run_0_with_the_faults_listed(
+    tmp_path: Path, adopter: Adopter
+) -> None:
+    out, run = _run(tmp_path, {"mod.py": MODULE, "exp.scenario": SCENARIO}, 3)
     assert run.returncode == 0, run.stderr
     # this test is the subreaper: a process the run left behind, restarted peers' included, is here
     assert adopter.left(zombies=False) == []
@@ -152,28 +156,12 @@ def test_fault_bands_shade_partitions_crashes_and_pauses_on_the_resource_plots(t
 
 
 def test_restarting_a_running_peer_and_a_pause_never_resumed_still_end_the_run_0(tmp_path: Path) -> None:
-    folder = tmp_path / "x"
-    folder.mkdir()
-    (folder / "mod.py").write_text(MODULE, encoding="utf-8")
-    (folder / "exp.scenario").write_text(
+    scenario = (
         "&module mod.Chat\n@! mark ready\n@0.4 restart {2}\n@0.6 pause {3}\n@1.4 send_to 2 after {1}\n"
-        "@1.8 mark done\n@2.2 stop\n",
-        encoding="utf-8",
+        "@1.8 mark done\n@2.2 stop\n"
     )
-    conf = folder / "exp.conf"
-    conf.write_text(
-        "experiment_name = faults\ninstances_to_run = 3\nscenario_file = exp.scenario\n"
-        "sync_experiment_start_delay = 0.3\n",
-        encoding="utf-8",
-    )
-    out = tmp_path / "out"
     began = time.monotonic()
-    run = subprocess.run(
-        [sys.executable, "-m", "scenario_lang.cli", "run", str(conf), "--output", str(out), "--no-plots"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out, run = _run(tmp_path, {"mod.py": MODULE, "exp.scenario": scenario}, 3, conf="")
     assert run.returncode == 0, run.stderr
     assert time.monotonic() - began < 30  # not held until a timeout by the paused peer
     data = json.loads((out / "summary.json").read_text())
@@ -198,25 +186,9 @@ class Ticks(ExperimentModule):
 
 def _ticking_run(tmp_path: Path, faults: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """Two peers; peer 2 ticks every 0.1 s from 0.1 to 4.0 s under `faults`; the run's folder."""
-    folder = tmp_path / "x"
-    folder.mkdir()
-    (folder / "ticks.py").write_text(TICKS, encoding="utf-8")
     ticks = "".join(f"@{k / 10:.1f} tick {{2}}\n" for k in range(1, 41))
-    (folder / "exp.scenario").write_text(f"&module ticks.Ticks\n{ticks}{faults}@4.4 stop\n", encoding="utf-8")
-    conf = folder / "exp.conf"
-    conf.write_text(
-        "experiment_name = held\ninstances_to_run = 2\nscenario_file = exp.scenario\n"
-        "sync_experiment_start_delay = 0.3\nexperiment_time = 30\n",
-        encoding="utf-8",
-    )
-    out = tmp_path / "out"
-    run = subprocess.run(
-        [sys.executable, "-m", "scenario_lang.cli", "run", str(conf), "--output", str(out), "--no-plots"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return out, run
+    scenario = f"&module ticks.Ticks\n{ticks}{faults}@4.4 stop\n"
+    return _run(tmp_path, {"ticks.py": TICKS, "exp.scenario": scenario}, 2)
 
 
 def test_events_a_scenario_pause_holds_fire_late_but_stay_out_of_the_lateness(
