@@ -188,6 +188,31 @@ def test_the_peer_reads_only_its_own_events_in_the_same_order_as_plan_file(tmp_p
     assert [c[1:] for c in run.calls] == [("hi",), ("everyone",), ("mine",)]
 
 
+def test_each_event_is_decoded_and_its_arguments_converted_while_the_peer_waits(tmp_path: Path) -> None:
+    run = Run(tmp_path, "@0:1 typed 3 0.5 yes RED here a\n@0:2 note two\n@0:2 note also\n")
+    timeline = run.scheduler.timeline
+    decoded: list[tuple[int, float]] = []
+
+    class Watched:
+        def __len__(self) -> int:
+            return len(timeline)
+
+        def time(self, k: int) -> float | None:
+            return timeline.time(k)
+
+        def event(self, k: int) -> object:
+            decoded.append((k, run.clock.now()))
+            return timeline.event(k)
+
+    run.scheduler.timeline = Watched()
+    assert run.run() == "done"
+    # once each; the first of an instant before it (the clock jumps there from the wait), the
+    # events due with it when it fires
+    assert decoded == [(0, 100.0), (1, 101.0), (2, 102.0)]
+    assert [c[:2] for c in run.calls] == [("typed", 3), ("note", "two"), ("note", "also")]
+    assert [r["status"] for r in run.rows()] == ["ok", "ok", "ok"]
+
+
 def test_every_target_of_a_name_is_called_in_registration_order(tmp_path: Path) -> None:
     run = Run(tmp_path, "@0:1 note x\n@0:2 echo via builtin\n", modules="Recorder Other")
     run.run()
