@@ -53,3 +53,17 @@ async def test_the_loop_clock_wakes_on_time_and_early_on_set() -> None:
     began = clock.now()
     assert await clock.wait_until(began + 5, wake) is True
     assert clock.now() - began < 1
+
+
+async def test_the_loop_clock_makes_an_event_ready_once_as_its_approach_begins_not_before() -> None:
+    loop = asyncio.get_running_loop()
+    clock = LoopClock(loop, approach=0.02)
+    wake = Wake()
+    ready: list[float] = []
+    began = clock.now()
+    deadline = began + 0.1
+    assert await clock.wait_until(deadline, wake, on_approach=lambda: ready.append(clock.now())) is False
+    assert clock.now() >= deadline
+    assert len(ready) == 1
+    # the loop's wait ends 0.2% of the time left before the approach, never earlier
+    assert ready[0] >= deadline - 0.02 - (deadline - began) * LoopClock.SLACK
