@@ -17,6 +17,12 @@ contention, and `--no-conditions` shows how much of it the network conditions ad
 
     python bench/faults_lateness.py [--peers 50] [--seconds 10] [--synchronized] [--no-conditions]
                                     [--keep DIR]
+    python bench/faults_lateness.py --floor [--peers 50] [--seconds 10]
+
+`--floor` runs no gscen and no IPv8: as many plain processes, each its own session as peers are,
+sleep (clock_nanosleep) to the instants of the same peers' greetings and ticks and read the clock;
+their lateness is the machine's own, with nothing else to do (a virtual machine's vCPUs stalled by
+its host show here).
 
 Prints one JSON object: the lateness of every scenario event of every peer (p50, p99, max; the
 target is on that p99), and each peer's own p99 (median and worst peer). Exits 1 when the p99 is
@@ -29,13 +35,16 @@ import argparse
 import csv
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 MODULE = Path(__file__).resolve().parent.parent / "tests" / "runtime" / "data" / "netem" / "netem_mesh.py"
 
@@ -68,6 +77,48 @@ def scenario(seconds: int, conditions: bool, peers: int, synchronized: bool, fan
     return "\n".join(lines) + "\n"
 
 
+def _floor_sleeper(instants: list[float], start: float, out: Any) -> None:
+    os.setsid()
+    late = []
+    for at in instants:
+        due = start + at
+        left = due - time.monotonic()
+        if left > 0:
+            time.sleep(left)
+        late.append((time.monotonic() - due) * 1000)
+    out.send(late)
+
+
+def floor(peers: int, seconds: int) -> dict[str, Any]:
+    """The machine's lateness for the same instants with nothing but sleeping to do."""
+    ctx = multiprocessing.get_context("fork")
+    start = time.monotonic() + 1.0
+    pipes, procs = [], []
+    for i in range(1, peers + 1):
+        instants = sorted(
+            at + period * (i - 1) / peers
+            for at, period in [(s, 1.0) for s in range(seconds)]
+            + [(s + t / 10 + 0.05, 0.1) for s in range(seconds) for t in range(10)]
+        )
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_floor_sleeper, args=(instants, start, send))
+        proc.start()
+        pipes.append(receive)
+        procs.append(proc)
+    pooled = sorted(x for pipe in pipes for x in pipe.recv())
+    for proc in procs:
+        proc.join()
+    return {
+        "floor": f"{peers} sleeping processes, {seconds} s, the benchmark's instants",
+        "events_lateness_ms": {
+            "p50": round(_pick(pooled, 0.50), 3),
+            "p99": round(_pick(pooled, 0.99), 3),
+            "max": round(pooled[-1], 3),
+            "over 2 ms": f"{sum(x >= 2.0 for x in pooled)} of {len(pooled)}",
+        },
+    }
+
+
 def _lateness_ms(folder: Path) -> list[float]:
     """The lateness of every scenario event one peer fired (events.csv rows with a planned time)."""
     with (folder / "events.csv").open(newline="") as f:
@@ -93,7 +144,13 @@ def main() -> int:
     parser.add_argument(
         "--synchronized", action="store_true", help="every peer acts at the same instants (no per-peer phase)"
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="no gscen: plain processes sleeping to the same instants"
+    )
     args = parser.parse_args()
+    if args.floor:
+        print(json.dumps(floor(args.peers, args.seconds), indent=1))
+        return 0
     folder = args.keep or Path(tempfile.mkdtemp(prefix="gscen-faults-lateness-"))
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(MODULE, folder / "netem_mesh.py")
