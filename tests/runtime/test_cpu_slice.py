@@ -99,23 +99,28 @@ def test_a_process_started_while_the_slice_is_short_gets_the_default() -> None:
 
 def test_the_loop_clock_waits_out_an_events_approach_with_the_short_slice() -> None:
     async def body() -> tuple[bool, int | None, int | None, int | None]:
+        probe = ThreadSlice()  # whether this kernel can, asked apart from the clock
+        probe.shorten()
+        probe.restore()
         loop = asyncio.get_running_loop()
         cpu_slice = ThreadSlice()
         clock = LoopClock(loop, cpu_slice=cpu_slice)
         wake = Wake()
-        far = cpu_slice.current()  # a wait far from its deadline has not asked for anything yet
+        # a wait that is not for an event (the start instant, the end) keeps the default slice
+        assert await clock.wait_until(clock.now() + 0.02, wake) is False
+        not_event = probe.current()
         deadline = clock.now() + 0.05
-        assert await clock.wait_until(deadline, wake) is False
+        assert await clock.wait_until(deadline, wake, on_approach=lambda: None) is False
         assert clock.now() >= deadline
-        at_event = cpu_slice.current()
+        at_event = probe.current()
         # the next wait begins long before its deadline: the default slice again at once
         loop.call_later(0.02, wake.set)
         assert await clock.wait_until(clock.now() + 5, wake) is True
-        return cpu_slice.usable, far, at_event, cpu_slice.current()
+        return probe.usable, not_event, at_event, probe.current()
 
-    usable, far, at_event, next_wait = in_thread(lambda: asyncio.run(body()))
+    usable, not_event, at_event, next_wait = in_thread(lambda: asyncio.run(body()))
     if not usable:
         pytest.skip("this kernel has no per-thread slices (Linux 6.12 and later)")
+    assert not_event is not None and not_event > SHORT_SLICE
     assert at_event == SHORT_SLICE
-    assert far is None or far > SHORT_SLICE  # None: not probed yet, before the first approach
     assert next_wait is not None and next_wait > SHORT_SLICE
