@@ -50,7 +50,8 @@ _GET_SIZE = 56  # with util_min and util_max (VER1): what the kernel returns
 
 class ThreadSlice:
     """`shorten()` asks the kernel for the short slice for the calling thread, `restore()` for the
-    default again; each is one system call when the slice changes, and nothing when it does not."""
+    default again; each costs two system calls (the thread's nice value, then the request) when the
+    slice changes, and nothing when it does not."""
 
     def __init__(self, short: int = SHORT_SLICE) -> None:
         self.short = short
