@@ -155,9 +155,9 @@ class LoopClock:
     than about `finish` + 1 ms is left; that rest it sleeps in `time.sleep` (a precise nanosleep),
     blocking the loop for that long at most.
 
-    When a scenario event is due at the deadline (`event`), the last `approach` seconds (or `finish`,
-    when longer) are its approach: the loop thread asks the kernel for a short time slice
-    (cpu_slice.py) as it enters them, so that when its sleep ends it preempts whatever other process
+    When a scenario event is due at the deadline (`on_approach` given), the last `approach` seconds
+    (or `finish`, when longer) are its approach: the loop thread asks the kernel for a short time
+    slice (cpu_slice.py) as it enters them, so that when its sleep ends it preempts whatever other process
     runs instead of queueing behind it, and gives it back at the next wait that begins before an
     approach (after the event fired) or is not for an event; as the approach begins, `on_approach`
     makes the event ready (with the default slice still). The start instant is not waited so:
