@@ -46,6 +46,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+TRAFFIC_START = 7
+"""Seconds after the start at which the greetings and ticks begin (the conditions are set by then)."""
+
+
 MODULE = Path(__file__).resolve().parent.parent / "tests" / "runtime" / "data" / "netem" / "netem_mesh.py"
 
 
@@ -62,19 +66,37 @@ def scenario(seconds: int, conditions: bool, peers: int, synchronized: bool, fan
     ]
     if conditions:
         plan += [(6.5, 0.5, "latency 50ms"), (6.5, 0.5, "loss 5%")]
-    first = 7
-    for second in range(seconds):
-        greet = f"greet_everyone {second}" if fanout >= peers - 1 else f"greet_next {second} {fanout}"
-        plan.append((first + second, 1.0, greet))
-        plan.extend((first + second + tenth / 10 + 0.05, 0.1, "tick") for tenth in range(10))
-    end = first + seconds
+    for at, period, second in _traffic(seconds):
+        if second is None:
+            call = "tick"
+        elif fanout >= peers - 1:
+            call = f"greet_everyone {second}"
+        else:
+            call = f"greet_next {second} {fanout}"
+        plan.append((TRAFFIC_START + at, period, call))
+    end = TRAFFIC_START + seconds
     plan += [(end + 1, 1.0, "write_hellos"), (end + 2, 1.0, "stop_session"), (end + 3, 1.0, "stop")]
     for at, period, call in plan:
         if synchronized:
             lines.append(f"@{at:.4f} {call}")
         else:
-            lines.extend(f"@{at + period * (i - 1) / peers:.4f} {call} {{{i}}}" for i in range(1, peers + 1))
+            lines.extend(f"@{_phased(at, period, i, peers):.4f} {call} {{{i}}}" for i in range(1, peers + 1))
     return "\n".join(lines) + "\n"
+
+
+def _traffic(seconds: int) -> list[tuple[float, float, int | None]]:
+    """The greetings and ticks from the traffic's start: (instant, phase period, the greeting's
+    second; None for a tick). A greeting each second, a tick every 0.1 s between them."""
+    traffic: list[tuple[float, float, int | None]] = []
+    for second in range(seconds):
+        traffic.append((second, 1.0, second))
+        traffic.extend((second + tenth / 10 + 0.05, 0.1, None) for tenth in range(10))
+    return traffic
+
+
+def _phased(at: float, period: float, peer: int, peers: int) -> float:
+    """Peer `peer`'s instant for a line at `at` repeating every `period`: offset by its share of it."""
+    return at + period * (peer - 1) / peers
 
 
 def _floor_sleeper(instants: list[float], start: float, out: Any) -> None:
@@ -95,11 +117,7 @@ def floor(peers: int, seconds: int) -> dict[str, Any]:
     start = time.monotonic() + 1.0
     pipes, procs = [], []
     for i in range(1, peers + 1):
-        instants = sorted(
-            at + period * (i - 1) / peers
-            for at, period in [(s, 1.0) for s in range(seconds)]
-            + [(s + t / 10 + 0.05, 0.1) for s in range(seconds) for t in range(10)]
-        )
+        instants = sorted(_phased(at, period, i, peers) for at, period, _ in _traffic(seconds))
         receive, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_floor_sleeper, args=(instants, start, send))
         proc.start()
@@ -110,12 +128,7 @@ def floor(peers: int, seconds: int) -> dict[str, Any]:
         proc.join()
     return {
         "floor": f"{peers} sleeping processes, {seconds} s, the benchmark's instants",
-        "events_lateness_ms": {
-            "p50": round(_pick(pooled, 0.50), 3),
-            "p99": round(_pick(pooled, 0.99), 3),
-            "max": round(pooled[-1], 3),
-            "over 2 ms": f"{sum(x >= 2.0 for x in pooled)} of {len(pooled)}",
-        },
+        "events_lateness_ms": _pooled(pooled),
     }
 
 
@@ -128,6 +141,16 @@ def _lateness_ms(folder: Path) -> list[float]:
 def _pick(values: list[float], q: float) -> float:
     """The q-quantile of sorted `values`, as the peers compute theirs (nearest rank)."""
     return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+
+
+def _pooled(pooled: list[float]) -> dict[str, Any]:
+    """p50, p99, max and the count over 2 ms of sorted lateness values in milliseconds."""
+    return {
+        "p50": round(_pick(pooled, 0.50), 3),
+        "p99": round(_pick(pooled, 0.99), 3),
+        "max": round(pooled[-1], 3),
+        "over 2 ms": f"{sum(x >= 2.0 for x in pooled)} of {len(pooled)}",
+    }
 
 
 def main() -> int:
@@ -191,12 +214,7 @@ def main() -> int:
         "exit_code": run.returncode,
         "peers": len(peers),
         "events_fired": sum(p["events_fired"] for p in peers),
-        "events_lateness_ms": {
-            "p50": round(_pick(pooled, 0.50), 3),
-            "p99": round(_pick(pooled, 0.99), 3),
-            "max": round(pooled[-1], 3),
-            "over 2 ms": f"{sum(x >= 2.0 for x in pooled)} of {len(pooled)}",
-        },
+        "events_lateness_ms": _pooled(pooled),
         "lateness_p99_ms": {"median peer": statistics.median(p99), "worst peer": max(p99)},
         "lateness_max_ms": {"median peer": statistics.median(worst), "worst peer": max(worst)},
         "greetings_delivered": f"{delivered} of {sent} ({delivered / max(sent, 1):.1%})",

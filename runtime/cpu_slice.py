@@ -64,10 +64,6 @@ class ThreadSlice:
         """Whether the kernel takes the request (known after the first `shorten`; False before)."""
         return bool(self._usable)
 
-    @property
-    def is_short(self) -> bool:
-        return self._is_short
-
     def shorten(self) -> None:
         if self._is_short or self._usable is False:
             return

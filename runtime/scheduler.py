@@ -44,6 +44,7 @@ import math
 import time
 from array import array
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -196,9 +197,10 @@ class LoopClock:
         approach = math.inf if on_approach is None else max(self.approach, early)
         approached = False
         cpu_slice = self.cpu_slice
+        if on_approach is None or deadline is None:
+            cpu_slice.restore()  # only an event's approach is waited with the short slice
         while not wake.is_set():
             if deadline is None:
-                cpu_slice.restore()
                 await wake.wait()
                 break
             now = loop.time()
@@ -207,9 +209,7 @@ class LoopClock:
                 cpu_slice.restore()
                 await wake.wait(loop, deadline - approach - left * self.SLACK)
                 continue
-            if on_approach is None:
-                cpu_slice.restore()
-            elif not approached:
+            if on_approach is not None and not approached:
                 approached = True
                 on_approach()  # with the default slice: the kernel lets it finish
                 cpu_slice.shorten()
@@ -418,6 +418,16 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """Event `k` of the timeline, ready to fire (Scheduler._ready)."""
+
+    k: int
+    event: EventLike
+    source: str
+    calls: list[tuple[Target, tuple[list[Any], dict[str, Any]] | Exception]] | None
+
+
 class Scheduler:
     """Fires one peer's timeline (see the module docstring). Use once: `reason = await run(start)`."""
 
@@ -454,8 +464,7 @@ class Scheduler:
         self._pending: list[Coroutine[Any, Any, None]] = []  # coroutine callbacks fired before run()
         self.next_index = 0
         self._finished = False
-        # event k made ready before its instant: (k, event, source, [(target, arguments or error)])
-        self._prepared: tuple[int, EventLike, str, list[tuple[Target, Any]] | None] | None = None
+        self._prepared: _Ready | None = None  # the next event, made ready before its instant
 
     # -- control
     @property
@@ -608,37 +617,39 @@ class Scheduler:
         if self.exit_when_done:
             task.add_done_callback(lambda _: self._wake.set())
 
-    def _prepare(self, k: int) -> None:
-        """Do what firing event `k` needs before its instant, as the clock's approach to it begins:
-        decode it, name its source, find its targets and convert their arguments. At the instant
-        only the calls are left (this took 0.1-0.6 ms on a core shared by many peers, all of it
-        lateness). Not earlier: right after the start instant, while the peers of a machine are
-        still waking, it would delay those queued behind. `calls` is None for an event another
-        process carries out."""
-        if self._prepared is not None and self._prepared[0] == k:
-            return
+    def _ready(self, k: int) -> _Ready:
+        """What firing event `k` needs: the event decoded, its source named, its targets found and
+        their arguments converted (or the conversion's error, raised when the event fires, as the
+        call's failure); no calls for an event another process carries out."""
         event = self.timeline.event(k)
-        name = event.callback
-        calls: list[tuple[Target, Any]] | None = None
-        if name not in self.elsewhere:
+        calls: list[tuple[Target, tuple[list[Any], dict[str, Any]] | Exception]] | None = None
+        if event.callback not in self.elsewhere:
             calls = []
-            for target in self.targets.get(name):
+            for target in self.targets.get(event.callback):
                 try:
                     calls.append((target, target.arguments.convert(*_arguments(event))))
-                except Exception as exc:  # raised when the event fires, as the call's failure
+                except Exception as exc:
                     calls.append((target, exc))
-        self._prepared = (k, event, self._source(event.path, event.line), calls)
+        return _Ready(k, event, self._source(event.path, event.line), calls)
+
+    def _prepare(self, k: int) -> None:
+        """Make event `k` ready before its instant, as the clock's approach to it begins, so that at
+        the instant only the calls are left (the work took 0.1-0.6 ms on a core shared by many
+        peers, all of it lateness). Not earlier: right after the start instant, while the peers of a
+        machine are still waking, it would delay those queued behind."""
+        if self._prepared is None or self._prepared.k != k:
+            self._prepared = self._ready(k)
 
     def _fire(self, k: int, planned: float | None) -> None:
-        self._prepare(k)
-        prepared, self._prepared = self._prepared, None
-        assert prepared is not None
-        _, event, source, calls = prepared
+        ready = self._prepared
+        self._prepared = None
+        if ready is None or ready.k != k:
+            ready = self._ready(k)
+        name, source, calls = ready.event.callback, ready.source, ready.calls
         if calls is None:
             self.passed_over += 1
             return
         clock = self.clock
-        name = event.callback
         fired_at = clock.now() - self._start
         self.events.fired(fired_at - (planned or 0.0), planned)
         if not calls:

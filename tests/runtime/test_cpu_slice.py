@@ -44,6 +44,11 @@ def in_thread(body: Callable[[], Any]) -> Any:
     return out["value"]
 
 
+def skip_without_slices(usable: bool) -> None:
+    if not usable:
+        pytest.skip("this kernel has no per-thread slices (Linux 6.12 and later)")
+
+
 def test_shorten_sets_the_kernels_slice_and_restore_gives_back_the_default() -> None:
     def body() -> list[int | None] | None:
         cpu_slice = ThreadSlice()
@@ -59,8 +64,7 @@ def test_shorten_sets_the_kernels_slice_and_restore_gives_back_the_default() -> 
         return seen
 
     seen = in_thread(body)
-    if seen is None:
-        pytest.skip("this kernel has no per-thread slices (Linux 6.12 and later)")
+    skip_without_slices(seen is not None)
     short, default, again = seen
     assert short == again == SHORT_SLICE
     assert default is not None and default > SHORT_SLICE
@@ -76,8 +80,7 @@ def test_the_threads_nice_value_is_kept() -> None:
         return cpu_slice.usable, during, os.getpriority(os.PRIO_PROCESS, 0)
 
     usable, during, after = in_thread(body)
-    if not usable:
-        pytest.skip("this kernel has no per-thread slices (Linux 6.12 and later)")
+    skip_without_slices(usable)
     assert during == after == 7
 
 
@@ -91,8 +94,7 @@ def test_a_process_started_while_the_slice_is_short_gets_the_default() -> None:
         return cpu_slice.usable, cpu_slice.current(), child.stdout.strip()
 
     usable, ours, childs = in_thread(body)
-    if not usable:
-        pytest.skip("this kernel has no per-thread slices (Linux 6.12 and later)")
+    skip_without_slices(usable)
     assert ours == SHORT_SLICE
     assert childs.isdigit() and int(childs) > SHORT_SLICE
 
@@ -119,8 +121,7 @@ def test_the_loop_clock_waits_out_an_events_approach_with_the_short_slice() -> N
         return probe.usable, not_event, at_event, probe.current()
 
     usable, not_event, at_event, next_wait = in_thread(lambda: asyncio.run(body()))
-    if not usable:
-        pytest.skip("this kernel has no per-thread slices (Linux 6.12 and later)")
+    skip_without_slices(usable)
     assert not_event is not None and not_event > SHORT_SLICE
     assert at_event == SHORT_SLICE
     assert next_wait is not None and next_wait > SHORT_SLICE
