@@ -20,6 +20,12 @@ from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint
 
 from ..udp_ports import bind_udp
 
+DATAGRAM_BUFFER = 65_536
+"""Bytes read per datagram: every UDP payload fits (IPv4 at most 65,507, IPv6 without jumbograms
+65,527). asyncio's default of 256 KiB is above glibc's threshold for mapping memory: each datagram
+received then costs an mmap, an mremap and an munmap (a TLB flush on every core the peer's threads
+last ran on); 64 KiB comes from the heap."""
+
 
 class EarlyUDPEndpoint(UDPEndpoint):
     """A pyipv8 UDP endpoint over a socket bound at construction (see the module docstring)."""
@@ -40,6 +46,8 @@ class EarlyUDPEndpoint(UDPEndpoint):
         loop = asyncio.get_running_loop()
         sock, self._socket = self._socket, None
         self._transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
+        if hasattr(self._transport, "max_size"):  # asyncio's selector transport (see the docstring)
+            self._transport.max_size = DATAGRAM_BUFFER
         self._running = True
         return True
 
