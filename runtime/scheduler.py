@@ -49,6 +49,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from . import timer_slack
 from .cpu_slice import ThreadSlice
 from .held_events import HELD_STATUS
 from .loader import ArgumentError, Target
@@ -151,10 +152,11 @@ class LoopClock:
 
     Two things make a plain loop timer late: asyncio rounds the selector's timeout up to whole
     milliseconds, and Linux lets a poll/epoll timeout fire late by 0.1% of its length (timer slack:
-    5 ms after a 5 s wait; nanosleep only gets 50 us). So `wait_until` waits on the loop in steps,
-    each ending 0.2% of the remaining time plus `finish` seconds before the deadline, until less
-    than about `finish` + 1 ms is left; that rest it sleeps in `time.sleep` (a precise nanosleep),
-    blocking the loop for that long at most.
+    5 ms after a 5 s wait). So `wait_until` waits on the loop in steps, each ending 0.2% of the
+    remaining time plus `finish` seconds before the deadline, until less than about `finish` + 1 ms
+    is left; that rest it sleeps in `time.sleep` (a precise nanosleep), blocking the loop for that
+    long at most. The clock asks for the finest timer slack for the thread that creates it, the
+    loop's (timer_slack.py), so that sleep ends at the deadline rather than up to 50 us after it.
 
     When a scenario event is due at the deadline (`on_approach` given), the last `approach` seconds
     (or `finish`, when longer) are its approach: the loop thread asks the kernel for a short time
@@ -180,6 +182,7 @@ class LoopClock:
         self.finish = finish
         self.approach = approach
         self.cpu_slice = cpu_slice if cpu_slice is not None else ThreadSlice()
+        self.fine_timers = timer_slack.make_fine()
 
     def now(self) -> float:
         return self._loop.time()
