@@ -17,10 +17,11 @@ coalescing of their own wake-ups. On other systems `make_fine` does nothing and 
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 from typing import Any
 
-__all__ = ["FINE_SLACK_NS", "current", "make_fine"]
+__all__ = ["FINE_SLACK_NS", "current", "make_fine", "set_slack"]
 
 FINE_SLACK_NS = 1
 """The finest slack (nanoseconds); 0 would mean "back to the default"."""
@@ -29,8 +30,9 @@ _PR_SET_TIMERSLACK = 29
 _PR_GET_TIMERSLACK = 30
 
 
+@functools.cache
 def _prctl() -> Any:
-    """libc's prctl returning a long, or None where there is none."""
+    """libc's prctl returning a long, or None where there is none (looked up once)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -43,11 +45,17 @@ def _prctl() -> Any:
 
 def make_fine() -> bool:
     """Ask for the finest timer slack for the calling thread; whether the kernel took it."""
+    return set_slack(FINE_SLACK_NS)
+
+
+def set_slack(nanoseconds: int) -> bool:
+    """Set the calling thread's timer slack (0: back to the thread's default); whether the kernel
+    took it."""
     prctl = _prctl()
     if prctl is None:
         return False
     zero = ctypes.c_ulong(0)
-    return int(prctl(_PR_SET_TIMERSLACK, ctypes.c_ulong(FINE_SLACK_NS), zero, zero, zero)) == 0
+    return int(prctl(_PR_SET_TIMERSLACK, ctypes.c_ulong(nanoseconds), zero, zero, zero)) == 0
 
 
 def current() -> int | None:

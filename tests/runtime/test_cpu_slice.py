@@ -10,11 +10,9 @@ import asyncio
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
+from own_thread import in_thread
 from scenario_lang.runtime.cpu_slice import SHORT_SLICE, ThreadSlice
 from scenario_lang.runtime.scheduler import LoopClock, Wake
 
@@ -25,23 +23,6 @@ s.shorten()  # probes the kernel (and sets the short slice): `current` can then 
 s.restore()
 print(s.current())
 """
-
-
-def in_thread(body: Callable[[], Any]) -> Any:
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["value"] = body()
-        except BaseException as exc:  # handed to the test's thread
-            out["error"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(60)
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
 
 
 def skip_without_slices(usable: bool) -> None:

@@ -5,13 +5,10 @@ calling thread (and the processes it starts)."""
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import sys
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
+from own_thread import in_thread
 from scenario_lang.runtime import timer_slack
 from scenario_lang.runtime.scheduler import LoopClock
 
@@ -21,32 +18,9 @@ OTHER_SLACK_NS = 70_000
 """A slack no one else sets (the default is 50,000 ns)."""
 
 
-def set_slack(nanoseconds: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    zero = ctypes.c_ulong(0)
-    assert libc.prctl(29, ctypes.c_ulong(nanoseconds), zero, zero, zero) == 0  # PR_SET_TIMERSLACK
-
-
-def in_thread(body: Callable[[], Any]) -> Any:
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["value"] = body()
-        except BaseException as exc:  # handed to the test's thread
-            out["error"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
-
-
 def test_the_kernel_reports_the_fine_slack_once_asked() -> None:
     def body() -> tuple[int | None, bool, int | None]:
-        set_slack(OTHER_SLACK_NS)
+        assert timer_slack.set_slack(OTHER_SLACK_NS)
         before = timer_slack.current()
         return before, timer_slack.make_fine(), timer_slack.current()
 
@@ -62,7 +36,7 @@ def test_the_loop_clock_gives_its_thread_the_fine_slack_and_no_other() -> None:
         return clock.fine_timers, timer_slack.current()
 
     def body() -> tuple[tuple[bool, int | None], int | None]:
-        set_slack(OTHER_SLACK_NS)  # this thread's own, inherited by the clock's
+        assert timer_slack.set_slack(OTHER_SLACK_NS)  # this thread's own, inherited by the clock's
         made = in_thread(lambda: asyncio.run(make_clock()))
         return made, timer_slack.current()
 
